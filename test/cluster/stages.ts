@@ -1,0 +1,93 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseAllDocuments, stringify } from "yaml";
+import { versions } from "./config.ts";
+
+// KWOK plays the kubelet through Stage documents. We take the stages that ship in the kwok module,
+// shorten their delays (upstream waits 1-6 s before a pod runs; failover tests want milliseconds)
+// and add fault stages that tests switch on with a label or annotation.
+
+const upstreamStages = [
+  "node/fast/node-initialize.yaml",
+  "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+  "node/chaos/node-not-ready.yaml",
+  "pod/general/pod-create.yaml",
+  "pod/general/pod-init-container-running.yaml",
+  "pod/general/pod-init-container-completed.yaml",
+  "pod/general/pod-ready.yaml",
+  "pod/general/pod-complete.yaml",
+  "pod/general/pod-delete.yaml",
+  "pod/chaos/pod-container-running-failed.yaml",
+];
+
+/** Label on a node that makes KWOK report it NotReady (the upstream chaos stage). */
+export const nodeNotReadyLabel = "node-not-ready.stage.kwok.x-k8s.io";
+/** Label on a pod that makes KWOK fail its containers (phase Failed). */
+export const podFailedLabel = "pod-container-running-failed.stage.kwok.x-k8s.io";
+/** Annotation on a pod that makes KWOK report it Running but not Ready. */
+export const podNotReadyAnnotation = "fault.understudy.dev/not-ready";
+
+const podNotReadyStage = {
+  apiVersion: "kwok.x-k8s.io/v1alpha1",
+  kind: "Stage",
+  metadata: { name: "understudy-pod-not-ready" },
+  spec: {
+    resourceRef: { apiGroup: "v1", kind: "Pod" },
+    selector: {
+      matchExpressions: [
+        { key: `.metadata.annotations["${podNotReadyAnnotation}"]`, operator: "In", values: ["true"] },
+        { key: ".metadata.deletionTimestamp", operator: "DoesNotExist" },
+        { key: ".status.phase", operator: "In", values: ["Running"] },
+        { key: '.status.conditions.[] | select( .type == "Ready" ) | .status', operator: "In", values: ["True"] },
+      ],
+    },
+    weight: 10000,
+    delay: { durationMilliseconds: 0 },
+    next: {
+      statusTemplate: [
+        "{{ $now := Now }}",
+        "conditions:",
+        "- lastTransitionTime: {{ $now | Quote }}",
+        '  status: "False"',
+        "  reason: FaultInjected",
+        "  type: Ready",
+        "- lastTransitionTime: {{ $now | Quote }}",
+        '  status: "False"',
+        "  reason: FaultInjected",
+        "  type: ContainersReady",
+        "",
+      ].join("\n"),
+    },
+  },
+};
+
+export function kwokModuleDir(): string {
+  const out = execFileSync("go", ["mod", "download", "-json", `sigs.k8s.io/kwok@${versions.kwok}`], {
+    encoding: "utf8",
+    cwd: process.env.TMPDIR ?? "/tmp",
+  });
+  return (JSON.parse(out) as { Dir: string }).Dir;
+}
+
+type StageDoc = { metadata: { name: string }; spec: { delay?: Record<string, unknown> } };
+
+function quicken(stage: StageDoc): StageDoc {
+  const delay = stage.spec.delay;
+  if (!delay) return stage;
+  // The node heartbeat keeps its long period: node leases carry liveness, not node status updates.
+  if (stage.metadata.name === "node-heartbeat-with-lease") return stage;
+  const quick: Record<string, unknown> = { ...delay, durationMilliseconds: 20 };
+  if ("jitterDurationMilliseconds" in quick) quick.jitterDurationMilliseconds = 60;
+  // pod-delete jitters up to the deletionTimestamp, which honours the grace period: keep that.
+  return { ...stage, spec: { ...stage.spec, delay: quick } };
+}
+
+export function renderStages(moduleDir = kwokModuleDir()): string {
+  const docs = upstreamStages.flatMap((file) =>
+    parseAllDocuments(readFileSync(join(moduleDir, "kustomize", "stage", file), "utf8")).map(
+      (d) => d.toJSON() as StageDoc,
+    ),
+  );
+  return [...docs.map(quicken), podNotReadyStage].map((d) => stringify(d)).join("---\n");
+}
