@@ -39,7 +39,14 @@ export class KubeClient {
 
   /** Server-side apply: the object states every field this manager owns. */
   apply<T extends k8s.KubernetesObject>(obj: T, force = true): Promise<T> {
-    return this.objects.patch(obj, undefined, undefined, this.fieldManager, force, k8s.PatchStrategy.ServerSideApply);
+    return this.objects.patch(
+      obj,
+      undefined,
+      undefined,
+      this.fieldManager,
+      force,
+      k8s.PatchStrategy.ServerSideApply,
+    );
   }
 
   /** A JSON merge patch of any object; include metadata.resourceVersion to make it conditional. */
@@ -48,7 +55,12 @@ export class KubeClient {
     patch: Record<string, unknown>,
   ): Promise<T> {
     return this.objects.patch(
-      { ...patch, apiVersion: header.apiVersion, kind: header.kind, metadata: { ...header.metadata, ...(patch.metadata ?? {}) } } as T,
+      {
+        ...patch,
+        apiVersion: header.apiVersion,
+        kind: header.kind,
+        metadata: { ...header.metadata, ...(patch.metadata ?? {}) },
+      } as T,
       undefined,
       undefined,
       this.fieldManager,
@@ -64,7 +76,11 @@ export class KubeClient {
       : this.custom.getClusterCustomObject(base))) as T;
   }
 
-  async listCustom<T extends CustomObject>(ref: ResourceRef, namespace?: string, labelSelector?: string): Promise<T[]> {
+  async listCustom<T extends CustomObject>(
+    ref: ResourceRef,
+    namespace?: string,
+    labelSelector?: string,
+  ): Promise<T[]> {
     const base = { group: ref.group, version: ref.version, plural: ref.plural, labelSelector };
     const list = (await (ref.namespaced && namespace
       ? this.custom.listNamespacedCustomObject({ ...base, namespace })
@@ -72,9 +88,18 @@ export class KubeClient {
     return list.items;
   }
 
-  async createCustom<T extends CustomObject>(ref: ResourceRef, obj: Omit<T, "apiVersion" | "kind">): Promise<T> {
+  async createCustom<T extends CustomObject>(
+    ref: ResourceRef,
+    obj: Omit<T, "apiVersion" | "kind">,
+  ): Promise<T> {
     const body = { apiVersion: apiVersionOf(ref), kind: ref.kind, ...obj };
-    const base = { group: ref.group, version: ref.version, plural: ref.plural, body, fieldManager: this.fieldManager };
+    const base = {
+      group: ref.group,
+      version: ref.version,
+      plural: ref.plural,
+      body,
+      fieldManager: this.fieldManager,
+    };
     return (await (ref.namespaced
       ? this.custom.createNamespacedCustomObject({ ...base, namespace: obj.metadata!.namespace! })
       : this.custom.createClusterCustomObject(base))) as T;
@@ -87,7 +112,14 @@ export class KubeClient {
     namespace: string | undefined,
     patch: Record<string, unknown>,
   ): Promise<T> {
-    const base = { group: ref.group, version: ref.version, plural: ref.plural, name, body: patch, fieldManager: this.fieldManager };
+    const base = {
+      group: ref.group,
+      version: ref.version,
+      plural: ref.plural,
+      name,
+      body: patch,
+      fieldManager: this.fieldManager,
+    };
     return (await (ref.namespaced
       ? this.custom.patchNamespacedCustomObject({ ...base, namespace: namespace! }, mergePatchOptions)
       : this.custom.patchClusterCustomObject(base, mergePatchOptions))) as T;
@@ -106,7 +138,14 @@ export class KubeClient {
   ): Promise<T> {
     const body: Record<string, unknown> = { status };
     if (resourceVersion) body.metadata = { resourceVersion };
-    const base = { group: ref.group, version: ref.version, plural: ref.plural, name, body, fieldManager: this.fieldManager };
+    const base = {
+      group: ref.group,
+      version: ref.version,
+      plural: ref.plural,
+      name,
+      body,
+      fieldManager: this.fieldManager,
+    };
     return (await (ref.namespaced
       ? this.custom.patchNamespacedCustomObjectStatus({ ...base, namespace: namespace! }, mergePatchOptions)
       : this.custom.patchClusterCustomObjectStatus(base, mergePatchOptions))) as T;

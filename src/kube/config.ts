@@ -8,6 +8,7 @@ export function loadKubeConfig(path?: string): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
   if (path) kc.loadFromFile(path);
   else kc.loadFromDefault();
-  if (!kc.getCurrentCluster()) throw new Error("no Kubernetes cluster configured: set KUBECONFIG or run in a pod");
+  if (!kc.getCurrentCluster())
+    throw new Error("no Kubernetes cluster configured: set KUBECONFIG or run in a pod");
   return kc;
 }

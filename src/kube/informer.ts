@@ -136,7 +136,8 @@ export class Informer<T extends k8s.KubernetesObject> {
         continueToken,
       );
       // List items carry no apiVersion/kind; restore them so handlers see whole objects.
-      for (const item of page.items) items.push({ ...item, apiVersion: apiVersionOf(resource), kind: resource.kind });
+      for (const item of page.items)
+        items.push({ ...item, apiVersion: apiVersionOf(resource), kind: resource.kind });
       continueToken = page.metadata?._continue;
       resourceVersion = page.metadata?.resourceVersion;
     } while (continueToken);

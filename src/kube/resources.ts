@@ -21,7 +21,13 @@ export const core = {
   services: { group: "", version: "v1", plural: "services", kind: "Service", namespaced: true },
   namespaces: { group: "", version: "v1", plural: "namespaces", kind: "Namespace", namespaced: false },
   leases: { group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true },
-  statefulSets: { group: "apps", version: "v1", plural: "statefulsets", kind: "StatefulSet", namespaced: true },
+  statefulSets: {
+    group: "apps",
+    version: "v1",
+    plural: "statefulsets",
+    kind: "StatefulSet",
+    namespaced: true,
+  },
   endpointSlices: {
     group: "discovery.k8s.io",
     version: "v1",

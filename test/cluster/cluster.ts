@@ -22,9 +22,12 @@ const progress = (msg: string) => process.stderr.write(`[cluster] ${msg}\n`);
 export function ensureBinaries(): void {
   const missing = Object.values(binaries).filter((b) => !existsSync(b));
   if (missing.length === 0) return;
-  progress(`building ${missing.length} missing binaries from Go modules (the first build takes many minutes)`);
+  progress(
+    `building ${missing.length} missing binaries from Go modules (the first build takes many minutes)`,
+  );
   const result = spawnSync("bash", [join(here, "build-binaries.sh")], { stdio: ["ignore", 2, 2] });
-  if (result.status !== 0) throw new Error(`building the test cluster's binaries failed (exit ${result.status})`);
+  if (result.status !== 0)
+    throw new Error(`building the test cluster's binaries failed (exit ${result.status})`);
 }
 
 const pidFile = (name: ComponentName) => join(paths.pids, `${name}.pid`);
@@ -62,7 +65,11 @@ export async function stopComponent(name: ComponentName, signal: NodeJS.Signals 
 
 function probe(url: string, secure: boolean): Promise<number> {
   return new Promise((resolve) => {
-    const options = { timeout: 2000, rejectUnauthorized: false, headers: { authorization: `Bearer ${adminToken}` } };
+    const options = {
+      timeout: 2000,
+      rejectUnauthorized: false,
+      headers: { authorization: `Bearer ${adminToken}` },
+    };
     const req = (secure ? request : httpRequest)(url, options, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
@@ -82,7 +89,8 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}; logs are in ${paths.logs}`);
 }
 
-export const apiserverReady = async () => (await probe(`https://127.0.0.1:${ports.apiserver}/readyz`, true)) === 200;
+export const apiserverReady = async () =>
+  (await probe(`https://127.0.0.1:${ports.apiserver}/readyz`, true)) === 200;
 
 export async function waitForApiserver(timeoutMs = 120_000): Promise<void> {
   await waitFor("kube-apiserver /readyz", apiserverReady, timeoutMs);
@@ -92,11 +100,15 @@ function writeCredentials(): void {
   mkdirSync(paths.pki, { recursive: true });
   if (!existsSync(paths.serviceAccountKey)) {
     const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-    writeFileSync(paths.serviceAccountKey, privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
+    writeFileSync(paths.serviceAccountKey, privateKey.export({ type: "pkcs8", format: "pem" }), {
+      mode: 0o600,
+    });
     writeFileSync(paths.serviceAccountPub, publicKey.export({ type: "spki", format: "pem" }));
   }
   // One static admin token in system:masters: tests act as cluster admin, components too.
-  writeFileSync(paths.tokens, `${adminToken},understudy-admin,understudy-admin,system:masters\n`, { mode: 0o600 });
+  writeFileSync(paths.tokens, `${adminToken},understudy-admin,understudy-admin,system:masters\n`, {
+    mode: 0o600,
+  });
 }
 
 export function kubeconfigYaml(ca: string): string {
@@ -113,7 +125,9 @@ export function kubeconfigYaml(ca: string): string {
       },
     ],
     users: [{ name: "understudy-admin", user: { token: adminToken } }],
-    contexts: [{ name: "understudy-test", context: { cluster: "understudy-test", user: "understudy-admin" } }],
+    contexts: [
+      { name: "understudy-test", context: { cluster: "understudy-test", user: "understudy-admin" } },
+    ],
     "current-context": "understudy-test",
   };
   return JSON.stringify(config, null, 2);

@@ -39,7 +39,11 @@ const podNotReadyStage = {
         { key: `.metadata.annotations["${podNotReadyAnnotation}"]`, operator: "In", values: ["true"] },
         { key: ".metadata.deletionTimestamp", operator: "DoesNotExist" },
         { key: ".status.phase", operator: "In", values: ["Running"] },
-        { key: '.status.conditions.[] | select( .type == "Ready" ) | .status', operator: "In", values: ["True"] },
+        {
+          key: '.status.conditions.[] | select( .type == "Ready" ) | .status',
+          operator: "In",
+          values: ["True"],
+        },
       ],
     },
     weight: 10000,

@@ -16,6 +16,8 @@ const child = spawn(command, args, {
   stdio: "inherit",
   env: { ...process.env, KUBECONFIG: kubeconfigPath },
 });
-const code: number = await new Promise((resolve) => child.on("exit", (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+const code: number = await new Promise((resolve) =>
+  child.on("exit", (c, signal) => resolve(c ?? (signal ? 1 : 0))),
+);
 if (!wasUp && !process.env.UNDERSTUDY_KEEP_CLUSTER) await down();
 process.exit(code);

@@ -37,7 +37,10 @@ async function podsOf(selector: string): Promise<k8s.V1Pod[]> {
 async function runPod(name: string): Promise<k8s.V1Pod> {
   await client.core.createNamespacedPod({
     namespace,
-    body: { metadata: { name, labels: { app: "fault" } }, spec: { containers: [{ name: "main", image: "busybox" }] } },
+    body: {
+      metadata: { name, labels: { app: "fault" } },
+      spec: { containers: [{ name: "main", image: "busybox" }] },
+    },
   });
   return eventually(`pod ${name} Ready`, async () => {
     const pod = await client.core.readNamespacedPod({ name, namespace });
@@ -85,19 +88,27 @@ describe("the test cluster", () => {
         },
       },
     });
-    const ready = await eventually("3 Ready pods", async () => {
-      const pods = (await podsOf("app=spread")).filter(isPodReady);
-      return pods.length === 3 && pods;
-    }, 60_000);
+    const ready = await eventually(
+      "3 Ready pods",
+      async () => {
+        const pods = (await podsOf("app=spread")).filter(isPodReady);
+        return pods.length === 3 && pods;
+      },
+      60_000,
+    );
     const zones = await Promise.all(ready.map((p) => zoneOf(p.spec!.nodeName!)));
     expect(new Set(zones)).toEqual(new Set(["zone-a", "zone-b", "zone-c"]));
 
     const victim = ready.find((p) => p.metadata!.name === "spread-1")!;
     await client.core.deleteNamespacedPod({ name: "spread-1", namespace });
-    const recreated = await eventually("spread-1 recreated and Ready", async () => {
-      const pod = (await podsOf("app=spread")).find((p) => p.metadata!.name === "spread-1");
-      return pod && pod.metadata!.uid !== victim.metadata!.uid && isPodReady(pod) && pod;
-    }, 60_000);
+    const recreated = await eventually(
+      "spread-1 recreated and Ready",
+      async () => {
+        const pod = (await podsOf("app=spread")).find((p) => p.metadata!.name === "spread-1");
+        return pod && pod.metadata!.uid !== victim.metadata!.uid && isPodReady(pod) && pod;
+      },
+      60_000,
+    );
     expect(recreated.metadata!.uid).not.toBe(victim.metadata!.uid);
   });
 
@@ -110,7 +121,9 @@ describe("the test cluster", () => {
       return !isPodReady(p) && p;
     });
     expect(pod.status?.phase).toBe("Running");
-    expect(isPodReady(await client.core.readNamespacedPod({ name: bystander.metadata!.name!, namespace }))).toBe(true);
+    expect(
+      isPodReady(await client.core.readNamespacedPod({ name: bystander.metadata!.name!, namespace })),
+    ).toBe(true);
   });
 
   it("makes one chosen pod Failed", async () => {
@@ -127,11 +140,16 @@ describe("the test cluster", () => {
     const node = "kwok-zone-a-1";
     await makeNodeNotReady(client, node);
     try {
-      await eventually(`${node} NotReady`, async () => !isNodeReady(await client.core.readNode({ name: node })));
+      await eventually(
+        `${node} NotReady`,
+        async () => !isNodeReady(await client.core.readNode({ name: node })),
+      );
     } finally {
       await restoreNode(client, node);
     }
-    await eventually(`${node} Ready again`, async () => isNodeReady(await client.core.readNode({ name: node })));
+    await eventually(`${node} Ready again`, async () =>
+      isNodeReady(await client.core.readNode({ name: node })),
+    );
 
     const zoneNodes = await makeZoneNotReady(client, "zone-b");
     try {
@@ -140,7 +158,8 @@ describe("the test cluster", () => {
         const nodes = await Promise.all(zoneNodes.map((name) => client.core.readNode({ name })));
         return nodes.every((n) => !isNodeReady(n));
       });
-      const others = (await client.core.listNode({ labelSelector: "topology.kubernetes.io/zone!=zone-b" })).items;
+      const others = (await client.core.listNode({ labelSelector: "topology.kubernetes.io/zone!=zone-b" }))
+        .items;
       expect(others.every(isNodeReady)).toBe(true);
     } finally {
       await Promise.all(zoneNodes.map((n) => restoreNode(client, n)));

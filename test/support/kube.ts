@@ -3,13 +3,14 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { KubeClient } from "../../src/kube/client.ts";
 import { isConflict, isNotFound } from "../../src/kube/errors.ts";
 import { loadKubeConfig } from "../../src/kube/config.ts";
+import { kubeconfigPath } from "../cluster/config.ts";
 import { nodeNotReadyLabel, podFailedLabel, podNotReadyAnnotation } from "../cluster/stages.ts";
 
 // Shared helpers for tests against the real test cluster (KUBECONFIG is set by test/cluster/with-cluster.ts).
 
+/** The cluster `npm test` runs against: $KUBECONFIG, else the local test cluster's kubeconfig. */
 export function testKubeConfig(): k8s.KubeConfig {
-  if (!process.env.KUBECONFIG) throw new Error("KUBECONFIG is not set: run the tests through `npm test`");
-  return loadKubeConfig(process.env.KUBECONFIG);
+  return loadKubeConfig(process.env.KUBECONFIG ?? kubeconfigPath);
 }
 
 export function testClient(fieldManager = "understudy-test"): KubeClient {
@@ -34,7 +35,9 @@ export async function eventually<T>(
     }
     await sleep(intervalMs);
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`,
+  );
 }
 
 let counter = 0;
@@ -58,7 +61,8 @@ export async function deleteNamespace(client: KubeClient, name: string): Promise
 }
 
 export const isPodReady = (pod: k8s.V1Pod) =>
-  pod.status?.phase === "Running" && !!pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+  pod.status?.phase === "Running" &&
+  !!pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True");
 
 export const isNodeReady = (node: k8s.V1Node) =>
   !!node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
@@ -79,36 +83,48 @@ async function mergePatchWithRetry(apply: () => Promise<unknown>): Promise<void>
 /** The pod stays Running but reports Ready=False. */
 export async function makePodNotReady(client: KubeClient, namespace: string, name: string): Promise<void> {
   await mergePatchWithRetry(() =>
-    client.mergePatch({ apiVersion: "v1", kind: "Pod", metadata: { name, namespace } }, {
-      metadata: { annotations: { [podNotReadyAnnotation]: "true" } },
-    }),
+    client.mergePatch(
+      { apiVersion: "v1", kind: "Pod", metadata: { name, namespace } },
+      {
+        metadata: { annotations: { [podNotReadyAnnotation]: "true" } },
+      },
+    ),
   );
 }
 
 /** The pod's containers fail and the pod's phase becomes Failed. */
 export async function makePodFailed(client: KubeClient, namespace: string, name: string): Promise<void> {
   await mergePatchWithRetry(() =>
-    client.mergePatch({ apiVersion: "v1", kind: "Pod", metadata: { name, namespace } }, {
-      metadata: { labels: { [podFailedLabel]: "true" } },
-    }),
+    client.mergePatch(
+      { apiVersion: "v1", kind: "Pod", metadata: { name, namespace } },
+      {
+        metadata: { labels: { [podFailedLabel]: "true" } },
+      },
+    ),
   );
 }
 
 /** The node reports Ready=False until restored. */
 export async function makeNodeNotReady(client: KubeClient, name: string): Promise<void> {
   await mergePatchWithRetry(() =>
-    client.mergePatch({ apiVersion: "v1", kind: "Node", metadata: { name } }, {
-      metadata: { labels: { [nodeNotReadyLabel]: "true" } },
-    }),
+    client.mergePatch(
+      { apiVersion: "v1", kind: "Node", metadata: { name } },
+      {
+        metadata: { labels: { [nodeNotReadyLabel]: "true" } },
+      },
+    ),
   );
 }
 
 /** Undoes makeNodeNotReady: KWOK's node-initialize stage reports the node Ready again. */
 export async function restoreNode(client: KubeClient, name: string): Promise<void> {
   await mergePatchWithRetry(() =>
-    client.mergePatch({ apiVersion: "v1", kind: "Node", metadata: { name } }, {
-      metadata: { labels: { [nodeNotReadyLabel]: null } },
-    }),
+    client.mergePatch(
+      { apiVersion: "v1", kind: "Node", metadata: { name } },
+      {
+        metadata: { labels: { [nodeNotReadyLabel]: null } },
+      },
+    ),
   );
 }
 
