@@ -1,0 +1,192 @@
+// PoolClaim: a tenant's request for one slot of a pool, with the pod to run on it and a bid.
+import { z } from "zod";
+import { conditionList } from "./conditions.ts";
+import {
+  DNS_LABEL_MESSAGE,
+  ObjectMetaSchema,
+  dnsLabel,
+  isDnsLabel,
+  observedGeneration,
+  stringMap,
+  timestamp,
+} from "./common.ts";
+import { API_VERSION, CLAIM_KIND } from "./names.ts";
+import { parseWith, transitionResult, type ParseResult } from "./parse.ts";
+import { immutable, immutableOptional, transitionErrors, withRules, type TransitionRule } from "./rules.ts";
+
+export const CLAIM_PHASES = ["Pending", "Bound", "Revoking", "Revoked", "Expired"] as const;
+export type ClaimPhase = (typeof CLAIM_PHASES)[number];
+
+export const CLAIM_CONDITION_TYPES = ["Ready", "Valid"] as const;
+export type ClaimConditionType = (typeof CLAIM_CONDITION_TYPES)[number];
+
+export const MAX_BID = 1_000_000_000;
+export const MAX_DURATION_SECONDS = 31_536_000;
+
+export const ContainerSchema = z
+  .looseObject({
+    name: dnsLabel("Name of the container, unique within the pod."),
+    image: z.string().min(1).max(1024).describe("Container image."),
+  })
+  .meta({
+    "x-kubernetes-preserve-unknown-fields": true,
+    description:
+      "A container, as in a pod spec; fields other than name and image are passed to the pod unchanged.",
+  });
+
+export const TenantPodSpecSchema = z
+  .looseObject({
+    containers: z
+      .array(ContainerSchema)
+      .min(1)
+      .max(32)
+      .meta({
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["name"],
+        description: "Containers of the tenant pod (at least one, names unique).",
+      }),
+  })
+  .meta({
+    "x-kubernetes-preserve-unknown-fields": true,
+    description:
+      "Spec of the tenant pod, as a core/v1 PodSpec. The operator sets nodeName (the slot's node), tolerations of the pool and the Understudy labels; the API server validates the rest when it creates the pod.",
+  });
+
+export const TenantPodTemplateSchema = z
+  .object({
+    metadata: z
+      .object({
+        labels: stringMap(
+          "Labels of the tenant pod (the operator adds its own understudy.dev/ labels).",
+        ).optional(),
+        annotations: stringMap("Annotations of the tenant pod.").optional(),
+      })
+      .optional()
+      .describe("Labels and annotations of the tenant pod."),
+    spec: TenantPodSpecSchema,
+  })
+  .describe(
+    "Template of the pod the claim runs on its slot, named <claim>-tenant and pinned to the slot's node.",
+  );
+
+export const claimSpecTransitions: TransitionRule<{ pool: string; zone?: string | undefined }>[] = [
+  immutable("pool"),
+  immutableOptional("zone"),
+];
+
+export const PoolClaimSpecSchema = withRules(
+  z.object({
+    pool: dnsLabel("Name of the ContingencyPool to lease a slot from. Immutable."),
+    zone: dnsLabel(
+      "Zone the slot must be in; unset lets the operator choose. Must be one of the pool's zones. Immutable: set at creation or never.",
+    ).optional(),
+    bid: z
+      .int()
+      .min(0)
+      .max(MAX_BID)
+      .default(0)
+      .describe(
+        `Revocation order: when a storage service needs a leased slot, the claim with the lowest bid loses its slot first (ties: the youngest lease). Higher bids are also granted first. 0 to ${MAX_BID}.`,
+      ),
+    maxDurationSeconds: z
+      .int()
+      .min(1)
+      .max(MAX_DURATION_SECONDS)
+      .optional()
+      .describe(
+        "Longest time, in seconds, the claim may hold a slot; then it is revoked with the pool's planned grace and becomes Expired. Unset: no limit.",
+      ),
+    requeueOnRevoke: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Whether a revoked claim goes back to Pending to wait for another slot, instead of staying Revoked.",
+      ),
+    template: TenantPodTemplateSchema,
+  }),
+  [],
+  claimSpecTransitions,
+).describe("Desired state of the claim.");
+
+export const PoolClaimStatusSchema = z
+  .object({
+    observedGeneration: observedGeneration(),
+    phase: z
+      .enum(CLAIM_PHASES)
+      .optional()
+      .describe(
+        "Pending: waiting for a slot. Bound: holds a slot and runs its pod. Revoking: its slot is being taken back. Revoked: lost its slot. Expired: reached maxDurationSeconds.",
+      ),
+    leaseName: z
+      .string()
+      .optional()
+      .describe("Name of the slot Lease the claim holds (in the operator's namespace)."),
+    slot: z
+      .string()
+      .optional()
+      .describe("The slot's identifier: the understudy.dev/slot label of its Lease."),
+    zone: z.string().optional().describe("Zone of the slot the claim holds or last held."),
+    node: z.string().optional().describe("Node of the slot the claim holds or last held."),
+    pod: z.string().optional().describe("Name of the tenant pod."),
+    boundAt: timestamp("When the claim was granted its slot.").optional(),
+    expiresAt: timestamp("When the claim's maxDurationSeconds runs out.").optional(),
+    revokedAt: timestamp("When the revocation of the claim's slot began.").optional(),
+    revokeDeadline: timestamp(
+      "When the tenant pod is killed if it has not stopped (revokedAt plus the grace period).",
+    ).optional(),
+    revokedBy: z
+      .string()
+      .optional()
+      .describe(
+        "Who took the slot: service:<namespace>/<name> for a failover, or pool for the pool's own needs.",
+      ),
+    reason: z.string().optional().describe("Machine-readable reason for the current phase, in CamelCase."),
+    message: z.string().optional().describe("Human-readable details about the current phase."),
+    conditions: conditionList(
+      "Ready: the tenant pod runs on the claim's slot. Valid: the spec passed the operator's checks.",
+    ),
+  })
+  .describe("Observed state of the claim, written by the operator.");
+
+export const PoolClaimSchema = withRules(
+  z.object({
+    apiVersion: z.literal(API_VERSION).describe("API version of the object."),
+    kind: z.literal(CLAIM_KIND).describe("Kind of the object."),
+    metadata: ObjectMetaSchema,
+    spec: PoolClaimSpecSchema,
+    status: PoolClaimStatusSchema.optional(),
+  }),
+  [
+    {
+      // The claim's name is the value of the understudy.dev/claim label of its pod.
+      cel: "self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && self.metadata.name.size() <= 63",
+      message: `metadata.name ${DNS_LABEL_MESSAGE}`,
+      fieldPath: ".metadata.name",
+      celOmitsFieldPath: true,
+      holds: (claim) => claim.metadata.name === undefined || isDnsLabel(claim.metadata.name),
+    },
+  ],
+).describe(
+  "PoolClaim asks for one slot of a ContingencyPool to run a tenant pod on, until a storage service needs the capacity back.",
+);
+
+export type PoolClaim = z.output<typeof PoolClaimSchema>;
+export type PoolClaimInput = z.input<typeof PoolClaimSchema>;
+export type PoolClaimSpec = z.output<typeof PoolClaimSpecSchema>;
+export type PoolClaimSpecInput = z.input<typeof PoolClaimSpecSchema>;
+export type PoolClaimStatus = z.output<typeof PoolClaimStatusSchema>;
+export type TenantPodTemplate = z.output<typeof TenantPodTemplateSchema>;
+
+export function parseClaim(obj: unknown): ParseResult<PoolClaim> {
+  return parseWith(PoolClaimSchema, obj);
+}
+
+/** Parses `next` and checks the update from `previous` against the immutability rules the API server enforces. */
+export function parseClaimUpdate(previous: PoolClaim, next: unknown): ParseResult<PoolClaim> {
+  const parsed = parseClaim(next);
+  if (!parsed.ok) return parsed;
+  return transitionResult(
+    parsed.value,
+    transitionErrors(claimSpecTransitions, parsed.value.spec, previous.spec, ["spec"]),
+  );
+}

@@ -1,0 +1,265 @@
+// ContingencyPool: cluster-scoped, like a StorageClass. How many slots of what size to keep in
+// which zones, and who may lease them.
+import { z } from "zod";
+import { conditionList } from "./conditions.ts";
+import {
+  DNS_LABEL_MESSAGE,
+  ObjectMetaSchema,
+  dnsLabel,
+  isDnsLabel,
+  observedGeneration,
+  positiveQuantity,
+  stringMap,
+} from "./common.ts";
+import { API_VERSION, POOL_KIND } from "./names.ts";
+import { parseWith, type ParseResult } from "./parse.ts";
+import { withRules } from "./rules.ts";
+
+export const MAX_ZONES = 16;
+export const MAX_SLOTS_PER_ZONE = 1000;
+export const MAX_PLANNED_GRACE_SECONDS = 86_400;
+export const MAX_EMERGENCY_GRACE_SECONDS = 300;
+
+/** The value of `allowedNamespaces` that admits claims from every namespace. */
+export const ANY_NAMESPACE = "*";
+
+export const PoolZoneSchema = z
+  .object({
+    name: dnsLabel(
+      "Zone name: a value of the node label topology.kubernetes.io/zone. It is also part of slot Lease names, so it must be a DNS label.",
+    ),
+    slots: z
+      .int()
+      .min(0)
+      .max(MAX_SLOTS_PER_ZONE)
+      .describe("Number of slots to keep in this zone. 0 keeps none (for example while a zone is drained)."),
+  })
+  .describe("Slots to keep in one zone.");
+
+const zonesSchema = withRules(z.array(PoolZoneSchema).min(1).max(MAX_ZONES), [
+  {
+    cel: "self.all(a, self.exists_one(b, b.name == a.name))",
+    message: "zone names must be unique",
+    holds: (zones) => new Set(zones.map((zone) => zone.name)).size === zones.length,
+  },
+]).meta({
+  "x-kubernetes-list-type": "map",
+  "x-kubernetes-list-map-keys": ["name"],
+  description: `Zones the pool keeps slots in, with the number of slots in each (1 to ${MAX_ZONES} zones, names unique).`,
+});
+
+export const SlotSizeSchema = z
+  .object({
+    cpu: positiveQuantity("CPU of one slot, as a Kubernetes quantity (for example 500m or 2)."),
+    memory: positiveQuantity("Memory of one slot, as a Kubernetes quantity (for example 512Mi or 4Gi)."),
+  })
+  .describe(
+    "Capacity of one slot. A claim's pod and a storage service's head must fit in it; placeholder pods request exactly this much.",
+  );
+
+export const TolerationSchema = z
+  .object({
+    key: z
+      .string()
+      .max(316)
+      .optional()
+      .describe("Taint key the toleration applies to; empty matches all keys (with operator Exists)."),
+    operator: z
+      .enum(["Exists", "Equal"])
+      .optional()
+      .describe("Exists matches any value; Equal (the default) matches `value`."),
+    value: z.string().max(63).optional().describe("Taint value the toleration matches with operator Equal."),
+    effect: z
+      .enum(["NoSchedule", "PreferNoSchedule", "NoExecute"])
+      .optional()
+      .describe("Taint effect to match; empty matches all effects."),
+    tolerationSeconds: z
+      .int()
+      .optional()
+      .describe(
+        "For effect NoExecute: how long the pod stays bound after the taint appears; unset means forever.",
+      ),
+  })
+  .describe("A toleration, as in a pod spec.");
+
+export const RevocationSchema = withRules(
+  z.object({
+    plannedGraceSeconds: z
+      .int()
+      .min(0)
+      .max(MAX_PLANNED_GRACE_SECONDS)
+      .default(30)
+      .describe(
+        `Grace period, in seconds, of a tenant pod revoked without urgency (a claim expiring, a pool shrinking, replenishing hot spares). 0 to ${MAX_PLANNED_GRACE_SECONDS}.`,
+      ),
+    emergencyGraceSeconds: z
+      .int()
+      .min(0)
+      .max(MAX_EMERGENCY_GRACE_SECONDS)
+      .default(5)
+      .describe(
+        `Grace period, in seconds, of a tenant pod revoked to start a failed storage service's head. 0 to ${MAX_EMERGENCY_GRACE_SECONDS}, and no more than plannedGraceSeconds.`,
+      ),
+  }),
+  [
+    {
+      cel: "self.emergencyGraceSeconds <= self.plannedGraceSeconds",
+      message: "emergencyGraceSeconds must not exceed plannedGraceSeconds",
+      fieldPath: ".emergencyGraceSeconds",
+      holds: (r) => r.emergencyGraceSeconds <= r.plannedGraceSeconds,
+    },
+  ],
+)
+  .describe("Notice given to tenants whose slot is taken back.")
+  .prefault({});
+
+export const ContingencyPoolSpecSchema = withRules(
+  z.object({
+    zones: zonesSchema,
+    slotSize: SlotSizeSchema,
+    nodeSelector: stringMap(
+      "Labels a node must have to hold slots of this pool (in addition to its zone label).",
+    ).optional(),
+    tolerations: z
+      .array(TolerationSchema)
+      .max(32)
+      .optional()
+      .describe(
+        "Tolerations given to placeholder and tenant pods, so slots can sit on tainted, dedicated nodes.",
+      ),
+    allowedNamespaces: z
+      .array(
+        withRules(z.string().min(1).max(63), [
+          {
+            cel: `self == '${ANY_NAMESPACE}' || self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')`,
+            message: `must be a namespace name or "${ANY_NAMESPACE}"`,
+            holds: (ns: string) => ns === ANY_NAMESPACE || isDnsLabel(ns),
+          },
+        ]).describe(`A namespace name, or "${ANY_NAMESPACE}".`),
+      )
+      .max(256)
+      .default([])
+      .meta({
+        "x-kubernetes-list-type": "set",
+        description: `Namespaces whose PoolClaims may lease slots of this pool; "${ANY_NAMESPACE}" admits every namespace. Empty (the default): no tenant may lease, and the pool serves storage services only.`,
+      }),
+    hotSpares: z
+      .int()
+      .min(0)
+      .max(MAX_ZONES * MAX_SLOTS_PER_ZONE)
+      .default(0)
+      .describe(
+        "Slots kept free, never leased to tenants, so a failover finds capacity without revoking anyone. At most the total number of slots.",
+      ),
+    revocation: RevocationSchema,
+  }),
+  [
+    {
+      cel: "self.hotSpares <= self.zones.map(z, z.slots).sum()",
+      message: "hotSpares must not exceed the total number of slots in zones",
+      fieldPath: ".hotSpares",
+      holds: (spec) => spec.hotSpares <= spec.zones.reduce((sum, zone) => sum + zone.slots, 0),
+    },
+  ],
+).describe("Desired state of the pool.");
+
+export const PoolZoneStatusSchema = z
+  .object({
+    name: z.string().describe("Zone name."),
+    slots: z.int().min(0).optional().describe("Slots the pool has in this zone (its slot Leases)."),
+    free: z
+      .int()
+      .min(0)
+      .optional()
+      .describe("Slots held by a placeholder pod and by nobody else: ready to lease."),
+    leased: z.int().min(0).optional().describe("Slots leased to tenant claims."),
+    reserved: z
+      .int()
+      .min(0)
+      .optional()
+      .describe("Slots held by storage services (a head node runs on them)."),
+    pending: z
+      .int()
+      .min(0)
+      .optional()
+      .describe(
+        "Slots whose capacity is not placed yet (no node fits, or the placeholder pod is not running).",
+      ),
+  })
+  .describe("Slot counts of one zone.");
+
+export const ContingencyPoolStatusSchema = z
+  .object({
+    observedGeneration: observedGeneration(),
+    slots: z.int().min(0).optional().describe("Slots the pool has in all zones."),
+    free: z.int().min(0).optional().describe("Free slots in all zones."),
+    leased: z.int().min(0).optional().describe("Slots leased to tenant claims in all zones."),
+    reserved: z.int().min(0).optional().describe("Slots held by storage services in all zones."),
+    pending: z.int().min(0).optional().describe("Slots whose capacity is not placed yet, in all zones."),
+    zones: z
+      .array(PoolZoneStatusSchema)
+      .max(MAX_ZONES)
+      .optional()
+      .meta({
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["name"],
+        description: "Slot counts by zone.",
+      }),
+    conditions: conditionList(
+      "Ready: every slot has a Lease and its capacity is held. Valid: the spec passed the operator's checks.",
+    ),
+  })
+  .describe("Observed state of the pool, written by the operator.");
+
+export const POOL_CONDITION_TYPES = ["Ready", "Valid"] as const;
+export type PoolConditionType = (typeof POOL_CONDITION_TYPES)[number];
+
+export const ContingencyPoolSchema = withRules(
+  z.object({
+    apiVersion: z.literal(API_VERSION).describe("API version of the object."),
+    kind: z.literal(POOL_KIND).describe("Kind of the object."),
+    metadata: ObjectMetaSchema,
+    spec: ContingencyPoolSpecSchema,
+    status: ContingencyPoolStatusSchema.optional(),
+  }),
+  [
+    {
+      // The pool's name goes into label values and Lease names.
+      cel: "self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && self.metadata.name.size() <= 63",
+      message: `metadata.name ${DNS_LABEL_MESSAGE}`,
+      fieldPath: ".metadata.name",
+      celOmitsFieldPath: true,
+      holds: (pool) => pool.metadata.name === undefined || isDnsLabel(pool.metadata.name),
+    },
+  ],
+).describe(
+  "ContingencyPool keeps slots of spare capacity in several zones, leases them to tenant PoolClaims like spot instances, and gives them to a StorageService's head node when it fails.",
+);
+
+export type ContingencyPool = z.output<typeof ContingencyPoolSchema>;
+export type ContingencyPoolInput = z.input<typeof ContingencyPoolSchema>;
+export type ContingencyPoolSpec = z.output<typeof ContingencyPoolSpecSchema>;
+export type ContingencyPoolSpecInput = z.input<typeof ContingencyPoolSpecSchema>;
+export type ContingencyPoolStatus = z.output<typeof ContingencyPoolStatusSchema>;
+export type PoolZone = z.output<typeof PoolZoneSchema>;
+export type PoolZoneStatus = z.output<typeof PoolZoneStatusSchema>;
+export type SlotSize = z.output<typeof SlotSizeSchema>;
+export type Toleration = z.output<typeof TolerationSchema>;
+export type Revocation = z.output<typeof RevocationSchema>;
+
+export function parsePool(obj: unknown): ParseResult<ContingencyPool> {
+  return parseWith(ContingencyPoolSchema, obj);
+}
+
+/** Whether a pool admits claims from a namespace. */
+export function poolAdmitsNamespace(
+  spec: Pick<ContingencyPoolSpec, "allowedNamespaces">,
+  namespace: string,
+): boolean {
+  return spec.allowedNamespaces.includes(ANY_NAMESPACE) || spec.allowedNamespaces.includes(namespace);
+}
+
+/** Total number of slots over all zones. */
+export function totalSlots(spec: Pick<ContingencyPoolSpec, "zones">): number {
+  return spec.zones.reduce((sum, zone) => sum + zone.slots, 0);
+}

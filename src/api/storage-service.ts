@@ -1,0 +1,399 @@
+// StorageService: a head node (stateless router) and server nodes (one StatefulSet per zone),
+// whose head fails over onto a slot of a ContingencyPool.
+import { z } from "zod";
+import { conditionList } from "./conditions.ts";
+import {
+  DNS_LABEL_MESSAGE,
+  ObjectMetaSchema,
+  dnsLabel,
+  isDnsLabel,
+  observedGeneration,
+  positiveQuantity,
+  quantity,
+  timestamp,
+} from "./common.ts";
+import { API_VERSION, STORAGE_SERVICE_KIND } from "./names.ts";
+import { parseWith, transitionResult, type ParseResult } from "./parse.ts";
+import { MAX_ZONES } from "./pool.ts";
+import {
+  immutable,
+  immutableOptional,
+  sameSet,
+  transitionErrors,
+  withRules,
+  type TransitionRule,
+} from "./rules.ts";
+
+export const STORAGE_SERVICE_PHASES = ["Pending", "Ready", "Degraded", "FailingOver", "Failed"] as const;
+export type StorageServicePhase = (typeof STORAGE_SERVICE_PHASES)[number];
+
+/** Steps of a failover, in order; each is written to status before its effects. */
+export const FAILOVER_STEPS = [
+  "Detected",
+  "SlotChosen",
+  "Revoked",
+  "HeadStarted",
+  "RoutingSwitched",
+  "OldHeadFenced",
+  "Replenished",
+  "Done",
+] as const;
+export type FailoverStep = (typeof FAILOVER_STEPS)[number];
+
+export const STORAGE_SERVICE_CONDITION_TYPES = [
+  "Ready",
+  "HeadAvailable",
+  "ContingencyAvailable",
+  "FailingOver",
+  "Valid",
+] as const;
+export type StorageServiceConditionType = (typeof STORAGE_SERVICE_CONDITION_TYPES)[number];
+
+export const FAILBACK_POLICIES = ["Manual", "Automatic"] as const;
+export type FailbackPolicy = (typeof FAILBACK_POLICIES)[number];
+
+export const MAX_REPLICATION_FACTOR = 9;
+
+export const ResourceRequirementsSchema = z
+  .object({
+    requests: z
+      .record(z.string(), quantity("Amount of the resource."))
+      .optional()
+      .describe("Resources the container is guaranteed (for example cpu: 250m, memory: 256Mi)."),
+    limits: z
+      .record(z.string(), quantity("Amount of the resource."))
+      .optional()
+      .describe("Most resources the container may use."),
+  })
+  .describe("Compute resources of the container, as in a pod spec.");
+
+function port(defaultPort: number, what: string) {
+  return z.int().min(1).max(65535).default(defaultPort).describe(`TCP port ${what} listens on. 1 to 65535.`);
+}
+
+export const HeadSchema = z
+  .object({
+    image: z.string().min(1).max(1024).describe("Container image of the head node."),
+    port: port(7000, "the head node"),
+    resources: ResourceRequirementsSchema.optional(),
+  })
+  .describe(
+    "The head node: a stateless router of client writes. On failover it starts on a pool slot, so it must fit in the pool's slotSize.",
+  );
+
+const storageTransitions: TransitionRule<{ size: string | number; storageClassName?: string | undefined }>[] =
+  [
+    {
+      cel: "string(self.size) == string(oldSelf.size)",
+      message: "size is immutable",
+      fieldPath: ".size",
+      holds: (self, oldSelf) => String(self.size) === String(oldSelf.size),
+    },
+    immutableOptional("storageClassName"),
+  ];
+
+export const ServerStorageSchema = withRules(
+  z.object({
+    size: positiveQuantity("Size of each server node's volume (for example 10Gi). Immutable."),
+    storageClassName: z
+      .string()
+      .min(1)
+      .max(253)
+      .optional()
+      .describe("StorageClass of the volumes; unset uses the cluster's default. Immutable."),
+  }),
+  [],
+  storageTransitions,
+).describe("Persistent volume of each server node (a volumeClaimTemplate of the zone's StatefulSet).");
+
+export const ServersSchema = z
+  .object({
+    image: z.string().min(1).max(1024).describe("Container image of the server nodes."),
+    port: port(7001, "each server node"),
+    replicasPerZone: z
+      .int()
+      .min(1)
+      .max(64)
+      .default(1)
+      .describe("Server nodes in each zone (replicas of the zone's StatefulSet). 1 to 64."),
+    storage: ServerStorageSchema,
+    resources: ResourceRequirementsSchema.optional(),
+  })
+  .describe("The server nodes, which store the data: one StatefulSet per zone.");
+
+export const FailureDetectionSchema = withRules(
+  z.object({
+    probePeriodMilliseconds: z
+      .int()
+      .min(100)
+      .max(60_000)
+      .default(500)
+      .describe("How often the operator probes the head node, in milliseconds. 100 to 60000."),
+    probeTimeoutMilliseconds: z
+      .int()
+      .min(50)
+      .max(60_000)
+      .default(300)
+      .describe(
+        "How long one probe may take, in milliseconds; no more than probePeriodMilliseconds. 50 to 60000.",
+      ),
+    failureThreshold: z
+      .int()
+      .min(1)
+      .max(100)
+      .default(3)
+      .describe("Consecutive failed probes after which the head is declared failed. 1 to 100."),
+  }),
+  [
+    {
+      cel: "self.probeTimeoutMilliseconds <= self.probePeriodMilliseconds",
+      message: "probeTimeoutMilliseconds must not exceed probePeriodMilliseconds",
+      fieldPath: ".probeTimeoutMilliseconds",
+      holds: (d) => d.probeTimeoutMilliseconds <= d.probePeriodMilliseconds,
+    },
+  ],
+)
+  .describe(
+    "How the operator detects a failed head, besides watching its pod and node: an active probe. The head is declared failed after failureThreshold probes in a row fail.",
+  )
+  .prefault({});
+
+export const FailbackSchema = z
+  .object({
+    policy: z
+      .enum(FAILBACK_POLICIES)
+      .default("Manual")
+      .describe(
+        "Manual: after a failover the head stays on the slot until moved by hand. Automatic: the operator moves it back to its primary zone once that zone is healthy.",
+      ),
+  })
+  .describe("What happens after a failover, once the failed zone is healthy again.")
+  .prefault({});
+
+type SpecShape = {
+  pool: string;
+  zones: string[];
+  primaryZone?: string | undefined;
+  replicationFactor: number;
+};
+
+export const storageServiceSpecTransitions: TransitionRule<SpecShape>[] = [
+  immutable("pool"),
+  {
+    ...immutable<SpecShape>("zones", sameSet),
+    message:
+      "zones is immutable: data placement is computed from the server list, and moving data between zones is not supported",
+  },
+  {
+    ...immutable<SpecShape>("replicationFactor"),
+    message: "replicationFactor is immutable: changing it would need moving data between server nodes",
+  },
+];
+
+export const StorageServiceSpecSchema = withRules(
+  z.object({
+    pool: dnsLabel("Name of the ContingencyPool whose slots the head node fails over to. Immutable."),
+    zones: z
+      .array(dnsLabel("A zone: a value of the node label topology.kubernetes.io/zone."))
+      .min(1)
+      .max(MAX_ZONES)
+      .meta({
+        "x-kubernetes-list-type": "set",
+        description:
+          "Zones of the server nodes, one StatefulSet in each; names unique. Immutable in v1alpha1: data placement is computed from the server list.",
+      }),
+    primaryZone: dnsLabel(
+      "Zone the head node runs in when healthy; one of zones. Unset: the operator picks one of zones.",
+    ).optional(),
+    replicationFactor: z
+      .int()
+      .min(1)
+      .max(MAX_REPLICATION_FACTOR)
+      .default(3)
+      .describe(
+        `Server nodes (in distinct zones) each partition is stored on; writes are acknowledged by a majority of them. No more than the number of zones. 1 to ${MAX_REPLICATION_FACTOR}. Immutable.`,
+      ),
+    head: HeadSchema,
+    servers: ServersSchema,
+    failureDetection: FailureDetectionSchema,
+    failback: FailbackSchema,
+  }),
+  [
+    {
+      cel: "self.replicationFactor <= size(self.zones)",
+      message:
+        "replicationFactor must not exceed the number of zones (replicas of a partition sit in distinct zones)",
+      fieldPath: ".replicationFactor",
+      holds: (spec) => spec.replicationFactor <= spec.zones.length,
+    },
+    {
+      cel: "!has(self.primaryZone) || self.primaryZone in self.zones",
+      message: "primaryZone must be one of zones",
+      fieldPath: ".primaryZone",
+      holds: (spec) => spec.primaryZone === undefined || spec.zones.includes(spec.primaryZone),
+    },
+  ],
+  storageServiceSpecTransitions,
+).describe("Desired state of the storage service.");
+
+export const HeadStatusSchema = z
+  .object({
+    pod: z.string().optional().describe("Name of the current head pod."),
+    node: z.string().optional().describe("Node the current head runs on."),
+    zone: z.string().optional().describe("Zone the current head runs in."),
+    epoch: z.int().min(0).optional().describe("Epoch the current head was started with."),
+    leaseName: z
+      .string()
+      .optional()
+      .describe("When the head runs on a pool slot: name of the slot Lease the service holds."),
+    slot: z.string().optional().describe("When the head runs on a pool slot: the slot's identifier."),
+    since: timestamp("When the current head became the head.").optional(),
+  })
+  .describe("Where the current head node runs.");
+
+export const ServerZoneStatusSchema = z
+  .object({
+    zone: z.string().describe("Zone of the StatefulSet."),
+    replicas: z.int().min(0).optional().describe("Server pods in the zone."),
+    ready: z.int().min(0).optional().describe("Ready server pods in the zone."),
+  })
+  .describe("Readiness of the server nodes of one zone.");
+
+export const FailoverTimelineEntrySchema = z
+  .object({
+    step: z.enum(FAILOVER_STEPS).describe("Step reached."),
+    at: timestamp("When the step was reached."),
+  })
+  .describe("One step of a failover and when it was reached.");
+
+const failoverFields = {
+  step: z.enum(FAILOVER_STEPS).describe(`Last step reached: ${FAILOVER_STEPS.join(", ")}.`),
+  startedAt: timestamp("When the failure was detected."),
+  reason: z
+    .string()
+    .optional()
+    .describe("Why the head was declared failed (for example PodDeleted, NodeNotReady, ProbeFailed)."),
+  fromPod: z.string().optional().describe("The failed head pod."),
+  fromNode: z.string().optional().describe("Node of the failed head."),
+  fromZone: z.string().optional().describe("Zone of the failed head."),
+  fromEpoch: z.int().min(0).optional().describe("Epoch of the failed head."),
+  epoch: z.int().min(0).optional().describe("Epoch of the new head (fromEpoch + 1)."),
+  leaseName: z.string().optional().describe("Slot Lease chosen for the new head."),
+  slot: z.string().optional().describe("Identifier of the slot chosen for the new head."),
+  toNode: z.string().optional().describe("Node of the chosen slot."),
+  toZone: z.string().optional().describe("Zone of the chosen slot."),
+  revokedClaim: z
+    .string()
+    .optional()
+    .describe("The claim whose slot was revoked, as <namespace>/<name>; unset when a free slot was used."),
+  headPod: z.string().optional().describe("Name of the new head pod."),
+  timeline: z
+    .array(FailoverTimelineEntrySchema)
+    .max(FAILOVER_STEPS.length * 2)
+    .optional()
+    .describe("Steps reached, in order, with their times."),
+};
+
+export const FailoverStatusSchema = z
+  .object(failoverFields)
+  .describe(
+    "The failover in progress: the step reached and the choices made, written before each step's effects so a restarted operator resumes it.",
+  );
+
+export const LastFailoverSchema = z
+  .object({
+    ...failoverFields,
+    finishedAt: timestamp("When the failover reached Done.").optional(),
+    durationMilliseconds: z.int().min(0).optional().describe("From detection to Done, in milliseconds."),
+  })
+  .describe("The last completed failover.");
+
+export const StorageServiceStatusSchema = z
+  .object({
+    observedGeneration: observedGeneration(),
+    phase: z
+      .enum(STORAGE_SERVICE_PHASES)
+      .optional()
+      .describe(
+        "Pending: being created. Ready: head and servers available. Degraded: serving, with servers missing or no contingency capacity. FailingOver: a failover is in progress. Failed: cannot serve and cannot fail over.",
+      ),
+    message: z.string().optional().describe("Human-readable details about the phase."),
+    epoch: z
+      .int()
+      .min(0)
+      .optional()
+      .describe("Current epoch; raised at every failover, it fences out every older head."),
+    head: HeadStatusSchema.optional(),
+    servers: z
+      .array(ServerZoneStatusSchema)
+      .max(MAX_ZONES)
+      .optional()
+      .meta({
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["zone"],
+        description: "Readiness of the server nodes by zone.",
+      }),
+    conditions: conditionList(
+      "Ready, HeadAvailable, ContingencyAvailable (a slot is available to fail over to), FailingOver, and Valid (the spec passed the operator's checks).",
+    ),
+    failover: FailoverStatusSchema.optional(),
+    lastFailover: LastFailoverSchema.optional(),
+    failoverCount: z.int().min(0).optional().describe("Number of failovers completed."),
+  })
+  .describe("Observed state of the storage service, written by the operator.");
+
+export const StorageServiceSchema = withRules(
+  z.object({
+    apiVersion: z.literal(API_VERSION).describe("API version of the object."),
+    kind: z.literal(STORAGE_SERVICE_KIND).describe("Kind of the object."),
+    metadata: ObjectMetaSchema,
+    spec: StorageServiceSpecSchema,
+    status: StorageServiceStatusSchema.optional(),
+  }),
+  [
+    {
+      // The name goes into StatefulSet, pod and Service names and label values.
+      cel: "self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && self.metadata.name.size() <= 63",
+      message: `metadata.name ${DNS_LABEL_MESSAGE}`,
+      fieldPath: ".metadata.name",
+      celOmitsFieldPath: true,
+      holds: (service) => service.metadata.name === undefined || isDnsLabel(service.metadata.name),
+    },
+  ],
+).describe(
+  "StorageService runs a replicated key-value store: a head node and server nodes in several zones. When the head fails, the operator starts a new one on a slot of the pool within seconds.",
+);
+
+export type StorageService = z.output<typeof StorageServiceSchema>;
+export type StorageServiceInput = z.input<typeof StorageServiceSchema>;
+export type StorageServiceSpec = z.output<typeof StorageServiceSpecSchema>;
+export type StorageServiceSpecInput = z.input<typeof StorageServiceSpecSchema>;
+export type StorageServiceStatus = z.output<typeof StorageServiceStatusSchema>;
+export type HeadStatus = z.output<typeof HeadStatusSchema>;
+export type ServerZoneStatus = z.output<typeof ServerZoneStatusSchema>;
+export type FailoverStatus = z.output<typeof FailoverStatusSchema>;
+export type LastFailover = z.output<typeof LastFailoverSchema>;
+export type FailoverTimelineEntry = z.output<typeof FailoverTimelineEntrySchema>;
+export type ResourceRequirements = z.output<typeof ResourceRequirementsSchema>;
+
+export function parseStorageService(obj: unknown): ParseResult<StorageService> {
+  return parseWith(StorageServiceSchema, obj);
+}
+
+/** Parses `next` and checks the update from `previous` against the immutability rules the API server enforces. */
+export function parseStorageServiceUpdate(
+  previous: StorageService,
+  next: unknown,
+): ParseResult<StorageService> {
+  const parsed = parseStorageService(next);
+  if (!parsed.ok) return parsed;
+  const spec = parsed.value.spec;
+  return transitionResult(parsed.value, [
+    ...transitionErrors(storageServiceSpecTransitions, spec, previous.spec, ["spec"]),
+    ...transitionErrors(storageTransitions, spec.servers.storage, previous.spec.servers.storage, [
+      "spec",
+      "servers",
+      "storage",
+    ]),
+  ]);
+}
