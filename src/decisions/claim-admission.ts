@@ -1,0 +1,81 @@
+// Whether a PoolClaim may ever be granted a slot: checked once per change of the claim, so a refusal
+// is reported to the tenant (reason code and message) instead of the claim waiting forever.
+import { checkRestrictedPodSecurity, type PodSecurityViolation } from "./pod-security.ts";
+import type { PoolView } from "./types.ts";
+
+export const ClaimRefusalReason = {
+  PoolNotFound: "PoolNotFound",
+  NamespaceNotAllowed: "NamespaceNotAllowed",
+  ZoneNotInPool: "ZoneNotInPool",
+  InvalidPodTemplate: "InvalidPodTemplate",
+  PodSecurityViolation: "PodSecurityViolation",
+} as const;
+export type ClaimRefusalReason = (typeof ClaimRefusalReason)[keyof typeof ClaimRefusalReason];
+
+export type AdmissionDecision =
+  | { admitted: true }
+  | {
+      admitted: false;
+      reason: ClaimRefusalReason;
+      message: string;
+      /** The restricted-profile violations, for PodSecurityViolation. */
+      violations?: PodSecurityViolation[];
+    };
+
+export interface ClaimAdmissionInput {
+  claim: { namespace: string; pool: string; zone?: string };
+  /** The pool the claim names, or undefined when it does not exist. */
+  pool: PoolView | undefined;
+  /** The claim's raw `spec.template.spec`, as the tenant wrote it. */
+  podSpec: unknown;
+  /** The claim's raw `spec.template.metadata` (AppArmor annotations live there). */
+  podMetadata?: unknown;
+}
+
+const MESSAGE_VIOLATIONS = 3;
+
+/**
+ * Admits a claim or refuses it with the first failing rule, in this order: the pool exists; the
+ * claim's namespace is allowed (`"*"` allows any); its zone, if any, is one of the pool's; its pod
+ * template has at least one container; the template passes the restricted Pod Security Standard
+ * (see pod-security.ts), checked on containers, initContainers and ephemeralContainers.
+ */
+export function admitClaim(input: ClaimAdmissionInput): AdmissionDecision {
+  const { claim, pool } = input;
+  if (!pool) {
+    return refuse(ClaimRefusalReason.PoolNotFound, `ContingencyPool "${claim.pool}" does not exist`);
+  }
+  if (!pool.allowedNamespaces.includes("*") && !pool.allowedNamespaces.includes(claim.namespace)) {
+    return refuse(
+      ClaimRefusalReason.NamespaceNotAllowed,
+      `namespace "${claim.namespace}" may not claim slots of pool "${pool.name}"`,
+    );
+  }
+  if (claim.zone !== undefined && !pool.zones.some((zone) => zone.name === claim.zone)) {
+    const zones = pool.zones.map((zone) => zone.name).join(", ");
+    return refuse(
+      ClaimRefusalReason.ZoneNotInPool,
+      `zone "${claim.zone}" is not in pool "${pool.name}" (zones: ${zones || "none"})`,
+    );
+  }
+  const spec = input.podSpec;
+  const containers =
+    typeof spec === "object" && spec !== null ? (spec as Record<string, unknown>).containers : undefined;
+  if (!Array.isArray(containers) || containers.length === 0) {
+    return refuse(ClaimRefusalReason.InvalidPodTemplate, "the pod template must have at least one container");
+  }
+  const violations = checkRestrictedPodSecurity(spec, input.podMetadata);
+  if (violations.length > 0) {
+    const shown = violations.slice(0, MESSAGE_VIOLATIONS).map((v) => v.message);
+    const more = violations.length - shown.length;
+    const message =
+      `the pod template violates the restricted Pod Security Standard: ${shown.join("; ")}` +
+      (more > 0 ? `; and ${more} more` : "");
+    return { admitted: false, reason: ClaimRefusalReason.PodSecurityViolation, message, violations };
+  }
+  return { admitted: true };
+}
+
+function refuse(reason: ClaimRefusalReason, message: string): AdmissionDecision {
+  return { admitted: false, reason, message };
+}

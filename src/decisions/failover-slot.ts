@@ -1,0 +1,100 @@
+// Which slot a failing-over storage service takes, and whose lease it revokes for it.
+import { refKey } from "./names.ts";
+import { compareNumbers, compareStrings } from "./order.ts";
+import type { ClaimView, NodeView, ServiceRef, SlotView } from "./types.ts";
+
+export interface FailoverSlotInput {
+  service: ServiceRef;
+  /** The pool's slot leases. */
+  slots: readonly SlotView[];
+  nodes: readonly NodeView[];
+  claims: readonly ClaimView[];
+  /** The failed head's zone. */
+  failedZone?: string;
+  /** Other zones the failure touched (for instance zones with NotReady nodes): avoided when possible. */
+  failedZones?: readonly string[];
+  /** Lease names not to choose. */
+  exclude?: readonly string[];
+}
+
+export interface FailoverVictim {
+  namespace: string;
+  name: string;
+  /** The claim's bid; undefined when the lease names a claim that no longer exists. */
+  bid?: number;
+}
+
+export type FailoverSlotChoice =
+  | {
+      kind: "slot";
+      slot: SlotView;
+      /** The claim whose lease is revoked; undefined for a free slot. */
+      victim?: FailoverVictim;
+      /** True when no slot outside the failed zones was usable and a failed zone was used. */
+      zoneFallback: boolean;
+    }
+  | { kind: "none"; reason: "NoSlots" | "NoSlotOnReadyNode"; message: string };
+
+/**
+ * Chooses the failover slot:
+ * 1. only slots that no storage service holds and whose node exists and is Ready;
+ * 2. zones in this order: zones the failure did not touch, then zones in `failedZones`, then the
+ *    failed head's own zone (the fallback when nothing else is left: a head in the same zone beats no
+ *    head);
+ * 3. within the first zone group that has a slot: a free slot (by zone, index) before a leased one;
+ *    among leased slots the lowest bid (a lease naming a vanished claim first), then the youngest
+ *    lease (latest acquiredAt), then lease name.
+ * Returns "none" with NoSlots when the pool has no slot a service could take, NoSlotOnReadyNode when
+ * none of those is on a Ready node.
+ */
+export function chooseFailoverSlot(input: FailoverSlotInput): FailoverSlotChoice {
+  const excluded = new Set(input.exclude ?? []);
+  const taken = input.slots.filter((slot) => slot.holder.kind !== "service" && !excluded.has(slot.leaseName));
+  if (taken.length === 0) {
+    return {
+      kind: "none",
+      reason: "NoSlots",
+      message: "the pool has no slot that is free or leased to a tenant",
+    };
+  }
+  const readyNodes = new Set(input.nodes.filter((node) => node.ready).map((node) => node.name));
+  const usable = taken.filter((slot) => readyNodes.has(slot.node));
+  if (usable.length === 0) {
+    return {
+      kind: "none",
+      reason: "NoSlotOnReadyNode",
+      message: `none of the pool's ${taken.length} available slots is on a Ready node`,
+    };
+  }
+
+  const touched = new Set(input.failedZones ?? []);
+  const zoneRank = (zone: string): number => (zone === input.failedZone ? 2 : touched.has(zone) ? 1 : 0);
+  const bestRank = Math.min(...usable.map((slot) => zoneRank(slot.zone)));
+  const group = usable.filter((slot) => zoneRank(slot.zone) === bestRank);
+
+  const free = group
+    .filter((slot) => slot.holder.kind === "free")
+    .sort(
+      (a, b) =>
+        compareStrings(a.zone, b.zone) || a.index - b.index || compareStrings(a.leaseName, b.leaseName),
+    );
+  if (free.length > 0) return { kind: "slot", slot: free[0]!, zoneFallback: bestRank > 0 };
+
+  const bids = new Map(input.claims.map((claim) => [refKey(claim), claim.bid]));
+  const bidOf = (slot: SlotView): number =>
+    slot.holder.kind === "claim" ? (bids.get(refKey(slot.holder)) ?? -Infinity) : -Infinity;
+  const leased = group.sort(
+    (a, b) =>
+      compareNumbers(bidOf(a), bidOf(b)) ||
+      (b.acquiredAt ?? 0) - (a.acquiredAt ?? 0) ||
+      compareStrings(a.leaseName, b.leaseName),
+  );
+  const slot = leased[0]!;
+  const holder = slot.holder as { kind: "claim"; namespace: string; name: string };
+  const bid = bids.get(refKey(holder));
+  const victim: FailoverVictim =
+    bid === undefined
+      ? { namespace: holder.namespace, name: holder.name }
+      : { namespace: holder.namespace, name: holder.name, bid };
+  return { kind: "slot", slot, victim, zoneFallback: bestRank > 0 };
+}

@@ -1,0 +1,521 @@
+// The failover of a storage service's head as a state machine recorded in StorageService.status.
+//
+// The reconciler observes, asks nextFailoverAction for ONE action, applies it, and asks again.
+// Nothing lives in memory between two calls: the record in status plus the cluster are the whole
+// state, so an operator killed after any action resumes from them. Each step's choice (slot, victim,
+// target epoch) is recorded before its effects; every effect is guarded by what is observed, so
+// applying an action twice, or one decided on a stale snapshot, changes nothing a second time:
+// - the lease of a slot changes holder only by compare-and-swap, against the resourceVersion seen;
+// - the head pod of an epoch has one name, so it cannot be created twice;
+// - the epoch written to status and the Service selector is the recorded target, never "current + 1";
+// - a record is written with the status resourceVersion it was decided on (optimistic lock).
+import { chooseFailoverSlot } from "./failover-slot.ts";
+import type { HeadFailureReason, HeadHealth } from "./head-health.ts";
+import { headPodName } from "./names.ts";
+import type {
+  ClaimRef,
+  ClaimView,
+  NodeView,
+  PodPhase,
+  PodPresence,
+  ServiceRef,
+  SlotHolder,
+  SlotView,
+} from "./types.ts";
+
+export const FailoverStep = {
+  Detected: "Detected",
+  SlotChosen: "SlotChosen",
+  Revoked: "Revoked",
+  HeadStarted: "HeadStarted",
+  RoutingSwitched: "RoutingSwitched",
+  OldHeadFenced: "OldHeadFenced",
+  Replenished: "Replenished",
+  Done: "Done",
+} as const;
+export type FailoverStep = (typeof FailoverStep)[keyof typeof FailoverStep];
+
+/** The head of a service as status records it. */
+export interface HeadRef {
+  pod: string;
+  node?: string;
+  zone?: string;
+  /** The slot lease the head runs on, when it runs on contingency capacity. */
+  slot?: string;
+}
+
+/** The slot a failover took, as recorded. */
+export interface ChosenSlot {
+  leaseName: string;
+  zone: string;
+  node: string;
+}
+
+/** `StorageService.status.failover`: the run in progress. Times in ms since the epoch. */
+export interface FailoverRecord {
+  /** The last step reached. */
+  step: FailoverStep;
+  startedAt: number;
+  reason: HeadFailureReason;
+  message?: string;
+  /** `status.epoch` when the failure was detected. */
+  epochAtDetection: number;
+  /** The epoch of the new head: epochAtDetection + 1, fixed when the first slot is chosen. */
+  targetEpoch?: number;
+  /** The head that failed. */
+  oldHead?: HeadRef;
+  slot?: ChosenSlot;
+  /** The claim whose lease the failover revokes; unset for a free slot. */
+  victim?: ClaimRef;
+  /** Slots given up during this run because their node failed after they were taken. */
+  abandonedSlots?: string[];
+  /** Replenishing did not happen within the time allowed; the pool keeps trying on its own. */
+  replenishDeferred?: boolean;
+  timeline: { step: FailoverStep; at: number }[];
+}
+
+export interface FailoverPoolObservation {
+  /** The pool's slot leases. */
+  slots: readonly SlotView[];
+  nodes: readonly NodeView[];
+  claims: readonly ClaimView[];
+  emergencyGraceSeconds: number;
+  /** The pool again has every tenant slot its spec asks for. */
+  replenished: boolean;
+}
+
+/** What the controller observed, read fresh before every call. */
+export interface FailoverObserved {
+  now: number;
+  service: ServiceRef;
+  /** `status.epoch`. */
+  epoch: number;
+  /** `status.head`: the head in service. */
+  head?: HeadRef;
+  /** The head's health; read only when no run is in progress. */
+  health: HeadHealth;
+  /** The service's pool; undefined when it does not exist. */
+  pool?: FailoverPoolObservation;
+  /** Zones the failure touched besides the head's own, avoided when choosing a slot. */
+  failedZones?: readonly string[];
+  /** Pods on the recorded slot: its placeholder and the victim's tenant pod ("absent" when none). */
+  slotPods: { placeholder: PodPresence; tenant: PodPresence };
+  /** The victim claim: gone, already told of the revocation, or not yet told. */
+  victimClaim: "absent" | "notified" | "unnotified";
+  /** The head pod of the recorded target epoch. */
+  newHead: { presence: PodPresence; phase?: PodPhase; ready: boolean };
+  /** The epoch the head Service selects; undefined when it selects none. */
+  routedEpoch?: number;
+  /** The head pod that failed, and whether its node exists and is Ready. */
+  oldHead: { presence: PodPresence; nodeReady: boolean };
+}
+
+export const FailoverWaitReason = {
+  NoPool: "NoPool",
+  NoSlotAvailable: "NoSlotAvailable",
+  SlotVacating: "SlotVacating",
+  HeadTerminating: "HeadTerminating",
+  HeadStarting: "HeadStarting",
+  OldHeadTerminating: "OldHeadTerminating",
+  Replenishing: "Replenishing",
+} as const;
+export type FailoverWaitReason = (typeof FailoverWaitReason)[keyof typeof FailoverWaitReason];
+
+export interface FailoverSummary {
+  startedAt: number;
+  finishedAt: number;
+  durationMilliseconds: number;
+  reason: HeadFailureReason;
+  fromZone?: string;
+  toZone?: string;
+  slot?: string;
+  revokedClaim?: ClaimRef;
+  epoch?: number;
+  timeline: { step: FailoverStep; at: number }[];
+}
+
+export type FailoverAction =
+  /** No failover in progress and the head is healthy. */
+  | { kind: "idle" }
+  /**
+   * Write `status.failover = record` (and, when set, `status.epoch` and `status.head`) in one status
+   * update guarded by the resourceVersion observed.
+   */
+  | { kind: "recordStep"; step: FailoverStep; record: FailoverRecord; epoch?: number; head?: HeadRef }
+  /** Update the lease's holderIdentity, guarded by expectedResourceVersion. */
+  | { kind: "casLease"; leaseName: string; expectedResourceVersion: string; from: SlotHolder; to: SlotHolder }
+  /**
+   * Tell the claim (status Revoking, annotation, Event) unless told, and delete its tenant pod with
+   * the emergency grace unless it is gone.
+   */
+  | { kind: "revokeClaim"; claim: ClaimRef; leaseName: string; node: string; graceSeconds: number }
+  /** Delete the slot's placeholder pod with no grace: it only holds capacity. */
+  | { kind: "deletePlaceholder"; leaseName: string; node: string }
+  /** Create the head pod of `epoch`, pinned to `node` and labelled with the epoch. */
+  | { kind: "createHead"; podName: string; epoch: number; node: string; zone: string; slot: string }
+  /** Delete a head pod of the target epoch that failed or sits on a failed node. */
+  | { kind: "deleteNewHead"; podName: string; force: boolean }
+  /** Point the head Service's selector at `epoch`. */
+  | { kind: "switchService"; epoch: number }
+  /** Delete the failed head pod; force (grace 0) when its node is gone or NotReady. */
+  | { kind: "deleteOldHead"; podName: string; force: boolean }
+  | { kind: "wait"; reason: FailoverWaitReason; message: string; requeueAfterMs: number }
+  /**
+   * Clear `status.failover`, write `status.lastFailover = summary` and count the failover, in one
+   * status update guarded by the resourceVersion observed.
+   */
+  | { kind: "finish"; record: FailoverRecord; summary: FailoverSummary };
+
+export interface FailoverOptions {
+  /** Requeue while pods start or terminate. */
+  pollMs: number;
+  /** Requeue while no slot can be had. */
+  noSlotRetryMs: number;
+  /** How long to wait for the pool to replace the slot before finishing without it. */
+  replenishTimeoutMs: number;
+}
+
+export const DEFAULT_FAILOVER_OPTIONS: FailoverOptions = {
+  pollMs: 250,
+  noSlotRetryMs: 2000,
+  replenishTimeoutMs: 60_000,
+};
+
+/**
+ * The next action of a failover, from the record in status and the observed cluster.
+ *
+ * Steps (each recorded once its effects are observed, except SlotChosen which records the choice
+ * before any effect):
+ * - no run, head failing → record Detected (reason, epoch at detection, the old head);
+ * - Detected → choose a slot (chooseFailoverSlot, avoiding the old head's zone) and record SlotChosen
+ *   with the slot, the victim and targetEpoch = epochAtDetection + 1;
+ * - SlotChosen → compare-and-swap the lease to `service:<ns>/<name>`; if before that the lease changed
+ *   holder, vanished or its node failed, choose again (nothing was taken yet); once held, revoke the
+ *   victim and remove the placeholder, wait until both pods are gone, record Revoked;
+ * - Revoked → create the head pod of the target epoch on the slot's node, record HeadStarted;
+ * - HeadStarted → wait until Ready, switch the Service to the target epoch, record RoutingSwitched
+ *   together with status.epoch = targetEpoch and status.head;
+ * - RoutingSwitched → delete the old head (forced on a failed node), release its slot if it had one,
+ *   record OldHeadFenced;
+ * - OldHeadFenced → wait for the pool to replace the slot (at most replenishTimeoutMs), record
+ *   Replenished;
+ * - Replenished → release any other slot the service holds, then finish (Done).
+ * Before routing switches, if the taken slot's node fails or the lease is lost, the run gives the slot
+ * up (deletes the new head pod, releases the lease) and chooses again, keeping the target epoch.
+ */
+export function nextFailoverAction(
+  state: FailoverRecord | undefined,
+  observed: FailoverObserved,
+  options: Partial<FailoverOptions> = {},
+): FailoverAction {
+  const opts = { ...DEFAULT_FAILOVER_OPTIONS, ...options };
+  if (!state || state.step === FailoverStep.Done) return detect(observed);
+  switch (state.step) {
+    case FailoverStep.Detected:
+      return chooseSlot(state, observed, opts);
+    case FailoverStep.SlotChosen:
+      return takeSlot(state, observed, opts);
+    case FailoverStep.Revoked:
+    case FailoverStep.HeadStarted:
+      return startHead(state, observed, opts);
+    case FailoverStep.RoutingSwitched:
+      return fenceOldHead(state, observed, opts);
+    case FailoverStep.OldHeadFenced:
+      return replenish(state, observed, opts);
+    case FailoverStep.Replenished:
+      return finish(state, observed);
+  }
+}
+
+function detect(observed: FailoverObserved): FailoverAction {
+  const { health, now } = observed;
+  if (health.healthy) return { kind: "idle" };
+  const record: FailoverRecord = {
+    step: FailoverStep.Detected,
+    startedAt: now,
+    reason: health.reason,
+    message: health.message,
+    epochAtDetection: observed.epoch,
+    timeline: [{ step: FailoverStep.Detected, at: now }],
+  };
+  if (observed.head) record.oldHead = { ...observed.head };
+  return { kind: "recordStep", step: FailoverStep.Detected, record };
+}
+
+function advance(
+  state: FailoverRecord,
+  step: FailoverStep,
+  now: number,
+  changes: Partial<FailoverRecord> = {},
+): FailoverRecord {
+  return { ...state, ...changes, step, timeline: [...state.timeline, { step, at: now }] };
+}
+
+function recordStep(
+  state: FailoverRecord,
+  step: FailoverStep,
+  now: number,
+  changes: Partial<FailoverRecord> = {},
+): FailoverAction {
+  return { kind: "recordStep", step, record: advance(state, step, now, changes) };
+}
+
+function wait(reason: FailoverWaitReason, message: string, requeueAfterMs: number): FailoverAction {
+  return { kind: "wait", reason, message, requeueAfterMs };
+}
+
+function serviceHolder(observed: FailoverObserved): SlotHolder {
+  return { kind: "service", namespace: observed.service.namespace, name: observed.service.name };
+}
+
+function heldByService(slot: SlotView | undefined, observed: FailoverObserved): boolean {
+  return (
+    slot !== undefined &&
+    slot.holder.kind === "service" &&
+    slot.holder.namespace === observed.service.namespace &&
+    slot.holder.name === observed.service.name
+  );
+}
+
+function nodeReady(observed: FailoverObserved, name: string): boolean {
+  return observed.pool?.nodes.some((node) => node.name === name && node.ready) ?? false;
+}
+
+function findSlot(observed: FailoverObserved, leaseName: string | undefined): SlotView | undefined {
+  return leaseName === undefined
+    ? undefined
+    : observed.pool?.slots.find((slot) => slot.leaseName === leaseName);
+}
+
+/** Detected (or a slot given up): choose a slot and record it, with the target epoch, before any effect. */
+function chooseSlot(
+  state: FailoverRecord,
+  observed: FailoverObserved,
+  opts: FailoverOptions,
+): FailoverAction {
+  const pool = observed.pool;
+  if (!pool) return wait(FailoverWaitReason.NoPool, "the service's pool does not exist", opts.noSlotRetryMs);
+  const excluded = [...(state.abandonedSlots ?? [])];
+  if (state.oldHead?.slot) excluded.push(state.oldHead.slot);
+  const choice = chooseFailoverSlot({
+    service: observed.service,
+    slots: pool.slots,
+    nodes: pool.nodes,
+    claims: pool.claims,
+    ...(state.oldHead?.zone !== undefined ? { failedZone: state.oldHead.zone } : {}),
+    ...(observed.failedZones ? { failedZones: observed.failedZones } : {}),
+    exclude: excluded,
+  });
+  if (choice.kind === "none")
+    return wait(FailoverWaitReason.NoSlotAvailable, choice.message, opts.noSlotRetryMs);
+  const { slot, victim } = choice;
+  const changes: Partial<FailoverRecord> = {
+    targetEpoch: state.targetEpoch ?? state.epochAtDetection + 1,
+    slot: { leaseName: slot.leaseName, zone: slot.zone, node: slot.node },
+    victim: victim ? { namespace: victim.namespace, name: victim.name } : undefined,
+  };
+  const next = advance(state, FailoverStep.SlotChosen, observed.now, changes);
+  if (next.victim === undefined) delete next.victim;
+  return { kind: "recordStep", step: FailoverStep.SlotChosen, record: next };
+}
+
+/** SlotChosen: take the lease, then vacate the slot (victim and placeholder), then record Revoked. */
+function takeSlot(state: FailoverRecord, observed: FailoverObserved, opts: FailoverOptions): FailoverAction {
+  const chosen = state.slot!;
+  if (!observed.pool)
+    return wait(FailoverWaitReason.NoPool, "the service's pool does not exist", opts.noSlotRetryMs);
+  const lease = findSlot(observed, chosen.leaseName);
+
+  if (!heldByService(lease, observed)) {
+    const expected: SlotHolder = state.victim ? { kind: "claim", ...state.victim } : { kind: "free" };
+    const unchanged =
+      lease !== undefined &&
+      lease.node === chosen.node &&
+      nodeReady(observed, chosen.node) &&
+      lease.holder.kind === expected.kind &&
+      (expected.kind === "free" ||
+        (lease.holder.kind === "claim" &&
+          lease.holder.namespace === expected.namespace &&
+          lease.holder.name === expected.name));
+    // Nothing was taken yet: when the slot changed under us, choose again on what is there now (the
+    // new choice always differs from the record, since the recorded one no longer matches).
+    if (!unchanged) return chooseSlot(state, observed, opts);
+    return {
+      kind: "casLease",
+      leaseName: lease.leaseName,
+      expectedResourceVersion: lease.resourceVersion,
+      from: lease.holder,
+      to: serviceHolder(observed),
+    };
+  }
+
+  if (!nodeReady(observed, chosen.node)) return giveUpSlot(state, observed);
+  if (state.victim) {
+    if (observed.victimClaim === "unnotified" || observed.slotPods.tenant === "present") {
+      return {
+        kind: "revokeClaim",
+        claim: state.victim,
+        leaseName: chosen.leaseName,
+        node: chosen.node,
+        graceSeconds: observed.pool.emergencyGraceSeconds,
+      };
+    }
+  }
+  if (observed.slotPods.placeholder === "present") {
+    return { kind: "deletePlaceholder", leaseName: chosen.leaseName, node: chosen.node };
+  }
+  if (observed.slotPods.tenant !== "absent" || observed.slotPods.placeholder !== "absent") {
+    return wait(
+      FailoverWaitReason.SlotVacating,
+      `waiting for the pods on slot ${chosen.leaseName} to terminate`,
+      opts.pollMs,
+    );
+  }
+  return recordStep(state, FailoverStep.Revoked, observed.now);
+}
+
+/** Revoked and HeadStarted: the head of the target epoch runs, becomes Ready, takes the routing. */
+function startHead(state: FailoverRecord, observed: FailoverObserved, opts: FailoverOptions): FailoverAction {
+  const chosen = state.slot!;
+  const epoch = state.targetEpoch!;
+  const podName = headPodName(observed.service.name, epoch);
+  if (!observed.pool)
+    return wait(FailoverWaitReason.NoPool, "the service's pool does not exist", opts.noSlotRetryMs);
+  const lease = findSlot(observed, chosen.leaseName);
+  if (!heldByService(lease, observed) || !nodeReady(observed, chosen.node))
+    return giveUpSlot(state, observed);
+  const head = observed.newHead;
+  if (head.presence === "absent") {
+    return {
+      kind: "createHead",
+      podName,
+      epoch,
+      node: chosen.node,
+      zone: chosen.zone,
+      slot: chosen.leaseName,
+    };
+  }
+  if (head.presence === "terminating") {
+    return wait(FailoverWaitReason.HeadTerminating, `head pod ${podName} is terminating`, opts.pollMs);
+  }
+  if (head.phase === "Failed" || head.phase === "Succeeded") {
+    return { kind: "deleteNewHead", podName, force: false };
+  }
+  if (state.step === FailoverStep.Revoked) return recordStep(state, FailoverStep.HeadStarted, observed.now);
+  if (!head.ready)
+    return wait(FailoverWaitReason.HeadStarting, `waiting for head pod ${podName} to be Ready`, opts.pollMs);
+  if (observed.routedEpoch !== epoch) return { kind: "switchService", epoch };
+  return {
+    kind: "recordStep",
+    step: FailoverStep.RoutingSwitched,
+    record: advance(state, FailoverStep.RoutingSwitched, observed.now),
+    epoch,
+    head: { pod: podName, node: chosen.node, zone: chosen.zone, slot: chosen.leaseName },
+  };
+}
+
+/**
+ * The taken slot's node failed (or its lease was lost) before routing switched: remove the new head
+ * pod from it, release the lease, and go back to choosing, keeping the target epoch.
+ */
+function giveUpSlot(state: FailoverRecord, observed: FailoverObserved): FailoverAction {
+  const chosen = state.slot!;
+  const podName = headPodName(observed.service.name, state.targetEpoch!);
+  if (observed.newHead.presence !== "absent") return { kind: "deleteNewHead", podName, force: true };
+  const lease = findSlot(observed, chosen.leaseName);
+  if (lease && heldByService(lease, observed)) {
+    return {
+      kind: "casLease",
+      leaseName: lease.leaseName,
+      expectedResourceVersion: lease.resourceVersion,
+      from: lease.holder,
+      to: { kind: "free" },
+    };
+  }
+  const abandoned = [...(state.abandonedSlots ?? []), chosen.leaseName];
+  const next = advance(state, FailoverStep.Detected, observed.now, { abandonedSlots: abandoned });
+  delete next.slot;
+  delete next.victim;
+  return { kind: "recordStep", step: FailoverStep.Detected, record: next };
+}
+
+/** RoutingSwitched: the old head goes (forced on a failed node) and its slot, if any, is released. */
+function fenceOldHead(
+  state: FailoverRecord,
+  observed: FailoverObserved,
+  opts: FailoverOptions,
+): FailoverAction {
+  const old = state.oldHead;
+  if (old) {
+    const pod = observed.oldHead;
+    if (pod.presence === "present" || (pod.presence === "terminating" && !pod.nodeReady)) {
+      return { kind: "deleteOldHead", podName: old.pod, force: !pod.nodeReady };
+    }
+    if (pod.presence === "terminating") {
+      return wait(
+        FailoverWaitReason.OldHeadTerminating,
+        `waiting for old head pod ${old.pod} to terminate`,
+        opts.pollMs,
+      );
+    }
+    const oldSlot = findSlot(observed, old.slot);
+    if (oldSlot && old.slot !== state.slot?.leaseName && heldByService(oldSlot, observed)) {
+      return {
+        kind: "casLease",
+        leaseName: oldSlot.leaseName,
+        expectedResourceVersion: oldSlot.resourceVersion,
+        from: oldSlot.holder,
+        to: { kind: "free" },
+      };
+    }
+  }
+  return recordStep(state, FailoverStep.OldHeadFenced, observed.now);
+}
+
+/** OldHeadFenced: give the pool a bounded time to replace the slot the failover took. */
+function replenish(state: FailoverRecord, observed: FailoverObserved, opts: FailoverOptions): FailoverAction {
+  if (observed.pool?.replenished) return recordStep(state, FailoverStep.Replenished, observed.now);
+  const fencedAt =
+    [...state.timeline].reverse().find((entry) => entry.step === FailoverStep.OldHeadFenced)?.at ??
+    observed.now;
+  const left = fencedAt + opts.replenishTimeoutMs - observed.now;
+  if (left <= 0)
+    return recordStep(state, FailoverStep.Replenished, observed.now, { replenishDeferred: true });
+  return wait(
+    FailoverWaitReason.Replenishing,
+    "waiting for the pool to replace the slot it lost",
+    Math.min(left, opts.noSlotRetryMs),
+  );
+}
+
+/** Replenished: release any slot the service holds besides its head's, then finish. */
+function finish(state: FailoverRecord, observed: FailoverObserved): FailoverAction {
+  const stray = observed.pool?.slots
+    .filter((slot) => heldByService(slot, observed) && slot.leaseName !== state.slot?.leaseName)
+    .sort((a, b) => (a.leaseName < b.leaseName ? -1 : 1))[0];
+  if (stray) {
+    return {
+      kind: "casLease",
+      leaseName: stray.leaseName,
+      expectedResourceVersion: stray.resourceVersion,
+      from: stray.holder,
+      to: { kind: "free" },
+    };
+  }
+  const done = advance(state, FailoverStep.Done, observed.now);
+  const summary: FailoverSummary = {
+    startedAt: state.startedAt,
+    finishedAt: observed.now,
+    durationMilliseconds: observed.now - state.startedAt,
+    reason: state.reason,
+    timeline: done.timeline,
+  };
+  if (state.oldHead?.zone !== undefined) summary.fromZone = state.oldHead.zone;
+  if (state.slot) {
+    summary.toZone = state.slot.zone;
+    summary.slot = state.slot.leaseName;
+  }
+  if (state.victim) summary.revokedClaim = state.victim;
+  if (state.targetEpoch !== undefined) summary.epoch = state.targetEpoch;
+  return { kind: "finish", record: done, summary };
+}
