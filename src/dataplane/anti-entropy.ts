@@ -1,0 +1,81 @@
+// Anti-entropy: a server pulls, from each peer that shares partitions with it, the
+// peer's change feed (records ordered by the peer's local log sequence number) since
+// the last position it stored. Applying keeps the highest sequence per key, so pulling
+// is idempotent and safe at any time; it is how a server that was down catches up.
+import { placePartitions, partitionsOfServer, type ServerAddress } from "./placement.ts";
+import type { StoreOp, StoreResult, ServerStore } from "./server-store.ts";
+import { changesResponseSchema, PATHS } from "./wire.ts";
+
+export interface PeerShare {
+  readonly peer: string;
+  readonly partitions: readonly number[];
+}
+
+/** The peers `self` shares partitions with, and which ones. Pure. */
+export function peersToSync(
+  servers: readonly ServerAddress[],
+  self: string,
+  partitions: number,
+  replicationFactor: number,
+): PeerShare[] {
+  const placement = placePartitions(servers, partitions, replicationFactor);
+  const mine = new Set(partitionsOfServer(placement, self));
+  return servers
+    .filter((s) => s.address !== self)
+    .map((s) => ({ peer: s.address, partitions: partitionsOfServer(placement, s.address).filter((p) => mine.has(p)) }))
+    .filter((s) => s.partitions.length > 0);
+}
+
+export interface PullContext {
+  readonly store: ServerStore;
+  readonly submit: (op: StoreOp) => Promise<StoreResult>;
+  readonly token: string;
+  readonly pageSize: number;
+  readonly timeoutMs: number;
+}
+
+/** Pulls everything new from one peer; returns how many records replaced local ones. */
+export async function pullFromPeer(ctx: PullContext, share: PeerShare): Promise<number> {
+  const cursor = ctx.store.cursor(share.peer);
+  let since = cursor?.lsn ?? 0;
+  let incarnation = cursor?.incarnation;
+  let applied = 0;
+  for (;;) {
+    const url = new URL(`http://${share.peer}${PATHS.changes}`);
+    url.searchParams.set("since", String(since));
+    url.searchParams.set("partitions", share.partitions.join(","));
+    url.searchParams.set("limit", String(ctx.pageSize));
+    const res = await fetch(url, {
+      headers: { authorization: `Bearer ${ctx.token}` },
+      signal: AbortSignal.timeout(ctx.timeoutMs),
+    });
+    if (res.status !== 200) throw new Error(`peer ${share.peer} answered ${res.status}: ${await res.text()}`);
+    const page = changesResponseSchema.parse(await res.json());
+    if (incarnation !== undefined && page.incarnation !== incarnation && since !== 0) {
+      // The peer's database was replaced: its positions mean nothing now, start over.
+      since = 0;
+      incarnation = page.incarnation;
+      continue;
+    }
+    const peerEpoch = { epoch: page.epoch, holder: page.holder };
+    const nothingNew =
+      page.records.length === 0 &&
+      page.next === since &&
+      page.incarnation === incarnation &&
+      peerEpoch.epoch <= ctx.store.epoch.epoch;
+    if (!nothingNew) {
+      const result = await ctx.submit({
+        kind: "sync",
+        peer: share.peer,
+        incarnation: page.incarnation,
+        nextLsn: page.next,
+        peerEpoch,
+        records: page.records,
+      });
+      if (result.kind === "ok") applied += result.applied.filter(Boolean).length;
+    }
+    if (!page.more) return applied;
+    since = page.next;
+    incarnation = page.incarnation;
+  }
+}

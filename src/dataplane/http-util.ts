@@ -1,0 +1,96 @@
+// Small helpers shared by the head's and the server's HTTP handlers.
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { z } from "zod";
+
+/** A request the handler refuses; `code` is a stable machine-readable word, `message` says what to fix. */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly extra: Record<string, unknown>;
+  constructor(status: number, code: string, message: string, extra: Record<string, unknown> = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.extra = extra;
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, err: HttpError): void {
+  sendJson(res, err.status, { error: err.code, message: err.message, ...err.extra });
+}
+
+/** Reads the body, refusing (413) past `maxBytes` without buffering the rest. */
+export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > maxBytes) {
+      reject(new HttpError(413, "body_too_large", `request body of ${declared} bytes exceeds the limit of ${maxBytes}`));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.off("data", onData);
+        req.resume();
+        reject(new HttpError(413, "body_too_large", `request body exceeds the limit of ${maxBytes} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on("data", onData);
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+/** Parses JSON and validates it with a schema; problems become a 400 that names the field. */
+export function parseJson<T>(body: Buffer, schema: z.ZodType<T>): T {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString("utf8"));
+  } catch (err) {
+    throw new HttpError(400, "invalid_json", `request body is not valid JSON: ${(err as Error).message}`);
+  }
+  const result = schema.safeParse(parsed);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const where = issue.path.length > 0 ? issue.path.join(".") : "body";
+    throw new HttpError(400, "invalid_request", `${where}: ${issue.message}`);
+  }
+  return result.data;
+}
+
+function digest(s: string): Buffer {
+  return createHash("sha256").update(s).digest();
+}
+
+/** Checks `Authorization: Bearer <token>` in constant time (digests make the lengths equal). */
+export function checkBearer(req: IncomingMessage, token: string): void {
+  const header = req.headers.authorization;
+  if (header === undefined || !header.startsWith("Bearer ")) {
+    throw new HttpError(401, "unauthorized", "missing Authorization: Bearer token");
+  }
+  if (!timingSafeEqual(digest(header.slice("Bearer ".length)), digest(token))) {
+    throw new HttpError(401, "unauthorized", "wrong bearer token");
+  }
+}
+
+/** Parses `host:port` (port 0 = any free port). */
+export function parseHostPort(text: string): { host: string; port: number } {
+  const i = text.lastIndexOf(":");
+  const host = text.slice(0, i);
+  const port = Number(text.slice(i + 1));
+  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`"${text}" is not host:port`);
+  }
+  return { host: host.replace(/^\[(.*)\]$/, "$1"), port };
+}

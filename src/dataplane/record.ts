@@ -1,0 +1,53 @@
+// The unit of storage shared by head and servers: one key's latest record.
+
+/** A write's position in the total order of writes: epoch first, then the head's counter. */
+export interface Sequence {
+  readonly epoch: number;
+  readonly n: number;
+}
+
+/**
+ * One key's record. `value: null` is a tombstone: a delete keeps its sequence so it
+ * wins over older writes that a lagging replica may still hold.
+ * `version` counts the writes to the key (1 on the first put) and never repeats,
+ * tombstones included, so compare-and-set cannot be fooled by a delete and re-create.
+ */
+export interface KvRecord extends Sequence {
+  readonly key: string;
+  readonly partition: number;
+  readonly version: number;
+  readonly value: string | null;
+}
+
+export const LIMITS = {
+  /** UTF-8 bytes of a key. */
+  maxKeyBytes: 1024,
+  /** UTF-8 bytes of a value. */
+  maxValueBytes: 1024 * 1024,
+  /** A request body: one value, JSON-escaped in the worst case, plus the envelope. */
+  maxBodyBytes: 8 * 1024 * 1024,
+} as const;
+
+export function compareSequence(a: Sequence, b: Sequence): number {
+  if (a.epoch !== b.epoch) return a.epoch < b.epoch ? -1 : 1;
+  if (a.n !== b.n) return a.n < b.n ? -1 : 1;
+  return 0;
+}
+
+/** The record a replica keeps: the one with the highest sequence (null = no record). */
+export function newestRecord<R extends Sequence>(records: readonly (R | null)[]): R | null {
+  let best: R | null = null;
+  for (const r of records) {
+    if (r !== null && (best === null || compareSequence(r, best) > 0)) best = r;
+  }
+  return best;
+}
+
+export function utf8Bytes(s: string): number {
+  return Buffer.byteLength(s, "utf8");
+}
+
+/** Whether the record makes the key exist (a tombstone does not). */
+export function exists(record: Pick<KvRecord, "value"> | null): boolean {
+  return record !== null && record.value !== null;
+}
