@@ -9,6 +9,7 @@ import {
   observedGeneration,
   stringMap,
   timestamp,
+  uniqueItems,
 } from "./common.ts";
 import { API_VERSION, CLAIM_KIND } from "./names.ts";
 import { parseWith, transitionResult, type ParseResult } from "./parse.ts";
@@ -40,6 +41,7 @@ export const TenantPodSpecSchema = z
       .array(ContainerSchema)
       .min(1)
       .max(32)
+      .superRefine(uniqueItems((container) => container.name, "container name"))
       .meta({
         "x-kubernetes-list-type": "map",
         "x-kubernetes-list-map-keys": ["name"],

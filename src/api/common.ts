@@ -23,11 +23,13 @@ export function dnsLabel(description: string) {
   ]).describe(description);
 }
 
+const QUANTITY_MESSAGE = "must be a quantity such as 500m, 512Mi or 2";
+
 /** A Kubernetes quantity given as a string ("500m", "512Mi") or a whole number. */
 export function quantity(description: string) {
   return z
-    .union([z.int().min(0), z.string().max(64).regex(new RegExp(QUANTITY_PATTERN))], {
-      error: "must be a quantity such as 500m, 512Mi or 2",
+    .union([z.int().min(0), z.string().max(64).regex(new RegExp(QUANTITY_PATTERN), QUANTITY_MESSAGE)], {
+      error: QUANTITY_MESSAGE,
     })
     .meta({ "x-kubernetes-int-or-string": true, description });
 }
@@ -86,4 +88,20 @@ export function observedGeneration() {
     .min(0)
     .optional()
     .describe("The metadata.generation of the spec this status was computed from.");
+}
+
+/**
+ * Refuses duplicates in a list the CRD declares as x-kubernetes-list-type set or map, where
+ * the API server refuses them itself ("Duplicate value"); the issue names the duplicate's index.
+ */
+export function uniqueItems<T>(key: (item: T) => string, what: string) {
+  return (items: readonly T[], ctx: z.RefinementCtx) => {
+    const seen = new Set<string>();
+    items.forEach((item, index) => {
+      const k = key(item);
+      if (seen.has(k))
+        ctx.addIssue({ code: "custom", message: `duplicate ${what} ${JSON.stringify(k)}`, path: [index] });
+      seen.add(k);
+    });
+  };
 }

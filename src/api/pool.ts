@@ -10,6 +10,7 @@ import {
   observedGeneration,
   positiveQuantity,
   stringMap,
+  uniqueItems,
 } from "./common.ts";
 import { API_VERSION, POOL_KIND } from "./names.ts";
 import { parseWith, type ParseResult } from "./parse.ts";
@@ -138,6 +139,7 @@ export const ContingencyPoolSpecSchema = withRules(
         ]).describe(`A namespace name, or "${ANY_NAMESPACE}".`),
       )
       .max(256)
+      .superRefine(uniqueItems((ns) => ns, "namespace"))
       .default([])
       .meta({
         "x-kubernetes-list-type": "set",

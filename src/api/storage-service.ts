@@ -11,6 +11,7 @@ import {
   positiveQuantity,
   quantity,
   timestamp,
+  uniqueItems,
 } from "./common.ts";
 import { API_VERSION, STORAGE_SERVICE_KIND } from "./names.ts";
 import { parseWith, transitionResult, type ParseResult } from "./parse.ts";
@@ -197,6 +198,7 @@ export const StorageServiceSpecSchema = withRules(
       .array(dnsLabel("A zone: a value of the node label topology.kubernetes.io/zone."))
       .min(1)
       .max(MAX_ZONES)
+      .superRefine(uniqueItems((zone) => zone, "zone"))
       .meta({
         "x-kubernetes-list-type": "set",
         description:
