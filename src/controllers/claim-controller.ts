@@ -1,0 +1,339 @@
+// PoolClaim reconciler: derives the claim's status from the slot ledger, runs the tenant pod while
+// (and only while) the claim holds its slot, releases the slot when the claim goes, and expires
+// claims that reached their maximum duration. Grants are the pool controller's: it orders claims by bid.
+import type * as k8s from "@kubernetes/client-node";
+import {
+  CONDITION_VALID,
+  REASON_INVALID_SPEC,
+  parseClaim,
+  parsePool,
+  setCondition,
+  type PoolClaim,
+} from "../api/index.ts";
+import { admitClaim } from "../decisions/claim-admission.ts";
+import { claimExpiresAt } from "../decisions/expiry.ts";
+import { formatHolderIdentity } from "../decisions/names.ts";
+import type { SlotView } from "../decisions/types.ts";
+import { jsonPatchOptions } from "../kube/client.ts";
+import { isConflict, isNotFound } from "../kube/errors.ts";
+import type { ControllerContext, ReconcileResult } from "./context.ts";
+import { annotations, finalizer } from "./labels.ts";
+import { placeholderName, tenantPod, tenantPodName } from "./pods.ts";
+import { claimResource, noticeRevocation, stopTenantPod } from "./revocation.ts";
+import { swapHolder } from "./slot-ledger.ts";
+import { isTerminated, toClaimView, toPoolView, toSlotView } from "./views.ts";
+
+type ClaimStatus = NonNullable<PoolClaim["status"]>;
+
+export function heldLease(ctx: ControllerContext, namespace: string, name: string): k8s.V1Lease | undefined {
+  const identity = formatHolderIdentity({ kind: "claim", namespace, name });
+  return ctx.cache.slotLeases.list().find((l) => l.spec?.holderIdentity === identity);
+}
+
+export async function reconcileClaim(
+  ctx: ControllerContext,
+  namespace: string,
+  name: string,
+): Promise<ReconcileResult> {
+  const raw = ctx.cache.claims.get(name, namespace);
+  if (!raw) return {};
+  const lease = heldLease(ctx, namespace, name);
+  const pod = ctx.cache.pods.get(tenantPodName(name), namespace);
+
+  if (raw.metadata?.deletionTimestamp) return release(ctx, raw, lease, pod);
+
+  const parsed = parseClaim(raw);
+  if (!parsed.ok) {
+    await writeStatus(
+      ctx,
+      raw as unknown as PoolClaim,
+      { reason: REASON_INVALID_SPEC, message: parsed.message },
+      {
+        type: CONDITION_VALID,
+        status: "False",
+        reason: REASON_INVALID_SPEC,
+        message: parsed.message,
+      },
+    );
+    ctx.events.warning(raw, REASON_INVALID_SPEC, parsed.message);
+    return {};
+  }
+  const claim = parsed.value;
+  if (!claim.metadata.finalizers?.includes(finalizer)) await addFinalizer(ctx, claim);
+
+  const poolRaw = ctx.cache.pools.get(claim.spec.pool);
+  const poolParsed = poolRaw ? parsePool(poolRaw) : undefined;
+  const pool = poolParsed?.ok ? poolParsed.value : undefined;
+  const verdict = admitClaim({
+    claim: { namespace, pool: claim.spec.pool, zone: claim.spec.zone },
+    pool: pool ? toPoolView(pool) : undefined,
+    podSpec: claim.spec.template.spec,
+    podMetadata: claim.spec.template.metadata,
+  });
+  const phase = claim.status?.phase ?? "Pending";
+
+  if (lease && pool) {
+    const slot = toSlotView(lease)!;
+    const view = toClaimView(claim);
+    const boundAt =
+      claim.status?.leaseName === slot.leaseName && claim.status.boundAt
+        ? claim.status.boundAt
+        : new Date(ctx.now()).toISOString();
+    const expiresAt = claimExpiresAt({ ...view, boundAt: new Date(boundAt).getTime() });
+    if (expiresAt !== undefined && expiresAt <= ctx.now()) {
+      // The ledger first: the slot is free before the tenant is told.
+      const swapped = await swapHolder(
+        ctx.client,
+        lease,
+        { kind: "free" },
+        { [annotations.revokedClaim]: `${namespace}/${name}` },
+      );
+      if (!swapped.ok) return { requeueAfterMs: 100 };
+      await noticeRevocation(ctx, {
+        claim: { namespace, name },
+        reason: "Expired",
+        message: `the claim reached its maximum duration of ${claim.spec.maxDurationSeconds}s`,
+        graceSeconds: pool.spec.revocation.plannedGraceSeconds,
+        by: "pool",
+        phase: "Expired",
+      });
+      return {};
+    }
+    await runTenantPod(ctx, claim, pool, slot, pod);
+    const ready =
+      !!pod &&
+      pod.status?.phase === "Running" &&
+      !!pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+    await writeStatus(
+      ctx,
+      claim,
+      {
+        phase: "Bound",
+        leaseName: slot.leaseName,
+        slot: String(slot.index),
+        zone: slot.zone,
+        node: slot.node,
+        pod: tenantPodName(name),
+        boundAt,
+        expiresAt: expiresAt === undefined ? undefined : new Date(expiresAt).toISOString(),
+        revokedAt: undefined,
+        revokeDeadline: undefined,
+        revokedBy: undefined,
+        reason: "SlotHeld",
+        message: `holds slot ${slot.leaseName} on node ${slot.node} in ${slot.zone}`,
+      },
+      { type: CONDITION_VALID, status: "True", reason: "Admitted", message: "the claim passed admission" },
+      {
+        type: "Ready",
+        status: ready ? "True" : "False",
+        reason: ready ? "TenantPodReady" : "TenantPodStarting",
+        message: ready ? "the tenant pod runs on the claim's slot" : "the tenant pod is starting",
+      },
+    );
+    if (phase !== "Bound")
+      ctx.events.normal(claim, "Bound", `granted slot ${slot.leaseName} on ${slot.node} (${slot.zone})`);
+    return expiresAt !== undefined ? { requeueAfterMs: Math.max(10, expiresAt - ctx.now()) } : {};
+  }
+
+  // No slot held. A pod still running here outlived its lease: stop it, as revocation would.
+  if (phase === "Bound" || phase === "Revoking" || phase === "Expired" || pod) {
+    if (pod && !pod.metadata?.deletionTimestamp && !isTerminated(pod)) {
+      await noticeRevocation(ctx, {
+        claim: { namespace, name },
+        reason: claim.status?.reason && phase === "Revoking" ? claim.status.reason : "SlotRevoked",
+        message: "the claim no longer holds its slot",
+        graceSeconds: pool?.spec.revocation.plannedGraceSeconds ?? 30,
+        by: "pool",
+        phase: phase === "Expired" ? "Expired" : "Revoking",
+      });
+      return { requeueAfterMs: 500 };
+    }
+    if (pod) return { requeueAfterMs: 500 }; // terminating: the phase moves on once it is gone
+    if (phase === "Expired") return {};
+    if (phase === "Bound" || phase === "Revoking") {
+      const next = claim.spec.requeueOnRevoke ? "Pending" : "Revoked";
+      await writeStatus(ctx, claim, {
+        phase: next,
+        reason: claim.status?.reason === "SlotHeld" ? "SlotRevoked" : (claim.status?.reason ?? "SlotRevoked"),
+        message:
+          next === "Pending"
+            ? "revoked; waiting for another slot (requeueOnRevoke)"
+            : (claim.status?.message ?? "revoked"),
+        leaseName: undefined,
+        pod: undefined,
+      });
+      ctx.events.normal(
+        claim,
+        next === "Pending" ? "Requeued" : "Revoked",
+        next === "Pending" ? "the claim waits for another slot" : "the claim lost its slot",
+      );
+      return {};
+    }
+  }
+  if (phase === "Revoked") return {};
+
+  if (!verdict.admitted) {
+    if (claim.status?.reason !== verdict.reason) ctx.events.warning(claim, verdict.reason, verdict.message);
+    await writeStatus(
+      ctx,
+      claim,
+      { phase: "Pending", reason: verdict.reason, message: verdict.message },
+      { type: CONDITION_VALID, status: "False", reason: verdict.reason, message: verdict.message },
+      {
+        type: "Ready",
+        status: "False",
+        reason: verdict.reason,
+        message: "the claim is refused and gets no slot",
+      },
+    );
+    return {};
+  }
+  await writeStatus(
+    ctx,
+    claim,
+    {
+      phase: "Pending",
+      reason: "WaitingForSlot",
+      message: `waiting for a free slot of pool ${claim.spec.pool}`,
+    },
+    { type: CONDITION_VALID, status: "True", reason: "Admitted", message: "the claim passed admission" },
+    { type: "Ready", status: "False", reason: "WaitingForSlot", message: "no slot granted yet" },
+  );
+  return {};
+}
+
+/** The tenant pod runs on the slot's node once the placeholder has made room. */
+async function runTenantPod(
+  ctx: ControllerContext,
+  claim: PoolClaim,
+  pool: NonNullable<ReturnType<typeof parsePool> & { ok: true }>["value"],
+  slot: SlotView,
+  pod: k8s.V1Pod | undefined,
+): Promise<void> {
+  const namespace = claim.metadata.namespace!;
+  if (
+    pod &&
+    (pod.spec?.nodeName !== slot.node || pod.metadata?.labels?.["understudy.dev/slot"] !== slot.leaseName)
+  ) {
+    // A pod from an earlier slot: it must go before the new one starts.
+    await stopTenantPod(
+      ctx,
+      namespace,
+      pod.metadata!.name!,
+      "SlotChanged",
+      new Date(ctx.now()).toISOString(),
+      0,
+    );
+    return;
+  }
+  if (pod) return;
+  try {
+    await ctx.client.core.deleteNamespacedPod({
+      name: placeholderName(slot.leaseName),
+      namespace: ctx.namespace,
+      gracePeriodSeconds: 0,
+    });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  try {
+    await ctx.client.core.createNamespacedPod({ namespace, body: tenantPod(claim, pool, slot) });
+  } catch (err) {
+    if (!isConflict(err)) throw err;
+  }
+}
+
+/** A deleted claim gives its slot back (compare-and-swap), stops its pod, then lets go of the object. */
+async function release(
+  ctx: ControllerContext,
+  claim: k8s.KubernetesObject,
+  lease: k8s.V1Lease | undefined,
+  pod: k8s.V1Pod | undefined,
+): Promise<ReconcileResult> {
+  const { namespace, name } = claim.metadata as { namespace: string; name: string };
+  if (lease) {
+    const swapped = await swapHolder(ctx.client, lease, { kind: "free" });
+    if (!swapped.ok) return { requeueAfterMs: 100 };
+  }
+  if (pod && !pod.metadata?.deletionTimestamp) {
+    try {
+      await ctx.client.core.deleteNamespacedPod({ name: pod.metadata!.name!, namespace });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+  const finalizers = claim.metadata?.finalizers ?? [];
+  const index = finalizers.indexOf(finalizer);
+  if (index >= 0) {
+    try {
+      await ctx.client.custom.patchNamespacedCustomObject(
+        {
+          group: claimResource.group,
+          version: claimResource.version,
+          plural: claimResource.plural,
+          namespace,
+          name,
+          body: [
+            { op: "test", path: `/metadata/finalizers/${index}`, value: finalizer },
+            { op: "remove", path: `/metadata/finalizers/${index}` },
+          ],
+        },
+        jsonPatchOptions,
+      );
+    } catch (err) {
+      if (!isNotFound(err) && !isInvalid422(err)) throw err;
+      if (!isNotFound(err)) return { requeueAfterMs: 100 };
+    }
+  }
+  return {};
+}
+
+const isInvalid422 = (err: unknown) => (err as { code?: number }).code === 422;
+
+async function addFinalizer(ctx: ControllerContext, claim: PoolClaim): Promise<void> {
+  const ops = claim.metadata.finalizers
+    ? [
+        { op: "test", path: "/metadata/finalizers", value: claim.metadata.finalizers },
+        { op: "add", path: "/metadata/finalizers/-", value: finalizer },
+      ]
+    : [{ op: "add", path: "/metadata/finalizers", value: [finalizer] }];
+  await ctx.client.custom.patchNamespacedCustomObject(
+    {
+      group: claimResource.group,
+      version: claimResource.version,
+      plural: claimResource.plural,
+      namespace: claim.metadata.namespace!,
+      name: claim.metadata.name!,
+      body: ops,
+    },
+    jsonPatchOptions,
+  );
+}
+
+type ConditionInput = { type: string; status: "True" | "False" | "Unknown"; reason: string; message: string };
+
+/** Merge-patches the status fields given (undefined clears one) and the conditions, skipping writes that change nothing. */
+async function writeStatus(
+  ctx: ControllerContext,
+  claim: PoolClaim,
+  fields: Partial<Record<keyof ClaimStatus, unknown>>,
+  ...conditions: ConditionInput[]
+): Promise<void> {
+  const current = (claim.status ?? {}) as Record<string, unknown>;
+  const now = new Date(ctx.now());
+  let next = claim.status?.conditions ?? [];
+  for (const c of conditions)
+    next = setCondition(next, { ...c, observedGeneration: claim.metadata.generation }, now);
+  const patch: Record<string, unknown> = { observedGeneration: claim.metadata.generation };
+  for (const [k, v] of Object.entries(fields)) patch[k] = v === undefined ? null : v;
+  if (conditions.length) patch.conditions = next;
+  const changed = Object.entries(patch).some(
+    ([k, v]) => JSON.stringify(current[k] ?? null) !== JSON.stringify(v),
+  );
+  if (!changed) return;
+  try {
+    await ctx.client.patchCustomStatus(claimResource, claim.metadata.name!, claim.metadata.namespace, patch);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}

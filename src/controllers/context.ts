@@ -1,0 +1,69 @@
+// What a reconciler is given: the client to apply with, caches of observed state, and the means to
+// record what it did. Reconcilers read only from here and never keep state of their own.
+import type * as k8s from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { CustomObject, KubeClient } from "../kube/client.ts";
+
+export interface Cache<T> {
+  list(): T[];
+  get(name: string, namespace?: string): T | undefined;
+}
+
+export interface ObservedState {
+  pools: Cache<CustomObject>;
+  claims: Cache<CustomObject>;
+  services: Cache<CustomObject>;
+  /** Slot Leases, in the operator's namespace. */
+  slotLeases: Cache<k8s.V1Lease>;
+  nodes: Cache<k8s.V1Node>;
+  /** Node heartbeat Leases, in kube-node-lease. */
+  nodeLeases: Cache<k8s.V1Lease>;
+  pods: Cache<k8s.V1Pod>;
+}
+
+/** Enough of an object to name it as an Event's involvedObject. */
+export interface InvolvedObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string };
+}
+
+export interface Recorder {
+  normal(object: InvolvedObject, reason: string, message: string): void;
+  warning(object: InvolvedObject, reason: string, message: string): void;
+}
+
+export interface ControllerContext {
+  client: KubeClient;
+  /** The operator's namespace: slot Leases and placeholder pods live here. */
+  namespace: string;
+  cache: ObservedState;
+  events: Recorder;
+  log: Logger;
+  now(): number;
+}
+
+export interface ReconcileResult {
+  requeueAfterMs?: number;
+}
+
+/**
+ * A controller as the runtime needs it: its reconcile function over one key ("name" or
+ * "namespace/name"), and for each kind of observed object, the keys an event on it enqueues.
+ */
+export interface ControllerSpec {
+  name: string;
+  reconcile(ctx: ControllerContext, key: string): Promise<ReconcileResult>;
+  watches: { [K in keyof ObservedState]?: (object: ObservedObject<K>, ctx: ControllerContext) => string[] };
+}
+
+export type ObservedObject<K extends keyof ObservedState> =
+  ObservedState[K] extends Cache<infer T> ? T : never;
+
+export const keyOf = (o: { metadata?: { name?: string; namespace?: string } }) =>
+  o.metadata?.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : `${o.metadata?.name}`;
+
+export function splitKey(key: string): { namespace?: string; name: string } {
+  const i = key.indexOf("/");
+  return i < 0 ? { name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}

@@ -1,0 +1,35 @@
+// Labels and annotations the operator writes. One place, so every controller spells them alike.
+export const prefix = "understudy.dev";
+
+export const labels = {
+  pool: `${prefix}/pool`,
+  zone: `${prefix}/zone`,
+  slot: `${prefix}/slot`,
+  claim: `${prefix}/claim`,
+  /** What a pod is to the operator: placeholder, tenant, head or server. */
+  role: `${prefix}/role`,
+  service: `${prefix}/service`,
+  epoch: `${prefix}/epoch`,
+  managedBy: "app.kubernetes.io/managed-by",
+} as const;
+
+export const annotations = {
+  /** On a slot Lease: the node its capacity sits on. */
+  node: `${prefix}/node`,
+  /** On a tenant pod and a slot Lease: why and until when the slot is being taken back. */
+  revocationReason: `${prefix}/revocation-reason`,
+  revocationDeadline: `${prefix}/revocation-deadline`,
+  /** On a slot Lease: the claim that last lost it, so a restarted operator can finish telling it. */
+  revokedClaim: `${prefix}/revoked-claim`,
+} as const;
+
+export const roles = {
+  placeholder: "placeholder",
+  tenant: "tenant",
+  head: "head",
+  server: "server",
+} as const;
+
+export const managedBy = "understudy";
+export const finalizer = `${prefix}/slot-release`;
+export const placeholderPriorityClass = "understudy-placeholder";

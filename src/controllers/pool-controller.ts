@@ -1,0 +1,332 @@
+// ContingencyPool reconciler: keeps the declared slots on nodes that have room, holds free slots'
+// capacity with placeholder pods, grants free slots to Pending claims by bid, and reports counts.
+// It observes, asks the decisions what to do, applies, and records; it keeps no state of its own.
+import type * as k8s from "@kubernetes/client-node";
+import {
+  CONDITION_VALID,
+  GROUP,
+  POOL_KIND,
+  POOL_PLURAL,
+  REASON_INVALID_SPEC,
+  VERSION,
+  parseClaim,
+  parsePool,
+  setCondition,
+  type ContingencyPool,
+} from "../api/index.ts";
+import { admitClaim } from "../decisions/claim-admission.ts";
+import { planGrants } from "../decisions/grants.ts";
+import { planSlotPlacement } from "../decisions/slot-placement.ts";
+import type { ClaimView, NodeView, SlotView } from "../decisions/types.ts";
+import { isConflict, isNotFound } from "../kube/errors.ts";
+import type { ResourceRef } from "../kube/resources.ts";
+import type { ControllerContext, ReconcileResult } from "./context.ts";
+import { labels } from "./labels.ts";
+import { placeholderName, placeholderPod, placeholderPriorityClassObject } from "./pods.ts";
+import { noticeRevocation } from "./revocation.ts";
+import { createSlotLease, deleteSlotLease, slotLease, swapHolder } from "./slot-ledger.ts";
+import { requestedByNode, toClaimView, toNodeView, toPoolView, toSlotView } from "./views.ts";
+
+export const poolResource: ResourceRef = {
+  group: GROUP,
+  version: VERSION,
+  plural: POOL_PLURAL,
+  kind: POOL_KIND,
+  namespaced: false,
+};
+
+export function observeNodes(ctx: ControllerContext): NodeView[] {
+  const requested = requestedByNode(ctx.cache.pods.list());
+  return ctx.cache.nodes.list().map((n) => {
+    const name = n.metadata!.name!;
+    return toNodeView(n, requested.get(name), ctx.cache.nodeLeases.get(name, "kube-node-lease"));
+  });
+}
+
+export function poolSlots(ctx: ControllerContext, pool: string): { slot: SlotView; lease: k8s.V1Lease }[] {
+  return ctx.cache.slotLeases
+    .list()
+    .filter((l) => l.metadata?.labels?.[labels.pool] === pool)
+    .flatMap((lease) => {
+      const slot = toSlotView(lease);
+      return slot ? [{ slot, lease }] : [];
+    });
+}
+
+/** The pool's claims as views, each with its admission verdict (refused claims are never granted). */
+export function poolClaims(
+  ctx: ControllerContext,
+  pool: ContingencyPool | undefined,
+  poolName: string,
+): ClaimView[] {
+  const poolView = pool ? toPoolView(pool) : undefined;
+  return ctx.cache.claims.list().flatMap((raw) => {
+    const parsed = parseClaim(raw);
+    if (!parsed.ok || parsed.value.spec.pool !== poolName || parsed.value.metadata.deletionTimestamp)
+      return [];
+    const claim = parsed.value;
+    const verdict = admitClaim({
+      claim: { namespace: claim.metadata.namespace!, pool: claim.spec.pool, zone: claim.spec.zone },
+      pool: poolView,
+      podSpec: claim.spec.template.spec,
+      podMetadata: claim.spec.template.metadata,
+    });
+    return [
+      toClaimView(claim, verdict.admitted ? undefined : { reason: verdict.reason, message: verdict.message }),
+    ];
+  });
+}
+
+export async function reconcilePool(ctx: ControllerContext, name: string): Promise<ReconcileResult> {
+  const raw = ctx.cache.pools.get(name);
+  if (!raw) return {}; // Slot Leases and placeholders are owned by the pool: the garbage collector removes them.
+  const parsed = parsePool(raw);
+  if (!parsed.ok) {
+    await writeStatus(
+      ctx,
+      raw as unknown as ContingencyPool,
+      {},
+      {
+        type: CONDITION_VALID,
+        status: "False",
+        reason: REASON_INVALID_SPEC,
+        message: parsed.message,
+      },
+    );
+    ctx.events.warning(raw, REASON_INVALID_SPEC, parsed.message);
+    return {};
+  }
+  const pool = parsed.value;
+  const view = toPoolView(pool);
+  const nodes = observeNodes(ctx);
+  const claims = poolClaims(ctx, pool, name);
+  let observed = poolSlots(ctx, name);
+  const leaseOf = new Map(observed.map((o) => [o.slot.leaseName, o.lease]));
+
+  await ensurePriorityClass(ctx);
+
+  // Ledger first: create, move and remove slot Leases; pods follow the ledger below.
+  const plan = planSlotPlacement({ pool: view, slots: observed.map((o) => o.slot), nodes, claims });
+  for (const creation of plan.create) {
+    const lease = slotLease(name, ctx.namespace, creation);
+    lease.metadata!.ownerReferences = [ownerRef(pool)];
+    await createSlotLease(ctx.client, lease);
+    ctx.log.info({ pool: name, slot: creation.leaseName, node: creation.node }, "slot created");
+  }
+  for (const move of plan.move) {
+    const lease = leaseOf.get(move.slot.leaseName)!;
+    const result = await swapHolder(ctx.client, lease, { kind: "free" }, {}, move.toNode);
+    if (result.ok) await deletePod(ctx, placeholderName(move.slot.leaseName), ctx.namespace, 0);
+  }
+  for (const removal of plan.remove) {
+    const lease = leaseOf.get(removal.slot.leaseName)!;
+    if (!(await deleteSlotLease(ctx.client, lease))) continue; // changed meanwhile: decide again next time
+    await deletePod(ctx, placeholderName(removal.slot.leaseName), ctx.namespace, 0);
+    if (removal.revoke) {
+      await noticeRevocation(ctx, {
+        claim: removal.revoke.claim,
+        reason: "PoolShrunk",
+        message: `pool ${name} shrank and took back slot ${removal.slot.leaseName}`,
+        graceSeconds: removal.revoke.graceSeconds,
+        by: "pool",
+        phase: "Revoking",
+      });
+    }
+  }
+  const ledgerChanged = plan.create.length + plan.move.length + plan.remove.length > 0;
+  if (ledgerChanged) return { requeueAfterMs: 50 }; // act on the new ledger once the caches have it
+
+  // Grants: a compare-and-swap per slot; a lost race is decided again on the next pass.
+  const grants = planGrants({ pool: view, slots: observed.map((o) => o.slot), claims, nodes });
+  let granted = 0;
+  for (const grant of grants.grants) {
+    if (grant.adopted) continue;
+    const result = await swapHolder(ctx.client, leaseOf.get(grant.slot.leaseName)!, {
+      kind: "claim",
+      ...grant.claim,
+    });
+    if (result.ok) {
+      granted++;
+      ctx.log.info({ pool: name, slot: grant.slot.leaseName, claim: grant.claim }, "slot granted");
+    }
+  }
+  if (granted > 0) observed = poolSlots(ctx, name);
+
+  await syncPlaceholders(ctx, pool, observed);
+
+  const counts = countSlots(ctx, pool, observed);
+  const shortfall = plan.shortfall.map((s) => `${s.zone}: ${s.missing} (${s.reason})`).join(", ");
+  await writeStatus(
+    ctx,
+    pool,
+    counts,
+    {
+      type: CONDITION_VALID,
+      status: "True",
+      reason: "SpecValid",
+      message: "the spec passed the operator's checks",
+    },
+    shortfall || counts.pending > 0
+      ? {
+          type: "Ready",
+          status: "False",
+          reason: shortfall ? "InsufficientCapacity" : "PlaceholdersPending",
+          message: shortfall
+            ? `slots missing: ${shortfall}`
+            : `${counts.pending} slots not yet holding capacity`,
+        }
+      : {
+          type: "Ready",
+          status: "True",
+          reason: "SlotsHeld",
+          message: "every slot has a Lease and its capacity is held",
+        },
+  );
+  return granted > 0 || counts.pending > 0 ? { requeueAfterMs: 1000 } : {};
+}
+
+function ownerRef(pool: ContingencyPool): k8s.V1OwnerReference {
+  return {
+    apiVersion: pool.apiVersion,
+    kind: pool.kind,
+    name: pool.metadata.name!,
+    uid: pool.metadata.uid!,
+    controller: true,
+  };
+}
+
+let priorityClassEnsured = false;
+async function ensurePriorityClass(ctx: ControllerContext): Promise<void> {
+  if (priorityClassEnsured) return;
+  try {
+    await ctx.client.scheduling.createPriorityClass({ body: placeholderPriorityClassObject });
+  } catch (err) {
+    if (!isConflict(err)) throw err;
+  }
+  priorityClassEnsured = true;
+}
+
+async function deletePod(
+  ctx: ControllerContext,
+  name: string,
+  namespace: string,
+  graceSeconds: number,
+): Promise<void> {
+  if (!ctx.cache.pods.get(name, namespace)) return;
+  try {
+    await ctx.client.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: graceSeconds });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+/** A free slot has exactly one placeholder, on its node; a held slot has none. */
+async function syncPlaceholders(
+  ctx: ControllerContext,
+  pool: ContingencyPool,
+  observed: { slot: SlotView; lease: k8s.V1Lease }[],
+): Promise<void> {
+  for (const { slot, lease } of observed) {
+    const name = placeholderName(slot.leaseName);
+    const existing = ctx.cache.pods.get(name, ctx.namespace);
+    const wanted = slot.holder.kind === "free";
+    if (
+      existing &&
+      (!wanted || existing.spec?.nodeName !== slot.node || existing.status?.phase === "Failed")
+    ) {
+      if (!existing.metadata?.deletionTimestamp) await deletePod(ctx, name, ctx.namespace, 0);
+      continue;
+    }
+    if (wanted && !existing) {
+      const pod = placeholderPod(pool, slot, ctx.namespace);
+      pod.metadata!.ownerReferences = [
+        {
+          apiVersion: "coordination.k8s.io/v1",
+          kind: "Lease",
+          name: lease.metadata!.name!,
+          uid: lease.metadata!.uid!,
+          controller: true,
+        },
+      ];
+      try {
+        await ctx.client.core.createNamespacedPod({ namespace: ctx.namespace, body: pod });
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+      }
+    }
+  }
+}
+
+export interface SlotCounts {
+  slots: number;
+  free: number;
+  leased: number;
+  reserved: number;
+  pending: number;
+  zones: { name: string; slots: number; free: number; leased: number; reserved: number; pending: number }[];
+}
+
+function countSlots(
+  ctx: ControllerContext,
+  pool: ContingencyPool,
+  observed: { slot: SlotView }[],
+): SlotCounts {
+  const zoneNames = [
+    ...new Set([...pool.spec.zones.map((z) => z.name), ...observed.map((o) => o.slot.zone)]),
+  ];
+  const zones = zoneNames.map((zone) => ({
+    name: zone,
+    slots: 0,
+    free: 0,
+    leased: 0,
+    reserved: 0,
+    pending: 0,
+  }));
+  const byName = new Map(zones.map((z) => [z.name, z]));
+  for (const { slot } of observed) {
+    const z = byName.get(slot.zone)!;
+    z.slots++;
+    if (slot.holder.kind === "claim") z.leased++;
+    else if (slot.holder.kind === "service") z.reserved++;
+    else {
+      const placeholder = ctx.cache.pods.get(placeholderName(slot.leaseName), ctx.namespace);
+      if (placeholder?.status?.phase === "Running" && placeholder.spec?.nodeName === slot.node) z.free++;
+      else z.pending++;
+    }
+  }
+  const sum = (k: keyof Omit<SlotCounts["zones"][number], "name">) => zones.reduce((a, z) => a + z[k], 0);
+  return {
+    slots: sum("slots"),
+    free: sum("free"),
+    leased: sum("leased"),
+    reserved: sum("reserved"),
+    pending: sum("pending"),
+    zones,
+  };
+}
+
+type ConditionInput = { type: string; status: "True" | "False" | "Unknown"; reason: string; message: string };
+
+async function writeStatus(
+  ctx: ControllerContext,
+  pool: ContingencyPool,
+  counts: Partial<SlotCounts>,
+  ...conditions: ConditionInput[]
+): Promise<void> {
+  const now = new Date(ctx.now());
+  let next = pool.status?.conditions ?? [];
+  for (const c of conditions)
+    next = setCondition(next, { ...c, observedGeneration: pool.metadata.generation }, now);
+  const status = { ...counts, observedGeneration: pool.metadata.generation, conditions: next };
+  const current = pool.status ?? {};
+  if (JSON.stringify(pick(current, Object.keys(status))) === JSON.stringify(status)) return; // nothing new: no write
+  try {
+    await ctx.client.patchCustomStatus(poolResource, pool.metadata.name!, undefined, status);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+function pick(obj: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.map((k) => [k, obj[k]]));
+}

@@ -1,0 +1,59 @@
+// The pool and claim controllers as the runtime runs them: reconcile plus what wakes them.
+import { parseHolderIdentity } from "../decisions/names.ts";
+import { reconcileClaim } from "./claim-controller.ts";
+import { keyOf, splitKey, type ControllerSpec } from "./context.ts";
+import { annotations, labels, roles } from "./labels.ts";
+import { reconcilePool } from "./pool-controller.ts";
+
+const allPools: ControllerSpec["watches"]["nodes"] = (_node, ctx) => ctx.cache.pools.list().map(keyOf);
+
+export const poolControllerSpec: ControllerSpec = {
+  name: "pool",
+  reconcile: (ctx, key) => reconcilePool(ctx, key),
+  watches: {
+    pools: (pool) => [keyOf(pool)],
+    slotLeases: (lease) => {
+      const pool = lease.metadata?.labels?.[labels.pool];
+      return pool ? [pool] : [];
+    },
+    claims: (claim) => {
+      const pool = (claim.spec as { pool?: string } | undefined)?.pool;
+      return pool ? [pool] : [];
+    },
+    nodes: allPools,
+    pods: (pod) => {
+      const pool = pod.metadata?.labels?.[labels.pool];
+      return pool && pod.metadata?.labels?.[labels.role] === roles.placeholder ? [pool] : [];
+    },
+  },
+};
+
+export const claimControllerSpec: ControllerSpec = {
+  name: "claim",
+  reconcile: (ctx, key) => {
+    const { namespace, name } = splitKey(key);
+    return reconcileClaim(ctx, namespace!, name);
+  },
+  watches: {
+    claims: (claim) => [keyOf(claim)],
+    slotLeases: (lease) => {
+      const keys: string[] = [];
+      const holder = parseHolderIdentity(lease.spec?.holderIdentity);
+      if (holder?.kind === "claim") keys.push(`${holder.namespace}/${holder.name}`);
+      const revoked = lease.metadata?.annotations?.[annotations.revokedClaim];
+      if (revoked) keys.push(revoked);
+      return keys;
+    },
+    pods: (pod) => {
+      const claim = pod.metadata?.labels?.[labels.claim];
+      return claim && pod.metadata?.labels?.[labels.role] === roles.tenant
+        ? [`${pod.metadata!.namespace}/${claim}`]
+        : [];
+    },
+    pools: (pool, ctx) =>
+      ctx.cache.claims
+        .list()
+        .filter((c) => (c.spec as { pool?: string } | undefined)?.pool === pool.metadata?.name)
+        .map(keyOf),
+  },
+};
