@@ -56,6 +56,7 @@ export const SERVER_DEFAULTS = {
   peerTimeoutMs: 5000,
   changesPageSize: 500,
   changesPageBytes: 4 * 1024 * 1024,
+  drainGraceMs: 300,
 } as const;
 
 function staleEpoch(reason: string, result: StoreResult): HttpError {
@@ -208,7 +209,7 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
         const httpError =
           err instanceof HttpError ? err : new HttpError(500, "internal", `server error: ${(err as Error).message}`);
         if (httpError.status === 500) log.error({ err }, "request failed");
-        if (httpError.status === 413) res.setHeader("connection", "close");
+        if (httpError.status === 413 || draining) res.setHeader("connection", "close");
         sendError(res, httpError);
         return httpError.status;
       })
@@ -283,18 +284,28 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
   void ready.then(schedule);
   log.info({ url, zone: options.zone, epoch: store.epoch.epoch, peers: shares.length }, "listening");
 
+  // Graceful stop: refuse new requests with 503 + Connection: close (so clients learn nothing was
+  // applied instead of finding a dead socket), let in-flight commits finish, give keep-alive
+  // clients a moment to hang up, then close everything and the database.
+  const sockets = new Set<import("node:net").Socket>();
+  http.on("connection", (socket: import("node:net").Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
   let closing: Promise<void> | null = null;
   const close = () => {
     closing ??= (async () => {
       draining = true;
       if (timer !== null) clearTimeout(timer);
-      const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
-      http.closeIdleConnections();
       if (inflight > 0) await new Promise<void>((resolve) => (inflightDone = resolve));
       await round?.catch(() => undefined);
       await committer.drained();
+      const graceEnds = Date.now() + SERVER_DEFAULTS.drainGraceMs;
+      while (sockets.size > 0 && Date.now() < graceEnds) await new Promise((r) => setTimeout(r, 10));
+      const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeAllConnections();
       await stopped;
+      await committer.drained();
       store.close();
       log.info("closed");
     })();

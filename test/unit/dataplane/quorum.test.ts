@@ -1,0 +1,76 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { HeadHandle } from "../../../src/dataplane/head.ts";
+import { readRecordsOnDisk } from "../../../src/dataplane/server-store.ts";
+import type { ServerHandle } from "../../../src/dataplane/server.ts";
+import { cleanup, op, planServers, startHeadFor, startInProcess, type ServerSlot } from "./harness.ts";
+
+describe("writes through the head with three servers in three zones (R=3, W=2)", () => {
+  let slots: ServerSlot[];
+  let servers: (ServerHandle | null)[];
+  let head: HeadHandle;
+
+  beforeAll(async () => {
+    slots = await planServers(3);
+    servers = await Promise.all(slots.map((s) => startInProcess(s, slots)));
+    head = await startHeadFor(slots, 1);
+    await head.ready;
+  });
+  afterAll(async () => {
+    await head.close();
+    await Promise.all(servers.map((s) => s?.close()));
+    cleanup(slots);
+  });
+
+  const onDisk = (i: number, key: string) => readRecordsOnDisk(slots[i]!.dataDir).get(key);
+
+  it("acknowledges a write only once a write quorum holds it on disk", async () => {
+    const r = await op(head.url, { op: "put", key: "all-up", value: "v1" });
+    expect(r).toEqual({ status: 200, body: { key: "all-up", version: 1 } });
+    const holders = [0, 1, 2].filter((i) => onDisk(i, "all-up")?.value === "v1");
+    expect(holders.length).toBeGreaterThanOrEqual(2);
+    const record = onDisk(holders[0]!, "all-up")!;
+    expect(record).toMatchObject({ epoch: 1, version: 1 });
+    expect(record.n).toBeGreaterThan(0);
+  });
+
+  it("keeps acknowledging writes with one server stopped, and both live servers hold them", async () => {
+    await servers[2]!.close();
+    servers[2] = null;
+    const r = await op(head.url, { op: "put", key: "one-down", value: "v1" });
+    expect(r).toEqual({ status: 200, body: { key: "one-down", version: 1 } });
+    expect(onDisk(0, "one-down")).toMatchObject({ value: "v1", version: 1, epoch: 1 });
+    expect(onDisk(1, "one-down")).toMatchObject({ value: "v1", version: 1, epoch: 1 });
+    expect(onDisk(2, "one-down")).toBeUndefined();
+    const cas = await op(head.url, { op: "cas", key: "one-down", expectedVersion: 1, value: "v2" });
+    expect(cas).toEqual({ status: 200, body: { key: "one-down", version: 2 } });
+    expect((await op(head.url, { op: "get", key: "one-down" })).body).toMatchObject({ found: true, value: "v2", version: 2 });
+  });
+
+  it("refuses to acknowledge writes with two servers stopped, saying whether they may have landed", async () => {
+    await servers[1]!.close();
+    servers[1] = null;
+    // A key the head has not seen: its version cannot be read from a quorum, so nothing is written.
+    const fresh = await op(head.url, { op: "put", key: "two-down", value: "v1" });
+    expect(fresh.status).toBe(503);
+    expect(fresh.body).toMatchObject({ error: "quorum_unavailable", outcome: "not_applied" });
+    expect(String(fresh.body.message)).toMatch(/of the 2 replies it needs/);
+    expect(onDisk(0, "two-down")).toBeUndefined();
+    // A key whose version the head knows: the one live server takes it, but that is no quorum.
+    const known = await op(head.url, { op: "put", key: "one-down", value: "v3" });
+    expect(known.status).toBe(503);
+    expect(known.body).toMatchObject({ error: "quorum_unavailable", outcome: "unknown" });
+    expect(String(known.body.message)).toMatch(/reached 1 of the 2 replicas/);
+    const read = await op(head.url, { op: "get", key: "one-down" });
+    expect(read.status).toBe(503);
+    expect(read.body.error).toBe("quorum_unavailable");
+  });
+
+  it("serves again once a server is back, and the newest record wins everywhere it is read", async () => {
+    servers[1] = await startInProcess(slots[1]!, slots);
+    await servers[1].ready;
+    // The unacknowledged v3 reached server 0 only; the read finds it, writes it back, and returns it.
+    const read = await op(head.url, { op: "get", key: "one-down" });
+    expect(read.body).toMatchObject({ found: true, value: "v3", version: 3 });
+    expect(onDisk(1, "one-down")).toMatchObject({ value: "v3", version: 3 });
+  });
+});
