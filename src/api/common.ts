@@ -67,8 +67,12 @@ export const ObjectMetaSchema = z
     uid: z.string().optional().describe("Unique identifier the API server gives the object."),
     resourceVersion: z.string().optional().describe("Version of the object, for optimistic concurrency."),
     generation: z.int().optional().describe("Sequence number of the desired state (spec) of the object."),
-    creationTimestamp: z.string().optional().describe("When the object was created."),
-    deletionTimestamp: z.string().optional().describe("When the object was asked to be deleted."),
+    // A string in JSON; a Date once @kubernetes/client-node's typed serializer has read it.
+    creationTimestamp: z.union([z.string(), z.date()]).optional().describe("When the object was created."),
+    deletionTimestamp: z
+      .union([z.string(), z.date()])
+      .optional()
+      .describe("When the object was asked to be deleted."),
     labels: stringMap("Labels of the object.").optional(),
     annotations: stringMap("Annotations of the object.").optional(),
     finalizers: z.array(z.string()).optional().describe("Finalizers that must be removed before deletion."),

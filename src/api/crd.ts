@@ -46,8 +46,8 @@ export const RESOURCE_DEFINITIONS: ResourceDefinition[] = [
       {
         name: "Zones",
         type: "string",
-        jsonPath: ".spec.zones[*].name",
-        description: "Zones the pool keeps slots in.",
+        jsonPath: ".status.zoneSummary",
+        description: "Free and total slots by zone (zone:free/slots).",
       },
       {
         name: "Slots",
@@ -178,14 +178,19 @@ const KIND_DESCRIPTION =
 
 /** The openAPIV3Schema of a resource: the structural form of its zod schema, with the root the API server expects. */
 export function openApiSchema(schema: z.ZodType): JsonSchema {
-  const structural = toStructuralSchema(
-    z.toJSONSchema(schema, { target: "openapi-3.0", io: "input" }) as JsonSchema,
-  );
-  const properties = structural.properties as JsonSchema;
+  // Unrepresentable types (the Date a client may put into metadata) come out untyped, and
+  // toStructuralSchema refuses untyped nodes anywhere but in metadata, replaced first.
+  const raw = z.toJSONSchema(schema, {
+    target: "openapi-3.0",
+    io: "input",
+    unrepresentable: "any",
+  }) as JsonSchema;
+  const properties = raw.properties as JsonSchema;
   // The API server owns apiVersion, kind and metadata; the CRD only names their types.
   properties.apiVersion = { type: "string", description: API_VERSION_DESCRIPTION };
   properties.kind = { type: "string", description: KIND_DESCRIPTION };
   properties.metadata = { type: "object" };
+  const structural = toStructuralSchema(raw);
   structural.required = ((structural.required as string[] | undefined) ?? []).filter(
     (name) => !["apiVersion", "kind", "metadata"].includes(name),
   );

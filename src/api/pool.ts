@@ -198,6 +198,12 @@ export const ContingencyPoolStatusSchema = z
     leased: z.int().min(0).optional().describe("Slots leased to tenant claims in all zones."),
     reserved: z.int().min(0).optional().describe("Slots held by storage services in all zones."),
     pending: z.int().min(0).optional().describe("Slots whose capacity is not placed yet, in all zones."),
+    zoneSummary: z
+      .string()
+      .optional()
+      .describe(
+        "Free and total slots by zone, for kubectl get: zone-a:1/2,zone-b:2/2 (written from zones; see poolZoneSummary).",
+      ),
     zones: z
       .array(PoolZoneStatusSchema)
       .max(MAX_ZONES)
@@ -264,4 +270,9 @@ export function poolAdmitsNamespace(
 /** Total number of slots over all zones. */
 export function totalSlots(spec: Pick<ContingencyPoolSpec, "zones">): number {
   return spec.zones.reduce((sum, zone) => sum + zone.slots, 0);
+}
+
+/** status.zoneSummary from the zone counts: "zone-a:1/2,zone-b:2/2" (free/slots). */
+export function poolZoneSummary(zones: readonly Pick<PoolZoneStatus, "name" | "slots" | "free">[]): string {
+  return zones.map((zone) => `${zone.name}:${zone.free ?? 0}/${zone.slots ?? 0}`).join(",");
 }
