@@ -66,16 +66,22 @@ function constraints(node: JsonSchema): string[] {
 }
 
 function table(rows: Row[]): string {
-  const lines = ["| field | type | required | default | description |", "| --- | --- | --- | --- | --- |"];
+  const lines = [
+    "| field | type | required | default | description | validation |",
+    "| --- | --- | --- | --- | --- | --- |",
+  ];
   for (const row of rows) {
     const node = row.schema;
-    const description = [node.description as string | undefined, ...constraints(node)]
-      .filter(Boolean)
-      .join(" ");
     const defaultValue = node.default === undefined ? "" : `\`${JSON.stringify(node.default)}\``;
-    lines.push(
-      `| \`${row.path}\` | ${escape(row.type)} | ${row.required ? "yes" : ""} | ${escape(defaultValue)} | ${escape(description)} |`,
-    );
+    const cells = [
+      `\`${row.path}\``,
+      row.type,
+      row.required ? "yes" : "",
+      defaultValue,
+      String(node.description ?? ""),
+      constraints(node).join("; "),
+    ];
+    lines.push(`| ${cells.map(escape).join(" | ")} |`);
   }
   return lines.join("\n");
 }
