@@ -89,6 +89,7 @@ export async function reconcileClaim(
         { [annotations.revokedClaim]: `${namespace}/${name}` },
       );
       if (!swapped.ok) return { requeueAfterMs: 100 };
+      ctx.metrics?.revoked(claim.spec.pool, "Expired");
       await noticeRevocation(ctx, {
         claim: { namespace, name },
         reason: "Expired",
@@ -243,7 +244,11 @@ async function runTenantPod(
   }
 }
 
-/** A deleted claim gives its slot back (compare-and-swap), stops its pod, then lets go of the object. */
+/**
+ * A deleted claim stops its pod, gives its slot back once the pod is gone (compare-and-swap), then
+ * lets go of the object. Giving up a slot is the tenant's own act, so unlike a revocation the pod
+ * goes first: the claim holds the slot for as long as its pod runs on it.
+ */
 async function release(
   ctx: ControllerContext,
   claim: k8s.KubernetesObject,
@@ -251,16 +256,19 @@ async function release(
   pod: k8s.V1Pod | undefined,
 ): Promise<ReconcileResult> {
   const { namespace, name } = claim.metadata as { namespace: string; name: string };
+  if (pod && !isTerminated(pod)) {
+    if (!pod.metadata?.deletionTimestamp) {
+      try {
+        await ctx.client.core.deleteNamespacedPod({ name: pod.metadata!.name!, namespace });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    return { requeueAfterMs: 200 };
+  }
   if (lease) {
     const swapped = await swapHolder(ctx.client, lease, { kind: "free" });
     if (!swapped.ok) return { requeueAfterMs: 100 };
-  }
-  if (pod && !pod.metadata?.deletionTimestamp) {
-    try {
-      await ctx.client.core.deleteNamespacedPod({ name: pod.metadata!.name!, namespace });
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
   }
   const finalizers = claim.metadata?.finalizers ?? [];
   const index = finalizers.indexOf(finalizer);

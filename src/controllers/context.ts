@@ -3,6 +3,7 @@
 import type * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { CustomObject, KubeClient } from "../kube/client.ts";
+import type { LedgerMetrics } from "./metrics.ts";
 
 export interface Cache<T> {
   list(): T[];
@@ -41,6 +42,8 @@ export interface ControllerContext {
   events: Recorder;
   log: Logger;
   now(): number;
+  /** Pool and ledger metrics; absent in tests that do not scrape them. */
+  metrics?: LedgerMetrics;
 }
 
 export interface ReconcileResult {

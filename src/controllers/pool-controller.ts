@@ -11,6 +11,7 @@ import {
   VERSION,
   parseClaim,
   parsePool,
+  poolZoneSummary,
   setCondition,
   type ContingencyPool,
 } from "../api/index.ts";
@@ -21,11 +22,11 @@ import type { ClaimView, NodeView, SlotView } from "../decisions/types.ts";
 import { isConflict, isNotFound } from "../kube/errors.ts";
 import type { ResourceRef } from "../kube/resources.ts";
 import type { ControllerContext, ReconcileResult } from "./context.ts";
-import { labels } from "./labels.ts";
+import { labels, roles } from "./labels.ts";
 import { placeholderName, placeholderPod, placeholderPriorityClassObject } from "./pods.ts";
 import { noticeRevocation } from "./revocation.ts";
 import { createSlotLease, deleteSlotLease, slotLease, swapHolder } from "./slot-ledger.ts";
-import { requestedByNode, toClaimView, toNodeView, toPoolView, toSlotView } from "./views.ts";
+import { isTerminated, requestedByNode, toClaimView, toNodeView, toPoolView, toSlotView } from "./views.ts";
 
 export const poolResource: ResourceRef = {
   group: GROUP,
@@ -123,6 +124,7 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
     if (!(await deleteSlotLease(ctx.client, lease))) continue; // changed meanwhile: decide again next time
     await deletePod(ctx, placeholderName(removal.slot.leaseName), ctx.namespace, 0);
     if (removal.revoke) {
+      ctx.metrics?.revoked(name, "PoolShrunk");
       await noticeRevocation(ctx, {
         claim: removal.revoke.claim,
         reason: "PoolShrunk",
@@ -137,7 +139,12 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
   if (ledgerChanged) return { requeueAfterMs: 50 }; // act on the new ledger once the caches have it
 
   // Grants: a compare-and-swap per slot; a lost race is decided again on the next pass.
-  const grants = planGrants({ pool: view, slots: observed.map((o) => o.slot), claims, nodes });
+  // A slot whose last tenant's pod has not gone yet is not grantable: two tenants never share a slot.
+  const occupied = occupiedSlots(ctx, name);
+  const grantable = observed
+    .map((o) => o.slot)
+    .filter((s) => s.holder.kind !== "free" || !occupied.has(s.leaseName));
+  const grants = planGrants({ pool: view, slots: grantable, claims, nodes });
   let granted = 0;
   for (const grant of grants.grants) {
     if (grant.adopted) continue;
@@ -147,6 +154,7 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
     });
     if (result.ok) {
       granted++;
+      ctx.metrics?.granted(name);
       ctx.log.info({ pool: name, slot: grant.slot.leaseName, claim: grant.claim }, "slot granted");
     }
   }
@@ -155,6 +163,9 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
   await syncPlaceholders(ctx, pool, observed);
 
   const counts = countSlots(ctx, pool, observed);
+  for (const z of counts.zones)
+    for (const state of ["free", "leased", "reserved", "pending"] as const)
+      ctx.metrics?.setSlots(name, z.name, state, z[state]);
   const shortfall = plan.shortfall.map((s) => `${s.zone}: ${s.missing} (${s.reason})`).join(", ");
   await writeStatus(
     ctx,
@@ -183,6 +194,17 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
         },
   );
   return granted > 0 || counts.pending > 0 ? { requeueAfterMs: 1000 } : {};
+}
+
+/** Slots on which a tenant pod still exists (terminating ones included). */
+function occupiedSlots(ctx: ControllerContext, pool: string): Set<string> {
+  const out = new Set<string>();
+  for (const pod of ctx.cache.pods.list()) {
+    const l = pod.metadata?.labels ?? {};
+    if (l[labels.pool] === pool && l[labels.role] === roles.tenant && l[labels.slot] && !isTerminated(pod))
+      out.add(l[labels.slot]!);
+  }
+  return out;
 }
 
 function ownerRef(pool: ContingencyPool): k8s.V1OwnerReference {
@@ -310,7 +332,7 @@ type ConditionInput = { type: string; status: "True" | "False" | "Unknown"; reas
 async function writeStatus(
   ctx: ControllerContext,
   pool: ContingencyPool,
-  counts: Partial<SlotCounts>,
+  counts: Partial<SlotCounts> & { zoneSummary?: string },
   ...conditions: ConditionInput[]
 ): Promise<void> {
   const now = new Date(ctx.now());

@@ -1,0 +1,106 @@
+import type * as k8s from "@kubernetes/client-node";
+import { Informer } from "../../src/kube/informer.ts";
+import { core } from "../../src/kube/resources.ts";
+
+// Records every state of the slot Leases and tenant pods a test can observe, then checks the
+// ledger's invariants over the whole history. Positions are etcd revisions (resourceVersions of
+// one etcd are one global counter), which orders a Lease change against a pod creation.
+
+export interface LeaseState {
+  rv: number;
+  lease: string;
+  holder: string;
+}
+export interface PodLife {
+  name: string;
+  slot: string;
+  claim: string;
+  createdRv: number;
+  deletedRv?: number;
+}
+
+export class LedgerHistory {
+  readonly leases: LeaseState[] = [];
+  readonly pods = new Map<string, PodLife>();
+  private readonly leaseInformer: Informer<k8s.V1Lease>;
+  private readonly podInformer: Informer<k8s.V1Pod>;
+  private lastRv = 0;
+
+  constructor(kc: k8s.KubeConfig, operatorNamespace: string, tenantNamespace: string, pool: string) {
+    this.leaseInformer = new Informer<k8s.V1Lease>(kc, {
+      resource: core.leases,
+      namespace: operatorNamespace,
+      labelSelector: `understudy.dev/pool=${pool}`,
+    });
+    this.podInformer = new Informer<k8s.V1Pod>(kc, {
+      resource: core.pods,
+      namespace: tenantNamespace,
+      labelSelector: "understudy.dev/role=tenant",
+    });
+    this.leaseInformer.on((e) => {
+      const rv = Number(e.object.metadata!.resourceVersion);
+      this.lastRv = Math.max(this.lastRv, rv);
+      const holder = e.type === "delete" ? "<deleted>" : (e.object.spec?.holderIdentity ?? "");
+      this.leases.push({ rv, lease: e.object.metadata!.name!, holder });
+    });
+    this.podInformer.on((e) => {
+      const pod = e.object;
+      const uid = pod.metadata!.uid!;
+      const rv = Number(pod.metadata!.resourceVersion);
+      this.lastRv = Math.max(this.lastRv, rv);
+      if (e.type === "add" && !this.pods.has(uid)) {
+        this.pods.set(uid, {
+          name: pod.metadata!.name!,
+          slot: pod.metadata!.labels!["understudy.dev/slot"]!,
+          claim: `${pod.metadata!.namespace}/${pod.metadata!.labels!["understudy.dev/claim"]}`,
+          createdRv: rv,
+        });
+      } else if (e.type === "delete") {
+        const life = this.pods.get(uid);
+        if (life) life.deletedRv = rv;
+      }
+    });
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([this.leaseInformer.start(), this.podInformer.start()]);
+  }
+
+  stop(): void {
+    this.leaseInformer.stop();
+    this.podInformer.stop();
+  }
+
+  /** The holder of a lease as of revision `rv` (the last change at or before it). */
+  holderAt(lease: string, rv: number): string | undefined {
+    let holder: string | undefined;
+    for (const s of this.leases) if (s.lease === lease && s.rv <= rv) holder = s.holder;
+    return holder;
+  }
+
+  /** Every broken invariant, in words; empty when the history is clean. */
+  violations(): string[] {
+    const out: string[] = [];
+    this.leases.sort((a, b) => a.rv - b.rv);
+    const bySlot = new Map<string, PodLife[]>();
+    for (const life of this.pods.values()) {
+      // A tenant pod is created only while its claim holds the slot.
+      const holder = this.holderAt(life.slot, life.createdRv);
+      if (holder !== `claim:${life.claim}`)
+        out.push(`pod ${life.name} created at ${life.createdRv} on ${life.slot} held by "${holder}"`);
+      bySlot.set(life.slot, [...(bySlot.get(life.slot) ?? []), life]);
+    }
+    // No slot ever has two tenant pods at once.
+    for (const [slot, lives] of bySlot) {
+      lives.sort((a, b) => a.createdRv - b.createdRv);
+      for (let i = 1; i < lives.length; i++) {
+        const prev = lives[i - 1]!;
+        if (prev.deletedRv === undefined || prev.deletedRv > lives[i]!.createdRv)
+          out.push(
+            `slot ${slot}: pod ${lives[i]!.name} created at ${lives[i]!.createdRv} while ${prev.name} still existed`,
+          );
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,113 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, mkdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { kubeconfigPath } from "../cluster/config.ts";
+import { eventually } from "./kube.ts";
+
+// The operator as a real child process, the way it runs in a pod: `node src/operator/main.ts`.
+
+const root = join(import.meta.dirname, "../..");
+const nodeBinary = join(root, "node_modules/.bin/node");
+export const operatorLogDir = join(root, ".understudy", "logs");
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
+}
+
+export interface OperatorOptions {
+  /** The operator's namespace: slot Leases, placeholders and its leader-election Lease. */
+  namespace: string;
+  identity?: string;
+  leaderElection?: boolean;
+  env?: Record<string, string>;
+  kubeconfig?: string;
+}
+
+export interface OperatorProcess {
+  identity: string;
+  process: ChildProcess;
+  metricsUrl: string;
+  exited: Promise<number | null>;
+  logFile: string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  metrics(): Promise<string>;
+}
+
+let started = 0;
+
+export async function startOperator(options: OperatorOptions): Promise<OperatorProcess> {
+  const port = await freePort();
+  const identity = options.identity ?? `operator-${process.pid}-${started++}`;
+  mkdirSync(operatorLogDir, { recursive: true });
+  const logFile = join(operatorLogDir, `${options.namespace}-${identity}.log`);
+  const log = createWriteStream(logFile, { flags: "a" });
+  const child = spawn(nodeBinary, [join(root, "src/operator/main.ts")], {
+    env: {
+      ...process.env,
+      KUBECONFIG: options.kubeconfig ?? process.env.KUBECONFIG ?? kubeconfigPath,
+      UNDERSTUDY_NAMESPACE: options.namespace,
+      UNDERSTUDY_IDENTITY: identity,
+      UNDERSTUDY_LEADER_ELECTION: String(options.leaderElection ?? true),
+      UNDERSTUDY_METRICS_ADDRESS: `127.0.0.1:${port}`,
+      UNDERSTUDY_LOG_LEVEL: "debug",
+      ...options.env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout!.pipe(log);
+  child.stderr!.pipe(log);
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : null))),
+  );
+  const metricsUrl = `http://127.0.0.1:${port}/metrics`;
+  await eventually(
+    `operator ${identity} /healthz`,
+    async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok,
+    30_000,
+  );
+  return {
+    identity,
+    process: child,
+    metricsUrl,
+    exited,
+    logFile,
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const code = await Promise.race([exited, sleep(15_000).then(() => "timeout" as const)]);
+      if (code === "timeout") {
+        child.kill("SIGKILL");
+        return exited;
+      }
+      return code;
+    },
+    async metrics() {
+      return (await fetch(metricsUrl)).text();
+    },
+  };
+}
+
+/** The value of the sample of `name` whose labels include `labels`, in Prometheus text format. */
+export function metricValue(
+  text: string,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
+  for (const line of text.split("\n")) {
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const found = Object.fromEntries(
+      [...(match[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]),
+    );
+    if (Object.entries(labels).every(([k, v]) => found[k] === v)) return Number(match[3]);
+  }
+  return undefined;
+}

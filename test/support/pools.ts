@@ -1,0 +1,174 @@
+import type * as k8s from "@kubernetes/client-node";
+import { CLAIM_PLURAL, GROUP, POOL_PLURAL, VERSION } from "../../src/api/index.ts";
+import type { KubeClient } from "../../src/kube/client.ts";
+import { isNotFound } from "../../src/kube/errors.ts";
+
+// Building and reading pools and claims in tests.
+
+export interface PoolShape {
+  zones?: Record<string, number>;
+  allowedNamespaces?: string[];
+  hotSpares?: number;
+  plannedGraceSeconds?: number;
+  emergencyGraceSeconds?: number;
+}
+
+export function poolManifest(name: string, shape: PoolShape = {}) {
+  const zones = shape.zones ?? { "zone-a": 2, "zone-b": 2, "zone-c": 2 };
+  return {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: "ContingencyPool",
+    metadata: { name },
+    spec: {
+      zones: Object.entries(zones).map(([zone, slots]) => ({ name: zone, slots })),
+      slotSize: { cpu: "500m", memory: "512Mi" },
+      allowedNamespaces: shape.allowedNamespaces ?? ["*"],
+      hotSpares: shape.hotSpares ?? 0,
+      revocation: {
+        plannedGraceSeconds: shape.plannedGraceSeconds ?? 2,
+        emergencyGraceSeconds: shape.emergencyGraceSeconds ?? 0,
+      },
+    },
+  };
+}
+
+export function claimManifest(
+  namespace: string,
+  name: string,
+  pool: string,
+  bid: number,
+  extra: {
+    zone?: string;
+    requeueOnRevoke?: boolean;
+    maxDurationSeconds?: number;
+    podSpec?: Record<string, unknown>;
+  } = {},
+) {
+  return {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: "PoolClaim",
+    metadata: { name, namespace },
+    spec: {
+      pool,
+      bid,
+      ...(extra.zone ? { zone: extra.zone } : {}),
+      ...(extra.requeueOnRevoke ? { requeueOnRevoke: true } : {}),
+      ...(extra.maxDurationSeconds ? { maxDurationSeconds: extra.maxDurationSeconds } : {}),
+      template: {
+        metadata: { labels: { app: "batch" } },
+        spec: extra.podSpec ?? {
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: "worker",
+              image: "registry.example/batch-worker:1",
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                runAsNonRoot: true,
+                runAsUser: 1000,
+                capabilities: { drop: ["ALL"] },
+                seccompProfile: { type: "RuntimeDefault" },
+              },
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+export type Claim = {
+  metadata: k8s.V1ObjectMeta;
+  spec: { bid: number; pool: string };
+  status?: Record<string, any>;
+};
+export type Pool = { metadata: k8s.V1ObjectMeta; status?: Record<string, any> };
+
+export async function createPool(client: KubeClient, manifest: ReturnType<typeof poolManifest>) {
+  return client.custom.createClusterCustomObject({
+    group: GROUP,
+    version: VERSION,
+    plural: POOL_PLURAL,
+    body: manifest,
+  });
+}
+
+export async function getPool(client: KubeClient, name: string): Promise<Pool> {
+  return (await client.custom.getClusterCustomObject({
+    group: GROUP,
+    version: VERSION,
+    plural: POOL_PLURAL,
+    name,
+  })) as Pool;
+}
+
+export async function deletePool(client: KubeClient, name: string): Promise<void> {
+  try {
+    await client.custom.deleteClusterCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: POOL_PLURAL,
+      name,
+    });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+export async function createClaim(client: KubeClient, manifest: ReturnType<typeof claimManifest>) {
+  return client.custom.createNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    plural: CLAIM_PLURAL,
+    namespace: manifest.metadata.namespace,
+    body: manifest,
+  });
+}
+
+export async function listClaims(client: KubeClient, namespace: string): Promise<Claim[]> {
+  const list = (await client.custom.listNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    plural: CLAIM_PLURAL,
+    namespace,
+  })) as {
+    items: Claim[];
+  };
+  return list.items;
+}
+
+export async function getClaim(client: KubeClient, namespace: string, name: string): Promise<Claim> {
+  return (await client.custom.getNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    plural: CLAIM_PLURAL,
+    namespace,
+    name,
+  })) as Claim;
+}
+
+export async function deleteClaim(client: KubeClient, namespace: string, name: string): Promise<void> {
+  try {
+    await client.custom.deleteNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: CLAIM_PLURAL,
+      namespace,
+      name,
+    });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+export async function slotLeases(
+  client: KubeClient,
+  namespace: string,
+  pool: string,
+): Promise<k8s.V1Lease[]> {
+  return (
+    await client.coordination.listNamespacedLease({ namespace, labelSelector: `understudy.dev/pool=${pool}` })
+  ).items;
+}
+
+export const phaseOf = (c: Claim) => c.status?.phase as string | undefined;
