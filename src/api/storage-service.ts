@@ -165,7 +165,15 @@ export const FailbackSchema = z
       .enum(FAILBACK_POLICIES)
       .default("Manual")
       .describe(
-        "Manual: after a failover the head stays on the slot until moved by hand. Automatic: the operator moves it back to its primary zone once that zone is healthy.",
+        "Manual: after a failover the head stays on the slot until moved by hand (annotation understudy.dev/failback set to a new value). Automatic: the operator moves it back to its primary zone once that zone is healthy.",
+      ),
+    stableSeconds: z
+      .int()
+      .min(0)
+      .max(86_400)
+      .default(60)
+      .describe(
+        "Automatic failback waits until the last failover finished and a node of the primary zone has been Ready for at least this many seconds. 0 to 86400.",
       ),
   })
   .describe("What happens after a failover, once the failed zone is healthy again.")
@@ -278,6 +286,10 @@ const failoverFields = {
   fromPod: z.string().optional().describe("The failed head pod."),
   fromNode: z.string().optional().describe("Node of the failed head."),
   fromZone: z.string().optional().describe("Zone of the failed head."),
+  fromSlot: z
+    .string()
+    .optional()
+    .describe("When the failed head ran on a pool slot: its slot Lease, released once the head is gone."),
   fromEpoch: z.int().min(0).optional().describe("Epoch of the failed head."),
   epoch: z.int().min(0).optional().describe("Epoch of the new head (fromEpoch + 1)."),
   leaseName: z.string().optional().describe("Slot Lease chosen for the new head."),
@@ -289,6 +301,16 @@ const failoverFields = {
     .optional()
     .describe("The claim whose slot was revoked, as <namespace>/<name>; unset when a free slot was used."),
   headPod: z.string().optional().describe("Name of the new head pod."),
+  message: z.string().optional().describe("Human-readable details of why the head was declared failed."),
+  abandonedSlots: z
+    .array(z.string().describe("Name of a slot Lease."))
+    .max(32)
+    .optional()
+    .describe("Slot Leases given up during this failover because their node failed after they were taken."),
+  replenishDeferred: z
+    .boolean()
+    .optional()
+    .describe("The pool did not replace the slot in the time allowed; it keeps trying on its own."),
   timeline: z
     .array(FailoverTimelineEntrySchema)
     .max(FAILOVER_STEPS.length * 2)
@@ -309,6 +331,41 @@ export const LastFailoverSchema = z
     durationMilliseconds: z.int().min(0).optional().describe("From detection to Done, in milliseconds."),
   })
   .describe("The last completed failover.");
+
+export const FAILBACK_STEPS = ["Started", "RoutingSwitched"] as const;
+export type FailbackStep = (typeof FAILBACK_STEPS)[number];
+
+const failbackFields = {
+  step: z
+    .enum(FAILBACK_STEPS)
+    .describe(
+      "Started: a head of the new epoch is starting in the primary zone. RoutingSwitched: it serves; the head on the slot is being removed and the slot returned.",
+    ),
+  startedAt: timestamp("When the failback started."),
+  reason: z.enum(FAILBACK_POLICIES).describe("Automatic (spec.failback.policy) or Manual (annotation)."),
+  fromPod: z.string().optional().describe("The head pod on the slot."),
+  fromNode: z.string().optional().describe("Node of the head on the slot."),
+  fromZone: z.string().optional().describe("Zone of the head on the slot."),
+  fromSlot: z.string().optional().describe("Slot Lease the head ran on, returned to the pool at the end."),
+  toZone: z.string().optional().describe("The primary zone the head returns to."),
+  epoch: z.int().min(0).optional().describe("Epoch of the new head."),
+  headPod: z.string().optional().describe("Name of the new head pod."),
+};
+
+export const FailbackStatusSchema = z
+  .object(failbackFields)
+  .describe("The failback in progress: the head moving from its slot back to the primary zone.");
+
+export const LastFailbackSchema = z
+  .object({
+    ...failbackFields,
+    finishedAt: timestamp("When the failback finished or was given up.").optional(),
+    outcome: z
+      .enum(["Succeeded", "Abandoned"])
+      .optional()
+      .describe("Succeeded, or Abandoned when the new head did not become Ready in time."),
+  })
+  .describe("The last failback.");
 
 export const StorageServiceStatusSchema = z
   .object({
@@ -341,6 +398,16 @@ export const StorageServiceStatusSchema = z
     failover: FailoverStatusSchema.optional(),
     lastFailover: LastFailoverSchema.optional(),
     failoverCount: z.int().min(0).optional().describe("Number of failovers completed."),
+    failback: FailbackStatusSchema.optional(),
+    lastFailback: LastFailbackSchema.optional(),
+    handledSwitchover: z
+      .string()
+      .optional()
+      .describe("The last value of the annotation understudy.dev/switchover the operator acted on."),
+    handledFailback: z
+      .string()
+      .optional()
+      .describe("The last value of the annotation understudy.dev/failback the operator acted on."),
   })
   .describe("Observed state of the storage service, written by the operator.");
 
@@ -376,6 +443,8 @@ export type ServerZoneStatus = z.output<typeof ServerZoneStatusSchema>;
 export type FailoverStatus = z.output<typeof FailoverStatusSchema>;
 export type LastFailover = z.output<typeof LastFailoverSchema>;
 export type FailoverTimelineEntry = z.output<typeof FailoverTimelineEntrySchema>;
+export type FailbackStatus = z.output<typeof FailbackStatusSchema>;
+export type LastFailback = z.output<typeof LastFailbackSchema>;
 export type ResourceRequirements = z.output<typeof ResourceRequirementsSchema>;
 
 export function parseStorageService(obj: unknown): ParseResult<StorageService> {
