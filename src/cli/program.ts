@@ -1,0 +1,230 @@
+// The command layer: parse arguments, fetch, hand what was listed to a pure render, print.
+import { Command, CommanderError, Option } from "commander";
+import { setTimeout as sleep } from "node:timers/promises";
+import { errorMessage } from "../kube/errors.ts";
+import { connect, type Connection } from "./kube.ts";
+import { getPool, getService, listClaims, listPools, listServices, listSlotLeases } from "./fetch.ts";
+import {
+  sortSummaries,
+  statusReport,
+  summarizeClaim,
+  summarizePool,
+  summarizeService,
+  summarizeSlot,
+  type FailoverSummary,
+} from "./model.ts";
+import {
+  renderClaims,
+  renderFailover,
+  renderPoolDetail,
+  renderPools,
+  renderServices,
+  renderStatus,
+  type RenderContext,
+} from "./render.ts";
+import { SWITCHOVER_ANNOTATION, services as serviceResource } from "./resources.ts";
+import { makeStyle, wantsColor } from "./style.ts";
+import { switchoverFinished, switchoverValue } from "./switchover.ts";
+
+export interface OutputStream {
+  write(text: string): unknown;
+  isTTY?: boolean;
+  hasColors?: () => boolean;
+}
+
+export interface CliIO {
+  stdout: OutputStream;
+  stderr: OutputStream;
+  now(): number;
+}
+
+interface GlobalOptions {
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  allNamespaces?: boolean;
+  output: "table" | "json";
+}
+
+const POLL_MS = 250;
+
+/** `kubectl understudy` when run as a kubectl plugin, `understudy` otherwise. */
+export function programName(argv1: string | undefined): string {
+  const base = (argv1 ?? "").split(/[\\/]/).pop() ?? "";
+  return base.startsWith("kubectl-") ? "kubectl understudy" : "understudy";
+}
+
+export function buildProgram(io: CliIO, name = "understudy"): Command {
+  const program = new Command(name)
+    .description(
+      "Inspect Understudy contingency pools, claims and storage services, and trigger switchovers.",
+    )
+    .option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
+    .option("--context <name>", "kubeconfig context to use")
+    .option("-n, --namespace <namespace>", "namespace (default: the context's namespace)")
+    .option("-A, --all-namespaces", "list across all namespaces")
+    .addOption(
+      new Option("-o, --output <format>", "output format").choices(["table", "json"]).default("table"),
+    )
+    .showHelpAfterError()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .exitOverride();
+
+  const context = (): RenderContext => ({ style: makeStyle(wantsColor(io.stdout)), now: io.now() });
+  const globals = (cmd: Command) => cmd.optsWithGlobals<GlobalOptions>();
+  const open = (opts: GlobalOptions): Connection =>
+    connect({ kubeconfig: opts.kubeconfig, context: opts.context });
+  /** The namespace to list in, or undefined for all of them. */
+  const scope = (opts: GlobalOptions, conn: Connection) =>
+    opts.allNamespaces ? undefined : (opts.namespace ?? conn.namespace);
+  const print = (opts: GlobalOptions, json: unknown, table: () => string) =>
+    io.stdout.write(opts.output === "json" ? JSON.stringify(json, null, 2) + "\n" : table());
+
+  program
+    .command("status")
+    .description(
+      "storage services (phase, head, epoch, last failover), pools (slots by zone and state) and claims",
+    )
+    .action(async (_opts, cmd: Command) => {
+      const opts = globals(cmd);
+      const conn = open(opts);
+      const ns = scope(opts, conn);
+      const [pools, claims, services] = await Promise.all([
+        listPools(conn.client),
+        listClaims(conn.client, ns),
+        listServices(conn.client, ns),
+      ]);
+      const report = statusReport({ pools, claims, services });
+      print(opts, report, () => renderStatus(report, context()));
+    });
+
+  program
+    .command("pool")
+    .alias("pools")
+    .argument("[name]", "a pool to show in detail, with its slots")
+    .description("contingency pools, or one pool with its zones and slots")
+    .action(async (name: string | undefined, _opts, cmd: Command) => {
+      const opts = globals(cmd);
+      const conn = open(opts);
+      if (!name) {
+        const pools = (await listPools(conn.client)).map(summarizePool).sort(sortSummaries);
+        print(opts, pools, () => renderPools(pools, context()));
+        return;
+      }
+      const pool = summarizePool(await getPool(conn.client, name));
+      const leases = await listSlotLeases(conn.client, name);
+      const slots = leases?.map(summarizeSlot);
+      print(opts, { ...pool, slots }, () => renderPoolDetail(pool, slots, context()));
+    });
+
+  program
+    .command("claims")
+    .description("pool claims: phase, slot, zone, node (-A for every namespace)")
+    .action(async (_opts, cmd: Command) => {
+      const opts = globals(cmd);
+      const conn = open(opts);
+      const ns = scope(opts, conn);
+      const claims = (await listClaims(conn.client, ns)).map(summarizeClaim).sort(sortSummaries);
+      print(opts, claims, () => renderClaims(claims, context(), { namespaceColumn: ns === undefined }));
+    });
+
+  program
+    .command("services")
+    .description("storage services: phase, epoch, head, servers, failovers (-A for every namespace)")
+    .action(async (_opts, cmd: Command) => {
+      const opts = globals(cmd);
+      const conn = open(opts);
+      const services = (await listServices(conn.client, scope(opts, conn)))
+        .map(summarizeService)
+        .sort(sortSummaries);
+      print(opts, services, () => renderServices(services, context()));
+    });
+
+  program
+    .command("failover")
+    .argument("<service>", "the storage service whose head to move")
+    .description("manual switchover: ask the operator to fail the head over to a pool slot now")
+    .option("--wait", "wait until the failover has finished and print its timeline")
+    .option("--timeout <seconds>", "how long --wait waits", (v) => positiveNumber(v, "--timeout"), 120)
+    .action(async (service: string, local: { wait?: boolean; timeout: number }, cmd: Command) => {
+      const opts = globals(cmd);
+      const conn = open(opts);
+      const namespace = opts.namespace ?? conn.namespace;
+      const current = await getService(conn.client, service, namespace);
+      const before = summarizeService(current).lastFailover;
+      const value = switchoverValue(io.now(), current.metadata?.annotations?.[SWITCHOVER_ANNOTATION]);
+      await conn.client.patchCustom(serviceResource, service, namespace, {
+        metadata: { annotations: { [SWITCHOVER_ANNOTATION]: value } },
+      });
+      const request = { namespace, name: service, switchover: value };
+      if (!local.wait) {
+        print(
+          opts,
+          request,
+          () => `switchover requested for ${namespace}/${service} (${SWITCHOVER_ANNOTATION}=${value})\n`,
+        );
+        return;
+      }
+      if (opts.output !== "json")
+        io.stderr.write(
+          `switchover requested for ${namespace}/${service}; waiting for the failover to finish\n`,
+        );
+      const failover = await waitForSwitchover(conn, namespace, service, before, {
+        timeoutMs: local.timeout * 1000,
+        now: io.now,
+        onStep: (step) => {
+          if (opts.output !== "json") io.stderr.write(`  ${step}\n`);
+        },
+      });
+      print(opts, { ...request, failover }, () => renderFailover(failover, context()));
+    });
+
+  return program;
+}
+
+/** Polls the service until a failover other than `before` has finished; reports each step seen on the way. */
+async function waitForSwitchover(
+  conn: Connection,
+  namespace: string,
+  service: string,
+  before: FailoverSummary | undefined,
+  options: { timeoutMs: number; now: () => number; onStep: (step: string) => void },
+): Promise<FailoverSummary> {
+  const deadline = options.now() + options.timeoutMs;
+  let lastStep: string | undefined;
+  for (;;) {
+    const { lastFailover, failingOver } = summarizeService(await getService(conn.client, service, namespace));
+    if (lastFailover && switchoverFinished(before, lastFailover)) return lastFailover;
+    const step = failingOver?.step;
+    if (step && step !== lastStep) options.onStep(step);
+    lastStep = step ?? lastStep;
+    if (options.now() >= deadline)
+      throw new Error(
+        `no failover of ${namespace}/${service} finished within ${options.timeoutMs / 1000}s (last step seen: ${lastStep ?? "none"})`,
+      );
+    await sleep(POLL_MS);
+  }
+}
+
+function positiveNumber(value: string, flag: string): number {
+  const n = Number(value.replace(/s$/, ""));
+  if (!Number.isFinite(n) || n <= 0)
+    throw new CommanderError(2, "understudy.invalidArgument", `${flag} must be a positive number of seconds`);
+  return n;
+}
+
+/** Runs the CLI; resolves to the process exit code. */
+export async function run(argv: readonly string[], io: CliIO): Promise<number> {
+  const program = buildProgram(io, programName(argv[1]));
+  try {
+    await program.parseAsync([...argv]);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode; // commander has printed help or the usage error
+    io.stderr.write(`error: ${errorMessage(err)}\n`);
+    return 1;
+  }
+}
