@@ -1,0 +1,101 @@
+import { describe, expect, it } from "vitest";
+import { admitClaim } from "../../../src/decisions/claim-admission.ts";
+import { pool } from "./fixtures.ts";
+
+const safeSpec = {
+  securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+  containers: [
+    {
+      name: "app",
+      image: "app",
+      securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+    },
+  ],
+};
+
+describe("admitClaim", () => {
+  it("admits a claim in an allowed namespace, a pool zone, with a restricted pod", () => {
+    expect(
+      admitClaim({ claim: { namespace: "t", pool: "p", zone: "a" }, pool: pool(), podSpec: safeSpec }),
+    ).toEqual({ admitted: true });
+  });
+
+  it("refuses a claim on a pool that does not exist", () => {
+    expect(
+      admitClaim({ claim: { namespace: "t", pool: "nope" }, pool: undefined, podSpec: safeSpec }),
+    ).toEqual({
+      admitted: false,
+      reason: "PoolNotFound",
+      message: 'ContingencyPool "nope" does not exist',
+    });
+  });
+
+  it("refuses a namespace the pool does not allow, and lets '*' allow any", () => {
+    const p = pool({ allowedNamespaces: ["team-a"] });
+    expect(admitClaim({ claim: { namespace: "t", pool: "p" }, pool: p, podSpec: safeSpec })).toMatchObject({
+      admitted: false,
+      reason: "NamespaceNotAllowed",
+    });
+    expect(
+      admitClaim({ claim: { namespace: "team-a", pool: "p" }, pool: p, podSpec: safeSpec }).admitted,
+    ).toBe(true);
+    expect(
+      admitClaim({
+        claim: { namespace: "x", pool: "p" },
+        pool: pool({ allowedNamespaces: ["*"] }),
+        podSpec: safeSpec,
+      }).admitted,
+    ).toBe(true);
+    expect(
+      admitClaim({
+        claim: { namespace: "x", pool: "p" },
+        pool: pool({ allowedNamespaces: [] }),
+        podSpec: safeSpec,
+      }).admitted,
+    ).toBe(false);
+  });
+
+  it("refuses a zone outside the pool, naming the pool's zones", () => {
+    expect(
+      admitClaim({ claim: { namespace: "t", pool: "p", zone: "z" }, pool: pool(), podSpec: safeSpec }),
+    ).toEqual({
+      admitted: false,
+      reason: "ZoneNotInPool",
+      message: 'zone "z" is not in pool "p" (zones: a, b, c)',
+    });
+  });
+
+  it("refuses a template without containers", () => {
+    for (const podSpec of [undefined, {}, { containers: [] }, "x"]) {
+      expect(admitClaim({ claim: { namespace: "t", pool: "p" }, pool: pool(), podSpec })).toMatchObject({
+        reason: "InvalidPodTemplate",
+      });
+    }
+  });
+
+  it("refuses a template that breaks the restricted profile, with the violations", () => {
+    const podSpec = {
+      ...safeSpec,
+      hostNetwork: true,
+      hostPID: true,
+      hostIPC: true,
+      volumes: [{ name: "h", hostPath: { path: "/" } }],
+    };
+    const decision = admitClaim({ claim: { namespace: "t", pool: "p" }, pool: pool(), podSpec });
+    expect(decision).toMatchObject({ admitted: false, reason: "PodSecurityViolation" });
+    if (decision.admitted) throw new Error("admitted");
+    expect(decision.violations).toHaveLength(4);
+    expect(decision.message).toBe(
+      "the pod template violates the restricted Pod Security Standard: pod must not set hostNetwork=true; pod must not set hostPID=true; pod must not set hostIPC=true; and 1 more",
+    );
+  });
+
+  it("checks the rules in order: the pool before the namespace before the template", () => {
+    const decision = admitClaim({
+      claim: { namespace: "t", pool: "p", zone: "z" },
+      pool: pool({ allowedNamespaces: [] }),
+      podSpec: {},
+    });
+    expect(decision).toMatchObject({ reason: "NamespaceNotAllowed" });
+  });
+});
