@@ -1,0 +1,208 @@
+// The e2e harness itself: pods that KWOK marks Running get real data-plane processes at their pod
+// IPs, configured from the pod spec as a kubelet would; deleting a pod stops its process, a server
+// recreated under the same name finds its data again, and a killed process comes back on its own.
+import type * as k8s from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createClient } from "../../src/dataplane/client.ts";
+import { readRecordsOnDisk } from "../../src/dataplane/server-store.ts";
+import { canConnect, PodRunner } from "../support/pod-runner.ts";
+import { deleteNamespace, eventually, freshNamespace, testClient, testKubeConfig } from "../support/kube.ts";
+
+const client = testClient();
+let namespace: string;
+let runner: PodRunner;
+
+const ZONES = ["zone-a", "zone-b", "zone-c"];
+const serverName = (zone: string) => `dp-${zone}-0`;
+const serverHost = (zone: string) => `${serverName(zone)}.dp.${namespace}.svc.cluster.local:7001`;
+const serverList = () => ZONES.map((z) => `${z}=${serverHost(z)}`).join(",");
+
+function serverPod(zone: string): k8s.V1Pod {
+  return {
+    metadata: { name: serverName(zone), labels: { "understudy.dev/role": "server", app: "dp" } },
+    spec: {
+      nodeName: `kwok-${zone}-1`,
+      hostname: serverName(zone),
+      subdomain: "dp",
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        {
+          name: "server",
+          image: "understudy:dev",
+          command: ["node", "/app/src/dataplane/main.ts"],
+          args: ["server", "--listen", "0.0.0.0:7001"],
+          ports: [{ name: "server", containerPort: 7001 }],
+          envFrom: [{ configMapRef: { name: "dp-settings" } }],
+          env: [
+            { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+            { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+            { name: "UNDERSTUDY_ZONE", value: zone },
+            { name: "UNDERSTUDY_TOKEN", valueFrom: { secretKeyRef: { name: "dp-token", key: "token" } } },
+            { name: "UNDERSTUDY_SERVERS", value: serverList() },
+            { name: "UNDERSTUDY_ADVERTISE", value: "$(POD_NAME).dp.$(POD_NAMESPACE).svc.cluster.local:7001" },
+            { name: "UNDERSTUDY_DATA_DIR", value: "/var/lib/understudy" },
+          ],
+        },
+      ],
+    },
+  };
+}
+
+function headPod(): k8s.V1Pod {
+  return {
+    metadata: { name: "dp-head", labels: { "understudy.dev/role": "head", app: "dp" } },
+    spec: {
+      nodeName: "kwok-zone-a-2",
+      terminationGracePeriodSeconds: 1,
+      volumes: [{ name: "token", secret: { secretName: "dp-token" } }],
+      containers: [
+        {
+          name: "head",
+          image: "understudy:dev",
+          args: ["head"],
+          ports: [{ name: "head", containerPort: 7000 }],
+          volumeMounts: [{ name: "token", mountPath: "/etc/understudy", readOnly: true }],
+          env: [
+            { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
+            { name: "UNDERSTUDY_LISTEN", value: "$(POD_IP):7000" },
+            {
+              name: "UNDERSTUDY_EPOCH",
+              valueFrom: { configMapKeyRef: { name: "dp-settings", key: "EPOCH" } },
+            },
+            { name: "UNDERSTUDY_TOKEN_FILE", value: "/etc/understudy/token" },
+            { name: "UNDERSTUDY_SERVERS", value: serverList() },
+          ],
+        },
+      ],
+    },
+  };
+}
+
+const podIP = async (name: string) =>
+  (await client.core.readNamespacedPod({ name, namespace })).status?.podIP;
+
+beforeAll(async () => {
+  namespace = await freshNamespace(client, "pod-runner");
+  await client.core.createNamespacedSecret({
+    namespace,
+    body: { metadata: { name: "dp-token" }, stringData: { token: "pod-runner-test-token" } },
+  });
+  await client.core.createNamespacedConfigMap({
+    namespace,
+    body: {
+      metadata: { name: "dp-settings" },
+      data: { EPOCH: "1", UNDERSTUDY_ANTI_ENTROPY_INTERVAL_MS: "300", UNDERSTUDY_LOG_LEVEL: "info" },
+    },
+  });
+  runner = await PodRunner.start({ kubeConfig: testKubeConfig(), namespaces: [namespace] });
+});
+
+afterAll(async () => {
+  await runner?.stop();
+  if (!process.env.UNDERSTUDY_E2E_KEEP) runner?.removeFiles();
+  await deleteNamespace(client, namespace);
+});
+
+describe("PodRunner", () => {
+  it("runs head and server pods as real processes at their pod IPs, configured from the pod spec", async () => {
+    for (const zone of ZONES) await client.core.createNamespacedPod({ namespace, body: serverPod(zone) });
+    await client.core.createNamespacedPod({ namespace, body: headPod() });
+
+    for (const zone of ZONES) {
+      const info = await runner.waitForListening(serverName(zone), namespace);
+      const ip = await podIP(serverName(zone));
+      expect(ip).toMatch(/^127\.10\./);
+      expect(info.address).toBe(`${ip}:7001`);
+      expect(info.role).toBe("server");
+      expect(info.argv.slice(0, 3)).toEqual(["server", "--listen", `${ip}:7001`]);
+      expect(info.dataDir).toBe(`${runner.root}/data/${namespace}_${serverName(zone)}`);
+    }
+    const head = await runner.waitForListening("dp-head", namespace);
+    expect(head.address).toBe(`${await podIP("dp-head")}:7000`);
+
+    // The head found the servers by their StatefulSet-style DNS names and fenced them with the
+    // token from the Secret volume; a client reaches it at the pod IP.
+    const dp = createClient({ resolveHead: async () => `http://${head.address}`, maxAttempts: 40 });
+    for (let i = 0; i < 20; i++) expect(await dp.put(`k${i}`, `v${i}`)).toEqual({ version: 1 });
+    expect(await dp.get("k7")).toEqual({ found: true, value: "v7", version: 1 });
+  });
+
+  it("stops a deleted server pod's process and gives the recreated pod the same data folder", async () => {
+    const name = serverName("zone-b");
+    const before = runner.process(name, namespace)!;
+    const onDisk = readRecordsOnDisk(before.dataDir!);
+    expect(onDisk.size).toBeGreaterThan(0);
+
+    await client.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 1 });
+    await eventually(
+      "the deleted pod's process to stop",
+      async () => !(await canConnect(before.address)),
+      20_000,
+    );
+    await eventually("the pod to be gone", async () => {
+      try {
+        await client.core.readNamespacedPod({ name, namespace });
+        return false;
+      } catch {
+        return true;
+      }
+    });
+
+    await client.core.createNamespacedPod({ namespace, body: serverPod("zone-b") });
+    const after = await runner.waitForListening(name, namespace);
+    expect(after.uid).not.toBe(before.uid);
+    expect(after.dataDir).toBe(before.dataDir);
+    const kept = readRecordsOnDisk(after.dataDir!);
+    for (const [key, record] of onDisk) expect(kept.get(key)?.value).toBe(record.value);
+
+    // The head reaches the recreated server through its name, whatever its new pod IP.
+    const head = runner.process("dp-head", namespace)!;
+    const dp = createClient({ resolveHead: async () => `http://${head.address}`, maxAttempts: 40 });
+    expect(await dp.put("after-recreate", "x")).toEqual({ version: 1 });
+  });
+
+  it("kill() ends a process without touching its pod; it restarts, or stays down until released", async () => {
+    const name = serverName("zone-c");
+    const pod = await client.core.readNamespacedPod({ name, namespace });
+    const first = runner.process(name, namespace)!;
+    expect(first.starts).toBe(1);
+
+    await runner.kill(name, "SIGKILL", { namespace, restart: false });
+    expect(runner.process(name, namespace)!.running).toBe(false);
+    expect(await canConnect(first.address)).toBe(false);
+    await runner.release(name, namespace);
+    const second = await runner.waitForListening(name, namespace);
+    expect(second.starts).toBe(2);
+
+    await runner.kill(name, "SIGKILL", { namespace });
+    const third = await eventually("the restarted process", () => {
+      const p = runner.process(name, namespace);
+      return p?.running && p.starts === 3 ? p : undefined;
+    });
+    expect(third.pid).not.toBe(second.pid);
+    const same = await client.core.readNamespacedPod({ name, namespace });
+    expect(same.metadata!.uid).toBe(pod.metadata!.uid);
+    expect(same.status!.phase).toBe("Running");
+  });
+
+  it("stops every process of a lost node until the node is revived", async () => {
+    const lost = await runner.killNode("kwok-zone-a-1");
+    expect(lost.map((p) => p.pod)).toEqual([serverName("zone-a")]);
+    expect(runner.process(serverName("zone-a"), namespace)).toBeUndefined();
+    expect(await canConnect(lost[0]!.address)).toBe(false);
+    await runner.reviveNode("kwok-zone-a-1");
+    await runner.waitForListening(serverName("zone-a"), namespace);
+  });
+
+  it("stops the head's process when its pod is deleted", async () => {
+    const head = runner.process("dp-head", namespace)!;
+    expect(await canConnect(head.address)).toBe(true);
+    await client.core.deleteNamespacedPod({ name: "dp-head", namespace, gracePeriodSeconds: 1 });
+    await eventually("the head process to stop", async () => !(await canConnect(head.address)), 20_000);
+    await eventually(
+      "the runner to forget it",
+      () => runner.process("dp-head", namespace) === undefined,
+      20_000,
+    );
+  });
+});
