@@ -525,7 +525,9 @@ export class PodRunner {
       return { ...binary, ...(cm.data ?? {}) };
     } catch (err) {
       if (isNotFound(err) && optional) return {};
-      throw new Error(`configmap ${namespace}/${name}: ${isNotFound(err) ? "not found" : String(err)}`);
+      throw new Error(`configmap ${namespace}/${name}: ${isNotFound(err) ? "not found" : String(err)}`, {
+        cause: err,
+      });
     }
   }
 
@@ -540,7 +542,9 @@ export class PodRunner {
       };
     } catch (err) {
       if (isNotFound(err) && optional) return {};
-      throw new Error(`secret ${namespace}/${name}: ${isNotFound(err) ? "not found" : String(err)}`);
+      throw new Error(`secret ${namespace}/${name}: ${isNotFound(err) ? "not found" : String(err)}`, {
+        cause: err,
+      });
     }
   }
 
