@@ -22,7 +22,10 @@ export function peersToSync(
   const mine = new Set(partitionsOfServer(placement, self));
   return servers
     .filter((s) => s.address !== self)
-    .map((s) => ({ peer: s.address, partitions: partitionsOfServer(placement, s.address).filter((p) => mine.has(p)) }))
+    .map((s) => ({
+      peer: s.address,
+      partitions: partitionsOfServer(placement, s.address).filter((p) => mine.has(p)),
+    }))
     .filter((s) => s.partitions.length > 0);
 }
 

@@ -26,14 +26,22 @@ export type OpRequest = z.infer<typeof opRequestSchema>;
  */
 export function precheckOp(parsed: unknown): void {
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-    throw new HttpError(400, "invalid_request", "body must be a JSON object like {\"op\":\"get\",\"key\":\"k\"}");
+    throw new HttpError(400, "invalid_request", 'body must be a JSON object like {"op":"get","key":"k"}');
   }
   const body = parsed as Record<string, unknown>;
   if (typeof body.op !== "string" || !(OPERATIONS as readonly string[]).includes(body.op)) {
-    throw new HttpError(400, "unknown_operation", `op must be one of ${OPERATIONS.join(", ")}; got ${JSON.stringify(body.op)}`);
+    throw new HttpError(
+      400,
+      "unknown_operation",
+      `op must be one of ${OPERATIONS.join(", ")}; got ${JSON.stringify(body.op)}`,
+    );
   }
   if (typeof body.key === "string" && utf8Bytes(body.key) > LIMITS.maxKeyBytes) {
-    throw new HttpError(400, "key_too_long", `key is ${utf8Bytes(body.key)} bytes; the limit is ${LIMITS.maxKeyBytes}`);
+    throw new HttpError(
+      400,
+      "key_too_long",
+      `key is ${utf8Bytes(body.key)} bytes; the limit is ${LIMITS.maxKeyBytes}`,
+    );
   }
   if (typeof body.value === "string" && utf8Bytes(body.value) > LIMITS.maxValueBytes) {
     throw new HttpError(
@@ -49,4 +57,9 @@ export type FailureOutcome = "not_applied" | "unknown";
 
 export type GetResponse = { key: string; found: boolean; value: string | null; version: number };
 export type WriteResponse = { key: string; version: number };
-export type ErrorResponse = { error: string; message: string; outcome?: FailureOutcome; currentVersion?: number };
+export type ErrorResponse = {
+  error: string;
+  message: string;
+  outcome?: FailureOutcome;
+  currentVersion?: number;
+};

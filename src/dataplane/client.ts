@@ -143,7 +143,8 @@ export class DataplaneClient {
     const { maxAttempts, initialBackoffMs, maxBackoffMs, random } = this.#options;
     let last = "";
     for (let i = 0; i < maxAttempts; i++) {
-      if (i > 0) await new Promise((r) => setTimeout(r, backoffMs(i - 1, initialBackoffMs, maxBackoffMs, random)));
+      if (i > 0)
+        await new Promise((r) => setTimeout(r, backoffMs(i - 1, initialBackoffMs, maxBackoffMs, random)));
       const attempt = await this.#attempt(request);
       const decision = decide(request.op, attempt);
       if (attempt.kind === "response") last = `${attempt.status} ${String(attempt.body.message ?? "")}`;
@@ -156,7 +157,11 @@ export class DataplaneClient {
       // Retry: the head may have changed; ask the resolver again.
       this.#head = null;
     }
-    throw new DataplaneError(503, "unavailable", `${request.op} not applied after ${maxAttempts} attempts: ${last}`);
+    throw new DataplaneError(
+      503,
+      "unavailable",
+      `${request.op} not applied after ${maxAttempts} attempts: ${last}`,
+    );
   }
 }
 

@@ -143,7 +143,8 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
 
   function checkServing(): void {
     if (superseded !== null) throw fencedError("not_applied");
-    if (closing) throw new OpFailure(503, "shutting_down", "head is shutting down; nothing was applied", "not_applied");
+    if (closing)
+      throw new OpFailure(503, "shutting_down", "head is shutting down; nothing was applied", "not_applied");
     if (!isReady) {
       throw new OpFailure(
         503,
@@ -227,7 +228,12 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
             // A late reply: bring that replica up to date in the background.
             if (answer !== null && (r.body.record === null || compareSequence(r.body.record, answer) < 0)) {
               repairs.inc();
-              void rpc.post(address, PATHS.apply, { epoch, head: headId, records: [answer] }, applyResponseSchema);
+              void rpc.post(
+                address,
+                PATHS.apply,
+                { epoch, head: headId, records: [answer] },
+                applyResponseSchema,
+              );
             }
             return;
           }
@@ -293,7 +299,9 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
       }
       if (expectedVersion !== undefined) {
         const matches =
-          expectedVersion === 0 ? !(current?.exists ?? false) : current?.exists === true && current.version === expectedVersion;
+          expectedVersion === 0
+            ? !(current?.exists ?? false)
+            : current?.exists === true && current.version === expectedVersion;
         if (!matches) {
           const currentVersion = current?.exists === true ? current.version : 0;
           throw new HttpError(
@@ -319,7 +327,9 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
         503,
         "quorum_unavailable",
         `write reached ${acks} of the ${w} replicas it needs in partition ${partition}` +
-          (outcome === "unknown" ? " (it may still become visible: outcome unknown)" : " (nothing was applied)") +
+          (outcome === "unknown"
+            ? " (it may still become visible: outcome unknown)"
+            : " (nothing was applied)") +
           `: ${result.messages.join("; ")}`,
         outcome,
       );
@@ -346,7 +356,12 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
     const method = req.method ?? "GET";
     if (method === "GET" && path === "/healthz") {
       const status = superseded === null ? 200 : 503;
-      sendJson(res, status, { status: superseded === null ? "ok" : "fenced", role: "head", epoch, ready: isReady });
+      sendJson(res, status, {
+        status: superseded === null ? "ok" : "fenced",
+        role: "head",
+        epoch,
+        ready: isReady,
+      });
       return ["healthz", status];
     }
     if (method === "GET" && path === "/readyz") {
@@ -360,7 +375,8 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
       res.end(text);
       return ["metrics", 200];
     }
-    if (path !== OP_PATH) throw new HttpError(404, "not_found", `no such path ${path}; operations go to POST ${OP_PATH}`);
+    if (path !== OP_PATH)
+      throw new HttpError(404, "not_found", `no such path ${path}; operations go to POST ${OP_PATH}`);
     if (method !== "POST") throw new HttpError(405, "method_not_allowed", `${OP_PATH} takes POST`);
     const body = await readBody(req, LIMITS.maxBodyBytes);
     let parsed: unknown;
@@ -391,7 +407,10 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
     const path = (req.url ?? "/").split("?")[0]!;
     route(req, res, path)
       .catch((err: unknown): [string, number] => {
-        const e = err instanceof HttpError ? err : new HttpError(500, "internal", `head error: ${(err as Error).message}`);
+        const e =
+          err instanceof HttpError
+            ? err
+            : new HttpError(500, "internal", `head error: ${(err as Error).message}`);
         if (e.status === 500) log.error({ err }, "request failed");
         if (e.status === 413) res.setHeader("connection", "close");
         sendError(res, e);

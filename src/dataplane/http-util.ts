@@ -31,7 +31,13 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers["content-length"] ?? 0);
     if (declared > maxBytes) {
-      reject(new HttpError(413, "body_too_large", `request body of ${declared} bytes exceeds the limit of ${maxBytes}`));
+      reject(
+        new HttpError(
+          413,
+          "body_too_large",
+          `request body of ${declared} bytes exceeds the limit of ${maxBytes}`,
+        ),
+      );
       return;
     }
     const chunks: Buffer[] = [];

@@ -46,7 +46,8 @@ interface Event {
 function buildList(ops: readonly Operation<unknown, unknown>[]): Node {
   const events: Event[] = [];
   ops.forEach((op, i) => {
-    if (!(op.ret >= op.call)) throw new Error(`operation ${i} returns (${op.ret}) before its call (${op.call})`);
+    if (!(op.ret >= op.call))
+      throw new Error(`operation ${i} returns (${op.ret}) before its call (${op.call})`);
     events.push({ time: op.call, isCall: true, opIndex: i }, { time: op.ret, isCall: false, opIndex: i });
   });
   events.sort((a, b) => a.time - b.time || (a.isCall === b.isCall ? 0 : a.isCall ? -1 : 1));
@@ -115,7 +116,11 @@ class Bits {
 
 type SingleResult = { ok: true } | { ok: false; longest: number[] } | { ok: "budget" };
 
-function checkSingle<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<I, O>[], budget: { steps: number }): SingleResult {
+function checkSingle<S, I, O>(
+  model: Model<S, I, O>,
+  ops: readonly Operation<I, O>[],
+  budget: { steps: number },
+): SingleResult {
   const head = buildList(ops as readonly Operation<unknown, unknown>[]);
   const linearized = new Bits(ops.length);
   const seen = new Set<string>();
@@ -173,13 +178,16 @@ export function checkOperations<S, I, O>(
     if (!r.ok) {
       const describe = model.describe ?? ((op: Operation<I, O>) => JSON.stringify(op));
       const linearizedPrefix = r.longest.map((i) => `  ${describe(ops[i]!)}`);
-      const all = [...ops]
-        .sort((a, b) => a.call - b.call)
-        .map((op) => `  ${describe(op)}`);
+      const all = [...ops].sort((a, b) => a.call - b.call).map((op) => `  ${describe(op)}`);
       return {
         result: "illegal",
         partition: p,
-        operations: ["longest linearizable prefix:", ...linearizedPrefix, "operations of this partition:", ...all],
+        operations: [
+          "longest linearizable prefix:",
+          ...linearizedPrefix,
+          "operations of this partition:",
+          ...all,
+        ],
       };
     }
   }

@@ -9,11 +9,21 @@ const ROLES = ["server", "head"];
 
 function shared(cmd: Command): Command {
   return cmd
-    .addOption(new Option("--listen <host:port>", "address to listen on").env("UNDERSTUDY_LISTEN").default("0.0.0.0:7400"))
-    .addOption(new Option("--token <token>", "shared token for head-to-server traffic").env("UNDERSTUDY_TOKEN"))
-    .addOption(new Option("--token-file <path>", "file holding the shared token").env("UNDERSTUDY_TOKEN_FILE"))
     .addOption(
-      new Option("--servers <list>", "zone=host:port,... or a JSON file of [{zone, address}]").env("UNDERSTUDY_SERVERS"),
+      new Option("--listen <host:port>", "address to listen on")
+        .env("UNDERSTUDY_LISTEN")
+        .default("0.0.0.0:7400"),
+    )
+    .addOption(
+      new Option("--token <token>", "shared token for head-to-server traffic").env("UNDERSTUDY_TOKEN"),
+    )
+    .addOption(
+      new Option("--token-file <path>", "file holding the shared token").env("UNDERSTUDY_TOKEN_FILE"),
+    )
+    .addOption(
+      new Option("--servers <list>", "zone=host:port,... or a JSON file of [{zone, address}]").env(
+        "UNDERSTUDY_SERVERS",
+      ),
     )
     .addOption(
       new Option("--partitions <n>", "partitions keys are hashed into (fixed for the service's life)")
@@ -58,15 +68,26 @@ function onSignals(close: () => Promise<void>, log: ReturnType<typeof createLogg
   process.on("SIGINT", () => stop("SIGINT"));
 }
 
-const program = new Command("understudy-dataplane").description("Understudy storage service: head and server roles");
+const program = new Command("understudy-dataplane").description(
+  "Understudy storage service: head and server roles",
+);
 
 shared(program.command("server").description("store partitions durably and apply what heads send"))
-  .addOption(new Option("--data-dir <path>", "directory of the server's database").env("UNDERSTUDY_DATA_DIR").makeOptionMandatory())
+  .addOption(
+    new Option("--data-dir <path>", "directory of the server's database")
+      .env("UNDERSTUDY_DATA_DIR")
+      .makeOptionMandatory(),
+  )
   .addOption(new Option("--zone <zone>", "this server's zone").env("UNDERSTUDY_ZONE").makeOptionMandatory())
-  .addOption(new Option("--advertise <host:port>", "this server's address in --servers").env("UNDERSTUDY_ADVERTISE"))
+  .addOption(
+    new Option("--advertise <host:port>", "this server's address in --servers").env("UNDERSTUDY_ADVERTISE"),
+  )
   .addOption(new Option("--epoch <n>", "epoch floor").env("UNDERSTUDY_EPOCH").argParser(positiveInt("epoch")))
   .addOption(
-    new Option("--group-commit-window-ms <ms>", "extra wait to gather a commit batch (0 = next event-loop turn)")
+    new Option(
+      "--group-commit-window-ms <ms>",
+      "extra wait to gather a commit batch (0 = next event-loop turn)",
+    )
       .env("UNDERSTUDY_GROUP_COMMIT_WINDOW_MS")
       .argParser(positiveInt("group commit window"))
       .default(0),
@@ -141,13 +162,19 @@ shared(program.command("head").description("route client operations to server qu
       logger,
       processMetrics: true,
     });
-    handle.ready.catch((err: unknown) => logger.error({ err: (err as Error).message }, "head cannot take its epoch"));
+    handle.ready.catch((err: unknown) =>
+      logger.error({ err: (err as Error).message }, "head cannot take its epoch"),
+    );
     onSignals(handle.close, logger);
   });
 
 const argv = [...process.argv];
 const role = process.env.UNDERSTUDY_ROLE;
-if (role !== undefined && !ROLES.includes(argv[2] ?? "") && !["help", "-h", "--help"].includes(argv[2] ?? "")) {
+if (
+  role !== undefined &&
+  !ROLES.includes(argv[2] ?? "") &&
+  !["help", "-h", "--help"].includes(argv[2] ?? "")
+) {
   argv.splice(2, 0, role);
 }
 program.parseAsync(argv).catch((err: unknown) => {

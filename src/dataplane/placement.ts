@@ -35,7 +35,9 @@ export function placePartitions(
   const unique = new Map(servers.map((s) => [s.address, s]));
   if (unique.size !== servers.length) throw new Error("server list has duplicate addresses");
   if (servers.length < replicationFactor) {
-    throw new Error(`replication factor ${replicationFactor} needs at least that many servers, got ${servers.length}`);
+    throw new Error(
+      `replication factor ${replicationFactor} needs at least that many servers, got ${servers.length}`,
+    );
   }
   const placement: string[][] = [];
   for (let p = 0; p < partitions; p++) {

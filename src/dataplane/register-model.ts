@@ -29,14 +29,25 @@ export function applyKv(state: RegisterState, input: KvInput): { state: Register
         output: { kind: "get", value: state.value, version: state.value === null ? 0 : state.version },
       };
     case "put":
-      return { state: { value: input.value, version: state.version + 1 }, output: { kind: "write", version: state.version + 1 } };
+      return {
+        state: { value: input.value, version: state.version + 1 },
+        output: { kind: "write", version: state.version + 1 },
+      };
     case "delete":
-      return { state: { value: null, version: state.version + 1 }, output: { kind: "write", version: state.version + 1 } };
+      return {
+        state: { value: null, version: state.version + 1 },
+        output: { kind: "write", version: state.version + 1 },
+      };
     case "cas": {
       const matches =
-        input.expectedVersion === 0 ? state.value === null : state.value !== null && state.version === input.expectedVersion;
+        input.expectedVersion === 0
+          ? state.value === null
+          : state.value !== null && state.version === input.expectedVersion;
       if (!matches) {
-        return { state, output: { kind: "cas", ok: false, version: state.value === null ? 0 : state.version } };
+        return {
+          state,
+          output: { kind: "cas", ok: false, version: state.value === null ? 0 : state.version },
+        };
       }
       return {
         state: { value: input.value, version: state.version + 1 },

@@ -27,7 +27,10 @@ export class ServerRpc {
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
     } catch (err) {
-      return { kind: failedBeforeSending(err) ? "not_sent" : "unknown", message: `${address}: ${describeError(err)}` };
+      return {
+        kind: failedBeforeSending(err) ? "not_sent" : "unknown",
+        message: `${address}: ${describeError(err)}`,
+      };
     }
     let text: string;
     try {

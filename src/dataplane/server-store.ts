@@ -12,7 +12,12 @@ export const DB_FILE = "understudy.db";
 
 export type StoreOp =
   /** A head's write: admitted only at the server's epoch (or a newer one, which is then persisted). */
-  | { readonly kind: "apply"; readonly epoch: number; readonly head: string; readonly records: readonly KvRecord[] }
+  | {
+      readonly kind: "apply";
+      readonly epoch: number;
+      readonly head: string;
+      readonly records: readonly KvRecord[];
+    }
   /** A head claiming its epoch (fencing), or a read that carries a newer epoch. */
   | { readonly kind: "fence"; readonly epoch: number; readonly head: string }
   /** Records pulled from a peer by anti-entropy, with the peer's change-feed position. */
@@ -62,7 +67,14 @@ interface Row {
 }
 
 function toRecord(row: Row): KvRecord {
-  return { key: row.key, partition: row.part, epoch: row.epoch, n: row.n, version: row.version, value: row.value };
+  return {
+    key: row.key,
+    partition: row.part,
+    epoch: row.epoch,
+    n: row.n,
+    version: row.version,
+    value: row.value,
+  };
 }
 
 export class ServerStore {
@@ -87,7 +99,9 @@ export class ServerStore {
       ON CONFLICT(key) DO UPDATE SET part = excluded.part, epoch = excluded.epoch, n = excluded.n,
         version = excluded.version, value = excluded.value, lsn = excluded.lsn
       WHERE excluded.epoch > records.epoch OR (excluded.epoch = records.epoch AND excluded.n > records.n)`);
-    this.#get = this.#db.prepare("SELECT key, part, epoch, n, version, value, lsn FROM records WHERE key = ?");
+    this.#get = this.#db.prepare(
+      "SELECT key, part, epoch, n, version, value, lsn FROM records WHERE key = ?",
+    );
     this.#setMeta = this.#db.prepare(
       "INSERT INTO meta(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
     );
@@ -100,10 +114,9 @@ export class ServerStore {
     this.#getCursor = this.#db.prepare("SELECT incarnation, lsn FROM peer_cursors WHERE peer = ?");
 
     const meta = new Map(
-      (this.#db.prepare("SELECT name, value FROM meta").all() as { name: string; value: string }[]).map((r) => [
-        r.name,
-        r.value,
-      ]),
+      (this.#db.prepare("SELECT name, value FROM meta").all() as { name: string; value: string }[]).map(
+        (r) => [r.name, r.value],
+      ),
     );
     this.#epoch = { epoch: Number(meta.get("epoch") ?? 0), holder: meta.get("holder") ?? "" };
     let incarnation = meta.get("incarnation");
@@ -142,7 +155,8 @@ export class ServerStore {
     let lsn = this.#lsn;
     const results: StoreResult[] = [];
     const put = (r: KvRecord): boolean => {
-      const changed = this.#upsert.run(r.key, r.partition, r.epoch, r.n, r.version, r.value, lsn + 1).changes > 0;
+      const changed =
+        this.#upsert.run(r.key, r.partition, r.epoch, r.n, r.version, r.value, lsn + 1).changes > 0;
       if (changed) lsn++;
       return changed;
     };
@@ -207,7 +221,9 @@ export class ServerStore {
 export function readRecordsOnDisk(dataDir: string): Map<string, KvRecord> {
   const db = new DatabaseSync(join(dataDir, DB_FILE), { readOnly: true });
   try {
-    const rows = db.prepare("SELECT key, part, epoch, n, version, value, lsn FROM records").all() as unknown as Row[];
+    const rows = db
+      .prepare("SELECT key, part, epoch, n, version, value, lsn FROM records")
+      .all() as unknown as Row[];
     return new Map(rows.map((r) => [r.key, toRecord(r)]));
   } finally {
     db.close();

@@ -3,7 +3,15 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { pullFromPeer, peersToSync, type PeerShare } from "./anti-entropy.ts";
 import { admit } from "./epoch.ts";
-import { checkBearer, HttpError, parseHostPort, parseJson, readBody, sendError, sendJson } from "./http-util.ts";
+import {
+  checkBearer,
+  HttpError,
+  parseHostPort,
+  parseJson,
+  readBody,
+  sendError,
+  sendJson,
+} from "./http-util.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { Counter, createRegistry, Gauge, Histogram } from "./metrics.ts";
 import { partitionOfKey, type ServerAddress } from "./placement.ts";
@@ -60,7 +68,10 @@ export const SERVER_DEFAULTS = {
 } as const;
 
 function staleEpoch(reason: string, result: StoreResult): HttpError {
-  return new HttpError(409, "stale_epoch", reason, { epoch: result.epoch.epoch, holder: result.epoch.holder });
+  return new HttpError(409, "stale_epoch", reason, {
+    epoch: result.epoch.epoch,
+    holder: result.epoch.holder,
+  });
 }
 
 export async function startServer(options: ServerOptions): Promise<ServerHandle> {
@@ -153,9 +164,16 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
       const url = new URL(req.url ?? "/", "http://server");
       const since = Number(url.searchParams.get("since") ?? "0");
       const limit = Number(url.searchParams.get("limit") ?? SERVER_DEFAULTS.changesPageSize);
-      const parts = (url.searchParams.get("partitions") ?? "").split(",").filter((s) => s !== "").map(Number);
+      const parts = (url.searchParams.get("partitions") ?? "")
+        .split(",")
+        .filter((s) => s !== "")
+        .map(Number);
       if (!Number.isInteger(since) || since < 0 || !Number.isInteger(limit) || limit < 1 || limit > 10_000) {
-        throw new HttpError(400, "invalid_request", "since must be an integer >= 0 and limit an integer in 1..10000");
+        throw new HttpError(
+          400,
+          "invalid_request",
+          "since must be an integer >= 0 and limit an integer in 1..10000",
+        );
       }
       if (parts.some((p) => !Number.isInteger(p) || p < 0 || p >= partitions)) {
         throw new HttpError(400, "invalid_request", `partitions must be integers in 0..${partitions - 1}`);
@@ -172,7 +190,11 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
       const request = parseJson(body, applyRequestSchema);
       for (const r of request.records) {
         if (r.partition >= partitions || partitionOfKey(r.key, partitions) !== r.partition) {
-          throw new HttpError(400, "wrong_partition", `key ${JSON.stringify(r.key)} is not in partition ${r.partition}`);
+          throw new HttpError(
+            400,
+            "wrong_partition",
+            `key ${JSON.stringify(r.key)} is not in partition ${r.partition}`,
+          );
         }
       }
       const result = await committer.submit({ kind: "apply", ...request });
@@ -184,7 +206,8 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
     if (path === PATHS.read) {
       const request = parseJson(body, readRequestSchema);
       const decision = admit(store.epoch, request.epoch, request.head);
-      if (decision.kind === "refuse") throw staleEpoch(decision.reason, { kind: "refused", reason: "", epoch: store.epoch });
+      if (decision.kind === "refuse")
+        throw staleEpoch(decision.reason, { kind: "refused", reason: "", epoch: store.epoch });
       if (decision.kind === "raise") {
         // A newer epoch must be durable before we answer it, or a crash could let an older head back in.
         const raised = await committer.submit({ kind: "fence", epoch: request.epoch, head: request.head });
@@ -207,7 +230,9 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
     route(req, res, path)
       .catch((err: unknown) => {
         const httpError =
-          err instanceof HttpError ? err : new HttpError(500, "internal", `server error: ${(err as Error).message}`);
+          err instanceof HttpError
+            ? err
+            : new HttpError(500, "internal", `server error: ${(err as Error).message}`);
         if (httpError.status === 500) log.error({ err }, "request failed");
         if (httpError.status === 413 || draining) res.setHeader("connection", "close");
         sendError(res, httpError);

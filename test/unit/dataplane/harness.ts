@@ -74,7 +74,11 @@ export function startInProcess(
   });
 }
 
-export async function startHeadFor(slots: readonly ServerSlot[], epoch: number, extra: Partial<HeadOptions> = {}): Promise<HeadHandle> {
+export async function startHeadFor(
+  slots: readonly ServerSlot[],
+  epoch: number,
+  extra: Partial<HeadOptions> = {},
+): Promise<HeadHandle> {
   return startHead({
     listen: "127.0.0.1:0",
     token: TOKEN,
@@ -96,7 +100,11 @@ export interface ChildServer {
   readonly exited: Promise<number | null>;
 }
 
-export async function spawnServer(slot: ServerSlot, slots: readonly ServerSlot[], extraEnv: Record<string, string> = {}): Promise<ChildServer> {
+export async function spawnServer(
+  slot: ServerSlot,
+  slots: readonly ServerSlot[],
+  extraEnv: Record<string, string> = {},
+): Promise<ChildServer> {
   const child = spawn(join(REPO, "node_modules/.bin/node"), [join(REPO, "src/dataplane/main.ts"), "server"], {
     cwd: REPO,
     env: {
@@ -126,7 +134,11 @@ export async function spawnServer(slot: ServerSlot, slots: readonly ServerSlot[]
 }
 
 /** Polls `probe` until it returns true (bounded: fails the test after `limitMs`). */
-export async function eventually(probe: () => Promise<boolean> | boolean, what: string, limitMs = 20_000): Promise<void> {
+export async function eventually(
+  probe: () => Promise<boolean> | boolean,
+  what: string,
+  limitMs = 20_000,
+): Promise<void> {
   const deadline = Date.now() + limitMs;
   for (;;) {
     if (await probe()) return;
@@ -135,7 +147,11 @@ export async function eventually(probe: () => Promise<boolean> | boolean, what: 
   }
 }
 
-export async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+export async function post(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json", ...headers },

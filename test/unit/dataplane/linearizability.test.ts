@@ -28,7 +28,15 @@ const get = (key: string, value: string | null, version: number, call: number, r
   call,
   ret,
 });
-const cas = (key: string, expected: number, value: string, ok: boolean, version: number, call: number, ret: number): KvOperation => ({
+const cas = (
+  key: string,
+  expected: number,
+  value: string,
+  ok: boolean,
+  version: number,
+  call: number,
+  ret: number,
+): KvOperation => ({
   input: { kind: "cas", key, expectedVersion: expected, value },
   output: { kind: "cas", ok, version },
   call,
@@ -39,7 +47,9 @@ const check = (history: KvOperation[]) => checkOperations(kvModel, history).resu
 
 describe("linearizability checker on hand-made histories", () => {
   it("accepts a sequential history", () => {
-    expect(check([put("k", "a", 0, 1, 1), get("k", "a", 1, 2, 3), del("k", 4, 5, 2), get("k", null, 0, 6, 7)])).toBe("ok");
+    expect(
+      check([put("k", "a", 0, 1, 1), get("k", "a", 1, 2, 3), del("k", 4, 5, 2), get("k", null, 0, 6, 7)]),
+    ).toBe("ok");
   });
 
   it("rejects a stale read: an older value after a newer write completed", () => {
@@ -76,7 +86,9 @@ describe("linearizability checker on hand-made histories", () => {
   });
 
   it("checks keys independently", () => {
-    expect(check([put("x", "a", 0, 1, 1), put("y", "b", 0, 1, 1), get("x", "a", 1, 2, 3), get("y", "b", 1, 2, 3)])).toBe("ok");
+    expect(
+      check([put("x", "a", 0, 1, 1), put("y", "b", 0, 1, 1), get("x", "a", 1, 2, 3), get("y", "b", 1, 2, 3)]),
+    ).toBe("ok");
     expect(check([put("x", "a", 0, 1, 1), put("y", "b", 0, 1, 1), get("x", "b", 1, 2, 3)])).toBe("illegal");
   });
 
@@ -113,7 +125,12 @@ const sequentialHistory = fc
             ? { kind: "put", key: s.key, value }
             : s.kind === "delete"
               ? { kind: "delete", key: s.key }
-              : { kind: "cas", key: s.key, expectedVersion: Math.max(0, state.version + s.expectedDelta), value };
+              : {
+                  kind: "cas",
+                  key: s.key,
+                  expectedVersion: Math.max(0, state.version + s.expectedDelta),
+                  value,
+                };
       const applied = applyKv(state, input);
       states.set(s.key, applied.state);
       const point = i * 10;

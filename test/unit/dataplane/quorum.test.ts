@@ -43,7 +43,11 @@ describe("writes through the head with three servers in three zones (R=3, W=2)",
     expect(onDisk(2, "one-down")).toBeUndefined();
     const cas = await op(head.url, { op: "cas", key: "one-down", expectedVersion: 1, value: "v2" });
     expect(cas).toEqual({ status: 200, body: { key: "one-down", version: 2 } });
-    expect((await op(head.url, { op: "get", key: "one-down" })).body).toMatchObject({ found: true, value: "v2", version: 2 });
+    expect((await op(head.url, { op: "get", key: "one-down" })).body).toMatchObject({
+      found: true,
+      value: "v2",
+      version: 2,
+    });
   });
 
   it("refuses to acknowledge writes with two servers stopped, saying whether they may have landed", async () => {

@@ -5,7 +5,17 @@ import { createClient } from "../../../src/dataplane/client.ts";
 import type { HeadHandle } from "../../../src/dataplane/head.ts";
 import { partitionOfKey } from "../../../src/dataplane/placement.ts";
 import { readRecordsOnDisk } from "../../../src/dataplane/server-store.ts";
-import { cleanup, eventually, planServers, post, spawnServer, startHeadFor, TOKEN, type ChildServer, type ServerSlot } from "./harness.ts";
+import {
+  cleanup,
+  eventually,
+  planServers,
+  post,
+  spawnServer,
+  startHeadFor,
+  TOKEN,
+  type ChildServer,
+  type ServerSlot,
+} from "./harness.ts";
 
 describe("servers as child processes", () => {
   let slots: ServerSlot[];
@@ -20,7 +30,8 @@ describe("servers as child processes", () => {
   });
   afterAll(async () => {
     await head.close();
-    for (const c of children) if (c.process.exitCode === null && c.process.signalCode === null) c.process.kill("SIGTERM");
+    for (const c of children)
+      if (c.process.exitCode === null && c.process.signalCode === null) c.process.kill("SIGTERM");
     await Promise.all(children.map((c) => c.exited));
     cleanup(slots);
   });
@@ -41,17 +52,26 @@ describe("servers as child processes", () => {
     }
     expect(await client.put("before-0", "b0-updated")).toEqual({ version: 2 });
     written.set("before-0", "b0-updated");
-    expect([...readRecordsOnDisk(slots[2]!.dataDir).keys()].filter((k) => k.startsWith("during-"))).toEqual([]);
+    expect([...readRecordsOnDisk(slots[2]!.dataDir).keys()].filter((k) => k.startsWith("during-"))).toEqual(
+      [],
+    );
 
     children[2] = await spawnServer(slots[2]!, slots);
-    await eventually(async () => (await fetch(`http://${slots[2]!.address}/readyz`)).status === 200, "restarted server ready");
+    await eventually(
+      async () => (await fetch(`http://${slots[2]!.address}/readyz`)).status === 200,
+      "restarted server ready",
+    );
     await eventually(() => {
       const disk = readRecordsOnDisk(slots[2]!.dataDir);
       return [...written].every(([k, v]) => disk.get(k)?.value === v);
     }, "restarted server to hold every write made while it was down");
     const disk = readRecordsOnDisk(slots[2]!.dataDir);
     expect(disk.get("before-0")).toMatchObject({ value: "b0-updated", version: 2, epoch: 1 });
-    expect(disk.get("during-7")).toMatchObject({ value: "d7", version: 1, partition: partitionOfKey("during-7", 64) });
+    expect(disk.get("during-7")).toMatchObject({
+      value: "d7",
+      version: 1,
+      partition: partitionOfKey("during-7", 64),
+    });
   });
 
   it("on SIGTERM finishes in-flight commits, answers or refuses the rest, and exits 0", async () => {
@@ -64,11 +84,24 @@ describe("servers as child processes", () => {
     const writer = async (w: number) => {
       for (let i = 0; ; i++) {
         const key = `drain-${w}-${i}`;
-        let status = 0;
+        let status: number;
         try {
           const r = await post(
             `http://${target.address}/v1/apply`,
-            { epoch: 1, head: head.headId, records: [{ key, partition: partitionOfKey(key, 64), epoch: 1, n: 1_000_000 + w * 10_000 + i, version: 1, value: `x${i}` }] },
+            {
+              epoch: 1,
+              head: head.headId,
+              records: [
+                {
+                  key,
+                  partition: partitionOfKey(key, 64),
+                  epoch: 1,
+                  n: 1_000_000 + w * 10_000 + i,
+                  version: 1,
+                  value: `x${i}`,
+                },
+              ],
+            },
             { authorization: `Bearer ${TOKEN}` },
           );
           status = r.status;

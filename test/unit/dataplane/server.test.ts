@@ -81,11 +81,16 @@ describe("a server", () => {
     cleanup(slots);
   });
 
-  const apply = (epoch: number, head: string, records: KvRecord[]) => post(`${url}/v1/apply`, { epoch, head, records }, auth);
-  const read = (epoch: number, head: string, key: string) => post(`${url}/v1/read`, { epoch, head, key }, auth);
+  const apply = (epoch: number, head: string, records: KvRecord[]) =>
+    post(`${url}/v1/apply`, { epoch, head, records }, auth);
+  const read = (epoch: number, head: string, key: string) =>
+    post(`${url}/v1/read`, { epoch, head, key }, auth);
 
   it("takes a head's epoch, then refuses older epochs and other heads of the same epoch with 409", async () => {
-    expect((await post(`${url}/v1/fence`, { epoch: 5, head: "h5" }, auth)).body).toEqual({ epoch: 5, holder: "h5" });
+    expect((await post(`${url}/v1/fence`, { epoch: 5, head: "h5" }, auth)).body).toEqual({
+      epoch: 5,
+      holder: "h5",
+    });
     expect((await apply(5, "h5", [rec("a", 5, 1, 1, "x")])).status).toBe(200);
 
     const older = await apply(4, "h4", [rec("a", 4, 9, 9, "old")]);
@@ -116,10 +121,9 @@ describe("a server", () => {
     const first = await apply(6, "h6", [rec("k", 6, 10, 3, "newer")]);
     expect(first.body.applied).toEqual([true]);
     // An older sequence (a lagging repair, a replayed write) changes nothing.
-    expect((await apply(6, "h6", [rec("k", 6, 9, 2, "older"), rec("k", 5, 99, 9, "old epoch")])).body.applied).toEqual([
-      false,
-      false,
-    ]);
+    expect(
+      (await apply(6, "h6", [rec("k", 6, 9, 2, "older"), rec("k", 5, 99, 9, "old epoch")])).body.applied,
+    ).toEqual([false, false]);
     expect((await read(6, "h6", "k")).body.record).toMatchObject({ value: "newer", n: 10 });
     expect((await apply(6, "h6", [rec("k", 6, 11, 4, null)])).body.applied).toEqual([true]);
     expect((await read(6, "h6", "k")).body.record).toMatchObject({ value: null, version: 4 });
@@ -158,9 +162,21 @@ describe("anti-entropy", () => {
     try {
       const records = Array.from({ length: 1200 }, (_, i) => rec(`ae-${i}`, 3, i + 1, 1, `v${i}`));
       for (let i = 0; i < records.length; i += 400) {
-        expect((await post(`${a.url}/v1/apply`, { epoch: 3, head: "h3", records: records.slice(i, i + 400) }, auth)).status).toBe(200);
+        expect(
+          (
+            await post(
+              `${a.url}/v1/apply`,
+              { epoch: 3, head: "h3", records: records.slice(i, i + 400) },
+              auth,
+            )
+          ).status,
+        ).toBe(200);
       }
-      await post(`${b.url}/v1/apply`, { epoch: 3, head: "h3", records: [rec("ae-0", 3, 5000, 2, "newer on b")] }, auth);
+      await post(
+        `${b.url}/v1/apply`,
+        { epoch: 3, head: "h3", records: [rec("ae-0", 3, 5000, 2, "newer on b")] },
+        auth,
+      );
 
       const c = await startInProcess(slots[2]!, slots);
       await c.ready;
@@ -169,9 +185,16 @@ describe("anti-entropy", () => {
       expect(disk.get("ae-0")).toMatchObject({ value: "newer on b", version: 2 });
       expect(disk.get("ae-1199")).toMatchObject({ value: "v1199" });
       // It learned epoch 3 from its peers, so an older head is refused there too.
-      expect((await post(`${c.url}/v1/apply`, { epoch: 2, head: "h2", records: [rec("z", 2, 1, 1, "z")] }, auth)).status).toBe(409);
+      expect(
+        (await post(`${c.url}/v1/apply`, { epoch: 2, head: "h2", records: [rec("z", 2, 1, 1, "z")] }, auth))
+          .status,
+      ).toBe(409);
       // A later round only moves what changed since.
-      await post(`${a.url}/v1/apply`, { epoch: 3, head: "h3", records: [rec("ae-5", 3, 6000, 2, "changed")] }, auth);
+      await post(
+        `${a.url}/v1/apply`,
+        { epoch: 3, head: "h3", records: [rec("ae-5", 3, 6000, 2, "changed")] },
+        auth,
+      );
       expect(await c.syncNow()).toBe(1);
       expect(readRecordsOnDisk(slots[2]!.dataDir).get("ae-5")?.value).toBe("changed");
       await c.close();
