@@ -1,0 +1,168 @@
+// A work queue keyed by object key, with the guarantees of client-go's workqueue: a key waiting
+// in the queue is there once however often it is added, and a key being processed is never handed
+// out again until done() — if it was added meanwhile, it is handed out once more after.
+import { retryRateLimiter, type RateLimiter } from "./rate-limiter.ts";
+
+export interface WorkQueueOptions {
+  /** Decides the delay of addRateLimited; per-key exponential backoff by default. */
+  rateLimiter?: RateLimiter;
+}
+
+export interface ShutdownOptions {
+  /** Hand out the keys already queued before finishing; otherwise they are dropped. */
+  drain?: boolean;
+}
+
+export class WorkQueue {
+  /** Keys ready to hand out, in order; each at most once, and never one being processed. */
+  private readonly queue: string[] = [];
+  /** Keys that need processing: those queued, and those re-added while being processed. */
+  private readonly dirty = new Set<string>();
+  private readonly processing = new Set<string>();
+  /** Delayed adds: the earliest time each key becomes ready. */
+  private readonly waiting = new Map<string, { readyAt: number; timer: NodeJS.Timeout }>();
+  private readonly getters: ((key: string | undefined) => void)[] = [];
+  private readonly idleWaiters: (() => void)[] = [];
+  private readonly rateLimiter: RateLimiter;
+  private shuttingDown = false;
+  private draining = false;
+
+  constructor(options: WorkQueueOptions = {}) {
+    this.rateLimiter = options.rateLimiter ?? retryRateLimiter();
+  }
+
+  /** Marks `key` as needing processing. */
+  add(key: string): void {
+    if (this.shuttingDown || this.dirty.has(key)) return;
+    this.dirty.add(key);
+    // A key being processed goes back into the queue when done() is called.
+    if (!this.processing.has(key)) this.push(key);
+  }
+
+  /** Adds `key` after `delayMs`. A key already waiting keeps the earlier of the two times. */
+  addAfter(key: string, delayMs: number): void {
+    if (this.shuttingDown) return;
+    if (delayMs <= 0) {
+      this.add(key);
+      return;
+    }
+    const readyAt = Date.now() + delayMs;
+    const existing = this.waiting.get(key);
+    if (existing && existing.readyAt <= readyAt) return;
+    if (existing) clearTimeout(existing.timer);
+    const timer = setTimeout(() => {
+      this.waiting.delete(key);
+      this.add(key);
+    }, delayMs);
+    this.waiting.set(key, { readyAt, timer });
+  }
+
+  /** Adds `key` after the delay its failure history earns (it failed once more). */
+  addRateLimited(key: string): void {
+    this.addAfter(key, this.rateLimiter.when(key));
+  }
+
+  /** Clears the failure history of `key`: the next failure starts from the base delay. */
+  forget(key: string): void {
+    this.rateLimiter.forget(key);
+  }
+
+  /** How many times `key` has been retried since it was last forgotten. */
+  numRequeues(key: string): number {
+    return this.rateLimiter.retries(key);
+  }
+
+  /**
+   * The next key to process, which the caller owns until it calls done(key). Waits while the queue
+   * is empty; resolves undefined once the queue is shut down (and, when draining, empty).
+   */
+  get(): Promise<string | undefined> {
+    const key = this.queue.shift();
+    if (key !== undefined) {
+      this.startProcessing(key);
+      return Promise.resolve(key);
+    }
+    if (this.shuttingDown && !this.moreToDrain()) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.getters.push(resolve));
+  }
+
+  /** Ends the processing of `key`; if it was added meanwhile it is queued again. */
+  done(key: string): void {
+    if (!this.processing.delete(key)) return;
+    if (this.dirty.has(key)) this.push(key);
+    if (this.shuttingDown && this.queue.length === 0 && !this.moreToDrain()) this.releaseGetters();
+    this.notifyIfIdle();
+  }
+
+  /** Keys ready to be handed out (the depth a metric reports). */
+  len(): number {
+    return this.queue.length;
+  }
+
+  /** Keys handed out and not yet done. */
+  inFlight(): number {
+    return this.processing.size;
+  }
+
+  /** Keys waiting for a delayed add. */
+  delayed(): number {
+    return this.waiting.size;
+  }
+
+  isShuttingDown(): boolean {
+    return this.shuttingDown;
+  }
+
+  /**
+   * Stops accepting keys, cancels delayed adds and resolves when every key handed out is done
+   * (with `drain`, also every key that was queued). Workers blocked in get() receive undefined.
+   */
+  shutdown(options: ShutdownOptions = {}): Promise<void> {
+    if (!this.shuttingDown) {
+      this.shuttingDown = true;
+      this.draining = options.drain ?? false;
+      for (const { timer } of this.waiting.values()) clearTimeout(timer);
+      this.waiting.clear();
+      if (!this.draining) {
+        this.queue.length = 0;
+        this.dirty.clear();
+      }
+      if (!this.moreToDrain()) this.releaseGetters();
+    }
+    return new Promise((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.notifyIfIdle();
+    });
+  }
+
+  /** While draining, a key re-added during its processing still has to be handed out once more. */
+  private moreToDrain(): boolean {
+    if (!this.draining) return false;
+    for (const key of this.processing) if (this.dirty.has(key)) return true;
+    return false;
+  }
+
+  private releaseGetters(): void {
+    for (const getter of this.getters.splice(0)) getter(undefined);
+  }
+
+  private push(key: string): void {
+    const getter = this.getters.shift();
+    if (getter) {
+      this.startProcessing(key);
+      getter(key);
+    } else {
+      this.queue.push(key);
+    }
+  }
+
+  private startProcessing(key: string): void {
+    this.dirty.delete(key);
+    this.processing.add(key);
+  }
+
+  private notifyIfIdle(): void {
+    if (!this.shuttingDown || this.processing.size > 0 || this.queue.length > 0) return;
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+}

@@ -1,0 +1,142 @@
+// Rate limiters in the manner of client-go's workqueue and flowcontrol packages. Each answers
+// "how long must this wait?" as a number, so the arithmetic is testable without timers.
+import { setTimeout as sleep } from "node:timers/promises";
+
+/** Decides how long a key waits before it is retried. */
+export interface RateLimiter {
+  /** The delay before `key` may be processed again; counts as one more failure of `key`. */
+  when(key: string): number;
+  /** Clears the failure history of `key` (it succeeded). */
+  forget(key: string): void;
+  /** How many times `key` has failed since it was last forgotten. */
+  retries(key: string): number;
+}
+
+/**
+ * Per-key exponential backoff: base, 2·base, 4·base, … capped at max (client-go's
+ * ItemExponentialFailureRateLimiter).
+ */
+export class ExponentialBackoff implements RateLimiter {
+  private readonly failures = new Map<string, number>();
+  readonly baseMs: number;
+  readonly maxMs: number;
+
+  constructor(baseMs = 5, maxMs = 30_000) {
+    if (!(baseMs > 0) || !(maxMs >= baseMs))
+      throw new Error(`backoff needs 0 < base <= max, got base ${baseMs} ms and max ${maxMs} ms`);
+    this.baseMs = baseMs;
+    this.maxMs = maxMs;
+  }
+
+  when(key: string): number {
+    const failures = this.failures.get(key) ?? 0;
+    this.failures.set(key, failures + 1);
+    // 2^failures overflows to Infinity long after it passed max; min() keeps it finite.
+    return Math.min(this.baseMs * 2 ** failures, this.maxMs);
+  }
+
+  forget(key: string): void {
+    this.failures.delete(key);
+  }
+
+  retries(key: string): number {
+    return this.failures.get(key) ?? 0;
+  }
+}
+
+/**
+ * A token bucket (golang.org/x/time/rate): `burst` tokens, refilled at `qps` per second. A
+ * reservation always succeeds and says how long the caller must wait for its token; tokens may go
+ * negative, which queues later callers behind earlier ones in arrival order.
+ */
+export class TokenBucket {
+  readonly qps: number;
+  readonly burst: number;
+  private tokens: number;
+  private last: number;
+  private readonly now: () => number;
+  /** How many reservations had to wait; for tests and metrics. */
+  delayed = 0;
+
+  constructor(qps: number, burst: number, now: () => number = Date.now) {
+    if (!(qps > 0) || !Number.isFinite(qps)) throw new Error(`qps must be a positive number, got ${qps}`);
+    if (!Number.isInteger(burst) || burst < 1) throw new Error(`burst must be an integer >= 1, got ${burst}`);
+    this.qps = qps;
+    this.burst = burst;
+    this.tokens = burst;
+    this.now = now;
+    this.last = now();
+  }
+
+  /** Takes one token and returns how many milliseconds to wait before using it. */
+  reserve(): number {
+    const now = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.qps);
+    this.last = now;
+    this.tokens -= 1;
+    if (this.tokens >= 0) return 0;
+    this.delayed++;
+    return Math.ceil((-this.tokens / this.qps) * 1000);
+  }
+
+  /** Waits for a token. */
+  async take(): Promise<void> {
+    const wait = this.reserve();
+    if (wait > 0) await sleep(wait);
+  }
+}
+
+/** A bucket as a RateLimiter: every retry of any key takes a token (client-go's BucketRateLimiter). */
+export class BucketRateLimiter implements RateLimiter {
+  private readonly bucket: TokenBucket;
+  constructor(bucket: TokenBucket) {
+    this.bucket = bucket;
+  }
+  when(): number {
+    return this.bucket.reserve();
+  }
+  forget(): void {}
+  retries(): number {
+    return 0;
+  }
+}
+
+/** The longest delay of several limiters (client-go's MaxOfRateLimiter). */
+export class MaxOfRateLimiter implements RateLimiter {
+  private readonly limiters: readonly RateLimiter[];
+  constructor(...limiters: RateLimiter[]) {
+    if (limiters.length === 0) throw new Error("MaxOfRateLimiter needs at least one limiter");
+    this.limiters = limiters;
+  }
+  when(key: string): number {
+    // Every limiter must see the failure, so no short-circuit.
+    return Math.max(...this.limiters.map((l) => l.when(key)));
+  }
+  forget(key: string): void {
+    for (const l of this.limiters) l.forget(key);
+  }
+  retries(key: string): number {
+    return Math.max(...this.limiters.map((l) => l.retries(key)));
+  }
+}
+
+export interface RetryPolicy {
+  /** First retry delay of a failing key; doubles with each further failure. */
+  baseMs?: number;
+  /** Cap of a key's retry delay. */
+  maxMs?: number;
+  /** Optional overall limit on retries across all keys, in retries per second. */
+  qps?: number;
+  burst?: number;
+}
+
+/**
+ * Per-key exponential backoff, and an overall token bucket when `qps` is given (the shape of
+ * controller-runtime's default controller rate limiter).
+ */
+export function retryRateLimiter(policy: RetryPolicy = {}): RateLimiter {
+  const backoff = new ExponentialBackoff(policy.baseMs, policy.maxMs);
+  if (policy.qps === undefined) return backoff;
+  const bucket = new TokenBucket(policy.qps, policy.burst ?? Math.max(1, Math.ceil(policy.qps * 10)));
+  return new MaxOfRateLimiter(backoff, new BucketRateLimiter(bucket));
+}

@@ -1,0 +1,80 @@
+import { describe, expect, it } from "vitest";
+import {
+  BucketRateLimiter,
+  ExponentialBackoff,
+  MaxOfRateLimiter,
+  TokenBucket,
+  retryRateLimiter,
+} from "../../../src/operator/rate-limiter.ts";
+
+describe("ExponentialBackoff", () => {
+  it("doubles per failure of a key up to the cap, and forget() starts over", () => {
+    const b = new ExponentialBackoff(5, 100);
+    expect([1, 2, 3, 4, 5, 6].map(() => b.when("k"))).toEqual([5, 10, 20, 40, 80, 100]);
+    expect(b.retries("k")).toBe(6);
+    expect(b.when("other")).toBe(5);
+    b.forget("k");
+    expect(b.retries("k")).toBe(0);
+    expect(b.when("k")).toBe(5);
+  });
+
+  it("stays at the cap after very many failures", () => {
+    const b = new ExponentialBackoff(5, 30_000);
+    for (let i = 0; i < 2000; i++) b.when("k");
+    expect(b.when("k")).toBe(30_000);
+  });
+
+  it("refuses a cap below the base", () => {
+    expect(() => new ExponentialBackoff(100, 10)).toThrow(/base/);
+  });
+});
+
+describe("TokenBucket", () => {
+  it("lets a burst through, then one token per 1/qps, queueing callers in order", () => {
+    let now = 0;
+    const bucket = new TokenBucket(10, 3, () => now);
+    expect([bucket.reserve(), bucket.reserve(), bucket.reserve()]).toEqual([0, 0, 0]);
+    // Empty: the next callers wait 100 ms, 200 ms, ... behind each other.
+    expect(bucket.reserve()).toBe(100);
+    expect(bucket.reserve()).toBe(200);
+    expect(bucket.delayed).toBe(2);
+    now += 200; // the two debts are paid off exactly
+    expect(bucket.reserve()).toBe(100);
+  });
+
+  it("refills to the burst and no further", () => {
+    let now = 0;
+    const bucket = new TokenBucket(2, 2, () => now);
+    bucket.reserve();
+    bucket.reserve();
+    now += 60_000;
+    expect([bucket.reserve(), bucket.reserve(), bucket.reserve()]).toEqual([0, 0, 500]);
+  });
+
+  it("rejects nonsense", () => {
+    expect(() => new TokenBucket(0, 1)).toThrow(/qps/);
+    expect(() => new TokenBucket(1, 0)).toThrow(/burst/);
+  });
+});
+
+describe("combined limiters", () => {
+  it("MaxOf takes the longest delay and forgets in all", () => {
+    const now = 0;
+    const limiter = new MaxOfRateLimiter(
+      new ExponentialBackoff(5, 1000),
+      new BucketRateLimiter(new TokenBucket(1, 2, () => now)),
+    );
+    expect(limiter.when("a")).toBe(5);
+    expect(limiter.when("b")).toBe(5);
+    expect(limiter.when("a")).toBe(1000); // the bucket is empty: 1 s for the next token
+    expect(limiter.retries("a")).toBe(2);
+    limiter.forget("a");
+    expect(limiter.retries("a")).toBe(0);
+  });
+
+  it("retryRateLimiter is plain backoff unless an overall qps is given", () => {
+    const plain = retryRateLimiter({ baseMs: 10, maxMs: 1000 });
+    expect(plain).toBeInstanceOf(ExponentialBackoff);
+    expect(retryRateLimiter({ qps: 5 })).toBeInstanceOf(MaxOfRateLimiter);
+  });
+});
