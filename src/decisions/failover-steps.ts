@@ -10,7 +10,7 @@
 // - the epoch written to status and the Service selector is the recorded target, never "current + 1";
 // - a record is written with the status resourceVersion it was decided on (optimistic lock).
 import { chooseFailoverSlot } from "./failover-slot.ts";
-import type { HeadFailureReason, HeadHealth } from "./head-health.ts";
+import type { HeadHealth } from "./head-health.ts";
 import { headPodName } from "./names.ts";
 import type {
   ClaimRef,
@@ -47,6 +47,8 @@ export interface HeadRef {
 /** The slot a failover took, as recorded. */
 export interface ChosenSlot {
   leaseName: string;
+  /** The slot's index (its `understudy.dev/slot` label). */
+  index: number;
   zone: string;
   node: string;
 }
@@ -56,7 +58,8 @@ export interface FailoverRecord {
   /** The last step reached. */
   step: FailoverStep;
   startedAt: number;
-  reason: HeadFailureReason;
+  /** A HeadFailureReason, or the reason given by whoever started a planned move (e.g. a switchover). */
+  reason: string;
   message?: string;
   /** `status.epoch` when the failure was detected. */
   epochAtDetection: number;
@@ -125,7 +128,7 @@ export interface FailoverSummary {
   startedAt: number;
   finishedAt: number;
   durationMilliseconds: number;
-  reason: HeadFailureReason;
+  reason: string;
   fromZone?: string;
   toZone?: string;
   slot?: string;
@@ -175,6 +178,11 @@ export interface FailoverOptions {
   replenishTimeoutMs: number;
 }
 
+/** Entries kept in a record's timeline (the status schema's bound). */
+export const MAX_FAILOVER_TIMELINE = 16;
+/** Abandoned slots kept in a record (the status schema's bound). */
+export const MAX_ABANDONED_SLOTS = 32;
+
 export const DEFAULT_FAILOVER_OPTIONS: FailoverOptions = {
   pollMs: 250,
   noSlotRetryMs: 2000,
@@ -210,6 +218,15 @@ export function nextFailoverAction(
 ): FailoverAction {
   const opts = { ...DEFAULT_FAILOVER_OPTIONS, ...options };
   if (!state || state.step === FailoverStep.Done) return detect(observed);
+  const needsSlot = [
+    FailoverStep.SlotChosen,
+    FailoverStep.Revoked,
+    FailoverStep.HeadStarted,
+  ] as FailoverStep[];
+  if (needsSlot.includes(state.step) && (state.slot === undefined || state.targetEpoch === undefined)) {
+    // A record missing its choice (edited by hand, or written by an older operator): choose again.
+    return chooseSlot(state, observed, opts);
+  }
   switch (state.step) {
     case FailoverStep.Detected:
       return chooseSlot(state, observed, opts);
@@ -228,18 +245,41 @@ export function nextFailoverAction(
 }
 
 function detect(observed: FailoverObserved): FailoverAction {
-  const { health, now } = observed;
+  const { health } = observed;
   if (health.healthy) return { kind: "idle" };
-  const record: FailoverRecord = {
-    step: FailoverStep.Detected,
-    startedAt: now,
+  const record = beginFailover({
+    now: observed.now,
+    epoch: observed.epoch,
     reason: health.reason,
     message: health.message,
-    epochAtDetection: observed.epoch,
-    timeline: [{ step: FailoverStep.Detected, at: now }],
-  };
-  if (observed.head) record.oldHead = { ...observed.head };
+    ...(observed.head ? { head: observed.head } : {}),
+  });
   return { kind: "recordStep", step: FailoverStep.Detected, record };
+}
+
+/**
+ * The Detected record that starts a run. nextFailoverAction writes it when the head fails; a
+ * controller may write it itself to move the head on purpose (a switchover), with its own reason.
+ */
+export function beginFailover(input: {
+  now: number;
+  /** `status.epoch`. */
+  epoch: number;
+  reason: string;
+  message?: string;
+  /** `status.head`: the head being replaced. */
+  head?: HeadRef;
+}): FailoverRecord {
+  const record: FailoverRecord = {
+    step: FailoverStep.Detected,
+    startedAt: input.now,
+    reason: input.reason,
+    epochAtDetection: input.epoch,
+    timeline: [{ step: FailoverStep.Detected, at: input.now }],
+  };
+  if (input.message !== undefined) record.message = input.message;
+  if (input.head) record.oldHead = { ...input.head };
+  return record;
 }
 
 function advance(
@@ -248,7 +288,10 @@ function advance(
   now: number,
   changes: Partial<FailoverRecord> = {},
 ): FailoverRecord {
-  return { ...state, ...changes, step, timeline: [...state.timeline, { step, at: now }] };
+  const timeline = [...state.timeline, { step, at: now }];
+  // Status keeps a bounded timeline: the first entry (detection) and the latest ones.
+  if (timeline.length > MAX_FAILOVER_TIMELINE) timeline.splice(1, timeline.length - MAX_FAILOVER_TIMELINE);
+  return { ...state, ...changes, step, timeline };
 }
 
 function recordStep(
@@ -311,7 +354,7 @@ function chooseSlot(
   const { slot, victim } = choice;
   const changes: Partial<FailoverRecord> = {
     targetEpoch: state.targetEpoch ?? state.epochAtDetection + 1,
-    slot: { leaseName: slot.leaseName, zone: slot.zone, node: slot.node },
+    slot: { leaseName: slot.leaseName, index: slot.index, zone: slot.zone, node: slot.node },
     victim: victim ? { namespace: victim.namespace, name: victim.name } : undefined,
   };
   const next = advance(state, FailoverStep.SlotChosen, observed.now, changes);
@@ -432,7 +475,7 @@ function giveUpSlot(state: FailoverRecord, observed: FailoverObserved): Failover
       to: { kind: "free" },
     };
   }
-  const abandoned = [...(state.abandonedSlots ?? []), chosen.leaseName];
+  const abandoned = [...(state.abandonedSlots ?? []), chosen.leaseName].slice(-MAX_ABANDONED_SLOTS);
   const next = advance(state, FailoverStep.Detected, observed.now, { abandonedSlots: abandoned });
   delete next.slot;
   delete next.victim;

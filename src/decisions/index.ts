@@ -13,3 +13,4 @@ export * from "./expiry.ts";
 export * from "./head-health.ts";
 export * from "./failover-slot.ts";
 export * from "./failover-steps.ts";
+export * from "./failover-record.ts";

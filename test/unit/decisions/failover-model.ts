@@ -3,6 +3,8 @@
 // status with its own resourceVersion. Applying a FailoverAction changes it the way the API server
 // would (compare-and-swap, AlreadyExists, optimistic lock on status), so the step machine can be
 // driven through crashes, lost actions and stale replays without a cluster.
+import { FailoverStatusSchema } from "../../../src/api/storage-service.ts";
+import { fromFailoverStatus, toFailoverStatus } from "../../../src/decisions/failover-record.ts";
 import { assessHeadHealth } from "../../../src/decisions/head-health.ts";
 import {
   type FailoverAction,
@@ -251,7 +253,11 @@ export function apply(model: Model, action: FailoverAction, statusVersion: numbe
       return;
     case "recordStep": {
       if (model.status.resourceVersion !== statusVersion) return; // 409 Conflict
-      model.status.failover = structuredClone(action.record);
+      // Through the status fields and their schema, as a restarted operator would read it back.
+      const stored = FailoverStatusSchema.parse(toFailoverStatus(action.record, model.service.name));
+      const readBack = fromFailoverStatus(stored);
+      if (!readBack) throw new Error(`record lost in status: ${JSON.stringify(stored)}`);
+      model.status.failover = readBack;
       if (action.epoch !== undefined) {
         model.status.epoch = action.epoch;
         model.history.epochWrites.push(action.epoch);

@@ -4,6 +4,8 @@ import {
   type FailoverAction,
   type FailoverObserved,
   type FailoverRecord,
+  MAX_FAILOVER_TIMELINE,
+  beginFailover,
   nextFailoverAction,
 } from "../../../src/decisions/failover-steps.ts";
 import { headPodName, refKey } from "../../../src/decisions/names.ts";
@@ -59,7 +61,7 @@ const chosen: FailoverRecord = {
   ...detected,
   step: "SlotChosen",
   targetEpoch: 5,
-  slot: { leaseName: "slot-p-b-0", zone: "b", node: "b1" },
+  slot: { leaseName: "slot-p-b-0", index: 0, zone: "b", node: "b1" },
   victim: { namespace: "t", name: "x" },
   timeline: [...detected.timeline, { step: "SlotChosen", at: NOW - 50 }],
 };
@@ -78,6 +80,58 @@ const withHeld = (overrides: Partial<FailoverObserved> = {}) =>
   observed({ pool: { ...observed().pool!, slots: heldSlots }, ...overrides });
 
 describe("nextFailoverAction: each step", () => {
+  it("starts a planned move from a record written by the controller", () => {
+    const record = beginFailover({
+      now: NOW,
+      epoch: 4,
+      reason: "Switchover",
+      head: { pod: "db-head-4", zone: "a" },
+    });
+    expect(record).toEqual({
+      step: "Detected",
+      startedAt: NOW,
+      reason: "Switchover",
+      epochAtDetection: 4,
+      oldHead: { pod: "db-head-4", zone: "a" },
+      timeline: [{ step: "Detected", at: NOW }],
+    });
+    expect(
+      nextFailoverAction(record, observed({ health: { healthy: true, starting: false } })),
+    ).toMatchObject({
+      kind: "recordStep",
+      step: "SlotChosen",
+    });
+  });
+
+  it("chooses again when a record lost its choice", () => {
+    const broken: FailoverRecord = { ...chosen, step: "Revoked" };
+    delete broken.slot;
+    expect(nextFailoverAction(broken, observed())).toMatchObject({
+      kind: "recordStep",
+      step: "SlotChosen",
+      record: { targetEpoch: 5, slot: { leaseName: "slot-p-b-0" } },
+    });
+  });
+
+  it("keeps the timeline within the status bound: detection and the latest steps", () => {
+    const long: FailoverRecord = {
+      ...chosen,
+      timeline: Array.from({ length: MAX_FAILOVER_TIMELINE }, (_, i) => ({
+        step: i === 0 ? "Detected" : "SlotChosen",
+        at: i,
+      })),
+    };
+    const action = nextFailoverAction(
+      long,
+      withHeld({ victimClaim: "notified", slotPods: { placeholder: "absent", tenant: "absent" } }),
+    );
+    const timeline = (action as Extract<FailoverAction, { kind: "recordStep" }>).record.timeline;
+    expect(timeline).toHaveLength(MAX_FAILOVER_TIMELINE);
+    expect(timeline[0]).toEqual({ step: "Detected", at: 0 });
+    expect(timeline.at(-1)).toEqual({ step: "Revoked", at: NOW });
+    expect(timeline[1]).toEqual({ step: "SlotChosen", at: 2 });
+  });
+
   it("is idle while the head is healthy and no run is recorded", () => {
     expect(nextFailoverAction(undefined, observed({ health: { healthy: true, starting: false } }))).toEqual({
       kind: "idle",
@@ -114,7 +168,7 @@ describe("nextFailoverAction: each step", () => {
     const record = (action as Extract<FailoverAction, { kind: "recordStep" }>).record;
     expect(record).toMatchObject({
       targetEpoch: 5,
-      slot: { leaseName: "slot-p-b-0", zone: "b", node: "b1" },
+      slot: { leaseName: "slot-p-b-0", index: 0, zone: "b", node: "b1" },
       victim: { namespace: "t", name: "x" },
     });
     expect(record.timeline.map((t) => t.step)).toEqual(["Detected", "SlotChosen"]);
@@ -157,7 +211,10 @@ describe("nextFailoverAction: each step", () => {
       step: "SlotChosen",
       record: { targetEpoch: 5, slot: { leaseName: "slot-p-b-0" }, victim: { name: "y" } },
     });
-    const freeTaken: FailoverRecord = { ...chosen, slot: { leaseName: "slot-p-a-0", zone: "a", node: "a1" } };
+    const freeTaken: FailoverRecord = {
+      ...chosen,
+      slot: { leaseName: "slot-p-a-0", index: 0, zone: "a", node: "a1" },
+    };
     delete freeTaken.victim;
     const stolen = observed({
       pool: {
@@ -208,7 +265,10 @@ describe("nextFailoverAction: each step", () => {
   });
 
   it("removes the placeholder of a free slot before the head may start", () => {
-    const free: FailoverRecord = { ...chosen, slot: { leaseName: "slot-p-a-0", zone: "a", node: "a1" } };
+    const free: FailoverRecord = {
+      ...chosen,
+      slot: { leaseName: "slot-p-a-0", index: 0, zone: "a", node: "a1" },
+    };
     delete free.victim;
     const held = observed({
       pool: { ...observed().pool!, slots: [slot("a", 0, "a1", serviceHolder("db", "s"))] },
