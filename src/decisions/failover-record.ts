@@ -34,7 +34,7 @@ export function toFailoverStatus(record: FailoverRecord, service: string): Failo
   }
   if (record.slot) {
     status.leaseName = record.slot.leaseName;
-    status.slot = String(record.slot.index);
+    if (record.slot.index !== undefined) status.slot = String(record.slot.index);
     status.toZone = record.slot.zone;
     status.toNode = record.slot.node;
   }
@@ -76,20 +76,17 @@ export function fromFailoverStatus(status: FailoverStatus): FailoverRecord | und
     (f) => f !== undefined,
   );
   if (anySlotField) {
+    const badIndex = status.slot !== undefined && !/^\d+$/.test(status.slot);
     if (
       status.leaseName === undefined ||
       status.toZone === undefined ||
       status.toNode === undefined ||
-      !/^\d+$/.test(status.slot ?? "")
+      badIndex
     ) {
       return undefined;
     }
-    const slot: ChosenSlot = {
-      leaseName: status.leaseName,
-      index: Number(status.slot),
-      zone: status.toZone,
-      node: status.toNode,
-    };
+    const slot: ChosenSlot = { leaseName: status.leaseName, zone: status.toZone, node: status.toNode };
+    if (status.slot !== undefined) slot.index = Number(status.slot);
     record.slot = slot;
   }
   if (status.revokedClaim !== undefined) {

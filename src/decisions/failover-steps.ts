@@ -47,8 +47,8 @@ export interface HeadRef {
 /** The slot a failover took, as recorded. */
 export interface ChosenSlot {
   leaseName: string;
-  /** The slot's index (its `understudy.dev/slot` label). */
-  index: number;
+  /** The slot's index (its `understudy.dev/slot` label), when known. */
+  index?: number;
   zone: string;
   node: string;
 }

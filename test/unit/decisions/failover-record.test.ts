@@ -17,7 +17,10 @@ const recordArb: fc.Arbitrary<FailoverRecord> = fc
       message: fc.string({ maxLength: 20 }),
       epochAtDetection: fc.nat(1000),
       oldHead: fc.record({ pod: name, node: name, zone: name, slot: name }, { requiredKeys: ["pod"] }),
-      slot: fc.record({ leaseName: name, index: fc.nat(50), zone: name, node: name }),
+      slot: fc.record(
+        { leaseName: name, index: fc.nat(50), zone: name, node: name },
+        { requiredKeys: ["leaseName", "zone", "node"] },
+      ),
       victim: fc.record({ namespace: name, name }),
       abandonedSlots: fc.array(name, { minLength: 1, maxLength: 4 }),
       replenishDeferred: fc.constant(true),
