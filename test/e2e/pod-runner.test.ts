@@ -194,6 +194,41 @@ describe("PodRunner", () => {
     await runner.waitForListening(serverName("zone-a"), namespace);
   });
 
+  it("binds a volume to a waiting PVC; a server's data dir on it is the claim's folder", async () => {
+    await client.core.createNamespacedPersistentVolumeClaim({
+      namespace,
+      body: {
+        metadata: { name: "data-solo-0" },
+        spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+      },
+    });
+    await eventually("the claim to be bound", async () => {
+      const pvc = await client.core.readNamespacedPersistentVolumeClaim({ name: "data-solo-0", namespace });
+      return pvc.status?.phase === "Bound";
+    });
+    const solo = serverPod("zone-c");
+    solo.metadata!.name = "solo-0";
+    solo.spec!.hostname = "solo-0";
+    solo.spec!.subdomain = "solo";
+    solo.spec!.volumes = [{ name: "data", persistentVolumeClaim: { claimName: "data-solo-0" } }];
+    const container = solo.spec!.containers[0]!;
+    container.volumeMounts = [{ name: "data", mountPath: "/var/lib/understudy" }];
+    container.env = container.env!.map((e) =>
+      e.name === "UNDERSTUDY_SERVERS"
+        ? { name: e.name, value: `zone-c=solo-0.solo.${namespace}.svc:7001` }
+        : e,
+    );
+    container.env.push({ name: "UNDERSTUDY_REPLICATION_FACTOR", value: "1" });
+    container.env = container.env.map((e) =>
+      e.name === "UNDERSTUDY_ADVERTISE"
+        ? { name: e.name, value: "$(POD_NAME).solo.$(POD_NAMESPACE).svc:7001" }
+        : e,
+    );
+    await client.core.createNamespacedPod({ namespace, body: solo });
+    const info = await runner.waitForListening("solo-0", namespace);
+    expect(info.dataDir).toBe(`${runner.root}/volumes/pvc/${namespace}_data-solo-0`);
+  });
+
   it("stops the head's process when its pod is deleted", async () => {
     const head = runner.process("dp-head", namespace)!;
     expect(await canConnect(head.address)).toBe(true);

@@ -8,6 +8,7 @@
 //   data plane's script path or role word), env is resolved as the kubelet does (plain values with
 //   $(VAR) expansion, envFrom, configMapKeyRef, secretKeyRef, fieldRef), and secret/configMap
 //   volumes are written to files; paths under a volume's mountPath are rewritten to a local folder;
+// - storage: PVCs waiting for a volume get a hostPath PV bound by claimRef (no provisioner here);
 // - the listen address becomes <podIP>:<port>; a server's data lives in a folder per pod name (per
 //   PVC claim name when the data directory sits on a PVC), kept across restarts as a PVC would be;
 // - cluster DNS: KWOK has none, so every child is started with a small preload that answers
@@ -46,6 +47,13 @@ export const DATAPLANE_MAIN = join(REPO, "src/dataplane/main.ts");
 export const ROLE_LABEL = "understudy.dev/role";
 export const RUNNER_ROLES = ["head", "server"] as const;
 const DEFAULT_PORT = 7400;
+const persistentVolumeClaims = {
+  group: "",
+  version: "v1",
+  plural: "persistentvolumeclaims",
+  kind: "PersistentVolumeClaim",
+  namespaced: true,
+} as const;
 
 /** Node 24 runs the .ts sources; the machine's own node may be older. */
 export function nodeBinary(): string {
@@ -63,6 +71,8 @@ export interface PodRunnerOptions {
   /** Upper bound of SIGTERM-to-SIGKILL, whatever the pod's terminationGracePeriodSeconds. */
   maxGraceMs?: number;
   restartBackoff?: { initialMs: number; maxMs: number };
+  /** Bind a hostPath PV to every PVC that waits for one (the test cluster has no provisioner). Default true. */
+  provisionVolumes?: boolean;
   /** Extra env for every process (set last): e.g. UNDERSTUDY_LOG_LEVEL. */
   extraEnv?: Record<string, string>;
   log?: (message: string) => void;
@@ -203,6 +213,8 @@ export class PodRunner {
   readonly #roles: readonly string[];
   readonly #pods: Informer<k8s.V1Pod>[] = [];
   readonly #slices: Informer<k8s.V1EndpointSlice>[] = [];
+  readonly #claims: Informer<k8s.V1PersistentVolumeClaim>[] = [];
+  readonly #volumes = new Set<string>();
   /** By namespace/name: at most one process per pod name (a recreated pod waits for the old one). */
   readonly #entries = new Map<string, Entry>();
   readonly #queues = new Map<string, Promise<void>>();
@@ -258,9 +270,57 @@ export class PodRunner {
       slices.on(() => this.#writeHosts());
       this.#pods.push(pods);
       this.#slices.push(slices);
+      if (this.#options.provisionVolumes ?? true) {
+        const claims = new Informer<k8s.V1PersistentVolumeClaim>(this.#options.kubeConfig, {
+          resource: persistentVolumeClaims,
+          namespace,
+          resyncMs: 5_000,
+          maxBackoffMs: 1_000,
+          onError: (err) => this.#log(`pvc watch in ${namespace}: ${String(err)}`),
+        });
+        claims.on((e) => {
+          if (e.type !== "delete") void this.#provision(e.object);
+        });
+        this.#claims.push(claims);
+      }
     }
     process.on("exit", this.#onExit);
-    await Promise.all([...this.#pods, ...this.#slices].map((i) => i.start()));
+    await Promise.all([...this.#pods, ...this.#slices, ...this.#claims].map((i) => i.start()));
+  }
+
+  /**
+   * The test cluster has no storage provisioner: a claim that waits for a volume gets a PV bound to
+   * it by claimRef, so StatefulSet pods schedule. The data lives in the runner's per-claim folder.
+   */
+  async #provision(claim: k8s.V1PersistentVolumeClaim): Promise<void> {
+    if (claim.spec?.volumeName || claim.status?.phase === "Bound" || claim.metadata?.deletionTimestamp)
+      return;
+    const namespace = claim.metadata!.namespace!;
+    const name = `e2e-${namespace}-${claim.metadata!.name}`.slice(0, 253).replace(/\.+$/, "");
+    if (this.#volumes.has(name)) return;
+    this.#volumes.add(name);
+    const folder = join(this.root, "volumes", "pvc", `${namespace}_${claim.metadata!.name}`);
+    mkdirSync(folder, { recursive: true });
+    try {
+      await this.#client.core.createPersistentVolume({
+        body: {
+          metadata: { name, labels: { "understudy.dev/e2e-pod-runner": "true" } },
+          spec: {
+            capacity: { storage: claim.spec?.resources?.requests?.storage ?? "1Gi" },
+            accessModes: claim.spec?.accessModes ?? ["ReadWriteOnce"],
+            persistentVolumeReclaimPolicy: "Retain",
+            storageClassName: claim.spec?.storageClassName ?? "",
+            hostPath: { path: folder, type: "DirectoryOrCreate" },
+            claimRef: { namespace, name: claim.metadata!.name!, uid: claim.metadata!.uid },
+          },
+        },
+      });
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409) {
+        this.#volumes.delete(name);
+        this.#log(`provisioning a volume for ${namespace}/${claim.metadata!.name}: ${String(err)}`);
+      }
+    }
   }
 
   #log(message: string): void {
@@ -714,9 +774,16 @@ export class PodRunner {
   /** Stops watching and every process (SIGTERM, then SIGKILL). The root folder stays, for its logs. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    for (const i of [...this.#pods, ...this.#slices]) i.stop();
+    for (const i of [...this.#pods, ...this.#slices, ...this.#claims]) i.stop();
     await Promise.all([...this.#entries.values()].map((e) => this.#stop(e, 2_000)));
     this.#entries.clear();
+    await Promise.all(
+      [...this.#volumes].map((name) =>
+        this.#client.core.deletePersistentVolume({ name }).catch((err: unknown) => {
+          if (!isNotFound(err)) this.#log(`deleting volume ${name}: ${String(err)}`);
+        }),
+      ),
+    );
     process.off("exit", this.#onExit);
   }
 
