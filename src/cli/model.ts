@@ -124,6 +124,10 @@ export interface ServiceSummary {
   failingOver?: FailoverSummary;
   lastFailover?: FailoverSummary;
   contingencyAvailable?: ConditionSummary;
+  /** A move of the head back to its primary zone, if one is in progress. */
+  failingBack?: { step: string; reason?: string; startedAt?: string };
+  /** The last value of the switchover annotation the operator acted on. */
+  handledSwitchover?: string;
 }
 
 function condition(
@@ -271,6 +275,10 @@ export function summarizeService(service: ServiceObject): ServiceSummary {
     failingOver: status.failover ? summarizeFailover(status.failover) : undefined,
     lastFailover: status.lastFailover ? summarizeFailover(status.lastFailover) : undefined,
     contingencyAvailable: condition(status.conditions, "ContingencyAvailable"),
+    failingBack: status.failback
+      ? { step: status.failback.step, reason: status.failback.reason, startedAt: status.failback.startedAt }
+      : undefined,
+    handledSwitchover: status.handledSwitchover,
   };
 }
 

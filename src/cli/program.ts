@@ -172,7 +172,7 @@ export function buildProgram(io: CliIO, name = "understudy"): Command {
         io.stderr.write(
           `switchover requested for ${namespace}/${service}; waiting for the failover to finish\n`,
         );
-      const failover = await waitForSwitchover(conn, namespace, service, before, {
+      const failover = await waitForSwitchover(conn, namespace, service, value, before, {
         timeoutMs: local.timeout * 1000,
         now: io.now,
         onStep: (step) => {
@@ -190,15 +190,16 @@ async function waitForSwitchover(
   conn: Connection,
   namespace: string,
   service: string,
+  request: string,
   before: FailoverSummary | undefined,
   options: { timeoutMs: number; now: () => number; onStep: (step: string) => void },
 ): Promise<FailoverSummary> {
   const deadline = options.now() + options.timeoutMs;
   let lastStep: string | undefined;
   for (;;) {
-    const { lastFailover, failingOver } = summarizeService(await getService(conn.client, service, namespace));
-    if (lastFailover && switchoverFinished(before, lastFailover)) return lastFailover;
-    const step = failingOver?.step;
+    const now = summarizeService(await getService(conn.client, service, namespace));
+    if (now.lastFailover && switchoverFinished(request, before, now)) return now.lastFailover;
+    const step = now.failingOver?.step;
     if (step && step !== lastStep) options.onStep(step);
     lastStep = step ?? lastStep;
     if (options.now() >= deadline)

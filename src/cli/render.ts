@@ -61,7 +61,11 @@ export function renderServices(services: readonly ServiceSummary[], ctx: RenderC
     services.map((s): CellInput[] => [
       s.namespace,
       s.name,
-      s.failingOver ? { text: `FailingOver (${s.failingOver.step ?? "?"})`, tone: "warn" } : phase(s.phase),
+      s.failingOver
+        ? { text: `FailingOver (${s.failingOver.step ?? "?"})`, tone: "warn" }
+        : s.failingBack
+          ? { text: `FailingBack (${s.failingBack.step})`, tone: "warn" }
+          : phase(s.phase),
       s.epoch,
       s.head?.pod,
       s.head?.zone,

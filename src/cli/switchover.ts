@@ -12,10 +12,19 @@ export function switchoverValue(now: number, current: string | undefined): strin
 export const failoverIdentity = (f: FailoverSummary | undefined): string | undefined =>
   f ? `${f.startedAt ?? ""}|${f.finishedAt ?? ""}|${f.epoch ?? ""}` : undefined;
 
-/** True once the service reports a completed failover other than the one it reported before the request. */
+/**
+ * True once the operator has acted on this request (status.handledSwitchover carries its value) and
+ * reports a completed failover other than the one it reported before the request.
+ */
 export function switchoverFinished(
+  request: string,
   before: FailoverSummary | undefined,
-  now: FailoverSummary | undefined,
+  now: { handledSwitchover?: string; lastFailover?: FailoverSummary; failingOver?: FailoverSummary },
 ): boolean {
-  return now?.finishedAt !== undefined && failoverIdentity(now) !== failoverIdentity(before);
+  return (
+    now.handledSwitchover === request &&
+    now.failingOver === undefined &&
+    now.lastFailover?.finishedAt !== undefined &&
+    failoverIdentity(now.lastFailover) !== failoverIdentity(before)
+  );
 }
