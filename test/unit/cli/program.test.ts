@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import { programName, run, type CliIO } from "../../../src/cli/program.ts";
+
+// The command layer without a cluster: argument handling, help and errors.
+
+function io(): CliIO & { out: string; err: string } {
+  const captured = {
+    out: "",
+    err: "",
+    now: () => Date.parse("2026-03-01T12:00:00Z"),
+    stdout: { write: (s: string) => (captured.out += s) },
+    stderr: { write: (s: string) => (captured.err += s) },
+  };
+  return captured;
+}
+
+const argv = (...args: string[]) => ["node", "/usr/local/bin/understudy", ...args];
+
+describe("the command line", () => {
+  it("is named as kubectl runs it when installed as a plugin", () => {
+    expect(programName("/usr/local/bin/kubectl-understudy")).toBe("kubectl understudy");
+    expect(programName("/usr/local/bin/understudy")).toBe("understudy");
+    expect(programName("dist/src/cli/main.js")).toBe("understudy");
+  });
+
+  it("lists its commands in --help and exits 0", async () => {
+    const cli = io();
+    expect(await run(argv("--help"), cli)).toBe(0);
+    for (const command of ["status", "pool", "claims", "services", "failover"])
+      expect(cli.out).toContain(command);
+  });
+
+  it("refuses an unknown output format before touching a cluster", async () => {
+    const cli = io();
+    expect(await run(argv("status", "-o", "yaml"), cli)).not.toBe(0);
+    expect(cli.err).toContain("yaml");
+  });
+
+  it("needs the service to fail over", async () => {
+    const cli = io();
+    expect(await run(argv("failover"), cli)).not.toBe(0);
+    expect(cli.err).toMatch(/missing required argument 'service'/);
+  });
+
+  it("reports a kubeconfig that cannot be read as an error, exit code 1", async () => {
+    const cli = io();
+    expect(await run(argv("status", "--kubeconfig", "/nonexistent/kubeconfig"), cli)).toBe(1);
+    expect(cli.err).toMatch(/^error: .*nonexistent/);
+  });
+
+  it("refuses a context the kubeconfig does not have", async () => {
+    const cli = io();
+    const kubeconfig = new URL("./fixtures/kubeconfig.yaml", import.meta.url).pathname;
+    expect(await run(argv("claims", "--kubeconfig", kubeconfig, "--context", "elsewhere"), cli)).toBe(1);
+    expect(cli.err).toContain('context "elsewhere" not found in the kubeconfig (known: test)');
+  });
+});
