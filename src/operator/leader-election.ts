@@ -177,7 +177,8 @@ export class LeaderElector {
     } finally {
       if (this.leading) {
         this.leading = false;
-        this.log.warn({ stopped: this.stopped }, "stopped leading");
+        if (this.stopped) this.log.info("stopped leading");
+        else this.log.warn("lost leadership");
         await this.callback("onStoppedLeading", this.options.onStoppedLeading);
       }
       if (this.releaseOnStop) await this.release();

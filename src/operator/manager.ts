@@ -15,7 +15,7 @@ import { LeaderElector } from "./leader-election.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { OperatorMetrics } from "./metrics.ts";
 import { HealthServer, type ReadinessChecks } from "./server.ts";
-import type { Settings } from "./settings.ts";
+import { controllerEnabled, type Settings } from "./settings.ts";
 
 export interface ManagerOptions {
   settings: Settings;
@@ -108,19 +108,26 @@ export class Manager {
     return informer as unknown as Informer<T>;
   }
 
-  /** Creates a controller with the manager's logger, metrics and configured concurrency. */
+  /**
+   * Creates a controller with the manager's logger, metrics and configured concurrency. One the
+   * settings disable is still returned (its watches are harmless) but never started.
+   */
   controller(options: ManagedControllerOptions): Controller {
-    return this.add(
-      new Controller({
-        ...options,
-        concurrency:
-          this.settings.concurrency.byController[options.name] ??
-          options.concurrency ??
-          this.settings.concurrency.default,
-        log: this.log,
-        metrics: this.metrics.controller,
-      }),
-    );
+    const enabled = controllerEnabled(this.settings, options.name);
+    const controller = new Controller({
+      ...options,
+      concurrency:
+        this.settings.concurrency.byController[options.name] ??
+        options.concurrency ??
+        this.settings.concurrency.default,
+      log: this.log,
+      metrics: enabled ? this.metrics.controller : undefined,
+    });
+    if (!enabled) {
+      this.log.info({ controller: options.name }, "controller disabled by settings");
+      return controller;
+    }
+    return this.add(controller);
   }
 
   /** Registers a controller built elsewhere; it starts while this replica leads. */

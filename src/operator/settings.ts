@@ -24,6 +24,11 @@ export interface Settings {
   };
   /** Client-side limit on API requests (client-go's QPS and Burst). */
   client: { qps: number; burst: number };
+  /**
+   * Which controllers run (kube-controller-manager's --controllers): all but `disabled` when
+   * `all`, else only `enabled`.
+   */
+  controllers: { all: boolean; enabled: string[]; disabled: string[] };
   /** Workers per controller: the default, and overrides by controller name. */
   concurrency: { default: number; byController: Record<string, number> };
   resyncPeriodMs: number;
@@ -62,6 +67,7 @@ const SOURCES = {
   retryPeriod: { flag: "--retry-period <duration>", env: "UNDERSTUDY_RETRY_PERIOD" },
   kubeApiQps: { flag: "--kube-api-qps <number>", env: "UNDERSTUDY_KUBE_API_QPS" },
   kubeApiBurst: { flag: "--kube-api-burst <number>", env: "UNDERSTUDY_KUBE_API_BURST" },
+  controllers: { flag: "--controllers <names>", env: "UNDERSTUDY_CONTROLLERS" },
   concurrency: { flag: "--concurrency <workers>", env: "UNDERSTUDY_CONCURRENCY" },
   controllerConcurrency: {
     flag: "--controller-concurrency <name=workers,...>",
@@ -87,6 +93,8 @@ const DESCRIPTIONS: Record<Exclude<Key, "crashAt">, string> = {
   retryPeriod: "interval between attempts to acquire or renew (default 2s)",
   kubeApiQps: "API requests per second the operator allows itself (default 20)",
   kubeApiBurst: "API requests allowed in a burst above the QPS (default 30)",
+  controllers:
+    "controllers to run: '*' for all, 'name' to enable, '-name' to disable (default '*'; '' for none)",
   concurrency: "workers per controller (default 1)",
   controllerConcurrency: "workers for named controllers, e.g. claims=4,pools=2",
   resyncPeriod: "how often informers re-deliver every cached object (default 10m; 0 turns it off)",
@@ -182,6 +190,25 @@ const RawSettings = z
     retryPeriod: positiveDuration("the retry period").default(2_000),
     kubeApiQps: number("the API QPS", (n) => n > 0, "a number greater than zero").default(20),
     kubeApiBurst: workers("the API burst").default(30),
+    controllers: z
+      .string()
+      .transform((text, ctx) => {
+        const result = { all: false, enabled: [] as string[], disabled: [] as string[] };
+        for (const entry of text
+          .split(",")
+          .map((e) => e.trim())
+          .filter(Boolean)) {
+          const match = /^(-?)([A-Za-z0-9_.-]+|\*)$/.exec(entry);
+          if (!match || (match[1] && match[2] === "*")) {
+            ctx.addIssue({ code: "custom", message: `"${entry}" is not '*', a controller name or -name` });
+            return z.NEVER;
+          }
+          if (match[2] === "*") result.all = true;
+          else (match[1] ? result.disabled : result.enabled).push(match[2]!);
+        }
+        return result;
+      })
+      .default({ all: true, enabled: [], disabled: [] }),
     concurrency: workers("the concurrency").default(1),
     controllerConcurrency: z
       .string()
@@ -288,6 +315,7 @@ export function parseSettings(
       retryPeriodMs: s.retryPeriod,
     },
     client: { qps: s.kubeApiQps, burst: s.kubeApiBurst },
+    controllers: s.controllers,
     concurrency: { default: s.concurrency, byController: s.controllerConcurrency },
     resyncPeriodMs: s.resyncPeriod,
     metrics: s.metricsBindAddress,
@@ -295,6 +323,13 @@ export function parseSettings(
     shutdownTimeoutMs: s.shutdownTimeout,
     crashAt: s.crashAt,
   };
+}
+
+/** Whether the settings let the controller named `name` run. */
+export function controllerEnabled(settings: Pick<Settings, "controllers">, name: string): boolean {
+  const { all, enabled, disabled } = settings.controllers;
+  if (disabled.includes(name)) return false;
+  return all || enabled.includes(name);
 }
 
 export { CommanderError };

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   CommanderError,
+  controllerEnabled,
   parseDuration,
   parseListenAddress,
   parseSettings,
@@ -36,6 +37,7 @@ describe("parseSettings", () => {
     expect(s.leaderElection.identity).toMatch(/.+_[0-9a-f]{8}$/);
     expect(s.client).toEqual({ qps: 20, burst: 30 });
     expect(s.concurrency).toEqual({ default: 1, byController: {} });
+    expect(s.controllers.all).toBe(true);
     expect(s.resyncPeriodMs).toBe(600_000);
     expect(s.metrics).toEqual({ address: ":8080", host: undefined, port: 8080 });
     expect(s.logLevel).toBe("info");
@@ -154,6 +156,21 @@ describe("parseSettings", () => {
     expect(failure([], { UNDERSTUDY_CRASH_AT: "two words" }).message).toMatch(
       /UNDERSTUDY_CRASH_AT: must name a step/,
     );
+  });
+
+  it("chooses controllers like kube-controller-manager's --controllers", () => {
+    const all = parse([]);
+    expect(all.controllers).toEqual({ all: true, enabled: [], disabled: [] });
+    expect(controllerEnabled(all, "claims")).toBe(true);
+    const allButClaims = parse(["--controllers", "*,-claims"]);
+    expect(controllerEnabled(allButClaims, "claims")).toBe(false);
+    expect(controllerEnabled(allButClaims, "pools")).toBe(true);
+    const onlyPools = parse([], { UNDERSTUDY_CONTROLLERS: "pools" });
+    expect(controllerEnabled(onlyPools, "pools")).toBe(true);
+    expect(controllerEnabled(onlyPools, "claims")).toBe(false);
+    const none = parse(["--controllers="]);
+    expect(controllerEnabled(none, "pools")).toBe(false);
+    expect(failure(["--controllers", "-*"]).message).toMatch(/"-\*" is not '\*', a controller name or -name/);
   });
 
   it("lets commander refuse unknown flags and stray arguments", () => {
