@@ -7,7 +7,7 @@ export interface GroupCommitOptions<Op, Result> {
   /** Extra wait after the first op of a batch arrives; 0 = the next turn of the event loop. */
   readonly windowMs: number;
   readonly maxBatch: number;
-  readonly onBatch?: (size: number, seconds: number) => void;
+  readonly onBatch?: (ops: readonly Op[], seconds: number) => void;
 }
 
 interface Pending<Op, Result> {
@@ -57,8 +57,9 @@ export class GroupCommitter<Op, Result> {
     if (batch.length > 0) {
       const started = performance.now();
       try {
-        const results = this.#options.commit(batch.map((p) => p.op));
-        this.#options.onBatch?.(batch.length, (performance.now() - started) / 1000);
+        const ops = batch.map((p) => p.op);
+        const results = this.#options.commit(ops);
+        this.#options.onBatch?.(ops, (performance.now() - started) / 1000);
         batch.forEach((p, i) => p.resolve(results[i]!));
       } catch (err) {
         for (const p of batch) p.reject(err);

@@ -11,8 +11,8 @@ import { Counter, createRegistry, Gauge, Histogram } from "./metrics.ts";
 import { partitionOfKey, placePartitions, type ServerAddress } from "./placement.ts";
 import { minimumReadQuorum, stillPossible, writeOutcome, writeQuorum, type ReplicaReply } from "./quorum.ts";
 import { compareSequence, exists, LIMITS, newestRecord, type KvRecord, type Sequence } from "./record.ts";
-import { ServerRpc } from "./server-client.ts";
-import { applyResponseSchema, epochStateSchema, PATHS, readResponseSchema } from "./wire.ts";
+import { ServerBatcher, ServerRpc } from "./server-client.ts";
+import { epochStateSchema, PATHS } from "./wire.ts";
 
 export interface HeadOptions {
   /** host:port to listen on; port 0 picks a free one. */
@@ -83,6 +83,7 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
   const epoch = options.epoch;
   const headId = randomUUID();
   const rpc = new ServerRpc(options.token, options.serverTimeoutMs ?? HEAD_DEFAULTS.serverTimeoutMs);
+  const batcher = new ServerBatcher(rpc, epoch, headId);
   const locks = new KeyedMutex();
   const cache = new Map<string, KeyState>();
   const cacheSize = options.cacheSize ?? HEAD_DEFAULTS.cacheSize;
@@ -164,7 +165,6 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
     targets: readonly string[],
     needed: number,
   ): Promise<{ acknowledged: boolean; replies: ReplicaReply[]; messages: string[] }> {
-    const body = { epoch, head: headId, records: [record] };
     return new Promise((resolve) => {
       const replies: ReplicaReply[] = [];
       const messages: string[] = [];
@@ -172,7 +172,7 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
       let failed = 0;
       let settled = false;
       for (const address of targets) {
-        void rpc.post(address, PATHS.apply, body, applyResponseSchema).then((r) => {
+        void batcher.apply(address, record).then((r) => {
           replies.push(r.kind);
           if (r.kind === "ok") acks++;
           else {
@@ -199,13 +199,12 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
    */
   async function quorumRead(key: string, partition: number): Promise<KvRecord | null> {
     const replicas = placement[partition]!;
-    const body = { epoch, head: headId, key };
     const replies = await new Promise<{ address: string; record: KvRecord | null }[]>((resolve, reject) => {
       const oks: { address: string; record: KvRecord | null }[] = [];
       const messages: string[] = [];
       let answer: KvRecord | null | undefined;
       for (const address of replicas) {
-        void rpc.post(address, PATHS.read, body, readResponseSchema).then((r) => {
+        void batcher.read(address, key).then((r) => {
           if (r.kind !== "ok") {
             messages.push(r.message);
             if (r.kind === "fenced") markSuperseded(r.message);
@@ -226,18 +225,13 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
           }
           if (answer !== undefined) {
             // A late reply: bring that replica up to date in the background.
-            if (answer !== null && (r.body.record === null || compareSequence(r.body.record, answer) < 0)) {
+            if (answer !== null && (r.body === null || compareSequence(r.body, answer) < 0)) {
               repairs.inc();
-              void rpc.post(
-                address,
-                PATHS.apply,
-                { epoch, head: headId, records: [answer] },
-                applyResponseSchema,
-              );
+              void batcher.apply(address, answer);
             }
             return;
           }
-          oks.push({ address, record: r.body.record });
+          oks.push({ address, record: r.body });
           if (oks.length === readQuorum) {
             answer = newestRecord(oks.map((o) => o.record));
             resolve(oks);

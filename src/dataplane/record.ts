@@ -24,8 +24,10 @@ export const LIMITS = {
   maxKeyBytes: 1024,
   /** UTF-8 bytes of a value. */
   maxValueBytes: 1024 * 1024,
-  /** A request body: one value, JSON-escaped in the worst case, plus the envelope. */
+  /** A client request body: one value, JSON-escaped in the worst case, plus the envelope. */
   maxBodyBytes: 8 * 1024 * 1024,
+  /** A head-to-server body: a batch of records (the head flushes past 1 Mi characters) plus one more. */
+  maxServerBodyBytes: 16 * 1024 * 1024,
 } as const;
 
 export function compareSequence(a: Sequence, b: Sequence): number {

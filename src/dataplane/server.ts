@@ -90,8 +90,14 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
   });
   const batchSize = new Histogram({
     name: "understudy_server_commit_batch_size",
-    help: "Operations per group-commit transaction.",
+    help: "Requests (writes, fences, anti-entropy pages) per group-commit transaction.",
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+    registers: [registry],
+  });
+  const batchRecords = new Histogram({
+    name: "understudy_server_commit_records",
+    help: "Records written per group-commit transaction (a head sends several per request under load).",
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
     registers: [registry],
   });
   const commitSeconds = new Histogram({
@@ -125,8 +131,9 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
     commit: (ops) => store.commit(ops),
     windowMs: options.groupCommitWindowMs ?? SERVER_DEFAULTS.groupCommitWindowMs,
     maxBatch: options.maxBatch ?? SERVER_DEFAULTS.maxBatch,
-    onBatch: (size, seconds) => {
-      batchSize.observe(size);
+    onBatch: (ops, seconds) => {
+      batchSize.observe(ops.length);
+      batchRecords.observe(ops.reduce((sum, op) => sum + (op.kind === "fence" ? 0 : op.records.length), 0));
       commitSeconds.observe(seconds);
     },
   });
@@ -184,7 +191,7 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
     }
 
     if (method !== "POST") throw new HttpError(405, "method_not_allowed", `${path} takes POST`);
-    const body = await readBody(req, LIMITS.maxBodyBytes);
+    const body = await readBody(req, LIMITS.maxServerBodyBytes);
 
     if (path === PATHS.apply) {
       const request = parseJson(body, applyRequestSchema);
@@ -213,7 +220,7 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
         const raised = await committer.submit({ kind: "fence", epoch: request.epoch, head: request.head });
         if (raised.kind === "refused") throw staleEpoch(raised.reason, raised);
       }
-      sendJson(res, 200, { ...store.epoch, record: store.get(request.key) });
+      sendJson(res, 200, { ...store.epoch, records: request.keys.map((k) => store.get(k)) });
       return 200;
     }
     // fence

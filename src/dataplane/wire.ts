@@ -25,13 +25,13 @@ export const recordSchema = z.object({
 const headEpoch = { epoch: count, head: z.string().min(1).max(200) };
 
 export const applyRequestSchema = z.object({ ...headEpoch, records: z.array(recordSchema).min(1).max(1000) });
-export const readRequestSchema = z.object({ ...headEpoch, key: keySchema });
+export const readRequestSchema = z.object({ ...headEpoch, keys: z.array(keySchema).min(1).max(1000) });
 export const fenceRequestSchema = z.object(headEpoch);
 
 export const epochStateSchema = z.object({ epoch: count, holder: z.string() });
 
 export const applyResponseSchema = epochStateSchema.extend({ applied: z.array(z.boolean()) });
-export const readResponseSchema = epochStateSchema.extend({ record: recordSchema.nullable() });
+export const readResponseSchema = epochStateSchema.extend({ records: z.array(recordSchema.nullable()) });
 export const changesResponseSchema = epochStateSchema.extend({
   incarnation: z.string(),
   records: z.array(recordSchema),

@@ -187,11 +187,11 @@ describe("bad input", () => {
     [
       "an oversized key",
       "/v1/read",
-      { epoch: 1, head: "x", key: "k".repeat(1025) },
+      { epoch: 1, head: "x", keys: ["k".repeat(1025)] },
       {},
       400,
       "invalid_request",
-      /key is longer than 1024 bytes/,
+      /keys\.0: key is longer than 1024 bytes/,
     ],
     [
       "an older epoch",

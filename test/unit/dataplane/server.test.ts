@@ -83,8 +83,10 @@ describe("a server", () => {
 
   const apply = (epoch: number, head: string, records: KvRecord[]) =>
     post(`${url}/v1/apply`, { epoch, head, records }, auth);
-  const read = (epoch: number, head: string, key: string) =>
-    post(`${url}/v1/read`, { epoch, head, key }, auth);
+  const read = async (epoch: number, head: string, key: string) => {
+    const r = await post(`${url}/v1/read`, { epoch, head, keys: [key] }, auth);
+    return { ...r, body: { ...r.body, record: (r.body.records as unknown[] | undefined)?.[0] } };
+  };
 
   it("takes a head's epoch, then refuses older epochs and other heads of the same epoch with 409", async () => {
     expect((await post(`${url}/v1/fence`, { epoch: 5, head: "h5" }, auth)).body).toEqual({
