@@ -19,7 +19,9 @@
 // - a pod deleted, terminating, Failed or Succeeded: SIGTERM, then SIGKILL after the pod's grace
 //   period (capped by `maxGraceMs`); a pod only made NotReady keeps its process (split brain);
 // - faults the kubelet cannot show: kill(pod) kills the process alone, killNode(node) kills every
-//   process on a node and keeps them down until reviveNode(node) (a machine lost and back).
+//   process on a node and keeps them down until reviveNode(node) (a machine lost and back), and
+//   partition(pod) keeps a process running whatever happens to its pod (a node cut off from the
+//   API server but not from clients: split brain).
 import type * as k8s from "@kubernetes/client-node";
 import { spawn, type ChildProcess } from "node:child_process";
 import {
@@ -111,6 +113,8 @@ interface Entry {
   stopping: boolean;
   /** kill(..., { restart: false }): stay down while the pod lives. */
   heldDown: boolean;
+  /** partition(): the pod's kubelet no longer hears from the API server; the process runs on. */
+  partitioned: boolean;
   starts: number;
   startedAt: number;
   backoffMs: number;
@@ -361,6 +365,7 @@ export class PodRunner {
   async #sync(key: string): Promise<void> {
     const pod = this.#pod(key);
     let entry = this.#entries.get(key);
+    if (entry?.partitioned) return;
     if (entry && (!this.#shouldRun(pod) || pod.metadata!.uid !== entry.uid)) {
       const grace = (pod?.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
       const failed = pod?.status?.phase === "Failed" || this.#deadNodes.has(entry.node);
@@ -433,6 +438,7 @@ export class PodRunner {
       exited: new Promise((ok) => child.once("exit", () => ok())),
       stopping: false,
       heldDown: false,
+      partitioned: false,
       starts: (same ? previous.starts : 0) + 1,
       startedAt: Date.now(),
       backoffMs: same ? previous.backoffMs : 0,
@@ -448,7 +454,7 @@ export class PodRunner {
     const fd = openSync(entry.logFile, "a");
     writeSync(fd, `=== ${new Date().toISOString()} exited code=${code} signal=${signal}\n`);
     closeSync(fd);
-    if (entry.stopping || entry.heldDown || this.#stopped) return;
+    if (entry.stopping || entry.heldDown || entry.partitioned || this.#stopped) return;
     const pod = this.#pod(entry.key);
     const policy = pod?.spec?.restartPolicy ?? "Always";
     if (policy === "Never" || (policy === "OnFailure" && code === 0)) return;
@@ -738,6 +744,19 @@ export class PodRunner {
     if (options.restart === false) entry.heldDown = true;
     entry.child.kill(signal);
     await entry.exited;
+  }
+
+  /**
+   * Split brain: the pod's node is cut off from the API server, so its process keeps running and
+   * serving whatever happens to the pod (made NotReady, deleted). Only kill() or stop() end it.
+   */
+  partition(pod: string, namespace?: string): ProcessInfo {
+    const entry = [...this.#entries.values()].find(
+      (e) => e.key.endsWith(`/${pod}`) && (namespace === undefined || e.key === `${namespace}/${pod}`),
+    );
+    if (!entry?.child) throw new Error(`no running process for pod ${pod}`);
+    entry.partitioned = true;
+    return this.process(pod, namespace)!;
   }
 
   /** Lets a process held down by kill(..., { restart: false }) start again. */

@@ -1,0 +1,241 @@
+// The stage every failure scenario plays on: the real operator process, the pod runner standing in
+// for the kubelet, a contingency pool over the three zones with tenants holding every slot, and
+// storage services whose head and servers run as real processes at their pod IPs.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { GROUP, STORAGE_SERVICE_PLURAL, VERSION } from "../../../src/api/index.ts";
+import type { KubeClient } from "../../../src/kube/client.ts";
+import { isNotFound } from "../../../src/kube/errors.ts";
+import { installCrds } from "../../support/crds.ts";
+import {
+  deleteNamespace,
+  eventually,
+  freshNamespace,
+  isNodeReady,
+  restoreNode,
+  testClient,
+  testKubeConfig,
+} from "../../support/kube.ts";
+import { startOperator, type OperatorProcess } from "../../support/operator.ts";
+import { PodRunner } from "../../support/pod-runner.ts";
+import {
+  claimManifest,
+  createClaim,
+  createPool,
+  deletePool,
+  listClaims,
+  poolManifest,
+} from "../../support/pools.ts";
+import type { ServiceObject } from "./traffic.ts";
+
+export const ZONES = ["zone-a", "zone-b", "zone-c"] as const;
+/** UNDERSTUDY_E2E_LONG=1 (npm run test:e2e): more runs, longer traffic. */
+export const LONG = process.env.UNDERSTUDY_E2E_LONG === "1";
+const REPO = join(import.meta.dirname, "../../..");
+export const E2E_DIR = join(REPO, ".understudy", "e2e");
+
+export interface StageOptions {
+  prefix: string;
+  /** Slots per zone in the pool; each is leased to a tenant claim (bids 10, 20, 30, ...). */
+  slotsPerZone?: number;
+  /** Extra env of the operator process (for instance UNDERSTUDY_CRASH_AT). */
+  operatorEnv?: Record<string, string>;
+}
+
+/** Sub-second detection: the operator probes the head every 200 ms and gives up after 2 misses. */
+export const FAST_DETECTION = {
+  probePeriodMilliseconds: 200,
+  probeTimeoutMilliseconds: 150,
+  failureThreshold: 2,
+};
+
+export class Stage {
+  readonly client: KubeClient = testClient("understudy-e2e");
+  readonly kc = testKubeConfig();
+  readonly options: StageOptions;
+  readonly pool: string;
+  operatorNs = "";
+  serviceNs = "";
+  tenantNs = "";
+  runner!: PodRunner;
+  operator!: OperatorProcess;
+  readonly #touchedNodes = new Set<string>();
+
+  private constructor(options: StageOptions) {
+    this.options = options;
+    this.pool = `${options.prefix}-${Date.now().toString(36)}`;
+  }
+
+  static async create(options: StageOptions): Promise<Stage> {
+    const stage = new Stage(options);
+    await stage.#setUp();
+    return stage;
+  }
+
+  async #setUp(): Promise<void> {
+    await installCrds(this.kc);
+    this.operatorNs = await freshNamespace(this.client, `${this.options.prefix}-op`);
+    this.serviceNs = await freshNamespace(this.client, `${this.options.prefix}-svc`);
+    this.tenantNs = await freshNamespace(this.client, `${this.options.prefix}-tenants`);
+    this.runner = await PodRunner.start({
+      kubeConfig: this.kc,
+      namespaces: [this.serviceNs],
+      root: join(E2E_DIR, this.serviceNs),
+      extraEnv: { UNDERSTUDY_LOG_LEVEL: "info" },
+    });
+    await this.startOperator(this.options.operatorEnv);
+    const slots = this.options.slotsPerZone ?? 1;
+    await createPool(
+      this.client,
+      poolManifest(this.pool, {
+        zones: Object.fromEntries(ZONES.map((z) => [z, slots])),
+        allowedNamespaces: [this.tenantNs],
+        emergencyGraceSeconds: 0,
+      }),
+    );
+    // Tenants lease every slot, so a failover has to revoke one (lowest bid outside the failed zone).
+    let bid = 10;
+    for (const zone of ZONES) {
+      for (let i = 0; i < slots; i++) {
+        await createClaim(
+          this.client,
+          claimManifest(this.tenantNs, `tenant-${zone}-${i}`, this.pool, bid, { zone }),
+        );
+        bid += 10;
+      }
+    }
+    await eventually(
+      "every tenant claim Bound",
+      async () => {
+        const claims = await listClaims(this.client, this.tenantNs);
+        return claims.length === slots * ZONES.length && claims.every((c) => c.status?.phase === "Bound");
+      },
+      120_000,
+      250,
+    );
+  }
+
+  async startOperator(env: Record<string, string> = {}): Promise<OperatorProcess> {
+    mkdirSync(E2E_DIR, { recursive: true });
+    this.operator = await startOperator({
+      namespace: this.operatorNs,
+      env: {
+        // Short leader-election timings, so a restarted operator takes over in seconds.
+        UNDERSTUDY_LEASE_DURATION: "3s",
+        UNDERSTUDY_RENEW_DEADLINE: "2s",
+        UNDERSTUDY_RETRY_PERIOD: "500ms",
+        UNDERSTUDY_LOG_LEVEL: "info",
+        ...env,
+      },
+    });
+    return this.operator;
+  }
+
+  serviceManifest(name: string, extra: { primaryZone?: string } = {}) {
+    return {
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: "StorageService",
+      metadata: { name, namespace: this.serviceNs },
+      spec: {
+        pool: this.pool,
+        zones: [...ZONES],
+        primaryZone: extra.primaryZone ?? "zone-a",
+        replicationFactor: 3,
+        head: { image: "understudy:dev", port: 7000 },
+        servers: { image: "understudy:dev", port: 7001, replicasPerZone: 1, storage: { size: "1Gi" } },
+        failureDetection: FAST_DETECTION,
+      },
+    };
+  }
+
+  /** Creates a storage service and waits until it is Ready and its head process listens. */
+  async createService(name: string, extra: { primaryZone?: string } = {}): Promise<ServiceObject> {
+    await this.client.custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: STORAGE_SERVICE_PLURAL,
+      namespace: this.serviceNs,
+      body: this.serviceManifest(name, extra),
+    });
+    const ready = await eventually(
+      `storage service ${name} Ready with a head`,
+      async () => {
+        const svc = await this.getService(name);
+        return svc.status?.phase === "Ready" && svc.status.head?.pod ? svc : undefined;
+      },
+      120_000,
+      200,
+    );
+    await this.runner.waitForListening(ready.status!.head!.pod!, this.serviceNs, 60_000);
+    return ready;
+  }
+
+  async getService(name: string): Promise<ServiceObject> {
+    return (await this.client.custom.getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: STORAGE_SERVICE_PLURAL,
+      namespace: this.serviceNs,
+      name,
+    })) as ServiceObject;
+  }
+
+  /** Waits until the service has completed a failover after `countBefore` and serves again. */
+  async waitForFailover(name: string, countBefore: number, timeoutMs = 120_000): Promise<ServiceObject> {
+    return eventually(
+      `a completed failover of ${name}`,
+      async () => {
+        const svc = await this.getService(name);
+        const done = (svc.status?.failoverCount ?? 0) > countBefore && svc.status?.lastFailover?.finishedAt;
+        return done && !svc.status?.failover ? svc : undefined;
+      },
+      timeoutMs,
+      100,
+    );
+  }
+
+  /** Remembers nodes a scenario made NotReady, to restore them however the test ends. */
+  touched(node: string): void {
+    this.#touchedNodes.add(node);
+  }
+
+  async restoreNodes(): Promise<void> {
+    for (const node of this.#touchedNodes) {
+      await restoreNode(this.client, node);
+      await this.runner.reviveNode(node);
+    }
+    await eventually(
+      "touched nodes Ready again",
+      async () => {
+        for (const node of this.#touchedNodes) {
+          if (!isNodeReady(await this.client.core.readNode({ name: node }))) return false;
+        }
+        return true;
+      },
+      60_000,
+    );
+    this.#touchedNodes.clear();
+  }
+
+  async teardown(): Promise<void> {
+    await this.restoreNodes().catch((err: unknown) => console.error(`restoring nodes: ${String(err)}`));
+    // Services first, while the operator still runs to release their slots.
+    try {
+      await this.client.custom.deleteCollectionNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: STORAGE_SERVICE_PLURAL,
+        namespace: this.serviceNs,
+      });
+    } catch (err) {
+      if (!isNotFound(err)) console.error(`deleting storage services: ${String(err)}`);
+    }
+    await sleep(500);
+    await this.operator?.stop();
+    await this.runner?.stop();
+    await deletePool(this.client, this.pool);
+    for (const ns of [this.serviceNs, this.tenantNs, this.operatorNs])
+      if (ns) await deleteNamespace(this.client, ns);
+  }
+}

@@ -1,0 +1,307 @@
+// Client traffic for the failure scenarios: several clients of the real client library write, read
+// and compare-and-set a few hot keys through whichever head they resolve, and every operation is
+// recorded as the history the linearizability checker reads. Clients find the head as real ones
+// would: through StorageService.status.head (its pod's IP), or through the head Service's
+// EndpointSlice; "pinned" clients keep talking to one head whatever happens (split brain).
+import type * as k8s from "@kubernetes/client-node";
+import { setTimeout as sleep } from "node:timers/promises";
+import { GROUP, STORAGE_SERVICE_KIND, STORAGE_SERVICE_PLURAL, VERSION } from "../../../src/api/index.ts";
+import {
+  createClient,
+  DataplaneError,
+  OutcomeUnknown,
+  type DataplaneClient,
+  type HeadResolver,
+} from "../../../src/dataplane/client.ts";
+import { checkOperations, type CheckResult } from "../../../src/dataplane/linearizability.ts";
+import {
+  kvModel,
+  type KvInput,
+  type KvOperation,
+  type KvOutput,
+} from "../../../src/dataplane/register-model.ts";
+import { Informer } from "../../../src/kube/informer.ts";
+import { core } from "../../../src/kube/resources.ts";
+
+export const storageServices = {
+  group: GROUP,
+  version: VERSION,
+  plural: STORAGE_SERVICE_PLURAL,
+  kind: STORAGE_SERVICE_KIND,
+  namespaced: true,
+} as const;
+
+export interface ServiceObject extends k8s.KubernetesObject {
+  spec: { head: { port: number } };
+  status?: {
+    phase?: string;
+    epoch?: number;
+    head?: { pod?: string; node?: string; zone?: string; epoch?: number };
+    failover?: { step?: string; startedAt?: string };
+    lastFailover?: LastFailoverRecord;
+    failoverCount?: number;
+  };
+}
+
+export interface LastFailoverRecord {
+  startedAt: string;
+  finishedAt?: string;
+  durationMilliseconds?: number;
+  reason?: string;
+  fromPod?: string;
+  fromNode?: string;
+  fromZone?: string;
+  toZone?: string;
+  toNode?: string;
+  epoch?: number;
+  headPod?: string;
+  revokedClaim?: string;
+  timeline?: { step: string; at: string }[];
+}
+
+/** Where the head of one storage service is, seen through informers (no API call per lookup). */
+export class HeadDirectory {
+  readonly services: Informer<ServiceObject>;
+  readonly pods: Informer<k8s.V1Pod>;
+  readonly slices: Informer<k8s.V1EndpointSlice>;
+  readonly namespace: string;
+  readonly service: string;
+
+  constructor(kc: k8s.KubeConfig, namespace: string, service: string) {
+    this.namespace = namespace;
+    this.service = service;
+    this.services = new Informer<ServiceObject>(kc, {
+      resource: storageServices,
+      namespace,
+      maxBackoffMs: 500,
+    });
+    this.pods = new Informer<k8s.V1Pod>(kc, { resource: core.pods, namespace, maxBackoffMs: 500 });
+    this.slices = new Informer<k8s.V1EndpointSlice>(kc, {
+      resource: core.endpointSlices,
+      namespace,
+      labelSelector: `kubernetes.io/service-name=${service}-head`,
+      maxBackoffMs: 500,
+    });
+  }
+
+  async start(): Promise<this> {
+    await Promise.all([this.services.start(), this.pods.start(), this.slices.start()]);
+    return this;
+  }
+
+  stop(): void {
+    for (const i of [this.services, this.pods, this.slices]) i.stop();
+  }
+
+  object(): ServiceObject | undefined {
+    return this.services.get(this.service, this.namespace);
+  }
+
+  /** The head named in the service's status, at its pod's IP. */
+  fromStatus(): string | undefined {
+    const svc = this.object();
+    const pod = svc?.status?.head?.pod ? this.pods.get(svc.status.head.pod, this.namespace) : undefined;
+    const ip = pod?.status?.podIP;
+    return ip && svc ? `http://${ip}:${svc.spec.head.port}` : undefined;
+  }
+
+  /** The head Service's ready endpoint, as kube-proxy would route to it. */
+  fromEndpoints(): string | undefined {
+    for (const slice of this.slices.list()) {
+      const port = slice.ports?.[0]?.port;
+      const ready = slice.endpoints?.find((e) => e.conditions?.ready !== false && e.addresses.length > 0);
+      if (ready && port) return `http://${ready.addresses[0]}:${port}`;
+    }
+    return undefined;
+  }
+
+  resolver(kind: "status" | "endpoints"): HeadResolver {
+    return async () => {
+      const url = kind === "status" ? this.fromStatus() : this.fromEndpoints();
+      if (url === undefined) throw new Error(`no head known yet (${kind})`);
+      return url;
+    };
+  }
+}
+
+/** mulberry32. */
+export function prng(seed: number): () => number {
+  let a = Math.imul(seed, 0x9e3779b1) >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface ClientSpec {
+  /** How this client finds the head; a fixed URL pins it to one head. */
+  resolve: HeadResolver;
+  label: string;
+}
+
+export interface TrafficOptions {
+  clients: ClientSpec[];
+  keys?: number;
+  seed?: number;
+  /** Pause between one client's operations. */
+  thinkMs?: number;
+}
+
+export interface WriteAck {
+  clientId: number;
+  label: string;
+  call: number;
+  ret: number;
+}
+
+/** Wall-clock milliseconds of a performance.now() reading, to line history up with status times. */
+export const wallClock = (t: number) => performance.timeOrigin + t;
+
+async function viaClient(
+  client: DataplaneClient,
+  input: KvInput,
+): Promise<KvOutput | "not_applied" | "unknown"> {
+  try {
+    switch (input.kind) {
+      case "get": {
+        const r = await client.get(input.key);
+        return { kind: "get", value: r.value, version: r.version };
+      }
+      case "put":
+        return { kind: "write", version: (await client.put(input.key, input.value)).version };
+      case "delete":
+        return { kind: "write", version: (await client.delete(input.key)).version };
+      case "cas": {
+        const r = await client.cas(input.key, input.expectedVersion, input.value);
+        return r.ok
+          ? { kind: "cas", ok: true, version: r.version }
+          : { kind: "cas", ok: false, version: r.currentVersion };
+      }
+    }
+  } catch (err) {
+    if (err instanceof OutcomeUnknown) return "unknown";
+    if (err instanceof DataplaneError) return "not_applied";
+    throw err;
+  }
+}
+
+/** The workload: runs until stop(); the history and the acknowledged writes are kept. */
+export class Traffic {
+  readonly history: KvOperation[] = [];
+  readonly writeAcks: WriteAck[] = [];
+  readonly outcomes = new Map<string, number>();
+  readonly #options: TrafficOptions;
+  readonly #keys: string[];
+  #running: Promise<void>[] = [];
+  #stopped = false;
+  #value = 0;
+
+  constructor(options: TrafficOptions) {
+    this.#options = options;
+    this.#keys = Array.from({ length: options.keys ?? 6 }, (_, i) => `key-${i}`);
+  }
+
+  start(): this {
+    this.#running = this.#options.clients.map((spec, id) => this.#client(id, spec));
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await Promise.all(this.#running);
+  }
+
+  #count(label: string, what: string): void {
+    const key = `${label}:${what}`;
+    this.outcomes.set(key, (this.outcomes.get(key) ?? 0) + 1);
+  }
+
+  async #client(id: number, spec: ClientSpec): Promise<void> {
+    const random = prng((this.#options.seed ?? 1) * 1000 + id);
+    const client = createClient({
+      resolveHead: spec.resolve,
+      // Keep retrying what is known not applied through a whole failover; give up a write's
+      // fate only when it may have been applied.
+      maxAttempts: 400,
+      initialBackoffMs: 5,
+      maxBackoffMs: 100,
+      requestTimeoutMs: 3_000,
+      random,
+    });
+    const seen = new Map<string, number>();
+    while (!this.#stopped) {
+      const key = this.#keys[Math.floor(random() * this.#keys.length)]!;
+      const roll = random();
+      const input: KvInput =
+        roll < 0.35
+          ? { kind: "get", key }
+          : roll < 0.7
+            ? { kind: "put", key, value: `c${id}-${this.#value++}` }
+            : roll < 0.75
+              ? { kind: "delete", key }
+              : { kind: "cas", key, expectedVersion: seen.get(key) ?? 0, value: `c${id}-${this.#value++}` };
+      const out = await this.record(id, input, () => viaClient(client, input), spec.label);
+      if (out !== null) seen.set(key, out.version);
+      await sleep(this.#options.thinkMs ?? 3);
+    }
+  }
+
+  async record(
+    clientId: number,
+    input: KvInput,
+    run: () => Promise<KvOutput | "not_applied" | "unknown">,
+    label = "client",
+  ): Promise<KvOutput | null> {
+    const call = performance.now();
+    const result = await run();
+    const ret = performance.now();
+    if (result === "not_applied") {
+      // Known not to have happened: not part of the history.
+      this.#count(label, `${input.kind}:not_applied`);
+      return null;
+    }
+    if (result === "unknown") {
+      this.#count(label, `${input.kind}:unknown`);
+      this.history.push({ clientId, input, output: undefined, call, ret: Infinity });
+      return null;
+    }
+    this.#count(label, `${input.kind}:ok`);
+    this.history.push({ clientId, input, output: result, call, ret });
+    if (input.kind !== "get" && !(result.kind === "cas" && !result.ok))
+      this.writeAcks.push({ clientId, label, call, ret });
+    return result;
+  }
+
+  /** Reads every key once through `client` (after the failover: what was acknowledged must be there). */
+  async finalReads(resolve: HeadResolver): Promise<void> {
+    const client = createClient({ resolveHead: resolve, maxAttempts: 100, maxBackoffMs: 200 });
+    for (const key of this.#keys) {
+      await this.record(1000, { kind: "get", key }, () => viaClient(client, { kind: "get", key }), "final");
+    }
+  }
+
+  check(): CheckResult {
+    return checkOperations(kvModel, this.history);
+  }
+}
+
+/**
+ * Write unavailability seen by clients around a failure at `faultAt` (performance.now() time): the
+ * longest stretch without an acknowledged write, among the stretches that end after the fault.
+ */
+export function writeUnavailability(
+  acks: readonly WriteAck[],
+  faultAt: number,
+): { gapMs: number; from: number; to: number } {
+  const times = acks.map((a) => a.ret).sort((a, b) => a - b);
+  let best = { gapMs: 0, from: faultAt, to: faultAt };
+  let previous = times.filter((t) => t <= faultAt).at(-1) ?? faultAt;
+  for (const t of times.filter((x) => x > faultAt)) {
+    if (t - previous > best.gapMs) best = { gapMs: t - previous, from: previous, to: t };
+    previous = t;
+  }
+  return best;
+}
