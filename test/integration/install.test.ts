@@ -1,0 +1,329 @@
+import type * as k8s from "@kubernetes/client-node";
+import * as kube from "@kubernetes/client-node";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { pools as poolRef } from "../../src/cli/resources.ts";
+import type { CustomObject } from "../../src/kube/client.ts";
+import { isNotFound } from "../../src/kube/errors.ts";
+import { binaries, kubeconfigPath } from "../cluster/config.ts";
+import { installCrds } from "../support/crds.ts";
+import { deleteNamespace, eventually, freshNamespace, testClient, testKubeConfig } from "../support/kube.ts";
+import { metricValue, startOperator, type OperatorProcess } from "../support/operator.ts";
+import { deletePool, poolManifest, slotLeases } from "../support/pools.ts";
+
+// Installing the operator the two documented ways on the real test cluster. The Helm chart lints,
+// installs into a fresh namespace and creates its Deployment and RBAC; then the operator process
+// runs with nothing but the chart's ServiceAccount token, and a pool gets its slots: the RBAC is
+// enough, and the operator's logs show no refusal. The plain manifests install the same objects
+// (in understudy-system, the namespace they target).
+// KWOK marks the chart's pods Running; no process runs in them, hence the operator as a child process.
+
+const root = join(import.meta.dirname, "../..");
+const chart = join(root, "deploy/helm/understudy");
+const manifestsFile = join(root, "deploy/manifests/understudy.yaml");
+const kubeconfig = process.env.KUBECONFIG ?? kubeconfigPath;
+const work = mkdtempSync(join(tmpdir(), "understudy-install-"));
+const toolEnv = {
+  ...process.env,
+  KUBECONFIG: kubeconfig,
+  HELM_CACHE_HOME: join(work, "helm-cache"),
+  HELM_CONFIG_HOME: join(work, "helm-config"),
+  HELM_DATA_HOME: join(work, "helm-data"),
+};
+
+async function tool(binary: string, ...args: string[]): Promise<string> {
+  try {
+    const { stdout } = await promisify(execFile)(binary, args, {
+      env: toolEnv,
+      cwd: root,
+      maxBuffer: 16 << 20,
+    });
+    return stdout;
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    throw new Error(
+      `${binary.split("/").pop()} ${args.join(" ")} failed: ${e.stderr || e.stdout || e.message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+const helm = (...args: string[]) => tool(binaries.helm, ...args);
+const kubectl = (...args: string[]) => tool(binaries.kubectl, ...args);
+
+type Obj = k8s.KubernetesObject;
+const documents = (text: string): Obj[] =>
+  parseAllDocuments(text)
+    .map((d) => d.toJS() as Obj | null)
+    .filter((o): o is Obj => o !== null);
+const identify = (o: Obj) => `${o.kind} ${o.metadata?.namespace ?? ""}/${o.metadata?.name}`;
+
+const client = testClient("understudy-install-test");
+const objects = kube.KubernetesObjectApi.makeApiClient(testKubeConfig());
+const run = Date.now().toString(36);
+const release = `understudy-${run}`;
+const poolName = `install-${run}`;
+let namespace: string;
+let installed: Obj[] = [];
+let operator: OperatorProcess | undefined;
+
+/** A kubeconfig for the test cluster that authenticates as a ServiceAccount, with a token from the TokenRequest API. */
+async function serviceAccountKubeconfig(serviceAccount: string, ns: string): Promise<string> {
+  const request = await client.core.createNamespacedServiceAccountToken({
+    name: serviceAccount,
+    namespace: ns,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  const cluster = testKubeConfig().getCurrentCluster()!;
+  const path = join(work, `${ns}-${serviceAccount}.kubeconfig`);
+  writeFileSync(
+    path,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [
+        { name: "test", cluster: { server: cluster.server, "certificate-authority-data": caData(cluster) } },
+      ],
+      users: [{ name: serviceAccount, user: { token: request.status!.token } }],
+      contexts: [{ name: "operator", context: { cluster: "test", user: serviceAccount, namespace: ns } }],
+      "current-context": "operator",
+    }),
+  );
+  return path;
+}
+
+function caData(cluster: k8s.Cluster): string {
+  if (cluster.caData) return cluster.caData;
+  if (cluster.caFile) return readFileSync(cluster.caFile).toString("base64");
+  throw new Error("the test cluster's kubeconfig has no certificate authority");
+}
+
+/** Whether the holder of `kc` may do `verb` on `resource` (a SelfSubjectAccessReview, as kubectl auth can-i). */
+async function canI(kc: k8s.KubeConfig, attributes: k8s.V1ResourceAttributes): Promise<boolean> {
+  const review = await kc.makeApiClient(kube.AuthorizationV1Api).createSelfSubjectAccessReview({
+    body: { spec: { resourceAttributes: attributes } },
+  });
+  return review.status!.allowed;
+}
+
+async function exists(o: Obj): Promise<boolean> {
+  try {
+    await objects.read({
+      apiVersion: o.apiVersion!,
+      kind: o.kind!,
+      metadata: { name: o.metadata!.name!, namespace: o.metadata!.namespace },
+    });
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}
+
+beforeAll(async () => {
+  await installCrds();
+  namespace = await freshNamespace(client, "install");
+});
+
+afterAll(async () => {
+  await operator?.stop();
+  await deletePool(client, poolName);
+  await helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "2m").catch(() => undefined);
+  if (namespace) await deleteNamespace(client, namespace);
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe("the Helm chart", () => {
+  it("passes helm lint", async () => {
+    expect(await helm("lint", "--strict", chart)).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+  });
+
+  it("installs into a fresh namespace: the operator Deployment, its ServiceAccount, RBAC and metrics Service", async () => {
+    await helm("install", release, chart, "-n", namespace, "--wait", "--timeout", "2m");
+    installed = documents(await helm("get", "manifest", release, "-n", namespace));
+    expect(installed.map(identify).sort()).toEqual(
+      [
+        `ClusterRole /${release}`,
+        `ClusterRoleBinding /${release}`,
+        `Deployment ${namespace}/${release}`,
+        `PodDisruptionBudget ${namespace}/${release}`,
+        `Role ${namespace}/${release}`,
+        `Role kube-node-lease/${release}-node-leases`,
+        `RoleBinding ${namespace}/${release}`,
+        `RoleBinding kube-node-lease/${release}-node-leases`,
+        `Service ${namespace}/${release}-metrics`,
+        `ServiceAccount ${namespace}/${release}`,
+      ].sort(),
+    );
+    for (const o of installed) expect(await exists(o), identify(o)).toBe(true);
+    const deployment = await client.apps.readNamespacedDeployment({ name: release, namespace });
+    expect(deployment.status?.readyReplicas).toBe(2);
+    // The CRDs came with the chart (or were there already, which Helm leaves alone).
+    for (const plural of ["contingencypools", "poolclaims", "storageservices"])
+      expect(
+        await exists({
+          apiVersion: "apiextensions.k8s.io/v1",
+          kind: "CustomResourceDefinition",
+          metadata: { name: `${plural}.understudy.dev` },
+        }),
+      ).toBe(true);
+  });
+
+  it("grants its ServiceAccount what the operator uses and no more", async () => {
+    const kc = new kube.KubeConfig();
+    kc.loadFromFile(await serviceAccountKubeconfig(release, namespace));
+    const may = (a: k8s.V1ResourceAttributes) => canI(kc, a);
+    expect(await may({ group: "coordination.k8s.io", resource: "leases", verb: "update", namespace })).toBe(
+      true,
+    );
+    expect(
+      await may({
+        group: "coordination.k8s.io",
+        resource: "leases",
+        verb: "watch",
+        namespace: "kube-node-lease",
+      }),
+    ).toBe(true);
+    expect(
+      await may({
+        group: "understudy.dev",
+        resource: "contingencypools",
+        subresource: "status",
+        verb: "patch",
+      }),
+    ).toBe(true);
+    expect(await may({ group: "", resource: "pods", verb: "create", namespace: "any-tenant" })).toBe(true);
+    // Leases elsewhere, node writes, RBAC and CRD writes are not the operator's business.
+    expect(
+      await may({
+        group: "coordination.k8s.io",
+        resource: "leases",
+        verb: "update",
+        namespace: "kube-node-lease",
+      }),
+    ).toBe(false);
+    expect(
+      await may({ group: "coordination.k8s.io", resource: "leases", verb: "get", namespace: "kube-system" }),
+    ).toBe(false);
+    expect(await may({ group: "", resource: "nodes", verb: "patch" })).toBe(false);
+    expect(await may({ group: "rbac.authorization.k8s.io", resource: "clusterroles", verb: "create" })).toBe(
+      false,
+    );
+    expect(
+      await may({ group: "apiextensions.k8s.io", resource: "customresourcedefinitions", verb: "update" }),
+    ).toBe(false);
+    expect(await may({ group: "understudy.dev", resource: "contingencypools", verb: "delete" })).toBe(false);
+  });
+
+  it("is enough for the operator: with only the chart's ServiceAccount token, a pool gets its slots", async () => {
+    operator = await startOperator({
+      namespace,
+      identity: `${release}-test`,
+      kubeconfig: await serviceAccountKubeconfig(release, namespace),
+    });
+    await client.createCustom(
+      poolRef,
+      poolManifest(poolName, { zones: { "zone-a": 1, "zone-b": 1, "zone-c": 1 }, allowedNamespaces: [] }),
+    );
+
+    const leases = await eventually(
+      "3 slot Leases in the release namespace",
+      async () => {
+        const l = await slotLeases(client, namespace, poolName);
+        return l.length === 3 && l;
+      },
+      60_000,
+      250,
+    );
+    expect(leases.map((l) => l.metadata!.labels!["understudy.dev/zone"]).sort()).toEqual([
+      "zone-a",
+      "zone-b",
+      "zone-c",
+    ]);
+    const status = await eventually(
+      "the pool's status to count 3 free slots",
+      async () => {
+        const pool = await client.getCustom<
+          CustomObject<unknown, { slots?: number; free?: number; zones?: { name: string; free?: number }[] }>
+        >(poolRef, poolName);
+        return pool.status?.free === 3 && pool.status;
+      },
+      60_000,
+      250,
+    );
+    expect(status.slots).toBe(3);
+    expect(status.zones?.map((z) => [z.name, z.free])).toEqual([
+      ["zone-a", 1],
+      ["zone-b", 1],
+      ["zone-c", 1],
+    ]);
+    // It leads through the leader-election Lease the chart's Role lets it write.
+    const leader = await client.coordination.readNamespacedLease({ name: "understudy-operator", namespace });
+    expect(leader.spec?.holderIdentity).toBe(`${release}-test`);
+    // Its metrics report the slots.
+    const metrics = await eventually("slot metrics", async () => {
+      const text = await operator!.metrics();
+      return (
+        metricValue(text, "understudy_slots", { pool: poolName, zone: "zone-b", state: "free" }) === 1 && text
+      );
+    });
+    expect(metricValue(metrics, "understudy_slots", { pool: poolName, zone: "zone-a", state: "free" })).toBe(
+      1,
+    );
+    // Nothing it tried was refused.
+    expect(readFileSync(operator.logFile, "utf8")).not.toMatch(/forbidden|"statusCode":403|\b403\b/i);
+  });
+});
+
+describe("the plain manifests", () => {
+  const manifests = documents(readFileSync(manifestsFile, "utf8"));
+  const target = "understudy-system";
+  let namespaceExisted = false;
+
+  afterAll(async () => {
+    // Everything the manifests created; the namespace too unless it was there before.
+    for (const o of [...manifests].reverse()) {
+      if (o.kind === "Namespace" && namespaceExisted) continue;
+      await objects
+        .delete({
+          apiVersion: o.apiVersion!,
+          kind: o.kind!,
+          metadata: { name: o.metadata!.name!, namespace: o.metadata!.namespace },
+        })
+        .catch(() => undefined);
+    }
+  });
+
+  it("install the same objects as the chart, in understudy-system", async () => {
+    namespaceExisted = await exists({ apiVersion: "v1", kind: "Namespace", metadata: { name: target } });
+    await kubectl("apply", "--server-side", "-f", join(root, "crds"));
+    await kubectl("apply", "-f", manifestsFile);
+    for (const o of manifests) expect(await exists(o), identify(o)).toBe(true);
+
+    // The chart's objects under the release's name and namespace are these, plus the Namespace.
+    const asManifests = (o: Obj) =>
+      identify(o).replace(` ${namespace}/`, ` ${target}/`).replaceAll(release, "understudy");
+    expect(
+      manifests
+        .filter((o) => o.kind !== "Namespace")
+        .map(identify)
+        .sort(),
+    ).toEqual(installed.map(asManifests).sort());
+
+    const ready = await eventually(
+      "the operator Deployment in understudy-system to have 2 ready replicas",
+      async () =>
+        (await client.apps.readNamespacedDeployment({ name: "understudy", namespace: target })).status
+          ?.readyReplicas === 2,
+      120_000,
+      500,
+    );
+    expect(ready).toBe(true);
+  });
+});
