@@ -1,0 +1,160 @@
+// The writes the storage service controller makes, each idempotent and each noting what it wrote in
+// `known`, so the same reconcile decides its next action on what it just did.
+import type * as k8s from "@kubernetes/client-node";
+import { parseStorageService, type StorageService } from "../../api/index.ts";
+import type { SlotHolder } from "../../decisions/types.ts";
+import { isConflict, isNotFound } from "../../kube/errors.ts";
+import type { ControllerContext } from "../context.ts";
+import { swapHolder } from "../slot-ledger.ts";
+import { headService, headSelector, routedEpochOf } from "./manifests.ts";
+import { headServiceName, storageServiceResource } from "./names.ts";
+import type { Known } from "./observe.ts";
+
+export type StatusWrite = { ok: true; service: StorageService } | { ok: false; reason: "Conflict" | "Gone" };
+
+/**
+ * Merge-patches status under an optimistic lock: the write carries the resourceVersion the patch
+ * was decided on, so a decision made on a stale view fails (409) instead of overwriting.
+ */
+export async function writeStatus(
+  ctx: ControllerContext,
+  service: StorageService,
+  patch: Record<string, unknown>,
+): Promise<StatusWrite> {
+  try {
+    const updated = await ctx.client.patchCustomStatus(
+      storageServiceResource,
+      service.metadata.name!,
+      service.metadata.namespace,
+      patch,
+      service.metadata.resourceVersion,
+    );
+    const parsed = parseStorageService(updated);
+    if (!parsed.ok) throw new Error(`status write returned an object that does not parse: ${parsed.message}`);
+    return { ok: true, service: parsed.value };
+  } catch (err) {
+    if (isConflict(err)) return { ok: false, reason: "Conflict" };
+    if (isNotFound(err)) return { ok: false, reason: "Gone" };
+    throw err;
+  }
+}
+
+/** The StorageService as the API server has it now, or undefined when it is gone. */
+export async function readService(
+  ctx: ControllerContext,
+  namespace: string,
+  name: string,
+): Promise<StorageService | undefined> {
+  try {
+    const raw = await ctx.client.getCustom(storageServiceResource, name, namespace);
+    const parsed = parseStorageService(raw);
+    return parsed.ok ? parsed.value : undefined;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Creates a pod by name; one that exists already is read instead (creation is idempotent by name). */
+export async function createPod(ctx: ControllerContext, known: Known, pod: k8s.V1Pod): Promise<void> {
+  const namespace = pod.metadata!.namespace!;
+  const name = pod.metadata!.name!;
+  let result: k8s.V1Pod;
+  try {
+    result = await ctx.client.core.createNamespacedPod({ namespace, body: pod });
+  } catch (err) {
+    if (!isConflict(err)) throw err;
+    result = await ctx.client.core.readNamespacedPod({ name, namespace });
+  }
+  known.pods.set(`${namespace}/${name}`, result);
+}
+
+/** Deletes a pod; graceSeconds 0 removes it at once (for a pod on a node that cannot confirm). */
+export async function deletePod(
+  ctx: ControllerContext,
+  known: Known,
+  namespace: string,
+  name: string,
+  graceSeconds?: number,
+): Promise<void> {
+  const key = `${namespace}/${name}`;
+  try {
+    const result = await ctx.client.core.deleteNamespacedPod({
+      name,
+      namespace,
+      ...(graceSeconds !== undefined ? { gracePeriodSeconds: graceSeconds } : {}),
+    });
+    const pod = result as k8s.V1Pod;
+    known.pods.set(key, graceSeconds === 0 || !pod?.metadata?.deletionTimestamp ? null : pod);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    known.pods.set(key, null);
+  }
+}
+
+/** The epoch the head Service routes to, read from the API server (once per reconcile). */
+export async function readRoutedEpoch(
+  ctx: ControllerContext,
+  known: Known,
+  service: StorageService,
+): Promise<k8s.V1Service | undefined> {
+  let svc: k8s.V1Service | undefined;
+  try {
+    svc = await ctx.client.core.readNamespacedService({
+      name: headServiceName(service.metadata.name!),
+      namespace: service.metadata.namespace!,
+    });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  known.routedEpoch = routedEpochOf(svc);
+  known.routedKnown = true;
+  return svc;
+}
+
+/** Points the head Service at the head of `epoch` (creating the Service if it is missing). */
+export async function switchHeadService(
+  ctx: ControllerContext,
+  known: Known,
+  service: StorageService,
+  epoch: number,
+): Promise<void> {
+  const name = headServiceName(service.metadata.name!);
+  const namespace = service.metadata.namespace!;
+  try {
+    await ctx.client.mergePatch(
+      { apiVersion: "v1", kind: "Service", metadata: { name, namespace } },
+      { spec: { selector: headSelector(service.metadata.name!, epoch) } },
+    );
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    try {
+      await ctx.client.core.createNamespacedService({ namespace, body: headService(service, epoch) });
+    } catch (createErr) {
+      if (!isConflict(createErr)) throw createErr;
+      return; // created meanwhile: decide again on what is there
+    }
+  }
+  known.routedEpoch = epoch;
+  known.routedKnown = true;
+}
+
+/**
+ * Compare-and-swap of a slot's holder against the resourceVersion the decision saw. False when the
+ * Lease changed or vanished meanwhile: the caller decides again on fresh observations.
+ */
+export async function swapSlot(
+  ctx: ControllerContext,
+  known: Known,
+  leaseName: string,
+  expectedResourceVersion: string,
+  to: SlotHolder,
+  extraAnnotations: Record<string, string | undefined> = {},
+): Promise<boolean> {
+  const lease = known.lease(leaseName);
+  if (!lease || lease.metadata?.resourceVersion !== expectedResourceVersion) return false;
+  const result = await swapHolder(ctx.client, lease, to, extraAnnotations);
+  if (!result.ok) return false;
+  known.leases.set(leaseName, result.lease);
+  return true;
+}

@@ -1,0 +1,259 @@
+// Drives a failback (see failback-decision.ts): observe, decide one action, apply, again, until the
+// decision waits or there is nothing to do. Same discipline as the failover: the record is written
+// under an optimistic lock before its effects, the slot goes back by compare-and-swap.
+import type { StorageService } from "../../api/index.ts";
+import { headPodName } from "../../decisions/names.ts";
+import type { NodeView, PodPhase } from "../../decisions/types.ts";
+import { crashPoint } from "./crash-point.ts";
+import {
+  createPod,
+  deletePod,
+  readRoutedEpoch,
+  readService,
+  swapSlot,
+  switchHeadService,
+  writeStatus,
+} from "./effects.ts";
+import {
+  nextFailbackAction,
+  type FailbackAction,
+  type FailbackObserved,
+  type FailbackOptions,
+} from "./failback-decision.ts";
+import { headPod } from "./manifests.ts";
+import { currentFailoverMetrics } from "./metrics.ts";
+import { primaryZoneOf, serviceAnnotations, serviceIdentity, serviceRef } from "./names.ts";
+import { isPodReady, presenceOf, type Known, type StorageServiceContext } from "./observe.ts";
+import { headStatusOf, replacement, withConditions } from "./status.ts";
+
+const MAX_ACTIONS = 20;
+
+export type FailbackOutcome =
+  { kind: "done"; requeueAfterMs?: number } | { kind: "idle"; recheckAfterMs?: number };
+
+/** The value of the failback annotation when it asks for a failback not handled yet. */
+export function pendingFailback(service: StorageService): string | undefined {
+  const value = service.metadata.annotations?.[serviceAnnotations.failback];
+  return value !== undefined && value !== "" && value !== service.status?.handledFailback ? value : undefined;
+}
+
+/** Since when some Ready, schedulable node of the zone has been Ready; undefined when none is. */
+export function zoneReadySince(nodes: readonly NodeView[], zone: string): number | undefined {
+  const ready = nodes.filter((n) => n.zone === zone && n.ready && !n.unschedulable);
+  if (ready.length === 0) return undefined;
+  return Math.min(...ready.map((n) => n.readyTransitionAt ?? 0));
+}
+
+export interface FailbackInput {
+  service: StorageService;
+  nodes: readonly NodeView[];
+  known: Known;
+  /** The current head is healthy, Ready and routed (the steady path's verdict). */
+  headServing: boolean;
+}
+
+function observe(
+  ctx: StorageServiceContext,
+  input: FailbackInput,
+  service: StorageService,
+): FailbackObserved {
+  const { nodes, known } = input;
+  const ref = serviceRef(service);
+  const status = service.status ?? {};
+  const record = status.failback;
+  const head = status.head;
+  const observed: FailbackObserved = {
+    now: ctx.now(),
+    service: ref,
+    epoch: status.epoch ?? 0,
+    headServing: input.headServing,
+    policy: service.spec.failback.policy,
+    stableMs: service.spec.failback.stableSeconds * 1000,
+    primaryZone: primaryZoneOf(service),
+    newHead: { presence: "absent", ready: false },
+    oldHead: { presence: "absent", nodeReady: false },
+  };
+  if (head?.pod) {
+    observed.head = { pod: head.pod };
+    if (head.node !== undefined) observed.head.node = head.node;
+    if (head.zone !== undefined) observed.head.zone = head.zone;
+    if (head.leaseName !== undefined) observed.head.slot = head.leaseName;
+  }
+  const request = pendingFailback(service);
+  if (request !== undefined) observed.manualRequest = request;
+  if (status.lastFailover?.finishedAt)
+    observed.lastFailoverFinishedAt = Date.parse(status.lastFailover.finishedAt);
+  if (status.lastFailback?.outcome === "Abandoned" && status.lastFailback.finishedAt)
+    observed.lastAbandonedAt = Date.parse(status.lastFailback.finishedAt);
+  const since = zoneReadySince(nodes, observed.primaryZone);
+  if (since !== undefined) observed.primaryReadySince = since;
+  if (known.routedKnown && known.routedEpoch !== undefined) observed.routedEpoch = known.routedEpoch;
+  if (!record) return observed;
+
+  if (record.epoch !== undefined) {
+    const pod = known.pod(ref.namespace, record.headPod ?? headPodName(ref.name, record.epoch));
+    observed.newHead = { presence: presenceOf(pod), ready: isPodReady(pod) };
+    if (pod?.status?.phase) observed.newHead.phase = pod.status.phase as PodPhase;
+    if (pod?.spec?.nodeName) observed.newHead.node = pod.spec.nodeName;
+  }
+  if (record.fromPod) {
+    const pod = known.pod(ref.namespace, record.fromPod);
+    const nodeName = pod?.spec?.nodeName ?? record.fromNode;
+    observed.oldHead = {
+      presence: presenceOf(pod),
+      nodeReady: nodes.find((n) => n.name === nodeName)?.ready ?? false,
+    };
+  }
+  if (record.fromSlot) {
+    const lease = known.lease(record.fromSlot);
+    if (lease?.spec?.holderIdentity === serviceIdentity(ref))
+      observed.heldSlot = { leaseName: record.fromSlot, resourceVersion: lease.metadata!.resourceVersion! };
+  }
+  return observed;
+}
+
+export async function driveFailback(
+  ctx: StorageServiceContext,
+  input: FailbackInput,
+  options: Partial<FailbackOptions> = {},
+): Promise<FailbackOutcome> {
+  let service = input.service;
+  const known = input.known;
+  let verified = false;
+  for (let i = 0; i < MAX_ACTIONS; i++) {
+    const record = service.status?.failback;
+    if (record && record.step === "Started" && !known.routedKnown) await readRoutedEpoch(ctx, known, service);
+    const action = nextFailbackAction(record, observe(ctx, input, service), options);
+    if (action.kind === "idle")
+      return action.recheckAfterMs === undefined
+        ? { kind: "idle" }
+        : { kind: "idle", recheckAfterMs: action.recheckAfterMs };
+    if (action.kind === "wait") return { kind: "done", requeueAfterMs: action.requeueAfterMs };
+    if (!verified) {
+      verified = true;
+      const fresh = await readService(ctx, service.metadata.namespace!, service.metadata.name!);
+      if (!fresh) return { kind: "done" };
+      if (fresh.metadata.resourceVersion !== service.metadata.resourceVersion) {
+        service = fresh;
+        continue;
+      }
+    }
+    if (record) crashPoint(`Failback${record.step}`);
+    const next = await apply(ctx, service, action, known);
+    if (next === "requeue") return { kind: "done", requeueAfterMs: 0 };
+    if (next === "gone") return { kind: "done" };
+    if (next !== "continue") service = next;
+  }
+  return { kind: "done", requeueAfterMs: 0 };
+}
+
+async function apply(
+  ctx: StorageServiceContext,
+  service: StorageService,
+  action: Exclude<FailbackAction, { kind: "idle" } | { kind: "wait" }>,
+  known: Known,
+): Promise<StorageService | "continue" | "requeue" | "gone"> {
+  const ref = serviceRef(service);
+  const status = service.status ?? {};
+  const now = ctx.now();
+  const write = async (patch: Record<string, unknown>) => {
+    const result = await writeStatus(ctx, service, patch);
+    if (!result.ok) return result.reason === "Conflict" ? ("requeue" as const) : ("gone" as const);
+    return result.service;
+  };
+  switch (action.kind) {
+    case "refuse": {
+      const result = await write({ handledFailback: action.request });
+      if (typeof result !== "string")
+        ctx.events.warning(
+          service,
+          "FailbackRefused",
+          `failback ${JSON.stringify(action.request)} refused: ${action.message}`,
+        );
+      return result;
+    }
+    case "start": {
+      const patch: Record<string, unknown> = { failback: action.record };
+      if (action.handledRequest !== undefined) patch.handledFailback = action.handledRequest;
+      const result = await write(patch);
+      if (typeof result !== "string")
+        ctx.events.normal(
+          service,
+          "FailbackStarted",
+          `${action.record.reason} failback: head of epoch ${action.record.epoch} starts in ${action.record.toZone}; slot ${action.record.fromSlot} goes back to the pool`,
+        );
+      return result;
+    }
+    case "createHead":
+      await createPod(ctx, known, headPod(service, action.epoch, { kind: "zone", zone: action.zone }));
+      return "continue";
+    case "deleteNewHead":
+      await deletePod(ctx, known, ref.namespace, action.podName, 0);
+      return "continue";
+    case "switchService":
+      await switchHeadService(ctx, known, service, action.epoch);
+      return "continue";
+    case "recordSwitched": {
+      const result = await write({
+        failback: replacement(status.failback, action.record),
+        epoch: action.epoch,
+        head: replacement(status.head, headStatusOf(action.head, action.epoch, now)),
+      });
+      if (typeof result !== "string") {
+        currentFailoverMetrics().epoch(ref.namespace, ref.name, action.epoch);
+        ctx.events.normal(
+          service,
+          "FailbackRoutingSwitched",
+          `head Service selects epoch ${action.epoch} in ${action.head.zone}`,
+        );
+      }
+      return result;
+    }
+    case "deleteOldHead":
+      await deletePod(ctx, known, ref.namespace, action.podName, action.force ? 0 : undefined);
+      return "continue";
+    case "releaseSlot": {
+      const swapped = await swapSlot(ctx, known, action.leaseName, action.expectedResourceVersion, {
+        kind: "free",
+      });
+      return swapped ? "continue" : "requeue";
+    }
+    case "finish": {
+      const result = await write({
+        failback: null,
+        lastFailback: replacement(status.lastFailback, action.last),
+        conditions: withConditions(
+          status.conditions,
+          [
+            {
+              type: "FailingOver",
+              status: "False",
+              reason: action.last.outcome === "Succeeded" ? "FailbackDone" : "FailbackAbandoned",
+              message:
+                action.last.outcome === "Succeeded"
+                  ? `the head is back in ${action.last.toZone}`
+                  : `the head of epoch ${action.last.epoch} did not become Ready in time; the head stays on slot ${action.last.fromSlot}`,
+            },
+          ],
+          service.metadata.generation,
+          now,
+        ),
+      });
+      if (typeof result !== "string") {
+        if (action.last.outcome === "Succeeded")
+          ctx.events.normal(
+            service,
+            "FailbackDone",
+            `head back in ${action.last.toZone}; slot ${action.last.fromSlot} returned to the pool`,
+          );
+        else
+          ctx.events.warning(
+            service,
+            "FailbackAbandoned",
+            `head of epoch ${action.last.epoch} did not become Ready in time`,
+          );
+      }
+      return result;
+    }
+  }
+}

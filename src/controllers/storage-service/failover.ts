@@ -1,0 +1,441 @@
+// Drives a failover: observe, ask nextFailoverAction for one action, apply it, and ask again, until
+// the decision waits or the service is healthy. Nothing is kept between reconciles: the record in
+// status and the cluster are the whole state. Every status write is guarded by the resourceVersion
+// it was decided on, every slot change is a compare-and-swap, and every other effect is idempotent,
+// so an operator killed anywhere resumes from status and does nothing twice.
+import type { StorageService } from "../../api/index.ts";
+import {
+  DEFAULT_FAILOVER_OPTIONS,
+  nextFailoverAction,
+  type FailoverAction,
+  type FailoverOptions,
+  type FailoverRecord,
+} from "../../decisions/failover-steps.ts";
+import type { HeadFailureReason, HeadHealth } from "../../decisions/head-health.ts";
+import type { NodeView } from "../../decisions/types.ts";
+import { annotations } from "../labels.ts";
+import { placeholderName, tenantPodName } from "../pods.ts";
+import { noticeRevocation } from "../revocation.ts";
+import { contingencyChoice, contingencyCondition } from "./contingency.ts";
+import { crashPoint } from "./crash-point.ts";
+import {
+  createPod,
+  deletePod,
+  readRoutedEpoch,
+  readService,
+  swapSlot,
+  switchHeadService,
+  writeStatus,
+} from "./effects.ts";
+import { headPod } from "./manifests.ts";
+import { currentFailoverMetrics } from "./metrics.ts";
+import { serviceAnnotations, serviceIdentity, serviceRef } from "./names.ts";
+import {
+  Known,
+  allNodes,
+  assessHead,
+  observeFailover,
+  observePool,
+  type HeadAssessment,
+  type PoolSnapshot,
+  type StorageServiceContext,
+} from "./observe.ts";
+import {
+  failoverRecordOf,
+  failoverStatusOf,
+  headStatusOf,
+  lastFailoverOf,
+  replacement,
+  withConditions,
+  type ConditionInput,
+} from "./status.ts";
+
+const MANUAL_REASON = "Manual" as HeadFailureReason;
+
+/** Actions applied in one reconcile before handing back to the queue. */
+const MAX_ACTIONS = 40;
+/** After a lost race (409) look again at once; the watch event of the winner follows. */
+const CONFLICT_REQUEUE_MS = 0;
+const STALE_REQUEUE_MS = 20;
+
+export type FailoverOutcome =
+  | { kind: "done"; result: { requeueAfterMs?: number } }
+  /** No failover in progress and the head is healthy: the steady path takes over with these observations. */
+  | {
+      kind: "idle";
+      service: StorageService;
+      assessment: HeadAssessment;
+      pool: PoolSnapshot | undefined;
+      nodes: NodeView[];
+      known: Known;
+    };
+
+/** The value of the switchover annotation when it asks for a switchover not handled yet. */
+export function pendingSwitchover(service: StorageService): string | undefined {
+  const value = service.metadata.annotations?.[serviceAnnotations.switchover];
+  return value !== undefined && value !== "" && value !== service.status?.handledSwitchover
+    ? value
+    : undefined;
+}
+
+export async function driveFailover(
+  ctx: StorageServiceContext,
+  initial: StorageService,
+  options: Partial<FailoverOptions> = {},
+): Promise<FailoverOutcome> {
+  const opts = { ...DEFAULT_FAILOVER_OPTIONS, ...options };
+  const known = new Known(ctx);
+  const nodes = allNodes(ctx);
+  let service = initial;
+  let verified = false;
+  const done = (requeueAfterMs?: number): FailoverOutcome => ({
+    kind: "done",
+    result: requeueAfterMs === undefined ? {} : { requeueAfterMs },
+  });
+
+  for (let i = 0; i < MAX_ACTIONS; i++) {
+    const record = failoverRecordOf(service.status?.failover);
+    const pool = observePool(ctx, service, nodes, known);
+    const assessment = assessHead(ctx, service, nodes, known);
+    let health: HeadHealth = assessment.health;
+    const switchover = record ? undefined : pendingSwitchover(service);
+
+    if (switchover !== undefined && health.healthy) {
+      const choice = contingencyChoice(service, pool, nodes);
+      if (!choice || choice.kind === "none") {
+        // Refused rather than waited for: the head serves, and a switchover nobody can do should not linger.
+        if (!verified) {
+          const fresh = await verify(ctx, service);
+          if (fresh === "gone") return done();
+          verified = true;
+          if (fresh) {
+            service = fresh;
+            continue;
+          }
+        }
+        const message = `switchover ${JSON.stringify(switchover)} refused: ${contingencyCondition(service, choice).message}`;
+        const write = await writeStatus(ctx, service, { handledSwitchover: switchover });
+        if (!write.ok) return done(write.reason === "Conflict" ? CONFLICT_REQUEUE_MS : undefined);
+        ctx.events.warning(service, "SwitchoverRefused", message);
+        service = write.service;
+        continue;
+      }
+      health = {
+        healthy: false,
+        // The decision copies the reason into the record without reading it; Manual is ours.
+        reason: MANUAL_REASON,
+        detectedAt: ctx.now(),
+        message: `switchover requested (${serviceAnnotations.switchover}=${switchover})`,
+      };
+    }
+
+    if (record && (record.step === "Revoked" || record.step === "HeadStarted") && !known.routedKnown)
+      await readRoutedEpoch(ctx, known, service);
+    const observed = observeFailover(ctx, { service, record, health, pool, nodes, known });
+    const action = nextFailoverAction(record, observed, opts);
+
+    if (action.kind === "idle") return { kind: "idle", service, assessment, pool, nodes, known };
+    if (action.kind === "wait") {
+      if (action.reason === "NoSlotAvailable" || action.reason === "NoPool") {
+        const written = await noteNoCapacity(ctx, service, pool, nodes, action.message);
+        if (written === "Conflict") return done(CONFLICT_REQUEUE_MS);
+      }
+      return done(action.requeueAfterMs);
+    }
+
+    // Act only on a current view of the service: the cache may lag behind our own last writes.
+    if (!verified) {
+      const fresh = await verify(ctx, service);
+      if (fresh === "gone") return done();
+      verified = true;
+      if (fresh) {
+        service = fresh;
+        continue;
+      }
+    }
+    if (record) crashPoint(record.step);
+
+    const applied = await apply(ctx, service, record, action, known, pool, switchover);
+    if (applied.kind === "requeue") return done(applied.afterMs);
+    if (applied.kind === "gone") return done();
+    if (applied.kind === "written") service = applied.service;
+  }
+  return done(0);
+}
+
+/** The service as the API server has it when it differs from `service`; "gone" when deleted. */
+async function verify(
+  ctx: StorageServiceContext,
+  service: StorageService,
+): Promise<StorageService | undefined | "gone"> {
+  const fresh = await readService(ctx, service.metadata.namespace!, service.metadata.name!);
+  if (!fresh) return "gone";
+  return fresh.metadata.resourceVersion === service.metadata.resourceVersion ? undefined : fresh;
+}
+
+type Applied =
+  | { kind: "continue" }
+  | { kind: "written"; service: StorageService }
+  | { kind: "requeue"; afterMs: number }
+  | { kind: "gone" };
+
+async function apply(
+  ctx: StorageServiceContext,
+  service: StorageService,
+  record: FailoverRecord | undefined,
+  action: Exclude<FailoverAction, { kind: "idle" } | { kind: "wait" }>,
+  known: Known,
+  pool: PoolSnapshot | undefined,
+  switchover: string | undefined,
+): Promise<Applied> {
+  const ref = serviceRef(service);
+  switch (action.kind) {
+    case "recordStep":
+      return recordStep(ctx, service, action, switchover);
+    case "finish":
+      return finish(ctx, service, action);
+    case "casLease": {
+      const from = action.from;
+      const extra =
+        from.kind === "claim" && action.to.kind === "service"
+          ? { [annotations.revokedClaim]: `${from.namespace}/${from.name}` }
+          : {};
+      const swapped = await swapSlot(
+        ctx,
+        known,
+        action.leaseName,
+        action.expectedResourceVersion,
+        action.to,
+        extra,
+      );
+      if (!swapped) return { kind: "requeue", afterMs: STALE_REQUEUE_MS };
+      ctx.log.info(
+        { service: `${ref.namespace}/${ref.name}`, slot: action.leaseName, from: action.from, to: action.to },
+        "slot holder swapped",
+      );
+      return { kind: "continue" };
+    }
+    case "revokeClaim": {
+      const reason = record?.reason ?? "Failover";
+      await noticeRevocation(ctx, {
+        claim: action.claim,
+        reason: "Failover",
+        message: `storage service ${ref.namespace}/${ref.name} took slot ${action.leaseName} for its head (${reason})`,
+        graceSeconds: action.graceSeconds,
+        by: serviceIdentity(ref),
+        phase: "Revoking",
+      });
+      // Again with the emergency grace: a deletion begun earlier with a longer one is shortened.
+      await deletePod(
+        ctx,
+        known,
+        action.claim.namespace,
+        tenantPodName(action.claim.name),
+        action.graceSeconds,
+      );
+      known.notified.add(`${action.claim.namespace}/${action.claim.name}`);
+      return { kind: "continue" };
+    }
+    case "deletePlaceholder":
+      await deletePod(ctx, known, ctx.namespace, placeholderName(action.leaseName), 0);
+      return { kind: "continue" };
+    case "createHead": {
+      if (!pool) return { kind: "requeue", afterMs: STALE_REQUEUE_MS };
+      const size = pool.pool.spec.slotSize;
+      await createPod(
+        ctx,
+        known,
+        headPod(service, action.epoch, {
+          kind: "slot",
+          zone: action.zone,
+          node: action.node,
+          leaseName: action.slot,
+          pool: service.spec.pool,
+          slotSize: { cpu: String(size.cpu), memory: String(size.memory) },
+          tolerations: pool.pool.spec.tolerations as never,
+        }),
+      );
+      return { kind: "continue" };
+    }
+    case "deleteNewHead":
+      await deletePod(ctx, known, ref.namespace, action.podName, action.force ? 0 : undefined);
+      return { kind: "continue" };
+    case "switchService":
+      await switchHeadService(ctx, known, service, action.epoch);
+      return { kind: "continue" };
+    case "deleteOldHead":
+      await deletePod(ctx, known, ref.namespace, action.podName, action.force ? 0 : undefined);
+      return { kind: "continue" };
+  }
+}
+
+function stepCondition(step: string, message: string): ConditionInput {
+  return { type: "FailingOver", status: "True", reason: `Failover${step}`, message };
+}
+
+async function recordStep(
+  ctx: StorageServiceContext,
+  service: StorageService,
+  action: Extract<FailoverAction, { kind: "recordStep" }>,
+  switchover: string | undefined,
+): Promise<Applied> {
+  const now = ctx.now();
+  const status = service.status ?? {};
+  const record = action.record;
+  const conditions: ConditionInput[] = [stepCondition(action.step, describeStep(record))];
+  const patch: Record<string, unknown> = {
+    failover: replacement(status.failover, failoverStatusOf(record)),
+    phase: "FailingOver",
+  };
+  if (action.step === "Detected" && !status.failover) {
+    conditions.push({
+      type: "HeadAvailable",
+      status: "False",
+      reason: record.reason,
+      message: record.message ?? "the head failed",
+    });
+    if (switchover !== undefined) patch.handledSwitchover = switchover;
+  }
+  if (action.epoch !== undefined && action.head) {
+    patch.epoch = action.epoch;
+    patch.head = replacement(status.head, headStatusOf(action.head, action.epoch, now));
+    conditions.push({
+      type: "HeadAvailable",
+      status: "True",
+      reason: "HeadServing",
+      message: `head pod ${action.head.pod} (epoch ${action.epoch}) serves on slot ${action.head.slot}`,
+    });
+  }
+  patch.conditions = withConditions(status.conditions, conditions, service.metadata.generation, now);
+  const write = await writeStatus(ctx, service, patch);
+  if (!write.ok)
+    return write.reason === "Conflict" ? { kind: "requeue", afterMs: CONFLICT_REQUEUE_MS } : { kind: "gone" };
+
+  const ref = serviceRef(service);
+  const metrics = currentFailoverMetrics();
+  if (action.step === "Detected" && !status.failover) {
+    if (record.reason === MANUAL_REASON)
+      ctx.events.normal(service, "SwitchoverStarted", describeStep(record));
+    else ctx.events.warning(service, "HeadFailed", describeStep(record));
+  } else {
+    const warn = action.step === "Detected" || (action.step === "Replenished" && record.replenishDeferred);
+    (warn ? ctx.events.warning : ctx.events.normal).call(
+      ctx.events,
+      service,
+      `Failover${action.step}`,
+      describeStep(record),
+    );
+  }
+  if (action.step === "RoutingSwitched" && action.epoch !== undefined) {
+    metrics.switched(record.reason, Math.max(0, now - record.startedAt) / 1000);
+    metrics.epoch(ref.namespace, ref.name, action.epoch);
+  }
+  ctx.log.info(
+    { service: `${ref.namespace}/${ref.name}`, step: action.step, failover: failoverStatusOf(record) },
+    "failover step recorded",
+  );
+  return { kind: "written", service: write.service };
+}
+
+async function finish(
+  ctx: StorageServiceContext,
+  service: StorageService,
+  action: Extract<FailoverAction, { kind: "finish" }>,
+): Promise<Applied> {
+  const now = ctx.now();
+  const status = service.status ?? {};
+  const last = lastFailoverOf(action.record, action.summary);
+  const patch: Record<string, unknown> = {
+    failover: null,
+    lastFailover: replacement(status.lastFailover, last),
+    failoverCount: (status.failoverCount ?? 0) + 1,
+    conditions: withConditions(
+      status.conditions,
+      [
+        {
+          type: "FailingOver",
+          status: "False",
+          reason: "FailoverDone",
+          message: `the last failover took ${last.durationMilliseconds}ms`,
+        },
+      ],
+      service.metadata.generation,
+      now,
+    ),
+  };
+  const write = await writeStatus(ctx, service, patch);
+  if (!write.ok)
+    return write.reason === "Conflict" ? { kind: "requeue", afterMs: CONFLICT_REQUEUE_MS } : { kind: "gone" };
+  crashPoint("Done");
+  const outcome = action.record.replenishDeferred ? "ReplenishDeferred" : "Succeeded";
+  currentFailoverMetrics().failover(action.record.reason, outcome);
+  ctx.events.normal(
+    service,
+    "FailoverDone",
+    `head moved from ${last.fromZone ?? "?"} to ${last.toZone ?? "?"} on slot ${last.slot ?? "?"}` +
+      `${last.revokedClaim ? ` (revoked claim ${last.revokedClaim})` : ""} in ${last.durationMilliseconds}ms; epoch ${last.epoch}`,
+  );
+  return { kind: "written", service: write.service };
+}
+
+function describeStep(record: FailoverRecord): string {
+  switch (record.step) {
+    case "Detected":
+      return record.slot === undefined && record.abandonedSlots?.length
+        ? `gave up slot ${record.abandonedSlots.at(-1)} (its node failed or the lease was lost); choosing again`
+        : `${record.reason}: ${record.message ?? "the head failed"}; failing over from epoch ${record.epochAtDetection}`;
+    case "SlotChosen":
+      return (
+        `chose slot ${record.slot?.leaseName} on node ${record.slot?.node} in ${record.slot?.zone}` +
+        (record.victim ? `, revoking claim ${record.victim.namespace}/${record.victim.name}` : " (free)") +
+        `; new head epoch ${record.targetEpoch}`
+      );
+    case "Revoked":
+      return `slot ${record.slot?.leaseName} is held by the service and vacated`;
+    case "HeadStarted":
+      return `head pod of epoch ${record.targetEpoch} started on node ${record.slot?.node}`;
+    case "RoutingSwitched":
+      return `head Service selects epoch ${record.targetEpoch}`;
+    case "OldHeadFenced":
+      return record.oldHead ? `old head pod ${record.oldHead.pod} removed` : "no old head to remove";
+    case "Replenished":
+      return record.replenishDeferred
+        ? "the pool did not replace the slot in time; it keeps trying on its own"
+        : "the pool replaced the slot";
+    case "Done":
+      return "failover done";
+  }
+}
+
+/** ContingencyAvailable=False (and a Warning) while a failover waits for capacity. */
+async function noteNoCapacity(
+  ctx: StorageServiceContext,
+  service: StorageService,
+  pool: PoolSnapshot | undefined,
+  nodes: readonly NodeView[],
+  message: string,
+): Promise<"Conflict" | undefined> {
+  const current = service.status?.conditions?.find((c) => c.type === "ContingencyAvailable");
+  const choice = contingencyChoice(service, pool, nodes);
+  const condition =
+    choice && choice.kind === "none"
+      ? { type: "ContingencyAvailable", status: "False" as const, reason: choice.reason, message }
+      : { ...contingencyCondition(service, choice), status: "False" as const, message };
+  if (
+    current?.status === "False" &&
+    current.reason === condition.reason &&
+    current.message === condition.message
+  )
+    return undefined;
+  const write = await writeStatus(ctx, service, {
+    conditions: withConditions(
+      service.status?.conditions,
+      [condition],
+      service.metadata.generation,
+      ctx.now(),
+    ),
+  });
+  if (!write.ok) return write.reason === "Conflict" ? "Conflict" : undefined;
+  ctx.events.warning(service, "NoContingencyCapacity", `failover waits: ${message}`);
+  return undefined;
+}

@@ -1,0 +1,150 @@
+// The StorageService controller as the runtime runs it: reconcile by "namespace/name", what wakes
+// it, and the head prober that runs beside it.
+import { parseHolderIdentity } from "../../decisions/names.ts";
+import { keyOf, splitKey, type ControllerContext, type ControllerSpec } from "../context.ts";
+import type { CustomObject } from "../../kube/client.ts";
+import { labels } from "../labels.ts";
+import { HeadProber, probeTargets } from "./prober.ts";
+import { reconcileStorageService } from "./reconcile.ts";
+import type { StorageServiceContext } from "./observe.ts";
+
+export { HeadProber, probeTargets, healthzUrl, type HeadProbeRecord, type ProbeTarget } from "./prober.ts";
+export { reconcileStorageService } from "./reconcile.ts";
+export { crashPoint } from "./crash-point.ts";
+export { useFailoverMetricsRegistry, failoverMetrics, type FailoverMetrics } from "./metrics.ts";
+export {
+  storageServiceResource,
+  serviceAnnotations,
+  headServiceName,
+  serverSetName,
+  configMapName,
+  tokenSecretName,
+  configKeys,
+} from "./names.ts";
+export type { StorageServiceContext } from "./observe.ts";
+
+interface ServiceStatusView {
+  pool?: string;
+  headNode?: string;
+  failoverNodes: string[];
+  failoverLease?: string;
+  failbackLease?: string;
+  automaticOnSlotIn?: string;
+}
+
+function view(service: CustomObject): ServiceStatusView {
+  const spec = (service.spec ?? {}) as {
+    pool?: string;
+    primaryZone?: string;
+    zones?: string[];
+    failback?: { policy?: string };
+  };
+  const status = (service.status ?? {}) as {
+    head?: { node?: string; leaseName?: string };
+    failover?: { fromNode?: string; toNode?: string; leaseName?: string };
+    failback?: { fromSlot?: string };
+  };
+  const out: ServiceStatusView = {
+    failoverNodes: [status.failover?.fromNode, status.failover?.toNode].filter((n): n is string => !!n),
+  };
+  if (spec.pool) out.pool = spec.pool;
+  if (status.head?.node) out.headNode = status.head.node;
+  if (status.failover?.leaseName) out.failoverLease = status.failover.leaseName;
+  if (status.failback?.fromSlot) out.failbackLease = status.failback.fromSlot;
+  if (spec.failback?.policy === "Automatic" && status.head?.leaseName)
+    out.automaticOnSlotIn = spec.primaryZone ?? spec.zones?.[0];
+  return out;
+}
+
+/** Services a change of this node concerns: its head or a failover runs there, or it waits to fail back into its zone. */
+function servicesOnNode(ctx: ControllerContext, nodeName: string, zone: string | undefined): string[] {
+  return ctx.cache.services
+    .list()
+    .filter((service) => {
+      const v = view(service);
+      return (
+        v.headNode === nodeName ||
+        v.failoverNodes.includes(nodeName) ||
+        (zone !== undefined && v.automaticOnSlotIn === zone)
+      );
+    })
+    .map(keyOf);
+}
+
+export const storageServiceControllerSpec: ControllerSpec = {
+  name: "storage-service",
+  reconcile: (ctx, key) => {
+    const { namespace, name } = splitKey(key);
+    return reconcileStorageService(ctx, namespace!, name);
+  },
+  watches: {
+    services: (service) => [keyOf(service)],
+    pods: (pod, ctx) => {
+      const service = pod.metadata?.labels?.[labels.service];
+      if (service) return [`${pod.metadata!.namespace}/${service}`];
+      // A tenant or placeholder pod on a slot a service is taking: the failover waits for it to go.
+      const slot = pod.metadata?.labels?.[labels.slot];
+      if (!slot) return [];
+      const holder = parseHolderIdentity(ctx.cache.slotLeases.get(slot, ctx.namespace)?.spec?.holderIdentity);
+      return holder?.kind === "service" ? [`${holder.namespace}/${holder.name}`] : [];
+    },
+    nodes: (node, ctx) =>
+      servicesOnNode(ctx, node.metadata!.name!, node.metadata?.labels?.["topology.kubernetes.io/zone"]),
+    nodeLeases: (lease, ctx) => {
+      const node = ctx.cache.nodes.get(lease.metadata!.name!);
+      return servicesOnNode(
+        ctx,
+        lease.metadata!.name!,
+        node?.metadata?.labels?.["topology.kubernetes.io/zone"],
+      );
+    },
+    slotLeases: (lease, ctx) => {
+      const keys = new Set<string>();
+      const holder = parseHolderIdentity(lease.spec?.holderIdentity);
+      if (holder?.kind === "service") keys.add(`${holder.namespace}/${holder.name}`);
+      const name = lease.metadata?.name;
+      for (const service of ctx.cache.services.list()) {
+        const v = view(service);
+        if (name !== undefined && (v.failoverLease === name || v.failbackLease === name))
+          keys.add(keyOf(service));
+      }
+      return [...keys];
+    },
+    pools: (pool, ctx) =>
+      ctx.cache.services
+        .list()
+        .filter((service) => view(service).pool === pool.metadata?.name)
+        .map(keyOf),
+  },
+};
+
+export interface StorageServiceSupport {
+  prober: HeadProber;
+  stop(): void;
+}
+
+/**
+ * Starts what the controller needs beside its reconciles: the head prober, fed from the services in
+ * the cache and reported to the reconciler through `ctx.probes`. A head crossing its failure
+ * threshold enqueues its service at once.
+ */
+export function startStorageServiceSupport(
+  ctx: ControllerContext,
+  enqueue: (key: string) => void,
+  options: { syncEveryMs?: number } = {},
+): StorageServiceSupport {
+  const prober = new HeadProber({ onChange: enqueue });
+  (ctx as StorageServiceContext).probes = prober;
+  const sync = () => prober.update(probeTargets(ctx.cache));
+  sync();
+  const timer = setInterval(sync, options.syncEveryMs ?? 250);
+  timer.unref();
+  return {
+    prober,
+    stop() {
+      clearInterval(timer);
+      prober.stop();
+      if ((ctx as StorageServiceContext).probes === prober) delete (ctx as StorageServiceContext).probes;
+    },
+  };
+}

@@ -1,0 +1,62 @@
+// Names of the objects a StorageService owns, and the annotations users set on it. One place, so the
+// manifests, the reconciler and the tests spell them alike.
+import {
+  GROUP,
+  STORAGE_SERVICE_KIND,
+  STORAGE_SERVICE_PLURAL,
+  VERSION,
+  type StorageService,
+} from "../../api/index.ts";
+import { formatHolderIdentity } from "../../decisions/names.ts";
+import type { ServiceRef } from "../../decisions/types.ts";
+import type { ResourceRef } from "../../kube/resources.ts";
+import { prefix } from "../labels.ts";
+
+export const storageServiceResource: ResourceRef = {
+  group: GROUP,
+  version: VERSION,
+  plural: STORAGE_SERVICE_PLURAL,
+  kind: STORAGE_SERVICE_KIND,
+  namespaced: true,
+};
+
+export const serviceAnnotations = {
+  /** Set to a new value to move the head onto contingency capacity by hand (a switchover). */
+  switchover: `${prefix}/switchover`,
+  /** Set to a new value to move the head from its slot back to the primary zone (Manual failback). */
+  failback: `${prefix}/failback`,
+} as const;
+
+/** The head Service clients use: it selects the head pod of the current epoch only. */
+export const headServiceName = (service: string) => `${service}-head`;
+/** The StatefulSet of one zone's server nodes, and its headless Service (same name). */
+export const serverSetName = (service: string, zone: string) => `${service}-server-${zone}`;
+/** What the head and servers read: the server list, partitions, replication factor. */
+export const configMapName = (service: string) => `${service}-config`;
+/** The shared head-to-server token, generated once. */
+export const tokenSecretName = (service: string) => `${service}-token`;
+
+/** Keys of the ConfigMap and the Secret. */
+export const configKeys = {
+  /** `zone=host:port,...` with the servers' stable DNS names. */
+  servers: "servers",
+  /** `zone=ip:port,...` of the server pods that have an IP (for clusters without DNS, such as the test cluster). */
+  serverIps: "server-ips",
+  partitions: "partitions",
+  replicationFactor: "replication-factor",
+  token: "token",
+} as const;
+
+/** Partitions keys are hashed into: fixed for the service's life (the data plane's default). */
+export const PARTITIONS = 64;
+
+export const serviceRef = (service: { metadata: { namespace?: string; name?: string } }): ServiceRef => ({
+  namespace: service.metadata.namespace!,
+  name: service.metadata.name!,
+});
+
+/** `service:<ns>/<name>`: the holder identity of slot Leases the service takes. */
+export const serviceIdentity = (ref: ServiceRef) => formatHolderIdentity({ kind: "service", ...ref });
+
+/** The zone the head runs in when healthy: spec.primaryZone, else the first of spec.zones. */
+export const primaryZoneOf = (service: StorageService) => service.spec.primaryZone ?? service.spec.zones[0]!;

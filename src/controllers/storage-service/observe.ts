@@ -1,0 +1,298 @@
+// What the storage service controller observes, as the decisions' views: the head's health, the
+// pool's slots, nodes and claims, and the pods a failover creates and removes. Reads come from the
+// informer caches, overlaid with what this reconcile itself just wrote (read-your-writes: the
+// caches hear of our own writes a moment later, and the decisions must not act twice meanwhile).
+import type * as k8s from "@kubernetes/client-node";
+import { parsePool, type ContingencyPool, type StorageService } from "../../api/index.ts";
+import type {
+  FailoverObserved,
+  FailoverPoolObservation,
+  FailoverRecord,
+} from "../../decisions/failover-steps.ts";
+import { assessHeadHealth, type HeadHealth, type HeadPodView } from "../../decisions/head-health.ts";
+import { headPodName, refKey } from "../../decisions/names.ts";
+import type { NodeView, PodPhase, PodPresence, SlotView } from "../../decisions/types.ts";
+import type { ControllerContext } from "../context.ts";
+import { labels, roles } from "../labels.ts";
+import { placeholderName, tenantPodName } from "../pods.ts";
+import { observeNodes, poolClaims } from "../pool-controller.ts";
+import { time, toSlotView } from "../views.ts";
+import { serviceIdentity, serviceRef } from "./names.ts";
+import type { HeadProbeRecord } from "./prober.ts";
+
+/** The context with the prober's records, when the operator runs one. */
+export type StorageServiceContext = ControllerContext & {
+  probes?: { record(namespace: string, name: string): HeadProbeRecord | undefined };
+};
+
+/** Objects this reconcile wrote, seen before the caches have them. */
+export class Known {
+  readonly leases = new Map<string, k8s.V1Lease>();
+  /** `namespace/name` → the pod as written, or null once deleted for good. */
+  readonly pods = new Map<string, k8s.V1Pod | null>();
+  /** Claims this reconcile told of their revocation. */
+  readonly notified = new Set<string>();
+  routedEpoch: number | undefined;
+  routedKnown = false;
+  private readonly ctx: ControllerContext;
+
+  constructor(ctx: ControllerContext) {
+    this.ctx = ctx;
+  }
+
+  pod(namespace: string, name: string): k8s.V1Pod | undefined {
+    const key = `${namespace}/${name}`;
+    if (this.pods.has(key)) return this.pods.get(key) ?? undefined;
+    return this.ctx.cache.pods.get(name, namespace);
+  }
+
+  lease(name: string): k8s.V1Lease | undefined {
+    return this.leases.get(name) ?? this.ctx.cache.slotLeases.get(name, this.ctx.namespace);
+  }
+
+  /** Slot Leases of a pool, with this reconcile's own changes. */
+  poolLeases(pool: string): k8s.V1Lease[] {
+    const cached = this.ctx.cache.slotLeases.list().filter((l) => l.metadata?.labels?.[labels.pool] === pool);
+    const names = new Set(cached.map((l) => l.metadata!.name!));
+    const own = [...this.leases.values()].filter(
+      (l) => l.metadata?.labels?.[labels.pool] === pool && !names.has(l.metadata!.name!),
+    );
+    return [...cached.map((l) => this.leases.get(l.metadata!.name!) ?? l), ...own];
+  }
+}
+
+export const isPodReady = (pod: k8s.V1Pod | undefined) =>
+  !!pod &&
+  pod.status?.phase === "Running" &&
+  !!pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+
+export function presenceOf(pod: k8s.V1Pod | undefined): PodPresence {
+  if (!pod) return "absent";
+  return pod.metadata?.deletionTimestamp ? "terminating" : "present";
+}
+
+export function headPodView(pod: k8s.V1Pod): HeadPodView {
+  const ready = pod.status?.conditions?.find((c) => c.type === "Ready");
+  const view: HeadPodView = {
+    name: pod.metadata!.name!,
+    phase: (pod.status?.phase ?? "Pending") as PodPhase,
+    ready: isPodReady(pod),
+    createdAt: time(pod.metadata?.creationTimestamp) ?? 0,
+  };
+  const transition = time(ready?.lastTransitionTime);
+  if (transition !== undefined) view.readyTransitionAt = transition;
+  const deletion = time(pod.metadata?.deletionTimestamp);
+  if (deletion !== undefined) view.deletionTimestamp = deletion;
+  if (pod.spec?.nodeName) view.node = pod.spec.nodeName;
+  return view;
+}
+
+/** How long a Running head may report not Ready before that is a failure: one probe period. */
+export const notReadyGraceMs = (service: StorageService) =>
+  service.spec.failureDetection.probePeriodMilliseconds;
+
+export interface HeadAssessment {
+  health: HeadHealth;
+  pod: k8s.V1Pod | undefined;
+  node: NodeView | undefined;
+  /** A Running head that is not Ready but within its grace: look again after this long. */
+  recheckAfterMs?: number;
+}
+
+/** The recorded head's health from its pod, its node (and node lease) and the operator's probe. */
+export function assessHead(
+  ctx: StorageServiceContext,
+  service: StorageService,
+  nodes: readonly NodeView[],
+  known: Known,
+): HeadAssessment {
+  const now = ctx.now();
+  const ref = serviceRef(service);
+  const recorded = service.status?.head?.pod;
+  const pod = recorded ? known.pod(ref.namespace, recorded) : undefined;
+  const nodeName = pod?.spec?.nodeName;
+  const node = nodeName ? nodes.find((n) => n.name === nodeName) : undefined;
+  const probe = ctx.probes?.record(ref.namespace, ref.name);
+  const grace = notReadyGraceMs(service);
+  const health = assessHeadHealth({
+    now,
+    ...(recorded !== undefined ? { recordedHead: recorded } : {}),
+    pod: pod ? headPodView(pod) : undefined,
+    node,
+    ...(probe && probe.pod === recorded && probe.answered ? { probe } : {}),
+    notReadyGraceMs: grace,
+  });
+  const assessment: HeadAssessment = { health, pod, node };
+  if (health.healthy && pod && pod.status?.phase === "Running" && !isPodReady(pod)) {
+    const view = headPodView(pod);
+    const since = view.readyTransitionAt ?? view.createdAt;
+    assessment.recheckAfterMs = Math.max(10, since + grace - now);
+  }
+  return assessment;
+}
+
+export interface PoolSnapshot {
+  pool: ContingencyPool;
+  slots: SlotView[];
+  leases: Map<string, k8s.V1Lease>;
+  nodes: NodeView[];
+  observation: FailoverPoolObservation;
+}
+
+/** The pool's tenant slots again number what its spec declares in every zone (reserved ones come on top). */
+export function poolReplenished(pool: ContingencyPool, slots: readonly SlotView[]): boolean {
+  return pool.spec.zones.every(
+    (zone) => slots.filter((s) => s.zone === zone.name && s.holder.kind !== "service").length >= zone.slots,
+  );
+}
+
+export function observePool(
+  ctx: ControllerContext,
+  service: StorageService,
+  nodes: NodeView[],
+  known: Known,
+): PoolSnapshot | undefined {
+  const raw = ctx.cache.pools.get(service.spec.pool);
+  if (!raw) return undefined;
+  const parsed = parsePool(raw);
+  if (!parsed.ok) return undefined;
+  const pool = parsed.value;
+  const leases = new Map<string, k8s.V1Lease>();
+  const slots: SlotView[] = [];
+  for (const lease of known.poolLeases(service.spec.pool)) {
+    const slot = toSlotView(lease);
+    if (!slot) continue;
+    slots.push(slot);
+    leases.set(slot.leaseName, lease);
+  }
+  return {
+    pool,
+    slots,
+    leases,
+    nodes,
+    observation: {
+      slots,
+      nodes,
+      claims: poolClaims(ctx, pool, service.spec.pool),
+      emergencyGraceSeconds: pool.spec.revocation.emergencyGraceSeconds,
+      replenished: poolReplenished(pool, slots),
+    },
+  };
+}
+
+/** Zones with a node that is not Ready: a failover avoids them when it can. */
+export function troubledZones(nodes: readonly NodeView[]): string[] {
+  return [...new Set(nodes.filter((n) => !n.ready && n.zone !== undefined).map((n) => n.zone!))].sort();
+}
+
+/**
+ * The tenant pod of the victim on the chosen slot. A pod still terminating on a longer grace than
+ * the pool's emergency grace (the claim controller may have begun with the planned one) counts as
+ * present, so the failover deletes it again with the shorter grace.
+ */
+function tenantPresence(
+  known: Known,
+  record: FailoverRecord,
+  emergencyGraceSeconds: number,
+  now: number,
+): PodPresence {
+  if (!record.victim || !record.slot) return "absent";
+  const pod = known.pod(record.victim.namespace, tenantPodName(record.victim.name));
+  if (!pod || pod.metadata?.labels?.[labels.slot] !== record.slot.leaseName) return "absent";
+  if (pod.metadata?.labels?.[labels.role] !== roles.tenant) return "absent";
+  const deadline = time(pod.metadata?.deletionTimestamp);
+  if (deadline === undefined) return "present";
+  return deadline > now + (emergencyGraceSeconds + 1) * 1000 ? "present" : "terminating";
+}
+
+function victimClaimState(
+  ctx: StorageServiceContext,
+  service: StorageService,
+  record: FailoverRecord,
+  known: Known,
+): FailoverObserved["victimClaim"] {
+  if (!record.victim || !record.slot) return "absent";
+  const claim = ctx.cache.claims.get(record.victim.name, record.victim.namespace);
+  if (!claim || claim.metadata?.deletionTimestamp) return "absent";
+  if (known.notified.has(refKey(record.victim))) return "notified";
+  const status = (claim.status ?? {}) as { phase?: string; leaseName?: string; revokedBy?: string };
+  if (status.revokedBy === serviceIdentity(serviceRef(service))) return "notified";
+  if (status.phase === "Revoking" || status.phase === "Revoked" || status.phase === "Expired")
+    return "notified";
+  // A claim bound elsewhere (requeued and granted another slot) has nothing to be told about this one.
+  if (status.phase === "Bound" && status.leaseName !== record.slot.leaseName) return "notified";
+  return "unnotified";
+}
+
+export interface FailoverObservationInput {
+  service: StorageService;
+  record: FailoverRecord | undefined;
+  health: HeadHealth;
+  pool: PoolSnapshot | undefined;
+  nodes: readonly NodeView[];
+  known: Known;
+}
+
+/** Everything nextFailoverAction reads, for the record in progress. */
+export function observeFailover(
+  ctx: StorageServiceContext,
+  input: FailoverObservationInput,
+): FailoverObserved {
+  const { service, record, known, nodes } = input;
+  const ref = serviceRef(service);
+  const now = ctx.now();
+  const observed: FailoverObserved = {
+    now,
+    service: ref,
+    epoch: service.status?.epoch ?? 0,
+    health: record ? { healthy: true, starting: false } : input.health,
+    slotPods: { placeholder: "absent", tenant: "absent" },
+    victimClaim: "absent",
+    newHead: { presence: "absent", ready: false },
+    oldHead: { presence: "absent", nodeReady: false },
+  };
+  const head = service.status?.head;
+  if (head?.pod) {
+    // Where the head runs, as recorded, completed from its pod when it was recorded before it was scheduled.
+    const nodeName = head.node ?? known.pod(ref.namespace, head.pod)?.spec?.nodeName;
+    const zone = head.zone ?? nodes.find((n) => n.name === nodeName)?.zone;
+    observed.head = { pod: head.pod };
+    if (nodeName !== undefined) observed.head.node = nodeName;
+    if (zone !== undefined) observed.head.zone = zone;
+    if (head.leaseName !== undefined) observed.head.slot = head.leaseName;
+  }
+  if (input.pool) observed.pool = input.pool.observation;
+  const troubled = troubledZones(nodes);
+  if (troubled.length) observed.failedZones = troubled;
+  if (known.routedKnown && known.routedEpoch !== undefined) observed.routedEpoch = known.routedEpoch;
+  if (!record) return observed;
+
+  if (record.slot) {
+    observed.slotPods.placeholder = presenceOf(
+      known.pod(ctx.namespace, placeholderName(record.slot.leaseName)),
+    );
+    observed.slotPods.tenant = tenantPresence(
+      known,
+      record,
+      input.pool?.pool.spec.revocation.emergencyGraceSeconds ?? 0,
+      now,
+    );
+    observed.victimClaim = victimClaimState(ctx, service, record, known);
+  }
+  if (record.targetEpoch !== undefined) {
+    const pod = known.pod(ref.namespace, headPodName(ref.name, record.targetEpoch));
+    observed.newHead = { presence: presenceOf(pod), ready: isPodReady(pod) };
+    if (pod?.status?.phase) observed.newHead.phase = pod.status.phase as PodPhase;
+  }
+  if (record.oldHead) {
+    const pod = known.pod(ref.namespace, record.oldHead.pod);
+    const nodeName = pod?.spec?.nodeName ?? record.oldHead.node;
+    const node = nodeName ? nodes.find((n) => n.name === nodeName) : undefined;
+    observed.oldHead = { presence: presenceOf(pod), nodeReady: node?.ready ?? false };
+  }
+  return observed;
+}
+
+export function allNodes(ctx: ControllerContext): NodeView[] {
+  return observeNodes(ctx);
+}

@@ -1,0 +1,377 @@
+import type * as k8s from "@kubernetes/client-node";
+import { createServer, type Server } from "node:http";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { GROUP, POOL_PLURAL, VERSION } from "../../src/api/index.ts";
+import { mergePatchOptions } from "../../src/kube/client.ts";
+import type { Driver } from "../support/controller-driver.ts";
+import { installCrds } from "../support/crds.ts";
+import {
+  annotateService,
+  condition,
+  createScopedClaim,
+  createScopedPool,
+  createService,
+  deleteService,
+  eventsOf,
+  getService,
+  routedEpoch,
+  startControllers,
+  waitForFailover,
+  waitForServing,
+  type ServiceObject,
+} from "../support/failover.ts";
+import {
+  deleteNamespace,
+  eventually,
+  freshNamespace,
+  makeNodeNotReady,
+  makePodNotReady,
+  makeZoneNotReady,
+  restoreNode,
+  testClient,
+} from "../support/kube.ts";
+import { deletePool, getClaim, slotLeases } from "../support/pools.ts";
+
+// Head failover on the real test cluster: the head made NotReady, its node or its whole zone lost,
+// a switchover asked for by hand, and the failback. Each test has its own pool, namespaces and scope.
+
+const client = testClient();
+const run = Date.now().toString(36);
+let counter = 0;
+
+interface World {
+  scope: string;
+  pool: string;
+  opNs: string;
+  ns: string;
+  driver: Driver;
+}
+
+const worlds: World[] = [];
+const nodesToRestore = new Set<string>();
+
+beforeAll(async () => {
+  await installCrds();
+});
+
+afterEach(async () => {
+  await Promise.all([...nodesToRestore].map((n) => restoreNode(client, n)));
+  nodesToRestore.clear();
+  for (const world of worlds.splice(0)) {
+    await world.driver.stop();
+    await deletePool(client, world.pool);
+    await Promise.all([deleteNamespace(client, world.ns), deleteNamespace(client, world.opNs)]);
+  }
+});
+
+afterAll(async () => {
+  await Promise.all([...nodesToRestore].map((n) => restoreNode(client, n)));
+});
+
+async function world(zones: Record<string, number>, hotSpares = 0): Promise<World> {
+  const n = counter++;
+  const scope = `failover-${run}-${n}`;
+  const pool = `fo-${run}-${n}`;
+  const opNs = await freshNamespace(client, "fo-op");
+  const ns = await freshNamespace(client, "fo");
+  await createScopedPool(client, pool, scope, {
+    zones,
+    hotSpares,
+    emergencyGraceSeconds: 1,
+    plannedGraceSeconds: 2,
+  });
+  const driver = await startControllers(opNs, scope);
+  const w = { scope, pool, opNs, ns, driver };
+  worlds.push(w);
+  return w;
+}
+
+async function boundClaim(w: World, name: string, bid: number, zone: string) {
+  await createScopedClaim(client, w.scope, w.ns, name, w.pool, bid, { zone });
+  return eventually(`claim ${name} Bound`, async () => {
+    const claim = await getClaim(client, w.ns, name);
+    return claim.status?.phase === "Bound" ? claim : undefined;
+  });
+}
+
+async function holders(w: World): Promise<Map<string, string>> {
+  const leases = await slotLeases(client, w.opNs, w.pool);
+  return new Map(leases.map((l) => [l.metadata!.name!, l.spec?.holderIdentity ?? ""]));
+}
+
+async function headPods(w: World, service: string): Promise<k8s.V1Pod[]> {
+  const list = await client.core.listNamespacedPod({
+    namespace: w.ns,
+    labelSelector: `understudy.dev/service=${service},understudy.dev/role=head`,
+  });
+  return list.items.filter((p) => !p.metadata?.deletionTimestamp);
+}
+
+/** The invariants every finished failover leaves: one head, routed, on the slot the ledger gives the service. */
+async function expectOneServingHead(w: World, service: ServiceObject, name: string) {
+  const status = service.status!;
+  const heads = await eventually("the old head to go", async () => {
+    const pods = await headPods(w, name);
+    return pods.length === 1 ? pods : undefined;
+  });
+  expect(heads[0]!.metadata!.name).toBe(status.head!.pod);
+  expect(heads[0]!.metadata!.labels!["understudy.dev/epoch"]).toBe(String(status.epoch));
+  expect(await routedEpoch(client, w.ns, name)).toBe(String(status.epoch));
+  if (status.head?.leaseName) {
+    expect(heads[0]!.spec!.nodeName).toBe(status.head.node);
+    const ledger = await holders(w);
+    expect(ledger.get(status.head.leaseName)).toBe(`service:${w.ns}/${name}`);
+    // The service holds exactly the head's slot.
+    expect([...ledger.values()].filter((h) => h === `service:${w.ns}/${name}`)).toHaveLength(1);
+  }
+}
+
+describe("failover of a head pod made NotReady", () => {
+  it("revokes the lowest bid outside the failed zone, starts epoch 2 there, switches the Service and replenishes", async () => {
+    const w = await world({ "zone-a": 1, "zone-b": 1, "zone-c": 1 });
+    // Every slot leased (hotSpares 0): the failover must revoke one.
+    await boundClaim(w, "cheap-a", 1, "zone-a");
+    await boundClaim(w, "low-b", 10, "zone-b");
+    await boundClaim(w, "high-c", 50, "zone-c");
+    await createService(client, w.scope, w.ns, "kv", w.pool);
+    const { pod: head1 } = await waitForServing(client, w.ns, "kv", 1);
+    expect(head1.metadata!.name).toBe("kv-head-1");
+    const nodeZone = (await client.core.readNode({ name: head1.spec!.nodeName! })).metadata!.labels![
+      "topology.kubernetes.io/zone"
+    ];
+    expect(nodeZone).toBe("zone-a");
+
+    await makePodNotReady(client, w.ns, "kv-head-1");
+    const service = await waitForFailover(client, w.ns, "kv", 1);
+    const last = service.status!.lastFailover!;
+    expect(last).toMatchObject({
+      reason: "PodNotReady",
+      fromZone: "zone-a",
+      toZone: "zone-b",
+      fromPod: "kv-head-1",
+      fromEpoch: 1,
+      epoch: 2,
+      revokedClaim: `${w.ns}/low-b`,
+      step: "Done",
+    });
+    expect(last.durationMilliseconds).toBeGreaterThanOrEqual(0);
+    expect(last.timeline!.map((t) => t.step)).toEqual([
+      "Detected",
+      "SlotChosen",
+      "Revoked",
+      "HeadStarted",
+      "RoutingSwitched",
+      "OldHeadFenced",
+      "Replenished",
+      "Done",
+    ]);
+    expect(service.status!.epoch).toBe(2);
+    expect(service.status!.failoverCount).toBe(1);
+    expect(service.status!.head).toMatchObject({
+      pod: "kv-head-2",
+      zone: "zone-b",
+      leaseName: last.leaseName,
+    });
+    await expectOneServingHead(w, service, "kv");
+
+    // The victim is told why, and the others keep their slots.
+    const victim = await eventually("low-b Revoked", async () => {
+      const claim = await getClaim(client, w.ns, "low-b");
+      return claim.status?.phase === "Revoked" ? claim : undefined;
+    });
+    expect(victim.status).toMatchObject({ reason: "Failover", revokedBy: `service:${w.ns}/kv` });
+    expect((await getClaim(client, w.ns, "cheap-a")).status?.phase).toBe("Bound");
+    expect((await getClaim(client, w.ns, "high-c")).status?.phase).toBe("Bound");
+
+    // The pool replaced the slot: zone-b has a tenant slot again besides the reserved one.
+    const ledger = await holders(w);
+    const zoneB = [...ledger.entries()].filter(([name]) => name.includes("-zone-b-"));
+    expect(zoneB.filter(([, holder]) => !holder.startsWith("service:"))).toHaveLength(1);
+
+    const reasons = (await eventsOf(client, w.ns, "kv")).map((e) => e.reason);
+    for (const reason of ["HeadFailed", "FailoverSlotChosen", "FailoverRoutingSwitched", "FailoverDone"])
+      expect(reasons).toContain(reason);
+  });
+
+  it("takes a free slot before revoking any lease", async () => {
+    const w = await world({ "zone-b": 1, "zone-c": 1 }, 1);
+    await boundClaim(w, "tenant-b", 1, "zone-b");
+    await createService(client, w.scope, w.ns, "kv", w.pool);
+    await waitForServing(client, w.ns, "kv", 1);
+    await makePodNotReady(client, w.ns, "kv-head-1");
+    const service = await waitForFailover(client, w.ns, "kv", 1);
+    expect(service.status!.lastFailover).toMatchObject({ toZone: "zone-c", epoch: 2 });
+    expect(service.status!.lastFailover!.revokedClaim).toBeUndefined();
+    expect((await getClaim(client, w.ns, "tenant-b")).status?.phase).toBe("Bound");
+    await expectOneServingHead(w, service, "kv");
+  });
+
+  it("falls back to the failed head's own zone when no other zone has a slot", async () => {
+    const w = await world({ "zone-a": 1 });
+    await createService(client, w.scope, w.ns, "kv", w.pool);
+    await waitForServing(client, w.ns, "kv", 1);
+    const before = await getService(client, w.ns, "kv");
+    expect(condition(before, "ContingencyAvailable")).toMatchObject({ status: "True" });
+    expect(condition(before, "ContingencyAvailable")!.message).toContain("no other zone");
+    await makePodNotReady(client, w.ns, "kv-head-1");
+    const service = await waitForFailover(client, w.ns, "kv", 1);
+    expect(service.status!.lastFailover).toMatchObject({ fromZone: "zone-a", toZone: "zone-a", epoch: 2 });
+    await expectOneServingHead(w, service, "kv");
+  });
+
+  it("with no capacity at all reports ContingencyAvailable=False and finishes once the pool grows", async () => {
+    const w = await world({ "zone-b": 0 });
+    await createService(client, w.scope, w.ns, "kv", w.pool);
+    await waitForServing(client, w.ns, "kv", 1);
+    await eventually("ContingencyAvailable=False", async () => {
+      const s = await getService(client, w.ns, "kv");
+      return condition(s, "ContingencyAvailable")?.status === "False" ? s : undefined;
+    });
+    await makePodNotReady(client, w.ns, "kv-head-1");
+    const waiting = await eventually("a failover waiting for capacity", async () => {
+      const s = await getService(client, w.ns, "kv");
+      return s.status?.failover?.step === "Detected" && s.status.phase === "FailingOver" ? s : undefined;
+    });
+    expect(condition(waiting, "ContingencyAvailable")).toMatchObject({ status: "False", reason: "NoSlots" });
+    const events = await eventsOf(client, w.ns, "kv");
+    expect(events.some((e) => e.reason === "NoContingencyCapacity" && e.type === "Warning")).toBe(true);
+
+    await client.custom.patchClusterCustomObject(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: POOL_PLURAL,
+        name: w.pool,
+        body: { spec: { zones: [{ name: "zone-b", slots: 1 }] } },
+      },
+      mergePatchOptions,
+    );
+    const service = await waitForFailover(client, w.ns, "kv", 1);
+    expect(service.status!.lastFailover).toMatchObject({ toZone: "zone-b", epoch: 2 });
+    await expectOneServingHead(w, service, "kv");
+  });
+});
+
+describe("failover when the head's node or zone fails", () => {
+  it("moves the head off a NotReady node, without waiting for eviction", async () => {
+    const w = await world({ "zone-a": 1, "zone-b": 1, "zone-c": 1 }, 3);
+    await createService(client, w.scope, w.ns, "kv", w.pool);
+    const { pod } = await waitForServing(client, w.ns, "kv", 1);
+    const node = pod.spec!.nodeName!;
+    nodesToRestore.add(node);
+    await makeNodeNotReady(client, node);
+    const service = await waitForFailover(client, w.ns, "kv", 1);
+    expect(service.status!.lastFailover).toMatchObject({ reason: "NodeNotReady", fromNode: node, epoch: 2 });
+    expect(service.status!.lastFailover!.toZone).not.toBe("zone-a");
+    expect(service.status!.head!.node).not.toBe(node);
+    // The old head sat on a node that cannot confirm its end: it was removed at once.
+    await expect(client.core.readNamespacedPod({ name: "kv-head-1", namespace: w.ns })).rejects.toMatchObject(
+      {
+        code: 404,
+      },
+    );
+    await expectOneServingHead(w, service, "kv");
+  });
+
+  it("moves the head out of a zone whose nodes all went NotReady", async () => {
+    const w = await world({ "zone-a": 1, "zone-b": 1, "zone-c": 1 }, 3);
+    await createService(client, w.scope, w.ns, "kv", w.pool);
+    await waitForServing(client, w.ns, "kv", 1);
+    const nodes = await makeZoneNotReady(client, "zone-a");
+    for (const n of nodes) nodesToRestore.add(n);
+    const service = await waitForFailover(client, w.ns, "kv", 1);
+    expect(["zone-b", "zone-c"]).toContain(service.status!.lastFailover!.toZone);
+    expect(service.status!.lastFailover!.reason).toBe("NodeNotReady");
+    await expectOneServingHead(w, service, "kv");
+  });
+});
+
+describe("failure detection by the operator's probe", () => {
+  let server: Server | undefined;
+  afterEach(async () => {
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    server = undefined;
+  });
+
+  it("fails over a head whose /healthz stops answering while its pod still looks Ready", async () => {
+    const w = await world({ "zone-b": 1 }, 1);
+    await createService(client, w.scope, w.ns, "kv", w.pool, {
+      failureDetection: { probePeriodMilliseconds: 100, probeTimeoutMilliseconds: 50, failureThreshold: 3 },
+    });
+    const { pod } = await waitForServing(client, w.ns, "kv", 1);
+    // Play the head process on its pod IP (KWOK hands out loopback addresses).
+    let answered = 0;
+    server = createServer((_req, res) => {
+      answered++;
+      res.end("ok");
+    });
+    await new Promise<void>((resolve) => server!.listen(7000, pod.status!.podIP!, resolve));
+    await eventually("the prober to reach the head", () => answered >= 2);
+    await new Promise<void>((resolve) => server!.close(() => resolve()));
+    server = undefined;
+    const service = await waitForFailover(client, w.ns, "kv", 1);
+    expect(service.status!.lastFailover).toMatchObject({ reason: "ProbeFailed", toZone: "zone-b", epoch: 2 });
+    await expectOneServingHead(w, service, "kv");
+  });
+});
+
+describe("switchover and failback", () => {
+  it("a switchover annotation moves a healthy head once per value, then Manual failback brings it home", async () => {
+    const w = await world({ "zone-b": 1 }, 1);
+    await createService(client, w.scope, w.ns, "kv", w.pool);
+    await waitForServing(client, w.ns, "kv", 1);
+    await annotateService(client, w.ns, "kv", { "understudy.dev/switchover": "req-1" });
+    const moved = await waitForFailover(client, w.ns, "kv", 1);
+    expect(moved.status!.lastFailover).toMatchObject({ reason: "Manual", toZone: "zone-b", epoch: 2 });
+    expect(moved.status!.handledSwitchover).toBe("req-1");
+    await expectOneServingHead(w, moved, "kv");
+    const slot = moved.status!.head!.leaseName!;
+
+    // The same value again is not a new request.
+    await annotateService(client, w.ns, "kv", { "understudy.dev/switchover": "req-1", touched: "yes" });
+    await waitForServing(client, w.ns, "kv", 2);
+    expect((await getService(client, w.ns, "kv")).status!.failoverCount).toBe(1);
+
+    await annotateService(client, w.ns, "kv", { "understudy.dev/failback": "home-1" });
+    const home = await eventually("the failback", async () => {
+      const s = await getService(client, w.ns, "kv");
+      return s.status?.lastFailback?.outcome === "Succeeded" && !s.status.failback ? s : undefined;
+    });
+    expect(home.status).toMatchObject({ epoch: 3, handledFailback: "home-1" });
+    expect(home.status!.head).toMatchObject({ pod: "kv-head-3", zone: "zone-a" });
+    expect(home.status!.head!.leaseName).toBeUndefined();
+    await expectOneServingHead(w, home, "kv");
+    // The slot went back to the pool.
+    expect((await holders(w)).get(slot)).not.toBe(`service:${w.ns}/kv`);
+  });
+
+  it("Automatic failback returns the head to its primary zone once the zone has been healthy a while", async () => {
+    const w = await world({ "zone-b": 1 }, 1);
+    await createService(client, w.scope, w.ns, "kv", w.pool, {
+      failback: { policy: "Automatic", stableSeconds: 1 },
+    });
+    await waitForServing(client, w.ns, "kv", 1);
+    await makePodNotReady(client, w.ns, "kv-head-1");
+    await waitForFailover(client, w.ns, "kv", 1);
+    const home = await eventually("the automatic failback", async () => {
+      const s = await getService(client, w.ns, "kv");
+      return s.status?.lastFailback?.outcome === "Succeeded" && !s.status.failback ? s : undefined;
+    });
+    expect(home.status).toMatchObject({ epoch: 3 });
+    expect(home.status!.lastFailback).toMatchObject({ reason: "Automatic", toZone: "zone-a", epoch: 3 });
+    await expectOneServingHead(w, home, "kv");
+    expect([...(await holders(w)).values()]).not.toContain(`service:${w.ns}/kv`);
+  });
+
+  it("a deleted service gives its slot back", async () => {
+    const w = await world({ "zone-b": 1 }, 1);
+    await createService(client, w.scope, w.ns, "kv", w.pool);
+    await waitForServing(client, w.ns, "kv", 1);
+    await annotateService(client, w.ns, "kv", { "understudy.dev/switchover": "go" });
+    await waitForFailover(client, w.ns, "kv", 1);
+    await deleteService(client, w.ns, "kv");
+    await eventually("the slot released", async () =>
+      [...(await holders(w)).values()].every((h) => !h.startsWith("service:")),
+    );
+  });
+});

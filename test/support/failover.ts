@@ -1,0 +1,288 @@
+// Building and watching storage services, pools and claims for the failover tests and benchmark.
+// Every object carries the driver's scope label, so only this run's controllers see it.
+import type * as k8s from "@kubernetes/client-node";
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { pino } from "pino";
+import { GROUP, STORAGE_SERVICE_PLURAL, VERSION, type StorageServiceStatus } from "../../src/api/index.ts";
+import { claimControllerSpec, poolControllerSpec } from "../../src/controllers/specs.ts";
+import {
+  headServiceName,
+  startStorageServiceSupport,
+  storageServiceControllerSpec,
+} from "../../src/controllers/storage-service/index.ts";
+import type { KubeClient } from "../../src/kube/client.ts";
+import { isNotFound } from "../../src/kube/errors.ts";
+import { kubeconfigPath } from "../cluster/config.ts";
+import { SCOPE_LABEL, startDriver, type Driver } from "./controller-driver.ts";
+import { eventually, isPodReady } from "./kube.ts";
+import { claimManifest, createClaim, createPool, poolManifest, type PoolShape } from "./pools.ts";
+
+export type ServiceStatus = StorageServiceStatus;
+export interface ServiceObject {
+  metadata: k8s.V1ObjectMeta;
+  spec: Record<string, unknown>;
+  status?: ServiceStatus;
+}
+
+const root = join(import.meta.dirname, "../..");
+
+/** Pools, claims and storage services of a scope are seen only by drivers of that scope. */
+export const scoped = <T extends { metadata: Record<string, unknown> }>(manifest: T, scope: string): T => ({
+  ...manifest,
+  metadata: {
+    ...manifest.metadata,
+    labels: { ...((manifest.metadata.labels as Record<string, string>) ?? {}), [SCOPE_LABEL]: scope },
+  },
+});
+
+export async function createScopedPool(client: KubeClient, name: string, scope: string, shape: PoolShape) {
+  await createPool(client, scoped(poolManifest(name, shape), scope));
+}
+
+export async function createScopedClaim(
+  client: KubeClient,
+  scope: string,
+  ...args: Parameters<typeof claimManifest>
+) {
+  await createClaim(client, scoped(claimManifest(...args), scope));
+}
+
+export interface ServiceShape {
+  primaryZone?: string;
+  failback?: { policy: "Manual" | "Automatic"; stableSeconds?: number };
+  failureDetection?: Record<string, number>;
+  annotations?: Record<string, string>;
+}
+
+export function storageServiceManifest(
+  namespace: string,
+  name: string,
+  pool: string,
+  shape: ServiceShape = {},
+) {
+  return {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: "StorageService",
+    metadata: { name, namespace, ...(shape.annotations ? { annotations: shape.annotations } : {}) },
+    spec: {
+      pool,
+      zones: ["zone-a", "zone-b", "zone-c"],
+      primaryZone: shape.primaryZone ?? "zone-a",
+      replicationFactor: 3,
+      head: {
+        image: "registry.example/understudy:test",
+        port: 7000,
+        resources: { requests: { cpu: "250m", memory: "256Mi" } },
+      },
+      servers: {
+        image: "registry.example/understudy:test",
+        port: 7001,
+        replicasPerZone: 1,
+        storage: { size: "1Gi" },
+      },
+      ...(shape.failureDetection ? { failureDetection: shape.failureDetection } : {}),
+      ...(shape.failback ? { failback: shape.failback } : {}),
+    },
+  };
+}
+
+export async function createService(
+  client: KubeClient,
+  scope: string,
+  ...args: Parameters<typeof storageServiceManifest>
+) {
+  await client.custom.createNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    plural: STORAGE_SERVICE_PLURAL,
+    namespace: args[0],
+    body: scoped(storageServiceManifest(...args), scope),
+  });
+}
+
+export async function getService(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+): Promise<ServiceObject> {
+  return (await client.custom.getNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    plural: STORAGE_SERVICE_PLURAL,
+    namespace,
+    name,
+  })) as ServiceObject;
+}
+
+export async function annotateService(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  annotations: Record<string, string>,
+) {
+  await client.mergePatch(
+    { apiVersion: `${GROUP}/${VERSION}`, kind: "StorageService", metadata: { name, namespace } },
+    { metadata: { annotations } },
+  );
+}
+
+export async function deleteService(client: KubeClient, namespace: string, name: string) {
+  try {
+    await client.custom.deleteNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: STORAGE_SERVICE_PLURAL,
+      namespace,
+      name,
+    });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+export const condition = (service: ServiceObject, type: string) =>
+  service.status?.conditions?.find((c) => c.type === type);
+
+export async function routedEpoch(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+): Promise<string | undefined> {
+  try {
+    const svc = await client.core.readNamespacedService({ name: headServiceName(name), namespace });
+    return svc.spec?.selector?.["understudy.dev/epoch"];
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Waits until the service's head of `epoch` is Ready, recorded, and routed to. */
+export async function waitForServing(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  epoch: number,
+  timeoutMs = 30_000,
+): Promise<{ service: ServiceObject; pod: k8s.V1Pod }> {
+  return eventually(
+    `${namespace}/${name} serving at epoch ${epoch}`,
+    async () => {
+      const service = await getService(client, namespace, name);
+      const head = service.status?.head;
+      if (service.status?.epoch !== epoch || !head?.pod || service.status.failover) return undefined;
+      const pod = await client.core.readNamespacedPod({ name: head.pod, namespace });
+      if (!isPodReady(pod) || (await routedEpoch(client, namespace, name)) !== String(epoch))
+        return undefined;
+      if (condition(service, "HeadAvailable")?.status !== "True") return undefined;
+      return { service, pod };
+    },
+    timeoutMs,
+    50,
+  );
+}
+
+export async function waitForFailover(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  count: number,
+  timeoutMs = 60_000,
+): Promise<ServiceObject> {
+  return eventually(
+    `${namespace}/${name} to finish failover ${count}`,
+    async () => {
+      const service = await getService(client, namespace, name);
+      return (service.status?.failoverCount ?? 0) >= count && !service.status?.failover ? service : undefined;
+    },
+    timeoutMs,
+    50,
+  );
+}
+
+export async function eventsOf(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+): Promise<k8s.CoreV1Event[]> {
+  const list = await client.core.listNamespacedEvent({
+    namespace,
+    fieldSelector: `involvedObject.name=${name}`,
+  });
+  return list.items;
+}
+
+/** The pool, claim and storage service controllers with the head prober, in this process. */
+export function startControllers(namespace: string, scope: string): Promise<Driver> {
+  return startDriver({
+    specs: [poolControllerSpec, claimControllerSpec, storageServiceControllerSpec],
+    namespace,
+    scope,
+    ...(process.env.UNDERSTUDY_LOG_LEVEL ? { log: pino({ level: process.env.UNDERSTUDY_LOG_LEVEL }) } : {}),
+    support: (ctx, enqueue) =>
+      startStorageServiceSupport(ctx, (key) => enqueue(storageServiceControllerSpec.name, key)),
+  });
+}
+
+export interface ControllerProcess {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  logFile: string;
+  stop(): Promise<number | null>;
+}
+
+/** The same controllers as a child process (test/support/driver-main.ts), for crash tests. */
+export async function startControllerProcess(
+  namespace: string,
+  scope: string,
+  env: Record<string, string> = {},
+): Promise<ControllerProcess> {
+  const logDir = join(root, ".understudy", "logs");
+  mkdirSync(logDir, { recursive: true });
+  const logFile = join(logDir, `driver-${namespace}.log`);
+  const log = createWriteStream(logFile, { flags: "a" });
+  const child = spawn(join(root, "node_modules/.bin/node"), [join(root, "test/support/driver-main.ts")], {
+    env: {
+      ...process.env,
+      KUBECONFIG: process.env.KUBECONFIG ?? kubeconfigPath,
+      UNDERSTUDY_NAMESPACE: namespace,
+      UNDERSTUDY_TEST_SCOPE: scope,
+      UNDERSTUDY_LOG_LEVEL: process.env.UNDERSTUDY_LOG_LEVEL ?? "info",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout!.pipe(log);
+  child.stderr!.pipe(log);
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : null))),
+  );
+  // Ready once its caches are filled and controllers run.
+  await new Promise<void>((resolve, reject) => {
+    let buffered = "";
+    const onData = (chunk: Buffer) => {
+      buffered += chunk.toString();
+      if (buffered.includes("controllers started")) {
+        child.stdout!.off("data", onData);
+        resolve();
+      }
+    };
+    child.stdout!.on("data", onData);
+    void exited.then((code) => reject(new Error(`controller process exited with ${code} before starting`)));
+  });
+  return {
+    child,
+    exited,
+    logFile,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      const code = await Promise.race([exited, sleep(10_000).then(() => "timeout" as const)]);
+      if (code !== "timeout") return code;
+      child.kill("SIGKILL");
+      return exited;
+    },
+  };
+}
