@@ -1,4 +1,7 @@
 // Connecting as kubectl would: --kubeconfig or $KUBECONFIG, --context, and the context's namespace.
+import { existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { KubeClient } from "../kube/client.ts";
 import { loadKubeConfig } from "../kube/config.ts";
 
@@ -13,7 +16,17 @@ export interface Connection {
   namespace: string;
 }
 
+/**
+ * Whether any kubeconfig source exists. Without one the client library falls back to
+ * http://localhost:8080, whose refusal would say nothing useful.
+ */
+export function hasKubeconfigSource(env: NodeJS.ProcessEnv = process.env, home = homedir()): boolean {
+  return !!env.KUBECONFIG || !!env.KUBERNETES_SERVICE_HOST || existsSync(join(home, ".kube", "config"));
+}
+
 export function connect(options: ConnectOptions): Connection {
+  if (!options.kubeconfig && !hasKubeconfigSource())
+    throw new Error("no kubeconfig: pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config");
   const kc = loadKubeConfig(options.kubeconfig);
   if (options.context) {
     if (!kc.getContextObject(options.context)) {

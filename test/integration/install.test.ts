@@ -301,7 +301,22 @@ describe("the plain manifests", () => {
   });
 
   it("install the same objects as the chart, in understudy-system", async () => {
-    namespaceExisted = await exists({ apiVersion: "v1", kind: "Namespace", metadata: { name: target } });
+    // A namespace left Terminating by an earlier run must be gone before it can be created again.
+    const phase = await eventually(
+      `namespace ${target} not Terminating`,
+      async () => {
+        try {
+          const current = (await client.core.readNamespace({ name: target })).status?.phase;
+          return current !== "Terminating" && current;
+        } catch (err) {
+          if (isNotFound(err)) return "Absent";
+          throw err;
+        }
+      },
+      120_000,
+      500,
+    );
+    namespaceExisted = phase !== "Absent";
     await kubectl("apply", "--server-side", "-f", join(root, "crds"));
     await kubectl("apply", "-f", manifestsFile);
     for (const o of manifests) expect(await exists(o), identify(o)).toBe(true);

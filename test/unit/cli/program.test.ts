@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { hasKubeconfigSource } from "../../../src/cli/kube.ts";
 import { programName, run, type CliIO } from "../../../src/cli/program.ts";
 
 // The command layer without a cluster: argument handling, help and errors.
@@ -53,5 +54,12 @@ describe("the command line", () => {
     const kubeconfig = new URL("./fixtures/kubeconfig.yaml", import.meta.url).pathname;
     expect(await run(argv("claims", "--kubeconfig", kubeconfig, "--context", "elsewhere"), cli)).toBe(1);
     expect(cli.err).toContain('context "elsewhere" not found in the kubeconfig (known: test)');
+  });
+
+  it("knows when there is no kubeconfig at all, instead of trying localhost:8080", () => {
+    const nowhere = "/nonexistent-home";
+    expect(hasKubeconfigSource({}, nowhere)).toBe(false);
+    expect(hasKubeconfigSource({ KUBECONFIG: "/some/file" }, nowhere)).toBe(true);
+    expect(hasKubeconfigSource({ KUBERNETES_SERVICE_HOST: "10.96.0.1" }, nowhere)).toBe(true);
   });
 });
