@@ -436,6 +436,7 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
   });
   ready.catch(() => undefined);
   const fenced = new Set<string>();
+  const warned = new Set<string>();
   const quorumFenced = () => placement.every((replicas) => replicas.filter((a) => fenced.has(a)).length >= w);
   const fenceOne = async (address: string): Promise<void> => {
     while (!closing && superseded === null) {
@@ -453,6 +454,10 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
         markSuperseded(r.message);
         rejectReady(new Error(`epoch ${epoch} cannot be taken: ${r.message}`));
         return;
+      }
+      if (!warned.has(address)) {
+        warned.add(address);
+        log.warn({ server: address, reason: r.message }, "cannot fence server yet; retrying");
       }
       await new Promise((resolve) => setTimeout(resolve, options.fenceRetryMs ?? HEAD_DEFAULTS.fenceRetryMs));
     }

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { HeadHandle } from "../../../src/dataplane/head.ts";
+import { partitionOfKey } from "../../../src/dataplane/placement.ts";
+import { ServerBatcher, ServerRpc } from "../../../src/dataplane/server-client.ts";
 import { readRecordsOnDisk } from "../../../src/dataplane/server-store.ts";
 import type { ServerHandle } from "../../../src/dataplane/server.ts";
-import { cleanup, op, planServers, startHeadFor, startInProcess, type ServerSlot } from "./harness.ts";
+import { cleanup, op, planServers, startHeadFor, startInProcess, TOKEN, type ServerSlot } from "./harness.ts";
 
 describe("writes through the head with three servers in three zones (R=3, W=2)", () => {
   let slots: ServerSlot[];
@@ -31,6 +33,36 @@ describe("writes through the head with three servers in three zones (R=3, W=2)",
     const record = onDisk(holders[0]!, "all-up")!;
     expect(record).toMatchObject({ epoch: 1, version: 1 });
     expect(record.n).toBeGreaterThan(0);
+  });
+
+  it("coalesces the writes and reads it has for one server into one request", async () => {
+    const requests = async (route: string) => {
+      const text = await (await fetch(`${servers[0]!.url}/metrics`)).text();
+      const line = text
+        .split("\n")
+        .find((l) => l.startsWith(`understudy_server_requests_total{route="${route}",status="200"}`));
+      return Number(line?.split(" ")[1] ?? 0);
+    };
+    const batcher = new ServerBatcher(new ServerRpc(TOKEN, 2000), head.epoch, head.headId);
+    const address = slots[0]!.address;
+    const [appliesBefore, readsBefore] = [await requests("/v1/apply"), await requests("/v1/read")];
+    const records = Array.from({ length: 50 }, (_, i) => {
+      const key = `burst-${i}`;
+      return {
+        key,
+        partition: partitionOfKey(key, 64),
+        epoch: head.epoch,
+        n: 1_000_000 + i,
+        version: 1,
+        value: `b${i}`,
+      };
+    });
+    const written = await Promise.all(records.map((r) => batcher.apply(address, r)));
+    expect(written.every((w) => w.kind === "ok")).toBe(true);
+    const read = await Promise.all(records.map((r) => batcher.read(address, r.key)));
+    expect(read.map((r) => (r.kind === "ok" ? r.body?.value : r.kind))).toEqual(records.map((r) => r.value));
+    expect((await requests("/v1/apply")) - appliesBefore).toBe(1);
+    expect((await requests("/v1/read")) - readsBefore).toBe(1);
   });
 
   it("keeps acknowledging writes with one server stopped, and both live servers hold them", async () => {
