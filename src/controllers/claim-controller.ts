@@ -40,6 +40,8 @@ export async function reconcileClaim(
   const lease = heldLease(ctx, namespace, name);
   const pod = ctx.cache.pods.get(tenantPodName(name), namespace);
 
+  const poolName = (raw.spec as { pool?: unknown } | undefined)?.pool;
+  if (typeof poolName === "string" && !ctx.managesPool(poolName)) return {}; // another operator's pool
   if (raw.metadata?.deletionTimestamp) return release(ctx, raw, lease, pod);
 
   const parsed = parseClaim(raw);
@@ -86,7 +88,7 @@ export async function reconcileClaim(
         ctx.client,
         lease,
         { kind: "free" },
-        { [annotations.revokedClaim]: `${namespace}/${name}` },
+        { [annotations.revokedClaim]: `${namespace}/${name}`, [annotations.revocationReason]: "Expired" },
       );
       if (!swapped.ok) return { requeueAfterMs: 100 };
       ctx.metrics?.revoked(claim.spec.pool, "Expired");
@@ -141,7 +143,7 @@ export async function reconcileClaim(
     if (pod && !pod.metadata?.deletionTimestamp && !isTerminated(pod)) {
       await noticeRevocation(ctx, {
         claim: { namespace, name },
-        reason: claim.status?.reason && phase === "Revoking" ? claim.status.reason : "SlotRevoked",
+        reason: revocationReason(ctx, claim),
         message: "the claim no longer holds its slot",
         graceSeconds: pool?.spec.revocation.plannedGraceSeconds ?? 30,
         by: "pool",
@@ -155,7 +157,7 @@ export async function reconcileClaim(
       const next = claim.spec.requeueOnRevoke ? "Pending" : "Revoked";
       await writeStatus(ctx, claim, {
         phase: next,
-        reason: claim.status?.reason === "SlotHeld" ? "SlotRevoked" : (claim.status?.reason ?? "SlotRevoked"),
+        reason: revocationReason(ctx, claim),
         message:
           next === "Pending"
             ? "revoked; waiting for another slot (requeueOnRevoke)"
@@ -201,6 +203,21 @@ export async function reconcileClaim(
     { type: "Ready", status: "False", reason: "WaitingForSlot", message: "no slot granted yet" },
   );
   return {};
+}
+
+/**
+ * Why a claim lost its slot: what the revoker wrote on the slot's Lease, else what the claim's status
+ * already says, else a generic reason. Whoever tells the tenant first, the words are the same.
+ */
+function revocationReason(ctx: ControllerContext, claim: PoolClaim): string {
+  const ref = `${claim.metadata.namespace}/${claim.metadata.name}`;
+  const lease = ctx.cache.slotLeases
+    .list()
+    .find((l) => l.metadata?.annotations?.[annotations.revokedClaim] === ref);
+  const onLease = lease?.metadata?.annotations?.[annotations.revocationReason];
+  if (onLease) return onLease;
+  const status = claim.status?.reason;
+  return status && status !== "SlotHeld" && status !== "WaitingForSlot" ? status : "SlotRevoked";
 }
 
 /** The tenant pod runs on the slot's node once the placeholder has made room. */

@@ -42,6 +42,12 @@ export interface ControllerContext {
   events: Recorder;
   log: Logger;
   now(): number;
+  /**
+   * Whether this operator manages the named pool (the settings' pool selector, like an ingress
+   * class). Claims and services of another operator's pool are left alone; a pool that does not
+   * exist is everyone's to report.
+   */
+  managesPool(name: string): boolean;
   /** Pool and ledger metrics; absent in tests that do not scrape them. */
   metrics?: LedgerMetrics;
 }

@@ -22,7 +22,7 @@ import type { ClaimView, NodeView, SlotView } from "../decisions/types.ts";
 import { isConflict, isNotFound } from "../kube/errors.ts";
 import type { ResourceRef } from "../kube/resources.ts";
 import type { ControllerContext, ReconcileResult } from "./context.ts";
-import { labels, roles } from "./labels.ts";
+import { annotations, labels, roles } from "./labels.ts";
 import { placeholderName, placeholderPod, placeholderPriorityClassObject } from "./pods.ts";
 import { noticeRevocation } from "./revocation.ts";
 import { createSlotLease, deleteSlotLease, slotLease, swapHolder } from "./slot-ledger.ts";
@@ -81,6 +81,7 @@ export function poolClaims(
 export async function reconcilePool(ctx: ControllerContext, name: string): Promise<ReconcileResult> {
   const raw = ctx.cache.pools.get(name);
   if (!raw) return {}; // Slot Leases and placeholders are owned by the pool: the garbage collector removes them.
+  if (!ctx.managesPool(name)) return {};
   const parsed = parsePool(raw);
   if (!parsed.ok) {
     await writeStatus(
@@ -121,19 +122,33 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
   }
   for (const removal of plan.remove) {
     const lease = leaseOf.get(removal.slot.leaseName)!;
-    if (!(await deleteSlotLease(ctx.client, lease))) continue; // changed meanwhile: decide again next time
-    await deletePod(ctx, placeholderName(removal.slot.leaseName), ctx.namespace, 0);
     if (removal.revoke) {
+      // The ledger first: the slot leaves the claim (and says why) before the tenant hears of it.
+      // Now free, the slot goes on a later pass: shrinking removes free slots first.
+      const { claim, graceSeconds } = removal.revoke;
+      const swapped = await swapHolder(
+        ctx.client,
+        lease,
+        { kind: "free" },
+        {
+          [annotations.revokedClaim]: `${claim.namespace}/${claim.name}`,
+          [annotations.revocationReason]: "PoolShrunk",
+        },
+      );
+      if (!swapped.ok) continue; // changed meanwhile: decide again next time
       ctx.metrics?.revoked(name, "PoolShrunk");
       await noticeRevocation(ctx, {
-        claim: removal.revoke.claim,
+        claim,
         reason: "PoolShrunk",
         message: `pool ${name} shrank and took back slot ${removal.slot.leaseName}`,
-        graceSeconds: removal.revoke.graceSeconds,
+        graceSeconds,
         by: "pool",
         phase: "Revoking",
       });
+      continue;
     }
+    if (!(await deleteSlotLease(ctx.client, lease))) continue;
+    await deletePod(ctx, placeholderName(removal.slot.leaseName), ctx.namespace, 0);
   }
   const ledgerChanged = plan.create.length + plan.move.length + plan.remove.length > 0;
   if (ledgerChanged) return { requeueAfterMs: 50 }; // act on the new ledger once the caches have it

@@ -5,6 +5,7 @@ import { Command, CommanderError } from "commander";
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { z } from "zod";
+import { parseLabelSelector } from "../kube/label-selector.ts";
 import { leaderElectionTimingProblem } from "./leader-election.ts";
 import { LOG_LEVELS, type LogLevel } from "./logger.ts";
 
@@ -37,6 +38,11 @@ export interface Settings {
   logLevel: LogLevel;
   /** How long a graceful shutdown waits for reconciles in flight. */
   shutdownTimeoutMs: number;
+  /**
+   * Label selector of the ContingencyPools this operator manages (like an ingress class): claims
+   * and storage services of other pools are left to the operator that manages those. Empty: all.
+   */
+  poolSelector: string;
   /** Fault injection for crash-safety tests: the failover step at which the process exits. */
   crashAt: string | undefined;
 }
@@ -77,6 +83,7 @@ const SOURCES = {
   metricsBindAddress: { flag: "--metrics-bind-address <host:port>", env: "UNDERSTUDY_METRICS_BIND_ADDRESS" },
   logLevel: { flag: "--log-level <level>", env: "UNDERSTUDY_LOG_LEVEL" },
   shutdownTimeout: { flag: "--shutdown-timeout <duration>", env: "UNDERSTUDY_SHUTDOWN_TIMEOUT" },
+  poolSelector: { flag: "--pool-selector <selector>", env: "UNDERSTUDY_POOL_SELECTOR" },
   crashAt: { flag: undefined, env: "UNDERSTUDY_CRASH_AT" },
 } as const;
 type Key = keyof typeof SOURCES;
@@ -101,6 +108,7 @@ const DESCRIPTIONS: Record<Exclude<Key, "crashAt">, string> = {
   metricsBindAddress: "address of /healthz, /readyz and /metrics (default :8080; port 0 picks one)",
   logLevel: `log level: ${LOG_LEVELS.join(", ")} (default info)`,
   shutdownTimeout: "how long a graceful shutdown waits for reconciles in flight (default 30s)",
+  poolSelector: "label selector of the ContingencyPools this operator manages (default: all)",
 };
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)/;
@@ -242,6 +250,21 @@ const RawSettings = z
       .default({ address: ":8080", host: undefined, port: 8080 }),
     logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(", ")}` }).default("info"),
     shutdownTimeout: positiveDuration("the shutdown timeout").default(30_000),
+    poolSelector: z
+      .string()
+      .max(1024)
+      .refine(
+        (text) => {
+          try {
+            parseLabelSelector(text);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { message: "must be a label selector, e.g. tier=prod or understudy.dev/instance in (a,b)" },
+      )
+      .default(""),
     crashAt: z
       .string()
       .regex(/^[A-Za-z][A-Za-z0-9:._-]*$/, "must name a step, e.g. Revoked")
@@ -321,6 +344,7 @@ export function parseSettings(
     metrics: s.metricsBindAddress,
     logLevel: s.logLevel,
     shutdownTimeoutMs: s.shutdownTimeout,
+    poolSelector: s.poolSelector,
     crashAt: s.crashAt,
   };
 }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
 import { GROUP, POOL_PLURAL, VERSION } from "../../src/api/index.ts";
+import { mergePatchOptions } from "../../src/kube/client.ts";
 import { installCrds } from "../support/crds.ts";
 import { deleteNamespace, eventually, freshNamespace, isPodReady, testClient } from "../support/kube.ts";
 import { metricValue, startOperator, type OperatorProcess } from "../support/operator.ts";
@@ -16,6 +17,7 @@ import {
   phaseOf,
   poolManifest,
   slotLeases,
+  testPoolSelector,
 } from "../support/pools.ts";
 
 // The contingency pool against the real cluster and the real operator process: slots in every zone,
@@ -37,8 +39,12 @@ beforeAll(async () => {
   outsider = await freshNamespace(client, "outsider");
   for (const n of (await client.core.listNode({ labelSelector: "type=kwok" })).items)
     zoneOfNode.set(n.metadata!.name!, n.metadata!.labels!["topology.kubernetes.io/zone"]!);
-  operator = await startOperator({ namespace: opNs });
-  await createPool(client, poolManifest(pool, { allowedNamespaces: [tenants], plannedGraceSeconds: 3 }));
+  operator = await startOperator({ namespace: opNs, poolSelector: testPoolSelector(pool) });
+  // Hot spares hold every slot back at first, so all 8 claims are Pending when slots open up.
+  await createPool(
+    client,
+    poolManifest(pool, { allowedNamespaces: [tenants], plannedGraceSeconds: 3, hotSpares: 6 }, pool),
+  );
 });
 
 afterAll(async () => {
@@ -97,6 +103,16 @@ describe("a contingency pool of 6 slots over three zones", () => {
   it("binds the 6 highest of 8 bids, keeps 2 Pending, and hands a released slot to the highest Pending bid", async () => {
     for (const bid of [10, 20, 30, 40, 50, 60, 70, 80])
       await createClaim(client, claimManifest(tenants, claimName(bid), pool, bid));
+    await eventually("8 Pending claims behind the hot spares", async () => {
+      const c = await listClaims(client, tenants);
+      return (
+        c.length === 8 && c.every((x) => phaseOf(x) === "Pending" && x.status?.reason === "WaitingForSlot")
+      );
+    });
+    await client.custom.patchClusterCustomObject(
+      { group: GROUP, version: VERSION, plural: POOL_PLURAL, name: pool, body: { spec: { hotSpares: 0 } } },
+      mergePatchOptions,
+    );
     const claims = await eventually(
       "6 Bound, 2 Pending",
       async () => {
@@ -150,7 +166,7 @@ describe("a contingency pool of 6 slots over three zones", () => {
       (await slotLeases(client, opNs, pool)).map((l) => [l.metadata!.name!, l.metadata!.resourceVersion!]),
     );
     expect(await operator.stop()).toBe(0);
-    operator = await startOperator({ namespace: opNs });
+    operator = await startOperator({ namespace: opNs, poolSelector: testPoolSelector(pool) });
     // Let the new operator list everything and reconcile every object at least once.
     await eventually(
       "the restarted operator reconciled the pool and the claims",
@@ -244,7 +260,7 @@ describe("a contingency pool of 6 slots over three zones", () => {
         name: pool,
         body: { spec: { zones: ["zone-a", "zone-b", "zone-c"].map((name) => ({ name, slots: 1 })) } },
       },
-      (await import("../../src/kube/client.ts")).mergePatchOptions,
+      mergePatchOptions,
     );
     await watchNotices;
     expect([...noticed].sort()).toEqual([...victims].sort());

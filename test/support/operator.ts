@@ -30,6 +30,8 @@ export interface OperatorOptions {
   leaderElection?: boolean;
   env?: Record<string, string>;
   kubeconfig?: string;
+  /** The pools this operator manages; tests label their pools so concurrent operators keep apart. */
+  poolSelector?: string;
 }
 
 export interface OperatorProcess {
@@ -55,10 +57,11 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorP
       ...process.env,
       KUBECONFIG: options.kubeconfig ?? process.env.KUBECONFIG ?? kubeconfigPath,
       UNDERSTUDY_NAMESPACE: options.namespace,
-      UNDERSTUDY_IDENTITY: identity,
-      UNDERSTUDY_LEADER_ELECTION: String(options.leaderElection ?? true),
-      UNDERSTUDY_METRICS_ADDRESS: `127.0.0.1:${port}`,
+      UNDERSTUDY_LEADER_ELECTION_IDENTITY: identity,
+      UNDERSTUDY_LEADER_ELECT: String(options.leaderElection ?? true),
+      UNDERSTUDY_METRICS_BIND_ADDRESS: `127.0.0.1:${port}`,
       UNDERSTUDY_LOG_LEVEL: "debug",
+      UNDERSTUDY_POOL_SELECTOR: options.poolSelector ?? "",
       ...options.env,
     },
     stdio: ["ignore", "pipe", "pipe"],

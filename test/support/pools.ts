@@ -13,12 +13,16 @@ export interface PoolShape {
   emergencyGraceSeconds?: number;
 }
 
-export function poolManifest(name: string, shape: PoolShape = {}) {
+/** The label a test puts on its pools; its operator manages only pools with its value (testPoolSelector). */
+export const testRunLabel = "understudy.dev/test-run";
+export const testPoolSelector = (run: string) => `${testRunLabel}=${run}`;
+
+export function poolManifest(name: string, shape: PoolShape = {}, run?: string) {
   const zones = shape.zones ?? { "zone-a": 2, "zone-b": 2, "zone-c": 2 };
   return {
     apiVersion: `${GROUP}/${VERSION}`,
     kind: "ContingencyPool",
-    metadata: { name },
+    metadata: { name, labels: (run ? { [testRunLabel]: run } : {}) as Record<string, string> },
     spec: {
       zones: Object.entries(zones).map(([zone, slots]) => ({ name: zone, slots })),
       slotSize: { cpu: "500m", memory: "512Mi" },

@@ -1,0 +1,77 @@
+// Every controller the operator runs, wired to the manager's shared informers.
+import type * as k8s from "@kubernetes/client-node";
+import { GROUP, STORAGE_SERVICE_KIND, STORAGE_SERVICE_PLURAL, VERSION } from "../api/index.ts";
+import type { Informer } from "../kube/informer.ts";
+import { core, type ResourceRef } from "../kube/resources.ts";
+import type { Manager } from "../operator/manager.ts";
+import type { ControllerContext, ControllerSpec, ObservedState } from "./context.ts";
+import { labels } from "./labels.ts";
+import { parseLabelSelector } from "../kube/label-selector.ts";
+import { ledgerMetrics } from "./metrics.ts";
+import { poolResource } from "./pool-controller.ts";
+import { claimResource } from "./revocation.ts";
+import { claimControllerSpec, poolControllerSpec } from "./specs.ts";
+
+export const storageServiceResource: ResourceRef = {
+  group: GROUP,
+  version: VERSION,
+  plural: STORAGE_SERVICE_PLURAL,
+  kind: STORAGE_SERVICE_KIND,
+  namespaced: true,
+};
+
+export const controllerSpecs: ControllerSpec[] = [poolControllerSpec, claimControllerSpec];
+
+/** The caches every reconciler reads: one shared informer per kind. */
+export function observedState(manager: Manager): ObservedState {
+  return {
+    pools: manager.informer(poolResource),
+    claims: manager.informer(claimResource),
+    services: manager.informer(storageServiceResource),
+    slotLeases: manager.informer(core.leases, {
+      namespace: manager.settings.namespace,
+      labelSelector: labels.pool,
+    }),
+    nodes: manager.informer(core.nodes),
+    nodeLeases: manager.informer(core.leases, { namespace: "kube-node-lease" }),
+    pods: manager.informer(core.pods),
+  };
+}
+
+export function registerControllers(
+  manager: Manager,
+  specs: ControllerSpec[] = controllerSpecs,
+): ControllerContext {
+  const cache = observedState(manager);
+  const selected = parseLabelSelector(manager.settings.poolSelector);
+  const ctx: ControllerContext = {
+    client: manager.client,
+    namespace: manager.settings.namespace,
+    cache,
+    events: manager.events,
+    log: manager.log,
+    now: Date.now,
+    // A pool that exists anywhere is ours when it matches; one that exists nowhere, every operator
+    // reports as missing, identically.
+    managesPool: (name) => {
+      const pool = cache.pools.get(name);
+      return !pool || selected(pool.metadata?.labels ?? {});
+    },
+    metrics: ledgerMetrics(manager.metrics),
+  };
+  for (const spec of specs) {
+    const controller = manager.controller({
+      name: spec.name,
+      reconcile: (key, run) => spec.reconcile({ ...ctx, log: run.log }, key),
+    });
+    for (const [kind, map] of Object.entries(spec.watches) as [
+      keyof ObservedState,
+      (o: unknown, c: ControllerContext) => string[],
+    ][]) {
+      controller.watch(cache[kind] as unknown as Informer<k8s.KubernetesObject>, (object) =>
+        map(object, ctx),
+      );
+    }
+  }
+  return ctx;
+}
