@@ -185,7 +185,7 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
   await writeStatus(
     ctx,
     pool,
-    counts,
+    { ...counts, zoneSummary: poolZoneSummary(counts.zones) },
     {
       type: CONDITION_VALID,
       status: "True",

@@ -84,8 +84,11 @@ export function claimManifest(
 export type Claim = {
   metadata: k8s.V1ObjectMeta;
   spec: { bid: number; pool: string };
+  // Read back loosely: tests look into whatever the operator wrote.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   status?: Record<string, any>;
 };
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Pool = { metadata: k8s.V1ObjectMeta; status?: Record<string, any> };
 
 export async function createPool(client: KubeClient, manifest: ReturnType<typeof poolManifest>) {
