@@ -142,7 +142,7 @@ describe("RBAC", () => {
       r.rules!.filter((rule) => rule.resources!.includes("leases")).flatMap((rule) => rule.verbs);
     expect(grants(clusterRole)).toEqual([]);
     const byNamespace = Object.fromEntries(roles.map((r) => [r.metadata!.namespace, grants(r)]));
-    expect(byNamespace["kube-node-lease"]).toEqual(["get", "list", "watch"]);
+    expect(byNamespace["kube-node-lease"]).toEqual(["list", "watch"]);
     expect(byNamespace.ops).toEqual(expect.arrayContaining(["create", "update", "delete"]));
   });
 
