@@ -69,6 +69,9 @@ const objects = kube.KubernetesObjectApi.makeApiClient(testKubeConfig());
 const run = Date.now().toString(36);
 const release = `understudy-${run}`;
 const poolName = `install-${run}`;
+/** The operator manages only pools with this label: other tests' pools on the shared cluster are not its business. */
+const instanceLabel = "understudy.dev/instance";
+const poolSelector = `${instanceLabel}=${release}`;
 let namespace: string;
 let installed: Obj[] = [];
 let operator: OperatorProcess | undefined;
@@ -145,7 +148,18 @@ describe("the Helm chart", () => {
   });
 
   it("installs into a fresh namespace: the operator Deployment, its ServiceAccount, RBAC and metrics Service", async () => {
-    await helm("install", release, chart, "-n", namespace, "--wait", "--timeout", "2m");
+    await helm(
+      "install",
+      release,
+      chart,
+      "-n",
+      namespace,
+      "--set-string",
+      `operator.poolSelector=${poolSelector}`,
+      "--wait",
+      "--timeout",
+      "2m",
+    );
     installed = documents(await helm("get", "manifest", release, "-n", namespace));
     expect(installed.map(identify).sort()).toEqual(
       [
@@ -164,6 +178,8 @@ describe("the Helm chart", () => {
     for (const o of installed) expect(await exists(o), identify(o)).toBe(true);
     const deployment = await client.apps.readNamespacedDeployment({ name: release, namespace });
     expect(deployment.status?.readyReplicas).toBe(2);
+    const env = deployment.spec!.template.spec!.containers[0]!.env!;
+    expect(env.find((e) => e.name === "UNDERSTUDY_POOL_SELECTOR")?.value).toBe(poolSelector);
     // The CRDs came with the chart (or were there already, which Helm leaves alone).
     for (const plural of ["contingencypools", "poolclaims", "storageservices"])
       expect(
@@ -232,11 +248,16 @@ describe("the Helm chart", () => {
       namespace,
       identity: `${release}-test`,
       kubeconfig: await serviceAccountKubeconfig(release, namespace),
+      poolSelector,
     });
-    await client.createCustom(
-      poolRef,
-      poolManifest(poolName, { zones: { "zone-a": 1, "zone-b": 1, "zone-c": 1 }, allowedNamespaces: [] }),
-    );
+    const pool = poolManifest(poolName, {
+      zones: { "zone-a": 1, "zone-b": 1, "zone-c": 1 },
+      allowedNamespaces: [],
+    });
+    await client.createCustom(poolRef, {
+      ...pool,
+      metadata: { ...pool.metadata, labels: { [instanceLabel]: release } },
+    });
 
     const leases = await eventually(
       "3 slot Leases in the release namespace",
