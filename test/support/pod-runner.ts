@@ -12,8 +12,9 @@
 // - the listen address becomes <podIP>:<port>; a server's data lives in a folder per pod name (per
 //   PVC claim name when the data directory sits on a PVC), kept across restarts as a PVC would be;
 // - cluster DNS: KWOK has none, so every child is started with a small preload that answers
-//   lookups of <hostname>.<subdomain>.<ns>.svc[.cluster.local] (StatefulSet pods) and
-//   <service>.<ns>.svc[.cluster.local] (ready EndpointSlice addresses; no port translation);
+//   lookups of <hostname>.<subdomain>.<ns>.svc[.cluster.local] (StatefulSet pods). Service names
+//   are not answered: the API server refuses loopback addresses in EndpointSlices, so the test
+//   cluster's Services never have endpoints to resolve to;
 // - restartPolicy Always/OnFailure: a process that exits while its pod should run is restarted
 //   with a backoff (0.5 s doubling to 5 s; the kubelet's CrashLoopBackOff starts at 10 s);
 // - a pod deleted, terminating, Failed or Succeeded: SIGTERM, then SIGKILL after the pod's grace
@@ -77,6 +78,11 @@ export interface PodRunnerOptions {
   provisionVolumes?: boolean;
   /** Extra env for every process (set last): e.g. UNDERSTUDY_LOG_LEVEL. */
   extraEnv?: Record<string, string>;
+  /**
+   * Env computed afresh at every process start, after the pod's own (what an image's entrypoint
+   * script would set; e.g. a head epoch from the clock for a Deployment without an operator).
+   */
+  envAtStart?: (pod: k8s.V1Pod, role: string) => Record<string, string>;
   log?: (message: string) => void;
 }
 
@@ -216,7 +222,6 @@ export class PodRunner {
   readonly #client: KubeClient;
   readonly #roles: readonly string[];
   readonly #pods: Informer<k8s.V1Pod>[] = [];
-  readonly #slices: Informer<k8s.V1EndpointSlice>[] = [];
   readonly #claims: Informer<k8s.V1PersistentVolumeClaim>[] = [];
   readonly #volumes = new Set<string>();
   /** By namespace/name: at most one process per pod name (a recreated pod waits for the old one). */
@@ -259,28 +264,20 @@ export class PodRunner {
         labelSelector: selector,
         resyncMs: 5_000,
         maxBackoffMs: 1_000,
-        onError: (err) => this.#log(`pod watch in ${namespace}: ${String(err)}`),
+        onError: this.#watchError(`pod watch in ${namespace}`),
       });
       pods.on((e) => {
         this.#writeHosts();
         this.#enqueue(`${e.object.metadata!.namespace}/${e.object.metadata!.name}`);
       });
-      const slices = new Informer<k8s.V1EndpointSlice>(this.#options.kubeConfig, {
-        resource: core.endpointSlices,
-        namespace,
-        maxBackoffMs: 1_000,
-        onError: (err) => this.#log(`endpointslice watch in ${namespace}: ${String(err)}`),
-      });
-      slices.on(() => this.#writeHosts());
       this.#pods.push(pods);
-      this.#slices.push(slices);
       if (this.#options.provisionVolumes ?? true) {
         const claims = new Informer<k8s.V1PersistentVolumeClaim>(this.#options.kubeConfig, {
           resource: persistentVolumeClaims,
           namespace,
           resyncMs: 5_000,
           maxBackoffMs: 1_000,
-          onError: (err) => this.#log(`pvc watch in ${namespace}: ${String(err)}`),
+          onError: this.#watchError(`pvc watch in ${namespace}`),
         });
         claims.on((e) => {
           if (e.type !== "delete") void this.#provision(e.object);
@@ -289,7 +286,7 @@ export class PodRunner {
       }
     }
     process.on("exit", this.#onExit);
-    await Promise.all([...this.#pods, ...this.#slices, ...this.#claims].map((i) => i.start()));
+    await Promise.all([...this.#pods, ...this.#claims].map((i) => i.start()));
   }
 
   /**
@@ -325,6 +322,13 @@ export class PodRunner {
         this.#log(`provisioning a volume for ${namespace}/${claim.metadata!.name}: ${String(err)}`);
       }
     }
+  }
+
+  /** client-node ends a watch quiet for 30 s with a TimeoutError; the informer resumes it. */
+  #watchError(what: string): (err: unknown) => void {
+    return (err) => {
+      if ((err as { name?: string }).name !== "TimeoutError") this.#log(`${what}: ${String(err)}`);
+    };
   }
 
   #log(message: string): void {
@@ -420,6 +424,7 @@ export class PodRunner {
           HOME: process.env.HOME ?? "/tmp",
           ...resolved.env,
           ...this.#options.extraEnv,
+          ...this.#options.envAtStart?.(pod, role),
           UNDERSTUDY_E2E_HOSTS_FILE: this.#hostsFile,
         },
         stdio: ["ignore", fd, fd],
@@ -654,7 +659,7 @@ export class PodRunner {
     return mounts.sort((a, b) => b.mountPath.length - a.mountPath.length);
   }
 
-  /** The cluster DNS the children see: pod hostnames and Services' ready endpoints. */
+  /** The cluster DNS the children see: pod hostnames. */
   #writeHosts(): void {
     const hosts: Record<string, string[]> = {};
     for (const informer of this.#pods) {
@@ -662,23 +667,6 @@ export class PodRunner {
         const ip = pod.status?.podIP;
         if (!ip || pod.metadata?.deletionTimestamp) continue;
         for (const name of podHostnames(pod)) hosts[name] = [ip];
-      }
-    }
-    for (const informer of this.#slices) {
-      for (const slice of informer.list()) {
-        const service = slice.metadata?.labels?.["kubernetes.io/service-name"];
-        const ns = slice.metadata?.namespace;
-        if (!service || !ns) continue;
-        const ready = (slice.endpoints ?? [])
-          .filter((e) => e.conditions?.ready !== false)
-          .flatMap((e) => e.addresses);
-        for (const name of [
-          `${service}.${ns}`,
-          `${service}.${ns}.svc`,
-          `${service}.${ns}.svc.cluster.local`,
-        ]) {
-          hosts[name] = [...(hosts[name] ?? []), ...ready];
-        }
       }
     }
     const tmp = `${this.#hostsFile}.${process.pid}.tmp`;
@@ -793,7 +781,7 @@ export class PodRunner {
   /** Stops watching and every process (SIGTERM, then SIGKILL). The root folder stays, for its logs. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    for (const i of [...this.#pods, ...this.#slices, ...this.#claims]) i.stop();
+    for (const i of [...this.#pods, ...this.#claims]) i.stop();
     await Promise.all([...this.#entries.values()].map((e) => this.#stop(e, 2_000)));
     this.#entries.clear();
     await Promise.all(

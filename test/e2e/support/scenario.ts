@@ -33,7 +33,7 @@ export interface FaultContext {
 
 export interface Fault {
   name: string;
-  /** The clients; by default three find the head through status, three through the EndpointSlice. */
+  /** The clients; by default three find the head through status, three through the head Service's endpoints. */
   clients?(ctx: FaultContext): ClientSpec[];
   /** Injects the failure; resolves once it is in effect. */
   inject(ctx: FaultContext): Promise<void>;

@@ -1,8 +1,13 @@
 // Client traffic for the failure scenarios: several clients of the real client library write, read
 // and compare-and-set a few hot keys through whichever head they resolve, and every operation is
 // recorded as the history the linearizability checker reads. Clients find the head as real ones
-// would: through StorageService.status.head (its pod's IP), or through the head Service's
-// EndpointSlice; "pinned" clients keep talking to one head whatever happens (split brain).
+// would: through StorageService.status.head (its pod's IP), or through the head Service's endpoints;
+// "pinned" clients keep talking to one head whatever happens (split brain).
+//
+// The head Service's endpoints: the API server refuses loopback addresses in EndpointSlices ("may
+// not be in the loopback range"), and KWOK's pod IPs are loopback ones, so the test cluster's
+// EndpointSlices stay empty. The directory computes what the EndpointSlice controller would
+// publish instead: the ready, non-terminating pods the Service's selector matches.
 import type * as k8s from "@kubernetes/client-node";
 import { setTimeout as sleep } from "node:timers/promises";
 import { GROUP, STORAGE_SERVICE_KIND, STORAGE_SERVICE_PLURAL, VERSION } from "../../../src/api/index.ts";
@@ -63,7 +68,7 @@ export interface LastFailoverRecord {
 export class HeadDirectory {
   readonly services: Informer<ServiceObject>;
   readonly pods: Informer<k8s.V1Pod>;
-  readonly slices: Informer<k8s.V1EndpointSlice>;
+  readonly kubeServices: Informer<k8s.V1Service>;
   readonly namespace: string;
   readonly service: string;
 
@@ -76,21 +81,21 @@ export class HeadDirectory {
       maxBackoffMs: 500,
     });
     this.pods = new Informer<k8s.V1Pod>(kc, { resource: core.pods, namespace, maxBackoffMs: 500 });
-    this.slices = new Informer<k8s.V1EndpointSlice>(kc, {
-      resource: core.endpointSlices,
+    this.kubeServices = new Informer<k8s.V1Service>(kc, {
+      resource: core.services,
       namespace,
-      labelSelector: `kubernetes.io/service-name=${service}-head`,
+      fieldSelector: `metadata.name=${service}-head`,
       maxBackoffMs: 500,
     });
   }
 
   async start(): Promise<this> {
-    await Promise.all([this.services.start(), this.pods.start(), this.slices.start()]);
+    await Promise.all([this.services.start(), this.pods.start(), this.kubeServices.start()]);
     return this;
   }
 
   stop(): void {
-    for (const i of [this.services, this.pods, this.slices]) i.stop();
+    for (const i of [this.services, this.pods, this.kubeServices]) i.stop();
   }
 
   object(): ServiceObject | undefined {
@@ -105,14 +110,25 @@ export class HeadDirectory {
     return ip && svc ? `http://${ip}:${svc.spec.head.port}` : undefined;
   }
 
-  /** The head Service's ready endpoint, as kube-proxy would route to it. */
+  /** The head Service's ready endpoint, as the EndpointSlice controller would publish it. */
   fromEndpoints(): string | undefined {
-    for (const slice of this.slices.list()) {
-      const port = slice.ports?.[0]?.port;
-      const ready = slice.endpoints?.find((e) => e.conditions?.ready !== false && e.addresses.length > 0);
-      if (ready && port) return `http://${ready.addresses[0]}:${port}`;
-    }
-    return undefined;
+    const svc = this.kubeServices.get(`${this.service}-head`, this.namespace);
+    const selector = Object.entries(svc?.spec?.selector ?? {});
+    const port = svc?.spec?.ports?.[0]?.targetPort ?? svc?.spec?.ports?.[0]?.port;
+    if (selector.length === 0 || port === undefined) return undefined;
+    const ready = this.pods
+      .list()
+      .filter(
+        (p) =>
+          selector.every(([k, v]) => p.metadata?.labels?.[k] === v) &&
+          !p.metadata?.deletionTimestamp &&
+          p.status?.podIP &&
+          p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+      )
+      .sort((a, b) =>
+        String(b.metadata?.creationTimestamp).localeCompare(String(a.metadata?.creationTimestamp)),
+      );
+    return ready[0] ? `http://${ready[0].status!.podIP}:${port}` : undefined;
   }
 
   resolver(kind: "status" | "endpoints"): HeadResolver {
@@ -145,6 +161,8 @@ export interface ClientSpec {
 export interface TrafficOptions {
   clients: ClientSpec[];
   keys?: number;
+  /** Keys are <prefix><n>; the checker assumes they start absent, so each history needs fresh ones. */
+  keyPrefix?: string;
   seed?: number;
   /** Pause between one client's operations. */
   thinkMs?: number;
@@ -201,7 +219,7 @@ export class Traffic {
 
   constructor(options: TrafficOptions) {
     this.#options = options;
-    this.#keys = Array.from({ length: options.keys ?? 6 }, (_, i) => `key-${i}`);
+    this.#keys = Array.from({ length: options.keys ?? 6 }, (_, i) => `${options.keyPrefix ?? "key-"}${i}`);
   }
 
   start(): this {
