@@ -35,6 +35,30 @@ export async function reconcileClaim(
   namespace: string,
   name: string,
 ): Promise<ReconcileResult> {
+  try {
+    return await reconcileClaimOnce(ctx, namespace, name);
+  } catch (err) {
+    // The claim went away under us (the cache lags a deletion): nothing is left to do for it.
+    if (isNotFound(err) && !(await claimExists(ctx, namespace, name))) return {};
+    throw err;
+  }
+}
+
+async function claimExists(ctx: ControllerContext, namespace: string, name: string): Promise<boolean> {
+  try {
+    await ctx.client.getCustom(claimResource, name, namespace);
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}
+
+async function reconcileClaimOnce(
+  ctx: ControllerContext,
+  namespace: string,
+  name: string,
+): Promise<ReconcileResult> {
   const raw = ctx.cache.claims.get(name, namespace);
   if (!raw) return {};
   const lease = heldLease(ctx, namespace, name);

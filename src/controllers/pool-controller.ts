@@ -112,8 +112,8 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
   for (const creation of plan.create) {
     const lease = slotLease(name, ctx.namespace, creation);
     lease.metadata!.ownerReferences = [ownerRef(pool)];
-    await createSlotLease(ctx.client, lease);
-    ctx.log.info({ pool: name, slot: creation.leaseName, node: creation.node }, "slot created");
+    if (await createSlotLease(ctx.client, lease))
+      ctx.log.info({ pool: name, slot: creation.leaseName, node: creation.node }, "slot created");
   }
   for (const move of plan.move) {
     const lease = leaseOf.get(move.slot.leaseName)!;
@@ -150,7 +150,16 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
     if (!(await deleteSlotLease(ctx.client, lease))) continue;
     await deletePod(ctx, placeholderName(removal.slot.leaseName), ctx.namespace, 0);
   }
-  const ledgerChanged = plan.create.length + plan.move.length + plan.remove.length > 0;
+  // A slot whose claim is gone (deleted before it could release the slot, e.g. while no operator
+  // led) goes back to the pool once no pod of that tenant is left on it.
+  const occupiedBefore = occupiedSlots(ctx, name);
+  let released = 0;
+  for (const { slot, lease } of observed) {
+    if (slot.holder.kind !== "claim" || occupiedBefore.has(slot.leaseName)) continue;
+    if (ctx.cache.claims.get(slot.holder.name, slot.holder.namespace)) continue;
+    if ((await swapHolder(ctx.client, lease, { kind: "free" })).ok) released++;
+  }
+  const ledgerChanged = plan.create.length + plan.move.length + plan.remove.length + released > 0;
   if (ledgerChanged) return { requeueAfterMs: 50 }; // act on the new ledger once the caches have it
 
   // Grants: a compare-and-swap per slot; a lost race is decided again on the next pass.

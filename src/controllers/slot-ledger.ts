@@ -31,12 +31,14 @@ export function slotLease(pool: string, namespace: string, slot: SlotCreation): 
   };
 }
 
-/** Creates a slot's Lease; an existing one wins (creation is by name, so at most one exists). */
-export async function createSlotLease(client: KubeClient, lease: k8s.V1Lease): Promise<void> {
+/** Creates a slot's Lease; false when it exists already (creation is by name, so at most one exists). */
+export async function createSlotLease(client: KubeClient, lease: k8s.V1Lease): Promise<boolean> {
   try {
     await client.coordination.createNamespacedLease({ namespace: lease.metadata!.namespace!, body: lease });
+    return true;
   } catch (err) {
-    if (!isConflict(err)) throw err;
+    if (isConflict(err)) return false;
+    throw err;
   }
 }
 
