@@ -6,12 +6,13 @@
 import type { StorageService } from "../../api/index.ts";
 import {
   DEFAULT_FAILOVER_OPTIONS,
+  beginFailover,
   nextFailoverAction,
   type FailoverAction,
   type FailoverOptions,
   type FailoverRecord,
 } from "../../decisions/failover-steps.ts";
-import type { HeadFailureReason, HeadHealth } from "../../decisions/head-health.ts";
+import { fromFailoverStatus, toFailoverStatus } from "../../decisions/failover-record.ts";
 import type { NodeView } from "../../decisions/types.ts";
 import { annotations } from "../labels.ts";
 import { placeholderName, tenantPodName } from "../pods.ts";
@@ -41,16 +42,13 @@ import {
   type StorageServiceContext,
 } from "./observe.ts";
 import {
-  failoverRecordOf,
-  failoverStatusOf,
+  MANUAL_REASON,
   headStatusOf,
   lastFailoverOf,
   replacement,
   withConditions,
   type ConditionInput,
 } from "./status.ts";
-
-const MANUAL_REASON = "Manual" as HeadFailureReason;
 
 /** Actions applied in one reconcile before handing back to the queue. */
 const MAX_ACTIONS = 40;
@@ -94,13 +92,17 @@ export async function driveFailover(
   });
 
   for (let i = 0; i < MAX_ACTIONS; i++) {
-    const record = failoverRecordOf(service.status?.failover);
+    const stored = service.status?.failover;
+    const record = stored ? fromFailoverStatus(stored) : undefined;
     const pool = observePool(ctx, service, nodes, known);
     const assessment = assessHead(ctx, service, nodes, known);
-    let health: HeadHealth = assessment.health;
     const switchover = record ? undefined : pendingSwitchover(service);
+    if (record && (record.step === "Revoked" || record.step === "HeadStarted") && !known.routedKnown)
+      await readRoutedEpoch(ctx, known, service);
+    const observed = observeFailover(ctx, { service, record, health: assessment.health, pool, nodes, known });
+    let action: FailoverAction;
 
-    if (switchover !== undefined && health.healthy) {
+    if (switchover !== undefined && assessment.health.healthy) {
       const choice = contingencyChoice(service, pool, nodes);
       if (!choice || choice.kind === "none") {
         // Refused rather than waited for: the head serves, and a switchover nobody can do should not linger.
@@ -120,19 +122,18 @@ export async function driveFailover(
         service = write.service;
         continue;
       }
-      health = {
-        healthy: false,
-        // The decision copies the reason into the record without reading it; Manual is ours.
+      // A planned move: the same run as a failover, started by hand.
+      const record = beginFailover({
+        now: observed.now,
+        epoch: observed.epoch,
         reason: MANUAL_REASON,
-        detectedAt: ctx.now(),
         message: `switchover requested (${serviceAnnotations.switchover}=${switchover})`,
-      };
+        ...(observed.head ? { head: observed.head } : {}),
+      });
+      action = { kind: "recordStep", step: "Detected", record };
+    } else {
+      action = nextFailoverAction(record, observed, opts);
     }
-
-    if (record && (record.step === "Revoked" || record.step === "HeadStarted") && !known.routedKnown)
-      await readRoutedEpoch(ctx, known, service);
-    const observed = observeFailover(ctx, { service, record, health, pool, nodes, known });
-    const action = nextFailoverAction(record, observed, opts);
 
     if (action.kind === "idle") return { kind: "idle", service, assessment, pool, nodes, known };
     if (action.kind === "wait") {
@@ -198,7 +199,12 @@ async function apply(
       const from = action.from;
       const extra =
         from.kind === "claim" && action.to.kind === "service"
-          ? { [annotations.revokedClaim]: `${from.namespace}/${from.name}` }
+          ? // The reason rides on the ledger: whoever tells the tenant first (this run or the claim
+            // controller) tells it the same.
+            {
+              [annotations.revokedClaim]: `${from.namespace}/${from.name}`,
+              [annotations.revocationReason]: "Failover",
+            }
           : {};
       const swapped = await swapSlot(
         ctx,
@@ -284,7 +290,7 @@ async function recordStep(
   const record = action.record;
   const conditions: ConditionInput[] = [stepCondition(action.step, describeStep(record))];
   const patch: Record<string, unknown> = {
-    failover: replacement(status.failover, failoverStatusOf(record)),
+    failover: replacement(status.failover, toFailoverStatus(record, service.metadata.name!)),
     phase: "FailingOver",
   };
   if (action.step === "Detected" && !status.failover) {
@@ -298,7 +304,7 @@ async function recordStep(
   }
   if (action.epoch !== undefined && action.head) {
     patch.epoch = action.epoch;
-    patch.head = replacement(status.head, headStatusOf(action.head, action.epoch, now));
+    patch.head = replacement(status.head, headStatusOf(action.head, action.epoch, now, record.slot?.index));
     conditions.push({
       type: "HeadAvailable",
       status: "True",
@@ -331,7 +337,11 @@ async function recordStep(
     metrics.epoch(ref.namespace, ref.name, action.epoch);
   }
   ctx.log.info(
-    { service: `${ref.namespace}/${ref.name}`, step: action.step, failover: failoverStatusOf(record) },
+    {
+      service: `${ref.namespace}/${ref.name}`,
+      step: action.step,
+      failover: toFailoverStatus(record, ref.name),
+    },
     "failover step recorded",
   );
   return { kind: "written", service: write.service };
@@ -344,7 +354,7 @@ async function finish(
 ): Promise<Applied> {
   const now = ctx.now();
   const status = service.status ?? {};
-  const last = lastFailoverOf(action.record, action.summary);
+  const last = lastFailoverOf(action.record, action.summary, service.metadata.name!);
   const patch: Record<string, unknown> = {
     failover: null,
     lastFailover: replacement(status.lastFailover, last),

@@ -69,6 +69,8 @@ export async function reconcileStorageService(
     return {};
   }
   const service = parsed.value;
+  // Another operator's pool (its --pool-selector): that operator runs this service.
+  if (!ctx.managesPool(service.spec.pool)) return {};
 
   if (service.status?.failback) {
     const known = new Known(ctx);

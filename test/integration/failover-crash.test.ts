@@ -1,0 +1,161 @@
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { installCrds } from "../support/crds.ts";
+import {
+  createScopedClaim,
+  createScopedPool,
+  createService,
+  getService,
+  routedEpoch,
+  startControllerProcess,
+  waitForFailover,
+  waitForServing,
+  type ControllerProcess,
+} from "../support/failover.ts";
+import { deleteNamespace, eventually, freshNamespace, makePodNotReady, testClient } from "../support/kube.ts";
+import { deletePool, getClaim, slotLeases } from "../support/pools.ts";
+
+// Crash safety of the failover: the controllers run as a child process that exits with 137 at a
+// crash point (after a step is recorded, before its next effect; `<step>:<n>` before the n-th effect),
+// then run again without one. Whatever the point, the failover completes exactly once: one new head
+// at epoch 2, one revoked claim, the Service switched once, no slot with two holders or two pods.
+
+const client = testClient();
+const run = Date.now().toString(36);
+
+// Effects at each step of this scenario (a leased slot is revoked):
+// Detected: record SlotChosen | SlotChosen: swap the lease, tell the tenant, record Revoked |
+// Revoked: create the head, record HeadStarted | HeadStarted: switch the Service, record RoutingSwitched |
+// RoutingSwitched: delete the old head, record OldHeadFenced | OldHeadFenced: record Replenished |
+// Replenished: finish | Done: right after the finish is written.
+const CRASH_POINTS = [
+  "Detected",
+  "SlotChosen",
+  "SlotChosen:2",
+  "SlotChosen:3",
+  "Revoked",
+  "Revoked:2",
+  "HeadStarted",
+  "HeadStarted:2",
+  "RoutingSwitched",
+  "RoutingSwitched:2",
+  "OldHeadFenced",
+  "Replenished",
+  "Done",
+];
+
+const STEPS = [
+  "Detected",
+  "SlotChosen",
+  "Revoked",
+  "HeadStarted",
+  "RoutingSwitched",
+  "OldHeadFenced",
+  "Replenished",
+  "Done",
+];
+
+let cleanup: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  await installCrds();
+});
+
+afterEach(async () => {
+  for (const step of cleanup.reverse()) await step().catch(() => {});
+  cleanup = [];
+});
+
+describe("a failover interrupted by an operator crash", () => {
+  it.each(CRASH_POINTS)(
+    "completes exactly once after a crash at %s",
+    async (point) => {
+      const n = CRASH_POINTS.indexOf(point);
+      const scope = `crash-${run}-${n}`;
+      const pool = `crash-${run}-${n}`;
+      const opNs = await freshNamespace(client, "crash-op");
+      const ns = await freshNamespace(client, "crash");
+      cleanup.push(async () => {
+        await deletePool(client, pool);
+        await Promise.all([deleteNamespace(client, ns), deleteNamespace(client, opNs)]);
+      });
+      await createScopedPool(client, pool, scope, {
+        zones: { "zone-b": 1, "zone-c": 1 },
+        hotSpares: 0,
+        emergencyGraceSeconds: 1,
+        plannedGraceSeconds: 2,
+      });
+      await createScopedClaim(client, scope, ns, "low-b", pool, 10, { zone: "zone-b" });
+      await createScopedClaim(client, scope, ns, "high-c", pool, 50, { zone: "zone-c" });
+      await createService(client, scope, ns, "kv", pool);
+
+      let operator: ControllerProcess = await startControllerProcess(opNs, scope, {
+        UNDERSTUDY_CRASH_AT: point,
+      });
+      cleanup.push(() => operator.stop().then(() => undefined));
+      await waitForServing(client, ns, "kv", 1);
+      for (const claim of ["low-b", "high-c"])
+        await eventually(
+          `${claim} Bound`,
+          async () => (await getClaim(client, ns, claim)).status?.phase === "Bound",
+        );
+
+      await makePodNotReady(client, ns, "kv-head-1");
+      const code = await Promise.race([
+        operator.exited,
+        new Promise((resolve) => setTimeout(() => resolve("still running"), 30_000)),
+      ]);
+      expect(code, `exit at ${point} (log: ${operator.logFile})`).toBe(137);
+
+      operator = await startControllerProcess(opNs, scope);
+      const service = await waitForFailover(client, ns, "kv", 1);
+      const status = service.status!;
+
+      // Exactly once: epoch raised by one, one count, every step once and in order.
+      expect(status.epoch).toBe(2);
+      expect(status.failoverCount).toBe(1);
+      expect(status.lastFailover).toMatchObject({ epoch: 2, fromEpoch: 1, revokedClaim: `${ns}/low-b` });
+      expect(status.lastFailover!.timeline!.map((t) => t.step)).toEqual(STEPS);
+      expect(await routedEpoch(client, ns, "kv")).toBe("2");
+
+      // One head, the new one, on the revoked slot's node; nothing of a third epoch.
+      const heads = await eventually("only the new head", async () => {
+        const pods = await client.core.listNamespacedPod({
+          namespace: ns,
+          labelSelector: "understudy.dev/service=kv,understudy.dev/role=head",
+        });
+        return pods.items.length === 1 ? pods.items : undefined;
+      });
+      expect(heads[0]!.metadata!.name).toBe("kv-head-2");
+      expect(heads[0]!.spec!.nodeName).toBe(status.head!.node);
+
+      // One claim revoked, the other untouched.
+      await eventually(
+        "low-b Revoked",
+        async () => (await getClaim(client, ns, "low-b")).status?.phase === "Revoked",
+      );
+      expect((await getClaim(client, ns, "high-c")).status?.phase).toBe("Bound");
+
+      // The ledger: no holder on two slots, the service on exactly the head's slot, and no tenant
+      // pod left on that slot.
+      const leases = await slotLeases(client, opNs, pool);
+      const held = leases.map((l) => l.spec?.holderIdentity ?? "").filter((h) => h !== "");
+      expect(new Set(held).size).toBe(held.length);
+      expect(held.filter((h) => h === `service:${ns}/kv`)).toHaveLength(1);
+      const slot = leases.find((l) => l.spec?.holderIdentity === `service:${ns}/kv`)!;
+      expect(slot.metadata!.name).toBe(status.head!.leaseName);
+      await eventually("no tenant pod on the head's slot", async () => {
+        const pods = await client.core.listNamespacedPod({
+          namespace: ns,
+          labelSelector: `understudy.dev/slot=${slot.metadata!.name},understudy.dev/role=tenant`,
+        });
+        return pods.items.length === 0;
+      });
+
+      // And it stays done: nothing more happens once the operator has looked again.
+      await waitForServing(client, ns, "kv", 2);
+      expect((await getService(client, ns, "kv")).status!.failoverCount).toBe(1);
+      expect(await operator.stop()).toBe(0);
+    },
+    90_000,
+  );
+});
