@@ -17,7 +17,12 @@ import {
   testClient,
   testKubeConfig,
 } from "../../support/kube.ts";
-import { startOperator, type OperatorProcess } from "../../support/operator.ts";
+import type { ChildProcess } from "node:child_process";
+import { controllerSpecs } from "../../../src/controllers/index.ts";
+import { storageServiceControllerSpec } from "../../../src/controllers/storage-service/index.ts";
+import { SCOPE_LABEL } from "../../support/controller-driver.ts";
+import { startControllerProcess } from "../../support/failover.ts";
+import { startOperator } from "../../support/operator.ts";
 import { PodRunner } from "../../support/pod-runner.ts";
 import {
   claimManifest,
@@ -43,6 +48,22 @@ export interface StageOptions {
   operatorEnv?: Record<string, string>;
 }
 
+/**
+ * The controllers as a real child process: the operator (`node src/operator/main.ts`) once it runs
+ * the storage service controller, else the test driver's process (test/support/driver-main.ts) that
+ * runs the same controllers, so the scenarios play either way. Both can be killed and restarted.
+ */
+export interface ControlPlane {
+  kind: "operator" | "driver";
+  process: ChildProcess;
+  exited: Promise<number | null>;
+  logFile: string;
+  stop(): Promise<number | null>;
+}
+
+export const operatorRunsStorageServices = () =>
+  controllerSpecs.some((spec) => spec.name === storageServiceControllerSpec.name);
+
 /** Sub-second detection: the operator probes the head every 200 ms and gives up after 2 misses. */
 export const FAST_DETECTION = {
   probePeriodMilliseconds: 200,
@@ -59,7 +80,7 @@ export class Stage {
   serviceNs = "";
   tenantNs = "";
   runner!: PodRunner;
-  operator!: OperatorProcess;
+  controllers!: ControlPlane;
   readonly #touchedNodes = new Set<string>();
 
   private constructor(options: StageOptions) {
@@ -69,7 +90,12 @@ export class Stage {
 
   static async create(options: StageOptions): Promise<Stage> {
     const stage = new Stage(options);
-    await stage.#setUp();
+    try {
+      await stage.#setUp();
+    } catch (err) {
+      await stage.teardown().catch(() => undefined);
+      throw err;
+    }
     return stage;
   }
 
@@ -84,15 +110,17 @@ export class Stage {
       root: join(E2E_DIR, this.serviceNs),
       extraEnv: { UNDERSTUDY_LOG_LEVEL: "info" },
     });
-    await this.startOperator(this.options.operatorEnv);
+    await this.startControlPlane(this.options.operatorEnv);
     const slots = this.options.slotsPerZone ?? 1;
     await createPool(
       this.client,
-      poolManifest(this.pool, {
-        zones: Object.fromEntries(ZONES.map((z) => [z, slots])),
-        allowedNamespaces: [this.tenantNs],
-        emergencyGraceSeconds: 0,
-      }),
+      this.scoped(
+        poolManifest(this.pool, {
+          zones: Object.fromEntries(ZONES.map((z) => [z, slots])),
+          allowedNamespaces: [this.tenantNs],
+          emergencyGraceSeconds: 0,
+        }),
+      ),
     );
     // Tenants lease every slot, so a failover has to revoke one (lowest bid outside the failed zone).
     let bid = 10;
@@ -100,7 +128,7 @@ export class Stage {
       for (let i = 0; i < slots; i++) {
         await createClaim(
           this.client,
-          claimManifest(this.tenantNs, `tenant-${zone}-${i}`, this.pool, bid, { zone }),
+          this.scoped(claimManifest(this.tenantNs, `tenant-${zone}-${i}`, this.pool, bid, { zone })),
         );
         bid += 10;
       }
@@ -116,20 +144,42 @@ export class Stage {
     );
   }
 
-  async startOperator(env: Record<string, string> = {}): Promise<OperatorProcess> {
+  /** Other engineers share the cluster: our objects carry a scope only our controllers act on. */
+  scoped<T extends { metadata: Record<string, unknown> }>(manifest: T): T {
+    const labels = (manifest.metadata.labels as Record<string, string> | undefined) ?? {};
+    return {
+      ...manifest,
+      metadata: { ...manifest.metadata, labels: { ...labels, [SCOPE_LABEL]: this.pool } },
+    };
+  }
+
+  async startControlPlane(env: Record<string, string> = {}): Promise<ControlPlane> {
     mkdirSync(E2E_DIR, { recursive: true });
-    this.operator = await startOperator({
-      namespace: this.operatorNs,
-      env: {
-        // Short leader-election timings, so a restarted operator takes over in seconds.
-        UNDERSTUDY_LEASE_DURATION: "3s",
-        UNDERSTUDY_RENEW_DEADLINE: "2s",
-        UNDERSTUDY_RETRY_PERIOD: "500ms",
-        UNDERSTUDY_LOG_LEVEL: "info",
-        ...env,
-      },
-    });
-    return this.operator;
+    if (operatorRunsStorageServices()) {
+      const operator = await startOperator({
+        namespace: this.operatorNs,
+        env: {
+          UNDERSTUDY_POOL_SELECTOR: `${SCOPE_LABEL}=${this.pool}`,
+          // Short leader-election timings, so a restarted operator takes over in seconds.
+          UNDERSTUDY_LEASE_DURATION: "3s",
+          UNDERSTUDY_RENEW_DEADLINE: "2s",
+          UNDERSTUDY_RETRY_PERIOD: "500ms",
+          UNDERSTUDY_LOG_LEVEL: "info",
+          ...env,
+        },
+      });
+      this.controllers = { kind: "operator", ...operator, stop: () => operator.stop() };
+    } else {
+      const driver = await startControllerProcess(this.operatorNs, this.pool, env);
+      this.controllers = {
+        kind: "driver",
+        process: driver.child,
+        exited: driver.exited,
+        logFile: driver.logFile,
+        stop: () => driver.stop(),
+      };
+    }
+    return this.controllers;
   }
 
   serviceManifest(name: string, extra: { primaryZone?: string } = {}) {
@@ -156,7 +206,7 @@ export class Stage {
       version: VERSION,
       plural: STORAGE_SERVICE_PLURAL,
       namespace: this.serviceNs,
-      body: this.serviceManifest(name, extra),
+      body: this.scoped(this.serviceManifest(name, extra)),
     });
     const ready = await eventually(
       `storage service ${name} Ready with a head`,
@@ -232,7 +282,7 @@ export class Stage {
       if (!isNotFound(err)) console.error(`deleting storage services: ${String(err)}`);
     }
     await sleep(500);
-    await this.operator?.stop();
+    await this.controllers?.stop();
     await this.runner?.stop();
     await deletePool(this.client, this.pool);
     for (const ns of [this.serviceNs, this.tenantNs, this.operatorNs])

@@ -156,6 +156,8 @@ export interface ClientSpec {
   /** How this client finds the head; a fixed URL pins it to one head. */
   resolve: HeadResolver;
   label: string;
+  /** Attempts per operation (default 400: retry through a whole failover). */
+  maxAttempts?: number;
 }
 
 export interface TrafficOptions {
@@ -243,7 +245,7 @@ export class Traffic {
       resolveHead: spec.resolve,
       // Keep retrying what is known not applied through a whole failover; give up a write's
       // fate only when it may have been applied.
-      maxAttempts: 400,
+      maxAttempts: spec.maxAttempts ?? 400,
       initialBackoffMs: 5,
       maxBackoffMs: 100,
       requestTimeoutMs: 3_000,

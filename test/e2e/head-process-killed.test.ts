@@ -1,0 +1,37 @@
+// Failure: the head process is killed (kill -9) while its pod stays Running and Ready; the kubelet
+// (here the pod runner) restarts the container, but a restarted head cannot take its own epoch back
+// (the servers' epoch belongs to the killed process), so only the operator's probe can tell.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { commonFailures, runScenario, RUNS, type Fault } from "./support/scenario.ts";
+import { Stage } from "./support/stage.ts";
+
+let stage: Stage;
+beforeAll(async () => {
+  stage = await Stage.create({ prefix: "e2e-killed" });
+});
+afterAll(async () => {
+  await stage?.teardown();
+});
+
+const fault: Fault = {
+  name: "head-killed",
+  async inject(ctx) {
+    await ctx.stage.runner.kill(ctx.headPod, "SIGKILL", { namespace: ctx.stage.serviceNs });
+  },
+};
+
+describe("head process killed", () => {
+  for (let run = 0; run < RUNS; run++) {
+    it(`run ${run + 1}/${RUNS}: fails over onto a slot in another zone with no acknowledged write lost and no stale read`, async () => {
+      const report = await runScenario(stage, fault, run);
+      expect(commonFailures(report)).toEqual([]);
+      expect(report.lastFailover.fromPod).toBe(report.oldHeadPod);
+      expect(report.lastFailover.fromZone).toBe("zone-a");
+      expect(report.lastFailover.toZone).not.toBe("zone-a");
+      if (run === 0) {
+        // Every slot is leased: the lowest bid outside the failed zone is revoked (zone-b's, bid 20).
+        expect(report.lastFailover.revokedClaim).toBe(`${stage.tenantNs}/tenant-zone-b-0`);
+      }
+    });
+  }
+});
