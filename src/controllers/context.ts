@@ -2,6 +2,7 @@
 // record what it did. Reconcilers read only from here and never keep state of their own.
 import type * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import type { ProbeRecord } from "../decisions/head-health.ts";
 import type { CustomObject, KubeClient } from "../kube/client.ts";
 import type { LedgerMetrics } from "./metrics.ts";
 
@@ -50,6 +51,11 @@ export interface ControllerContext {
   managesPool(name: string): boolean;
   /** Pool and ledger metrics; absent in tests that do not scrape them. */
   metrics?: LedgerMetrics;
+  /**
+   * The operator's active probe of storage service heads (storage-service/prober.ts), an observation
+   * source like the caches: consecutive failures of the head pod `pod`. Absent when no prober runs.
+   */
+  probes?: { record(namespace: string, name: string): (ProbeRecord & { pod: string }) | undefined };
 }
 
 export interface ReconcileResult {

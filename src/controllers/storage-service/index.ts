@@ -6,7 +6,6 @@ import type { CustomObject } from "../../kube/client.ts";
 import { labels } from "../labels.ts";
 import { HeadProber, probeTargets } from "./prober.ts";
 import { reconcileStorageService } from "./reconcile.ts";
-import type { StorageServiceContext } from "./observe.ts";
 
 export { HeadProber, probeTargets, healthzUrl, type HeadProbeRecord, type ProbeTarget } from "./prober.ts";
 export { reconcileStorageService } from "./reconcile.ts";
@@ -134,7 +133,7 @@ export function startStorageServiceSupport(
   options: { syncEveryMs?: number } = {},
 ): StorageServiceSupport {
   const prober = new HeadProber({ onChange: enqueue });
-  (ctx as StorageServiceContext).probes = prober;
+  ctx.probes = prober;
   const sync = () => prober.update(probeTargets(ctx.cache));
   sync();
   const timer = setInterval(sync, options.syncEveryMs ?? 250);
@@ -144,7 +143,7 @@ export function startStorageServiceSupport(
     stop() {
       clearInterval(timer);
       prober.stop();
-      if ((ctx as StorageServiceContext).probes === prober) delete (ctx as StorageServiceContext).probes;
+      if (ctx.probes === prober) delete ctx.probes;
     },
   };
 }

@@ -18,12 +18,9 @@ import { placeholderName, tenantPodName } from "../pods.ts";
 import { observeNodes, poolClaims } from "../pool-controller.ts";
 import { time, toSlotView } from "../views.ts";
 import { serviceIdentity, serviceRef } from "./names.ts";
-import type { HeadProbeRecord } from "./prober.ts";
 
-/** The context with the prober's records, when the operator runs one. */
-export type StorageServiceContext = ControllerContext & {
-  probes?: { record(namespace: string, name: string): HeadProbeRecord | undefined };
-};
+/** The controller's context (ctx.probes carries the head prober's records when one runs). */
+export type StorageServiceContext = ControllerContext;
 
 /** Objects this reconcile wrote, seen before the caches have them. */
 export class Known {
@@ -119,7 +116,8 @@ export function assessHead(
     ...(recorded !== undefined ? { recordedHead: recorded } : {}),
     pod: pod ? headPodView(pod) : undefined,
     node,
-    ...(probe && probe.pod === recorded && probe.answered ? { probe } : {}),
+    // A record of an earlier head pod says nothing about this one.
+    ...(probe && probe.pod === recorded ? { probe } : {}),
     notReadyGraceMs: grace,
   });
   const assessment: HeadAssessment = { health, pod, node };
