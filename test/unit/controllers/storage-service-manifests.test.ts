@@ -1,0 +1,224 @@
+import type * as k8s from "@kubernetes/client-node";
+import { describe, expect, it } from "vitest";
+import { parseStorageService, type StorageService } from "../../../src/api/index.ts";
+import {
+  DATAPLANE_MAIN,
+  headPod,
+  headService,
+  routedEpochOf,
+  serverConfigMap,
+  serverDnsList,
+  serverHeadlessService,
+  serverIpList,
+  serverStatefulSet,
+  tokenSecret,
+} from "../../../src/controllers/storage-service/manifests.ts";
+import { loadServers } from "../../../src/dataplane/config.ts";
+
+function service(edit: (spec: Record<string, unknown>) => void = () => {}): StorageService {
+  const spec: Record<string, unknown> = {
+    pool: "contingency",
+    zones: ["zone-a", "zone-b", "zone-c"],
+    primaryZone: "zone-a",
+    head: { image: "example/understudy:1", port: 7000 },
+    servers: { image: "example/understudy:1", port: 7001, replicasPerZone: 2, storage: { size: "1Gi" } },
+  };
+  edit(spec);
+  const parsed = parseStorageService({
+    apiVersion: "understudy.dev/v1alpha1",
+    kind: "StorageService",
+    metadata: { name: "kv", namespace: "storage", uid: "uid-1" },
+    spec,
+  });
+  if (!parsed.ok) throw new Error(parsed.message);
+  return parsed.value;
+}
+
+const env = (container: k8s.V1Container, name: string) => container.env?.find((e) => e.name === name);
+
+describe("the head pod", () => {
+  it("of a normal head is scheduled into the primary zone and carries its epoch", () => {
+    const pod = headPod(service(), 3, { kind: "zone", zone: "zone-a" });
+    expect(pod.metadata).toMatchObject({
+      name: "kv-head-3",
+      namespace: "storage",
+      labels: {
+        "understudy.dev/service": "kv",
+        "understudy.dev/role": "head",
+        "understudy.dev/epoch": "3",
+        "understudy.dev/zone": "zone-a",
+      },
+    });
+    expect(pod.metadata!.ownerReferences).toEqual([
+      expect.objectContaining({ kind: "StorageService", name: "kv", uid: "uid-1", controller: true }),
+    ]);
+    expect(pod.spec!.nodeName).toBeUndefined();
+    expect(pod.spec!.affinity!.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution).toEqual({
+      nodeSelectorTerms: [
+        { matchExpressions: [{ key: "topology.kubernetes.io/zone", operator: "In", values: ["zone-a"] }] },
+      ],
+    });
+    const container = pod.spec!.containers[0]!;
+    expect(container.args).toEqual([DATAPLANE_MAIN, "head"]);
+    expect(env(container, "UNDERSTUDY_ROLE")?.value).toBe("head");
+    expect(env(container, "UNDERSTUDY_EPOCH")?.value).toBe("3");
+    expect(env(container, "UNDERSTUDY_LISTEN")?.value).toBe("0.0.0.0:7000");
+    expect(env(container, "UNDERSTUDY_TOKEN")?.valueFrom?.secretKeyRef).toEqual({
+      name: "kv-token",
+      key: "token",
+    });
+    expect(env(container, "UNDERSTUDY_SERVERS")?.valueFrom?.configMapKeyRef).toEqual({
+      name: "kv-config",
+      key: "servers",
+    });
+    expect(container.readinessProbe?.httpGet).toMatchObject({ path: "/readyz", port: 7000 });
+    expect(container.resources).toBeUndefined();
+  });
+
+  it("on a slot is pinned to the slot's node, labelled with the slot, and sized to the slot unless the spec sizes it", () => {
+    const placement = {
+      kind: "slot" as const,
+      zone: "zone-b",
+      node: "node-b1",
+      leaseName: "slot-contingency-zone-b-0",
+      pool: "contingency",
+      slotSize: { cpu: "500m", memory: "512Mi" },
+      tolerations: [{ key: "dedicated", operator: "Equal", value: "pool", effect: "NoSchedule" }],
+    };
+    const pod = headPod(service(), 2, placement);
+    expect(pod.spec!.nodeName).toBe("node-b1");
+    expect(pod.spec!.affinity).toBeUndefined();
+    expect(pod.spec!.tolerations).toEqual(placement.tolerations);
+    expect(pod.metadata!.labels).toMatchObject({
+      "understudy.dev/slot": "slot-contingency-zone-b-0",
+      "understudy.dev/pool": "contingency",
+      "understudy.dev/zone": "zone-b",
+    });
+    expect(pod.spec!.containers[0]!.resources).toEqual({
+      requests: { cpu: "500m", memory: "512Mi" },
+      limits: { cpu: "500m", memory: "512Mi" },
+    });
+
+    const sized = headPod(
+      service((spec) => ((spec.head as Record<string, unknown>).resources = { requests: { cpu: "250m" } })),
+      2,
+      placement,
+    );
+    expect(sized.spec!.containers[0]!.resources).toEqual({ requests: { cpu: "250m" }, limits: undefined });
+  });
+});
+
+describe("the head Service", () => {
+  it("selects only the head of one epoch, and that epoch reads back from its selector", () => {
+    const svc = headService(service(), 5);
+    expect(svc.metadata!.name).toBe("kv-head");
+    expect(svc.spec).toMatchObject({
+      type: "ClusterIP",
+      selector: {
+        "understudy.dev/service": "kv",
+        "understudy.dev/role": "head",
+        "understudy.dev/epoch": "5",
+      },
+      ports: [{ port: 7000, targetPort: 7000 }],
+    });
+    expect(routedEpochOf(svc)).toBe(5);
+    expect(routedEpochOf(undefined)).toBeUndefined();
+    expect(routedEpochOf({ spec: { selector: { "understudy.dev/epoch": "x" } } })).toBeUndefined();
+  });
+});
+
+describe("the servers", () => {
+  it("run as one StatefulSet per zone, pinned to the zone, each pod with its own volume", () => {
+    const set = serverStatefulSet(
+      service(
+        (spec) => ((spec.servers as { storage: Record<string, unknown> }).storage.storageClassName = "fast"),
+      ),
+      "zone-b",
+    );
+    expect(set.metadata!.name).toBe("kv-server-zone-b");
+    expect(set.spec).toMatchObject({
+      serviceName: "kv-server-zone-b",
+      replicas: 2,
+      podManagementPolicy: "Parallel",
+    });
+    const template = set.spec!.template;
+    expect(template.metadata!.labels).toMatchObject(set.spec!.selector.matchLabels!);
+    expect(
+      template.spec!.affinity!.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!
+        .nodeSelectorTerms[0]!.matchExpressions![0]!.values,
+    ).toEqual(["zone-b"]);
+    const container = template.spec!.containers[0]!;
+    expect(container.args).toEqual([DATAPLANE_MAIN, "server"]);
+    expect(env(container, "UNDERSTUDY_ZONE")?.value).toBe("zone-b");
+    expect(env(container, "UNDERSTUDY_DATA_DIR")?.value).toBe("/data");
+    expect(env(container, "UNDERSTUDY_ADVERTISE")?.value).toBe(
+      "$(POD_NAME).kv-server-zone-b.storage.svc:7001",
+    );
+    expect(container.volumeMounts).toContainEqual({ name: "data", mountPath: "/data" });
+    expect(set.spec!.volumeClaimTemplates![0]!.spec).toMatchObject({
+      accessModes: ["ReadWriteOnce"],
+      resources: { requests: { storage: "1Gi" } },
+      storageClassName: "fast",
+    });
+    const headless = serverHeadlessService(service(), "zone-b");
+    expect(headless.metadata!.name).toBe(set.spec!.serviceName);
+    expect(headless.spec).toMatchObject({ clusterIP: "None", selector: set.spec!.selector.matchLabels });
+  });
+
+  it("are listed by stable DNS name in a form the data plane reads", () => {
+    const list = serverDnsList(service());
+    expect(list.split(",")).toEqual([
+      "zone-a=kv-server-zone-a-0.kv-server-zone-a.storage.svc:7001",
+      "zone-a=kv-server-zone-a-1.kv-server-zone-a.storage.svc:7001",
+      "zone-b=kv-server-zone-b-0.kv-server-zone-b.storage.svc:7001",
+      "zone-b=kv-server-zone-b-1.kv-server-zone-b.storage.svc:7001",
+      "zone-c=kv-server-zone-c-0.kv-server-zone-c.storage.svc:7001",
+      "zone-c=kv-server-zone-c-1.kv-server-zone-c.storage.svc:7001",
+    ]);
+    expect(loadServers(list).map((s) => s.zone)).toEqual([
+      "zone-a",
+      "zone-a",
+      "zone-b",
+      "zone-b",
+      "zone-c",
+      "zone-c",
+    ]);
+  });
+
+  it("are also listed by pod IP once they have one, in zone then name order", () => {
+    const pod = (name: string, zone: string, ip?: string, deleting = false): k8s.V1Pod => ({
+      metadata: {
+        name,
+        labels: { "understudy.dev/zone": zone },
+        ...(deleting ? { deletionTimestamp: new Date() } : {}),
+      },
+      status: ip ? { podIP: ip } : {},
+    });
+    const pods = [
+      pod("kv-server-zone-b-0", "zone-b", "127.10.0.9"),
+      pod("kv-server-zone-a-1", "zone-a", "127.10.0.3"),
+      pod("kv-server-zone-a-0", "zone-a", "127.10.0.2"),
+      pod("kv-server-zone-c-0", "zone-c"),
+      pod("kv-server-zone-c-1", "zone-c", "127.10.0.7", true),
+    ];
+    const list = serverIpList(service(), pods);
+    expect(list).toBe("zone-a=127.10.0.2:7001,zone-a=127.10.0.3:7001,zone-b=127.10.0.9:7001");
+    expect(loadServers(list)).toHaveLength(3);
+    const config = serverConfigMap(service(), pods);
+    expect(config.data).toEqual({
+      servers: serverDnsList(service()),
+      "server-ips": list,
+      partitions: "64",
+      "replication-factor": "3",
+    });
+  });
+});
+
+describe("the token Secret", () => {
+  it("holds the token it was given, owned by the service", () => {
+    const secret = tokenSecret(service(), "abc123");
+    expect(secret.metadata!.name).toBe("kv-token");
+    expect(secret.stringData).toEqual({ token: "abc123" });
+    expect(secret.metadata!.ownerReferences![0]!.uid).toBe("uid-1");
+  });
+});
