@@ -11,6 +11,11 @@ import { ledgerMetrics } from "./metrics.ts";
 import { poolResource } from "./pool-controller.ts";
 import { claimResource } from "./revocation.ts";
 import { claimControllerSpec, poolControllerSpec } from "./specs.ts";
+import {
+  startStorageServiceSupport,
+  storageServiceControllerSpec,
+  useFailoverMetricsRegistry,
+} from "./storage-service/index.ts";
 
 export const storageServiceResource: ResourceRef = {
   group: GROUP,
@@ -20,7 +25,11 @@ export const storageServiceResource: ResourceRef = {
   namespaced: true,
 };
 
-export const controllerSpecs: ControllerSpec[] = [poolControllerSpec, claimControllerSpec];
+export const controllerSpecs: ControllerSpec[] = [
+  poolControllerSpec,
+  claimControllerSpec,
+  storageServiceControllerSpec,
+];
 
 /** The caches every reconciler reads: one shared informer per kind. */
 export function observedState(manager: Manager): ObservedState {
@@ -43,6 +52,7 @@ export function registerControllers(
   specs: ControllerSpec[] = controllerSpecs,
 ): ControllerContext {
   const cache = observedState(manager);
+  useFailoverMetricsRegistry(manager.metrics.registry);
   const selected = parseLabelSelector(manager.settings.poolSelector);
   const ctx: ControllerContext = {
     client: manager.client,
@@ -72,6 +82,10 @@ export function registerControllers(
         map(object, ctx),
       );
     }
+    // The head prober runs beside the storage service controller: a head crossing its failure
+    // threshold enqueues its service at once, without waiting for any watch event.
+    if (spec === storageServiceControllerSpec)
+      startStorageServiceSupport(ctx, (key) => controller.enqueue(key));
   }
   return ctx;
 }
