@@ -46,7 +46,7 @@ import { PodRunner } from "../test/support/pod-runner.ts";
 import { runScenario, type Fault } from "../test/e2e/support/scenario.ts";
 import { E2E_DIR, Stage } from "../test/e2e/support/stage.ts";
 import { HeadDirectory, Traffic, writeUnavailability } from "../test/e2e/support/traffic.ts";
-import { writeResults, type ChartSpec } from "./chart.ts";
+import { percentile, writeResults, type ChartSpec } from "./chart.ts";
 
 const program = new Command("e2e-failover-vs-native")
   .addOption(new Option("--runs <n>", "node-loss runs per variant").default("10"))
@@ -69,13 +69,6 @@ const DEFAULT_TOLERATION_S = 300;
 const NODE_MONITOR_GRACE_S = 50;
 
 const log = (m: string) => console.log(`[bench] ${m}`);
-
-export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.ceil((p / 100) * sorted.length) - 1;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))]!;
-}
 
 interface Variant {
   label: string;

@@ -3,9 +3,8 @@
 // storage services whose head and servers run as real processes at their pod IPs.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
-import { GROUP, STORAGE_SERVICE_PLURAL, VERSION } from "../../../src/api/index.ts";
-import type { KubeClient } from "../../../src/kube/client.ts";
+import { CLAIM_PLURAL, GROUP, STORAGE_SERVICE_PLURAL, VERSION } from "../../../src/api/index.ts";
+import { mergePatchOptions, type KubeClient } from "../../../src/kube/client.ts";
 import { isNotFound } from "../../../src/kube/errors.ts";
 import { installCrds } from "../../support/crds.ts";
 import {
@@ -270,22 +269,50 @@ export class Stage {
 
   async teardown(): Promise<void> {
     await this.restoreNodes().catch((err: unknown) => console.error(`restoring nodes: ${String(err)}`));
-    // Services first, while the operator still runs to release their slots.
-    try {
-      await this.client.custom.deleteCollectionNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        plural: STORAGE_SERVICE_PLURAL,
-        namespace: this.serviceNs,
-      });
-    } catch (err) {
-      if (!isNotFound(err)) console.error(`deleting storage services: ${String(err)}`);
-    }
-    await sleep(500);
+    // While the controllers still run: storage services, then claims (their finalizer releases the
+    // slot), then the pool; what they do not finish in time is let go by hand, so nothing is stuck.
+    if (this.serviceNs) await deleteAllAndWait(this.client, STORAGE_SERVICE_PLURAL, this.serviceNs);
+    if (this.tenantNs) await deleteAllAndWait(this.client, CLAIM_PLURAL, this.tenantNs);
+    await deletePool(this.client, this.pool);
     await this.controllers?.stop();
     await this.runner?.stop();
-    await deletePool(this.client, this.pool);
     for (const ns of [this.serviceNs, this.tenantNs, this.operatorNs])
       if (ns) await deleteNamespace(this.client, ns);
+  }
+}
+
+/**
+ * Deletes every object of a namespaced Understudy kind in `namespace` and waits until they are gone;
+ * after `timeoutMs` it removes their finalizers, as an administrator would for a controller that is
+ * not coming back.
+ */
+export async function deleteAllAndWait(
+  client: KubeClient,
+  plural: string,
+  namespace: string,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const base = { group: GROUP, version: VERSION, plural, namespace };
+  const list = async () =>
+    ((await client.custom.listNamespacedCustomObject(base)) as { items: { metadata: { name: string } }[] })
+      .items;
+  try {
+    await client.custom.deleteCollectionNamespacedCustomObject(base);
+    await eventually(
+      `every ${plural} in ${namespace} gone`,
+      async () => (await list()).length === 0,
+      timeoutMs,
+      250,
+    );
+  } catch (err) {
+    if (isNotFound(err)) return;
+    for (const item of await list().catch(() => [])) {
+      await client.custom
+        .patchNamespacedCustomObject(
+          { ...base, name: item.metadata.name, body: { metadata: { finalizers: null } } },
+          mergePatchOptions,
+        )
+        .catch(() => undefined);
+    }
   }
 }
