@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { request as httpRequest } from "node:http";
 import { dirname, join } from "node:path";
@@ -30,9 +30,9 @@ export function ensureBinaries(): void {
     throw new Error(`building the test cluster's binaries failed (exit ${result.status})`);
 }
 
-const pidFile = (name: ComponentName) => join(paths.pids, `${name}.pid`);
+const pidFile = (name: string) => join(paths.pids, `${name}.pid`);
 
-function runningPid(name: ComponentName): number | undefined {
+function runningPid(name: string): number | undefined {
   if (!existsSync(pidFile(name))) return undefined;
   const pid = Number(readFileSync(pidFile(name), "utf8"));
   try {
@@ -53,12 +53,30 @@ export function startComponent(name: ComponentName): void {
   child.unref();
 }
 
-export async function stopComponent(name: ComponentName, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+/**
+ * Runs a process of our own beside the cluster (the demo's operator and pod runner), detached like
+ * the components, so `cluster:down` stops it too.
+ */
+export function startCompanion(name: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}): number {
+  const existing = runningPid(name);
+  if (existing) return existing;
+  const log = openSync(join(paths.logs, `${name}.log`), "a");
+  const child = spawn(command, args, { detached: true, stdio: ["ignore", log, log], env: { ...process.env, ...env } });
+  if (!child.pid) throw new Error(`could not start ${name}`);
+  writeFileSync(pidFile(name), String(child.pid));
+  child.unref();
+  return child.pid;
+}
+
+export const companionLog = (name: string) => join(paths.logs, `${name}.log`);
+
+export async function stopComponent(name: string, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
   const pid = runningPid(name);
   if (!pid) return;
-  process.kill(pid, signal);
+  // Each process leads its own group (detached): signal the group, so a companion's children go too.
+  process.kill(-pid, signal);
   for (let i = 0; i < 100 && runningPid(name); i++) await sleep(100);
-  if (runningPid(name)) process.kill(pid, "SIGKILL");
+  if (runningPid(name)) process.kill(-pid, "SIGKILL");
   for (let i = 0; i < 50 && runningPid(name); i++) await sleep(100);
   rmSync(pidFile(name), { force: true });
 }
@@ -210,6 +228,13 @@ export async function up(): Promise<{ kubeconfig: string }> {
 
 /** Stops every component and deletes the cluster's state, so the next `up` starts clean. */
 export async function down(): Promise<void> {
+  // Companions first (they talk to the API server), then the components in reverse order of start.
+  const companions = existsSync(paths.pids)
+    ? readdirSync(paths.pids)
+        .map((f) => f.replace(/\.pid$/, ""))
+        .filter((n) => !(componentNames as readonly string[]).includes(n))
+    : [];
+  for (const name of companions) await stopComponent(name);
   for (const name of [...componentNames].reverse()) await stopComponent(name);
   rmSync(clusterDir, { recursive: true, force: true });
 }
