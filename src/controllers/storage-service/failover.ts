@@ -215,6 +215,8 @@ async function apply(
         extra,
       );
       if (!swapped) return { kind: "requeue", afterMs: STALE_REQUEUE_MS };
+      if (from.kind === "claim" && action.to.kind === "service")
+        ctx.metrics?.revoked(service.spec.pool, "Failover");
       ctx.log.info(
         { service: `${ref.namespace}/${ref.name}`, slot: action.leaseName, from: action.from, to: action.to },
         "slot holder swapped",
