@@ -7,12 +7,20 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { pools as poolRef } from "../../src/cli/resources.ts";
+import { pools as poolRef, services as serviceRef } from "../../src/cli/resources.ts";
 import type { CustomObject } from "../../src/kube/client.ts";
 import { isNotFound } from "../../src/kube/errors.ts";
 import { binaries, kubeconfigPath } from "../cluster/config.ts";
 import { installCrds } from "../support/crds.ts";
-import { deleteNamespace, eventually, freshNamespace, testClient, testKubeConfig } from "../support/kube.ts";
+import { routedEpoch, storageServiceManifest, waitForFailover, waitForServing } from "../support/failover.ts";
+import {
+  deleteNamespace,
+  eventually,
+  freshNamespace,
+  makePodNotReady,
+  testClient,
+  testKubeConfig,
+} from "../support/kube.ts";
 import { metricValue, startOperator, type OperatorProcess } from "../support/operator.ts";
 import { deletePool, poolManifest, slotLeases } from "../support/pools.ts";
 
@@ -75,6 +83,7 @@ const poolSelector = `${instanceLabel}=${release}`;
 let namespace: string;
 let installed: Obj[] = [];
 let operator: OperatorProcess | undefined;
+let storageNamespace: string | undefined;
 
 /** A kubeconfig for the test cluster that authenticates as a ServiceAccount, with a token from the TokenRequest API. */
 async function serviceAccountKubeconfig(serviceAccount: string, ns: string): Promise<string> {
@@ -135,6 +144,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // The service first, while the operator still runs and can let go of its slot.
+  if (storageNamespace) {
+    await client.deleteCustom(serviceRef, "kv", storageNamespace).catch(() => undefined);
+    await deleteNamespace(client, storageNamespace);
+  }
   await operator?.stop();
   await deletePool(client, poolName);
   await helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "2m").catch(() => undefined);
@@ -305,6 +319,62 @@ describe("the Helm chart", () => {
     );
     // RBAC refused nothing it tried (the API server's denials read: User "…" cannot <verb> resource "…").
     expect(readFileSync(operator.logFile, "utf8")).not.toMatch(/cannot \w+ resource/);
+  });
+
+  it("is enough for failovers: a head made NotReady moves onto a slot, then a switchover asked for with the CLI", async () => {
+    storageNamespace = await freshNamespace(client, "install-kv");
+    await client.createCustom(serviceRef, storageServiceManifest(storageNamespace, "kv", poolName));
+    const { pod } = await waitForServing(client, storageNamespace, "kv", 1, 90_000);
+
+    await makePodNotReady(client, storageNamespace, pod.metadata!.name!);
+    const failedOver = await waitForFailover(client, storageNamespace, "kv", 1, 90_000);
+    expect(failedOver.status!.lastFailover).toMatchObject({
+      step: "Done",
+      reason: "PodNotReady",
+      fromEpoch: 1,
+      epoch: 2,
+    });
+    // The new head runs on a slot of the pool, which the ledger gives the service.
+    const slot = failedOver.status!.head!.leaseName!;
+    const lease = await client.coordination.readNamespacedLease({ name: slot, namespace });
+    expect(lease.spec?.holderIdentity).toBe(`service:${storageNamespace}/kv`);
+    expect(await routedEpoch(client, storageNamespace, "kv")).toBe("2");
+    await waitForServing(client, storageNamespace, "kv", 2, 90_000);
+
+    // A switchover through `understudy failover --wait`: the operator acts on the annotation and the
+    // command prints the failover it ran.
+    const { stdout } = await promisify(execFile)(
+      join(root, "node_modules/.bin/node"),
+      [
+        join(root, "src/cli/main.ts"),
+        "failover",
+        "kv",
+        "-n",
+        storageNamespace,
+        "--wait",
+        "--timeout",
+        "90",
+        "-o",
+        "json",
+      ],
+      { env: { ...process.env, KUBECONFIG: kubeconfig }, cwd: root },
+    );
+    const switched = JSON.parse(stdout) as {
+      switchover: string;
+      failover: { reason: string; fromEpoch: number; epoch: number; timeline: { step: string }[] };
+    };
+    expect(switched.failover).toMatchObject({ reason: "Manual", fromEpoch: 2, epoch: 3 });
+    expect(switched.failover.timeline.at(-1)?.step).toBe("Done");
+    const after = await client.getCustom<
+      CustomObject<unknown, { handledSwitchover?: string; epoch?: number }>
+    >(serviceRef, "kv", storageNamespace);
+    expect(after.status).toMatchObject({ handledSwitchover: switched.switchover, epoch: 3 });
+
+    const metrics = await operator!.metrics();
+    expect(
+      metricValue(metrics, "understudy_storage_service_epoch", { namespace: storageNamespace, name: "kv" }),
+    ).toBe(3);
+    expect(readFileSync(operator!.logFile, "utf8")).not.toMatch(/cannot \w+ resource/);
   });
 });
 
