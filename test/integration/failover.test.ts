@@ -3,7 +3,7 @@ import { createServer, type Server } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { GROUP, POOL_PLURAL, VERSION } from "../../src/api/index.ts";
 import { mergePatchOptions } from "../../src/kube/client.ts";
-import type { Driver } from "../support/controller-driver.ts";
+import { SCOPE_LABEL } from "../support/controller-driver.ts";
 import { installCrds } from "../support/crds.ts";
 import {
   annotateService,
@@ -15,7 +15,6 @@ import {
   eventsOf,
   getService,
   routedEpoch,
-  startControllers,
   waitForFailover,
   waitForServing,
   type ServiceObject,
@@ -30,21 +29,26 @@ import {
   restoreNode,
   testClient,
 } from "../support/kube.ts";
+import { metricValue, startOperator, type OperatorProcess } from "../support/operator.ts";
 import { deletePool, getClaim, slotLeases } from "../support/pools.ts";
 
-// Head failover on the real test cluster: the head made NotReady, its node or its whole zone lost,
-// a switchover asked for by hand, and the failback. Each test has its own pool, namespaces and scope.
+// Head failover on the real test cluster, run by the real operator process (node
+// src/operator/main.ts): the head made NotReady, its node or its whole zone lost, its probe failing,
+// a switchover asked for by hand, and the failback. Each test has its own pool and namespace; the
+// operator manages only this file's pools (--pool-selector), so concurrent runs keep apart.
 
 const client = testClient();
 const run = Date.now().toString(36);
+const scope = `failover-${run}`;
 let counter = 0;
+let operator: OperatorProcess;
+let opNs: string;
 
 interface World {
   scope: string;
   pool: string;
   opNs: string;
   ns: string;
-  driver: Driver;
 }
 
 const worlds: World[] = [];
@@ -52,27 +56,32 @@ const nodesToRestore = new Set<string>();
 
 beforeAll(async () => {
   await installCrds();
+  opNs = await freshNamespace(client, "fo-op");
+  operator = await startOperator({
+    namespace: opNs,
+    poolSelector: `${SCOPE_LABEL}=${scope}`,
+    env: { UNDERSTUDY_LOG_LEVEL: "info" },
+  });
 });
 
 afterEach(async () => {
   await Promise.all([...nodesToRestore].map((n) => restoreNode(client, n)));
   nodesToRestore.clear();
+  // Removed while the operator runs, so claims let go of their finalizers.
   for (const world of worlds.splice(0)) {
-    await world.driver.stop();
     await deletePool(client, world.pool);
-    await Promise.all([deleteNamespace(client, world.ns), deleteNamespace(client, world.opNs)]);
+    await deleteNamespace(client, world.ns);
   }
 });
 
 afterAll(async () => {
   await Promise.all([...nodesToRestore].map((n) => restoreNode(client, n)));
+  await operator?.stop();
+  if (opNs) await deleteNamespace(client, opNs);
 });
 
 async function world(zones: Record<string, number>, hotSpares = 0): Promise<World> {
-  const n = counter++;
-  const scope = `failover-${run}-${n}`;
-  const pool = `fo-${run}-${n}`;
-  const opNs = await freshNamespace(client, "fo-op");
+  const pool = `fo-${run}-${counter++}`;
   const ns = await freshNamespace(client, "fo");
   await createScopedPool(client, pool, scope, {
     zones,
@@ -80,8 +89,7 @@ async function world(zones: Record<string, number>, hotSpares = 0): Promise<Worl
     emergencyGraceSeconds: 1,
     plannedGraceSeconds: 2,
   });
-  const driver = await startControllers(opNs, scope);
-  const w = { scope, pool, opNs, ns, driver };
+  const w = { scope, pool, opNs, ns };
   worlds.push(w);
   return w;
 }
@@ -192,6 +200,16 @@ describe("failover of a head pod made NotReady", () => {
     const reasons = (await eventsOf(client, w.ns, "kv")).map((e) => e.reason);
     for (const reason of ["HeadFailed", "FailoverSlotChosen", "FailoverRoutingSwitched", "FailoverDone"])
       expect(reasons).toContain(reason);
+
+    // The operator's metrics: the failover by reason and outcome, its switch time, the epoch.
+    const metrics = await operator.metrics();
+    expect(
+      metricValue(metrics, "understudy_failovers_total", { reason: "PodNotReady", outcome: "Succeeded" }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      metricValue(metrics, "understudy_failover_switch_seconds_count", { reason: "PodNotReady" }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(metricValue(metrics, "understudy_storage_service_epoch", { namespace: w.ns, name: "kv" })).toBe(2);
   });
 
   it("takes a free slot before revoking any lease", async () => {
