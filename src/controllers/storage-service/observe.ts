@@ -84,9 +84,16 @@ export function headPodView(pod: k8s.V1Pod): HeadPodView {
   return view;
 }
 
-/** How long a Running head may report not Ready before that is a failure: one probe period. */
+/** How long a head that has never been Ready may take to become Ready (it fences every partition first). */
+export const HEAD_STARTUP_GRACE_MS = 60_000;
+
+/**
+ * How long a Running head may report not Ready before that is a failure: one probe period for a
+ * head that has served (status.head.since is written once it is seen Ready), the startup grace for
+ * one that has not yet.
+ */
 export const notReadyGraceMs = (service: StorageService) =>
-  service.spec.failureDetection.probePeriodMilliseconds;
+  service.status?.head?.since ? service.spec.failureDetection.probePeriodMilliseconds : HEAD_STARTUP_GRACE_MS;
 
 export interface HeadAssessment {
   health: HeadHealth;

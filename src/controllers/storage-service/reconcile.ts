@@ -102,12 +102,8 @@ async function bootstrap(ctx: StorageServiceContext, service: StorageService): P
   }
   // Recorded only once the pod is in the cache, so the next reconcile cannot take it for deleted.
   if (!ctx.cache.pods.get(podName, ref.namespace)) return { requeueAfterMs: 100 };
-  const head: Record<string, unknown> = {
-    pod: podName,
-    epoch,
-    zone,
-    since: new Date(ctx.now()).toISOString(),
-  };
+  // `since` waits until the head is first seen Ready: until then it is starting, not failing.
+  const head: Record<string, unknown> = { pod: podName, epoch, zone };
   if (pod.spec?.nodeName) head.node = pod.spec.nodeName;
   const patch: Record<string, unknown> = {
     epoch,
@@ -189,15 +185,18 @@ async function steady(
         : headCondition.message,
     conditions: withConditions(status.conditions, conditions, service.metadata.generation, now),
   };
-  // Where the head runs, once the scheduler has placed a head created before it had a node.
+  // Where the head runs, once the scheduler has placed a head created before it had a node, and
+  // since when it serves, once it is first seen Ready.
   const pod = assessment.pod;
-  if (status.head && pod?.spec?.nodeName && status.head.node !== pod.spec.nodeName) {
-    const zone = nodes.find((n) => n.name === pod.spec!.nodeName)?.zone ?? status.head.zone;
-    patch.head = replacement(status.head, {
-      ...status.head,
-      node: pod.spec.nodeName,
-      ...(zone ? { zone } : {}),
-    });
+  if (status.head && pod) {
+    const head = { ...status.head };
+    if (pod.spec?.nodeName && head.node !== pod.spec.nodeName) {
+      head.node = pod.spec.nodeName;
+      const zone = nodes.find((n) => n.name === pod.spec!.nodeName)?.zone;
+      if (zone) head.zone = zone;
+    }
+    if (!head.since && isPodReady(pod)) head.since = new Date(now).toISOString();
+    if (JSON.stringify(head) !== JSON.stringify(status.head)) patch.head = replacement(status.head, head);
   }
   const changed = Object.entries(patch).some(([key, value]) =>
     key === "conditions"
