@@ -222,8 +222,7 @@ export class PodRunner {
   readonly #client: KubeClient;
   readonly #roles: readonly string[];
   readonly #pods: Informer<k8s.V1Pod>[] = [];
-  readonly #claims: Informer<k8s.V1PersistentVolumeClaim>[] = [];
-  readonly #volumes = new Set<string>();
+  #provisioner: VolumeProvisioner | undefined;
   /** By namespace/name: at most one process per pod name (a recreated pod waits for the old one). */
   readonly #entries = new Map<string, Entry>();
   readonly #queues = new Map<string, Promise<void>>();
@@ -271,57 +270,17 @@ export class PodRunner {
         this.#enqueue(`${e.object.metadata!.namespace}/${e.object.metadata!.name}`);
       });
       this.#pods.push(pods);
-      if (this.#options.provisionVolumes ?? true) {
-        const claims = new Informer<k8s.V1PersistentVolumeClaim>(this.#options.kubeConfig, {
-          resource: persistentVolumeClaims,
-          namespace,
-          resyncMs: 5_000,
-          maxBackoffMs: 1_000,
-          onError: this.#watchError(`pvc watch in ${namespace}`),
-        });
-        claims.on((e) => {
-          if (e.type !== "delete") void this.#provision(e.object);
-        });
-        this.#claims.push(claims);
-      }
+    }
+    if (this.#options.provisionVolumes ?? true) {
+      this.#provisioner = new VolumeProvisioner(
+        this.#options.kubeConfig,
+        this.#options.namespaces,
+        join(this.root, "volumes", "pvc"),
+        (m: string) => this.#log(m),
+      );
     }
     process.on("exit", this.#onExit);
-    await Promise.all([...this.#pods, ...this.#claims].map((i) => i.start()));
-  }
-
-  /**
-   * The test cluster has no storage provisioner: a claim that waits for a volume gets a PV bound to
-   * it by claimRef, so StatefulSet pods schedule. The data lives in the runner's per-claim folder.
-   */
-  async #provision(claim: k8s.V1PersistentVolumeClaim): Promise<void> {
-    if (claim.spec?.volumeName || claim.status?.phase === "Bound" || claim.metadata?.deletionTimestamp)
-      return;
-    const namespace = claim.metadata!.namespace!;
-    const name = `e2e-${namespace}-${claim.metadata!.name}`.slice(0, 253).replace(/\.+$/, "");
-    if (this.#volumes.has(name)) return;
-    this.#volumes.add(name);
-    const folder = join(this.root, "volumes", "pvc", `${namespace}_${claim.metadata!.name}`);
-    mkdirSync(folder, { recursive: true });
-    try {
-      await this.#client.core.createPersistentVolume({
-        body: {
-          metadata: { name, labels: { "understudy.dev/e2e-pod-runner": "true" } },
-          spec: {
-            capacity: { storage: claim.spec?.resources?.requests?.storage ?? "1Gi" },
-            accessModes: claim.spec?.accessModes ?? ["ReadWriteOnce"],
-            persistentVolumeReclaimPolicy: "Retain",
-            storageClassName: claim.spec?.storageClassName ?? "",
-            hostPath: { path: folder, type: "DirectoryOrCreate" },
-            claimRef: { namespace, name: claim.metadata!.name!, uid: claim.metadata!.uid },
-          },
-        },
-      });
-    } catch (err) {
-      if ((err as { code?: number }).code !== 409) {
-        this.#volumes.delete(name);
-        this.#log(`provisioning a volume for ${namespace}/${claim.metadata!.name}: ${String(err)}`);
-      }
-    }
+    await Promise.all([...this.#pods.map((i) => i.start()), this.#provisioner?.start()]);
   }
 
   /** client-node ends a watch quiet for 30 s with a TimeoutError; the informer resumes it. */
@@ -781,22 +740,110 @@ export class PodRunner {
   /** Stops watching and every process (SIGTERM, then SIGKILL). The root folder stays, for its logs. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    for (const i of [...this.#pods, ...this.#claims]) i.stop();
+    for (const i of this.#pods) i.stop();
     await Promise.all([...this.#entries.values()].map((e) => this.#stop(e, 2_000)));
     this.#entries.clear();
-    await Promise.all(
-      [...this.#volumes].map((name) =>
-        this.#client.core.deletePersistentVolume({ name }).catch((err: unknown) => {
-          if (!isNotFound(err)) this.#log(`deleting volume ${name}: ${String(err)}`);
-        }),
-      ),
-    );
+    await this.#provisioner?.stop();
     process.off("exit", this.#onExit);
   }
 
   /** Removes the root folder (data, logs). */
   removeFiles(): void {
     rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The test cluster has no storage provisioner: a PVC that waits for a volume gets a hostPath PV
+ * bound to it by claimRef, so StatefulSet pods schedule. Its folder (under `root`) is named after
+ * the claim, so it outlives the pods that mount it, as a volume would. stop() deletes the PVs.
+ */
+export class VolumeProvisioner {
+  readonly #client: KubeClient;
+  readonly #informers: Informer<k8s.V1PersistentVolumeClaim>[];
+  readonly #volumes = new Set<string>();
+  readonly #root: string;
+  readonly #log: (message: string) => void;
+
+  constructor(
+    kc: k8s.KubeConfig,
+    namespaces: readonly string[],
+    root: string,
+    log: (message: string) => void = () => {},
+  ) {
+    this.#client = new KubeClient(kc, "understudy-e2e-provisioner");
+    this.#root = root;
+    this.#log = log;
+    this.#informers = namespaces.map((namespace) => {
+      const informer = new Informer<k8s.V1PersistentVolumeClaim>(kc, {
+        resource: persistentVolumeClaims,
+        namespace,
+        resyncMs: 5_000,
+        maxBackoffMs: 1_000,
+        onError: (err) => {
+          if ((err as { name?: string }).name !== "TimeoutError")
+            log(`pvc watch in ${namespace}: ${String(err)}`);
+        },
+      });
+      informer.on((e) => {
+        if (e.type !== "delete") void this.#provision(e.object);
+      });
+      return informer;
+    });
+  }
+
+  async start(): Promise<void> {
+    await Promise.all(this.#informers.map((i) => i.start()));
+  }
+
+  get provisioned(): number {
+    return this.#volumes.size;
+  }
+
+  async #provision(claim: k8s.V1PersistentVolumeClaim): Promise<void> {
+    if (claim.spec?.volumeName || claim.status?.phase === "Bound" || claim.metadata?.deletionTimestamp)
+      return;
+    const namespace = claim.metadata!.namespace!;
+    const name = `e2e-${namespace}-${claim.metadata!.name}`.slice(0, 253).replace(/\.+$/, "");
+    if (this.#volumes.has(name)) return;
+    this.#volumes.add(name);
+    const folder = join(this.#root, `${namespace}_${claim.metadata!.name}`);
+    mkdirSync(folder, { recursive: true });
+    try {
+      await this.#client.core.createPersistentVolume({
+        body: {
+          metadata: { name, labels: { "understudy.dev/e2e-pod-runner": "true" } },
+          spec: {
+            capacity: { storage: claim.spec?.resources?.requests?.storage ?? "1Gi" },
+            accessModes: claim.spec?.accessModes ?? ["ReadWriteOnce"],
+            persistentVolumeReclaimPolicy: "Retain",
+            storageClassName: claim.spec?.storageClassName ?? "",
+            hostPath: { path: folder, type: "DirectoryOrCreate" },
+            claimRef: { namespace, name: claim.metadata!.name!, uid: claim.metadata!.uid },
+          },
+        },
+      });
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409) {
+        this.#volumes.delete(name);
+        this.#log(`provisioning a volume for ${namespace}/${claim.metadata!.name}: ${String(err)}`);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const i of this.#informers) i.stop();
+    const names = [...this.#volumes];
+    for (let i = 0; i < names.length; i += 50) {
+      await Promise.all(
+        names.slice(i, i + 50).map((name) =>
+          this.#client.core.deletePersistentVolume({ name }).catch((err: unknown) => {
+            if (!isNotFound(err)) this.#log(`deleting volume ${name}: ${String(err)}`);
+          }),
+        ),
+      );
+    }
+    this.#volumes.clear();
   }
 }
 

@@ -1,0 +1,666 @@
+// Scale: many storage services, slots and claims on KWOK nodes, one operator process.
+//
+//   node test/cluster/with-cluster.ts node bench/scale.ts [--services 1000] [--slots 5000] [--claims 5000]
+//        [--probe-period-ms 1000] [--qps 200] [--timeout-min 10]
+//
+// Measures, side by side with the size that produced them:
+// - time to converge: the pool's slots (Leases + placeholder pods Running), the claims Bound, the
+//   storage services Ready;
+// - the controllers' process CPU seconds and peak resident memory (from /proc/<pid>);
+// - API requests the controllers made, counted exactly by a small HTTP proxy their kubeconfig points
+//   at (the API server's own apiserver_request_total cannot tell clients apart), per verb and
+//   resource, and per reconcile when the operator's /metrics count reconciles;
+// - then a zone outage: every node of zone-a NotReady at once, and the completion of the hundreds
+//   of failovers it causes (fault to status.lastFailover.finishedAt), p50 and p99.
+// Heads here are not real data-plane processes (thousands would not fit on two cores): one
+// responder in this process answers the operator's /healthz probes at every head pod's IP, and
+// stops answering for the heads of a lost zone, as their machines would.
+import type * as k8s from "@kubernetes/client-node";
+import { Command, Option } from "commander";
+import { readFileSync, writeFileSync } from "node:fs";
+import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
+import { Agent, request as httpsRequest } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { GROUP, STORAGE_SERVICE_PLURAL, VERSION } from "../src/api/index.ts";
+import { Informer } from "../src/kube/informer.ts";
+import { core } from "../src/kube/resources.ts";
+import { fakeNode } from "../test/cluster/nodes.ts";
+import { SCOPE_LABEL } from "../test/support/controller-driver.ts";
+import { installCrds } from "../test/support/crds.ts";
+import { startControllerProcess } from "../test/support/failover.ts";
+import {
+  deleteNamespace,
+  freshNamespace,
+  makeNodeNotReady,
+  restoreNode,
+  testClient,
+  testKubeConfig,
+} from "../test/support/kube.ts";
+import { metricValue, startOperator } from "../test/support/operator.ts";
+import { VolumeProvisioner } from "../test/support/pod-runner.ts";
+import { claimManifest, createClaim, createPool, deletePool, poolManifest } from "../test/support/pools.ts";
+import {
+  deleteAllAndWait,
+  operatorRunsStorageServices,
+  ZONES,
+  type ControlPlane,
+} from "../test/e2e/support/stage.ts";
+import { percentile, writeResults, type ChartSpec } from "./chart.ts";
+
+const opts = new Command("scale")
+  .addOption(new Option("--services <n>").default("1000"))
+  .addOption(new Option("--slots <n>").default("5000"))
+  .addOption(new Option("--claims <n>").default("5000"))
+  .addOption(new Option("--probe-period-ms <ms>", "head probe period of every service").default("1000"))
+  .addOption(new Option("--qps <n>", "the operator's client QPS (burst 2x)").default("200"))
+  .addOption(new Option("--concurrency <n>", "workers per controller").default("8"))
+  .addOption(new Option("--timeout-min <m>", "give up a phase after this long").default("10"))
+  .addOption(new Option("--keep", "leave everything in place afterwards"))
+  .parse()
+  .opts<{
+    services: string;
+    slots: string;
+    claims: string;
+    probePeriodMs: string;
+    qps: string;
+    concurrency: string;
+    timeoutMin: string;
+    keep?: boolean;
+  }>();
+const SERVICES = Number(opts.services);
+const SLOTS = Number(opts.slots);
+const CLAIMS = Number(opts.claims);
+const PHASE_TIMEOUT_MS = Number(opts.timeoutMin) * 60_000;
+const BENCH_LABEL = "understudy.dev/bench";
+const client = testClient("understudy-bench");
+const kc = testKubeConfig();
+const log = (m: string) => console.log(`[scale ${new Date().toISOString().slice(11, 19)}] ${m}`);
+
+// ---------- counting proxy ----------
+
+/** verb and resource of an API request, e.g. "create pods", "watch leases", "patch storageservices/status". */
+export function classify(method: string, url: string): string {
+  const [path, query = ""] = url.split("?") as [string, string?];
+  const parts = path.split("/").filter(Boolean);
+  let rest = parts[0] === "api" ? parts.slice(2) : parts[0] === "apis" ? parts.slice(3) : parts;
+  if (rest[0] === "namespaces" && rest.length > 2) rest = rest.slice(2);
+  const resource = rest[2] ? `${rest[0]}/${rest[2]}` : (rest[0] ?? "?");
+  const item = rest.length > 1;
+  const verb =
+    method === "GET"
+      ? /(^|&)watch=(true|1)/.test(query)
+        ? "watch"
+        : item
+          ? "get"
+          : "list"
+      : ((
+          {
+            POST: "create",
+            PUT: "update",
+            PATCH: "patch",
+            DELETE: item ? "delete" : "deletecollection",
+          } as Record<string, string>
+        )[method] ?? method.toLowerCase());
+  return `${verb} ${resource}`;
+}
+
+/** A plain-HTTP front for the API server that counts what goes through it. */
+async function countingProxy(): Promise<{ url: string; counts: Map<string, number>; close(): void }> {
+  const cluster = kc.getCurrentCluster()!;
+  const upstream = new URL(cluster.server);
+  const ca = cluster.caData
+    ? Buffer.from(cluster.caData, "base64")
+    : cluster.caFile
+      ? readFileSync(cluster.caFile)
+      : undefined;
+  const agent = new Agent({ keepAlive: true, maxSockets: 512, ca });
+  const counts = new Map<string, number>();
+  const server = createHttpServer((req: IncomingMessage, res) => {
+    const key = classify(req.method ?? "GET", req.url ?? "/");
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    const up = httpsRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: upstream.host },
+        agent,
+      },
+      (upRes) => {
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        upRes.pipe(res);
+      },
+    );
+    up.on("error", (err) => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end(String(err));
+    });
+    res.on("close", () => up.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  const port = (server.address() as { port: number }).port;
+  return { url: `http://127.0.0.1:${port}`, counts, close: () => server.close() };
+}
+
+function proxiedKubeconfig(url: string): string {
+  const user = kc.getCurrentUser()!;
+  const file = join(tmpdir(), `understudy-scale-${process.pid}.kubeconfig`);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "proxied", cluster: { server: url, "insecure-skip-tls-verify": true } }],
+      users: [{ name: "u", user: { token: user.token } }],
+      contexts: [{ name: "proxied", context: { cluster: "proxied", user: "u" } }],
+      "current-context": "proxied",
+    }),
+    { mode: 0o600 },
+  );
+  return file;
+}
+
+// ---------- /proc sampling ----------
+
+function procSample(pid: number): { cpuSeconds: number; rssBytes: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+    return { cpuSeconds: ticks / 100, rssBytes: rss };
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------- head probe responder ----------
+
+class ProbeResponder {
+  readonly #servers = new Map<string, Server>();
+  readonly #down = new Set<string>();
+  readonly #informer: Informer<k8s.V1Pod>;
+
+  constructor(namespace: string) {
+    this.#informer = new Informer<k8s.V1Pod>(kc, {
+      resource: core.pods,
+      namespace,
+      labelSelector: "understudy.dev/role=head",
+      resyncMs: 5_000,
+      onError: () => undefined,
+    });
+    this.#informer.on(() => this.#sync());
+  }
+
+  async start(): Promise<void> {
+    await this.#informer.start();
+  }
+
+  /** The machines of these nodes are gone: their heads stop answering. */
+  loseNodes(nodes: readonly string[]): void {
+    for (const n of nodes) this.#down.add(n);
+    this.#sync();
+  }
+
+  #sync(): void {
+    const wanted = new Map<string, string>();
+    for (const pod of this.#informer.list()) {
+      const ip = pod.status?.podIP;
+      if (!ip || pod.status?.phase !== "Running" || pod.metadata?.deletionTimestamp) continue;
+      if (this.#down.has(pod.spec?.nodeName ?? "")) continue;
+      wanted.set(`${ip}:${pod.spec!.containers[0]!.ports?.[0]?.containerPort ?? 7000}`, ip);
+    }
+    for (const [address, server] of this.#servers) {
+      if (!wanted.has(address)) {
+        server.close();
+        server.closeAllConnections();
+        this.#servers.delete(address);
+      }
+    }
+    for (const [address, ip] of wanted) {
+      if (this.#servers.has(address)) continue;
+      const server = createHttpServer((_req, res) => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end('{"status":"ok","ready":true}');
+      });
+      server.on("error", () => this.#servers.delete(address));
+      server.listen(Number(address.slice(address.lastIndexOf(":") + 1)), ip);
+      this.#servers.set(address, server);
+    }
+  }
+
+  stop(): void {
+    this.#informer.stop();
+    for (const s of this.#servers.values()) {
+      s.close();
+      s.closeAllConnections();
+    }
+  }
+}
+
+// ---------- helpers ----------
+
+async function inBatches<T>(
+  items: readonly T[],
+  width: number,
+  fn: (item: T) => Promise<unknown>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) {
+        const item = items[next++]!;
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await fn(item);
+            break;
+          } catch (err) {
+            if ((err as { code?: number }).code === 409 || attempt > 5) break;
+            await sleep(200 * (attempt + 1));
+          }
+        }
+      }
+    }),
+  );
+}
+
+async function until(what: string, check: () => Promise<string | true>): Promise<number> {
+  const start = performance.now();
+  let last = "";
+  while (performance.now() - start < PHASE_TIMEOUT_MS) {
+    const r = await check();
+    if (r === true) {
+      log(`${what}: ${((performance.now() - start) / 1000).toFixed(1)} s`);
+      return performance.now() - start;
+    }
+    if (r !== last) log(`${what}: ${r}`);
+    last = r;
+    await sleep(2_000);
+  }
+  log(`${what}: gave up after ${opts.timeoutMin} min (${last})`);
+  return NaN;
+}
+
+async function listAll<T>(
+  fn: (cont?: string) => Promise<{ items: T[]; metadata?: { _continue?: string } }>,
+): Promise<T[]> {
+  const out: T[] = [];
+  let cont: string | undefined;
+  do {
+    const page = await fn(cont);
+    out.push(...page.items);
+    cont = page.metadata?._continue;
+  } while (cont);
+  return out;
+}
+
+type ServiceItem = {
+  metadata: k8s.V1ObjectMeta;
+  status?: {
+    phase?: string;
+    failoverCount?: number;
+    failover?: unknown;
+    lastFailover?: { finishedAt?: string };
+    head?: { zone?: string };
+  };
+};
+
+// ---------- main ----------
+
+const scope = `scale-${Date.now().toString(36)}`;
+const pool = scope;
+const perZone = (n: number) =>
+  ZONES.map((_, i) => Math.floor(n / ZONES.length) + (i < n % ZONES.length ? 1 : 0));
+// Pods per node stay under the kubelet's 110; CPU and memory fit with room to spare.
+const podsPerZone = Math.ceil((4 * SERVICES + SLOTS) / ZONES.length);
+const nodesPerZone = Math.max(1, Math.ceil((podsPerZone * 1.25) / 100));
+const nodeNames = ZONES.flatMap((zone) =>
+  Array.from({ length: nodesPerZone }, (_, i) => `kwok-scale-${zone}-${i + 1}`),
+);
+
+const proxy = await countingProxy();
+let control: ControlPlane | undefined;
+let metricsUrl: string | undefined;
+let responder: ProbeResponder | undefined;
+let provisioner: VolumeProvisioner | undefined;
+let opNs = "";
+let tenants = "";
+let servicesNs = "";
+const samples: { t: number; cpuSeconds: number; rssBytes: number }[] = [];
+let sampler: NodeJS.Timeout | undefined;
+const figures: Record<string, unknown> = {
+  size: { services: SERVICES, slots: SLOTS, claims: CLAIMS, nodes: nodeNames.length, nodesPerZone },
+  probePeriodMs: Number(opts.probePeriodMs),
+  qps: Number(opts.qps),
+  concurrency: Number(opts.concurrency),
+};
+
+async function teardown(): Promise<void> {
+  if (opts.keep) return;
+  clearInterval(sampler);
+  responder?.stop();
+  log("tearing down");
+  await Promise.all(nodeNames.map((n) => restoreNode(client, n).catch(() => undefined)));
+  for (const n of await (async () => {
+    try {
+      return (
+        await client.core.listNode({ labelSelector: "topology.kubernetes.io/zone=zone-a,type=kwok" })
+      ).items.map((x) => x.metadata!.name!);
+    } catch {
+      return [];
+    }
+  })())
+    await restoreNode(client, n).catch(() => undefined);
+  // While the controllers still run, so claims' finalizers release their slots.
+  if (servicesNs) await deleteAllAndWait(client, STORAGE_SERVICE_PLURAL, servicesNs, 300_000);
+  if (tenants) await deleteAllAndWait(client, "poolclaims", tenants, 300_000);
+  await deletePool(client, pool).catch(() => undefined);
+  await control?.stop();
+  await provisioner?.stop();
+  for (const ns of [servicesNs, tenants, opNs]) if (ns) await deleteNamespace(client, ns);
+  await inBatches(nodeNames, 20, (name) => client.core.deleteNode({ name }));
+  proxy.close();
+}
+
+try {
+  await installCrds(kc);
+  log(`size: ${SERVICES} services, ${SLOTS} slots, ${CLAIMS} claims; adding ${nodeNames.length} KWOK nodes`);
+  await inBatches(nodeNames, 20, async (name) => {
+    const node = fakeNode(name, name.split("-").slice(2, 4).join("-"));
+    node.metadata!.labels![BENCH_LABEL] = "scale";
+    await client.core.createNode({ body: node });
+  });
+  opNs = await freshNamespace(client, "scale-op");
+  tenants = await freshNamespace(client, "scale-tenants");
+  servicesNs = await freshNamespace(client, "scale-svc");
+
+  const kubeconfig = proxiedKubeconfig(proxy.url);
+  if (operatorRunsStorageServices()) {
+    const operator = await startOperator({
+      namespace: opNs,
+      kubeconfig,
+      env: {
+        UNDERSTUDY_POOL_SELECTOR: `${SCOPE_LABEL}=${scope}`,
+        UNDERSTUDY_KUBE_API_QPS: opts.qps,
+        UNDERSTUDY_KUBE_API_BURST: String(2 * Number(opts.qps)),
+        UNDERSTUDY_CONCURRENCY: opts.concurrency,
+        UNDERSTUDY_LOG_LEVEL: "warn",
+        UNDERSTUDY_LEADER_ELECT: "false",
+      },
+    });
+    control = { kind: "operator", ...operator, stop: () => operator.stop() };
+    metricsUrl = operator.metricsUrl;
+  } else {
+    const driver = await startControllerProcess(opNs, scope, {
+      KUBECONFIG: kubeconfig,
+      UNDERSTUDY_LOG_LEVEL: "warn",
+    });
+    control = {
+      kind: "driver",
+      process: driver.child,
+      exited: driver.exited,
+      logFile: driver.logFile,
+      stop: () => driver.stop(),
+    };
+  }
+  figures.controllers = control.kind;
+  log(`controllers: ${control.kind} process ${control.process.pid} (log ${control.logFile})`);
+  const t0 = performance.now();
+  sampler = setInterval(() => {
+    const s = procSample(control!.process.pid!);
+    if (s) samples.push({ t: performance.now() - t0, ...s });
+  }, 1_000);
+  responder = new ProbeResponder(servicesNs);
+  await responder.start();
+  // Server StatefulSets claim volumes; the test cluster has no provisioner.
+  provisioner = new VolumeProvisioner(
+    kc,
+    [servicesNs],
+    join(tmpdir(), `understudy-scale-${process.pid}`),
+    log,
+  );
+  await provisioner.start();
+
+  const scoped = <T extends { metadata: Record<string, unknown> }>(m: T): T => ({
+    ...m,
+    metadata: { ...m.metadata, labels: { ...((m.metadata.labels as object) ?? {}), [SCOPE_LABEL]: scope } },
+  });
+
+  // 1. The pool.
+  const poolBody = scoped(
+    poolManifest(pool, {
+      zones: Object.fromEntries(ZONES.map((z, i) => [z, perZone(SLOTS)[i]!])),
+      allowedNamespaces: [tenants],
+      emergencyGraceSeconds: 0,
+    }),
+  );
+  (poolBody.spec as Record<string, unknown>).slotSize = { cpu: "50m", memory: "64Mi" };
+  (poolBody.spec as Record<string, unknown>).nodeSelector = { [BENCH_LABEL]: "scale" };
+  const phaseStart = () => ({ requests: total(proxy.counts), cpu: samples.at(-1)?.cpuSeconds ?? 0 });
+  const phases: Record<string, { seconds: number; requests: number; cpuSeconds: number }> = {};
+  const endPhase = (name: string, ms: number, start: ReturnType<typeof phaseStart>) => {
+    phases[name] = {
+      seconds: ms / 1000,
+      requests: total(proxy.counts) - start.requests,
+      cpuSeconds: (samples.at(-1)?.cpuSeconds ?? 0) - start.cpu,
+    };
+  };
+  let start = phaseStart();
+  await createPool(client, poolBody);
+  endPhase(
+    "slots",
+    await until(`${SLOTS} slots with Running placeholders`, async () => {
+      const leases = await listAll((c) =>
+        client.coordination.listNamespacedLease({
+          namespace: opNs,
+          labelSelector: `understudy.dev/pool=${pool}`,
+          _continue: c,
+          limit: 1000,
+        }),
+      );
+      const running = await listAll((c) =>
+        client.core.listNamespacedPod({
+          namespace: opNs,
+          labelSelector: `understudy.dev/pool=${pool},understudy.dev/role=placeholder`,
+          fieldSelector: "status.phase=Running",
+          _continue: c,
+          limit: 1000,
+        }),
+      );
+      return leases.length >= SLOTS && running.length >= SLOTS
+        ? true
+        : `${leases.length} leases, ${running.length} placeholders Running`;
+    }),
+    start,
+  );
+
+  // 2. The claims.
+  start = phaseStart();
+  const claimNames = Array.from({ length: CLAIMS }, (_, i) => `claim-${i}`);
+  await inBatches(claimNames, 16, (name) =>
+    createClaim(client, scoped(claimManifest(tenants, name, pool, 1 + (Number(name.slice(6)) % 100)))),
+  );
+  endPhase(
+    "claims",
+    await until(`${CLAIMS} claims Bound`, async () => {
+      const claims = await listAll(
+        (c) =>
+          client.custom.listNamespacedCustomObject({
+            group: GROUP,
+            version: VERSION,
+            plural: "poolclaims",
+            namespace: tenants,
+            _continue: c,
+            limit: 1000,
+          }) as Promise<{ items: { status?: { phase?: string } }[]; metadata?: { _continue?: string } }>,
+      );
+      const bound = claims.filter((c) => c.status?.phase === "Bound").length;
+      return bound >= Math.min(CLAIMS, SLOTS) ? true : `${bound} Bound`;
+    }),
+    start,
+  );
+
+  // 3. The storage services, primary zones round-robin.
+  start = phaseStart();
+  const names = Array.from({ length: SERVICES }, (_, i) => `s${i}`);
+  await inBatches(names, 16, (name) =>
+    client.custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: STORAGE_SERVICE_PLURAL,
+      namespace: servicesNs,
+      body: scoped({
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: "StorageService",
+        metadata: { name, namespace: servicesNs },
+        spec: {
+          pool,
+          zones: [...ZONES],
+          primaryZone: ZONES[Number(name.slice(1)) % ZONES.length],
+          replicationFactor: 3,
+          head: { image: "understudy:dev", port: 7000 },
+          servers: { image: "understudy:dev", port: 7001, replicasPerZone: 1, storage: { size: "1Gi" } },
+          failureDetection: {
+            probePeriodMilliseconds: Number(opts.probePeriodMs),
+            probeTimeoutMilliseconds: Math.min(Number(opts.probePeriodMs), 500),
+            failureThreshold: 3,
+          },
+        },
+      }),
+    }),
+  );
+  const listServices = () =>
+    listAll(
+      (c) =>
+        client.custom.listNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          plural: STORAGE_SERVICE_PLURAL,
+          namespace: servicesNs,
+          _continue: c,
+          limit: 500,
+        }) as Promise<{ items: ServiceItem[]; metadata?: { _continue?: string } }>,
+    );
+  endPhase(
+    "services",
+    await until(`${SERVICES} storage services Ready`, async () => {
+      const ready = (await listServices()).filter((s) => s.status?.phase === "Ready").length;
+      return ready >= SERVICES ? true : `${ready} Ready`;
+    }),
+    start,
+  );
+  const steady = samples.at(-1);
+  log(
+    `steady state: controllers CPU ${steady?.cpuSeconds.toFixed(1)} s, RSS ${((steady?.rssBytes ?? 0) / 2 ** 20).toFixed(0)} MiB`,
+  );
+  // Idle cost: a minute of steady state (probes, resyncs).
+  const idleStart = phaseStart();
+  await sleep(30_000);
+  endPhase("steady 30 s", 30_000, idleStart);
+
+  // 4. Zone outage: every node of zone-a NotReady; their heads stop answering.
+  const zoneNodes = (
+    await client.core.listNode({ labelSelector: "topology.kubernetes.io/zone=zone-a,type=kwok" })
+  ).items.map((n) => n.metadata!.name!);
+  const before = new Map((await listServices()).map((s) => [s.metadata.name!, s.status?.failoverCount ?? 0]));
+  const affected = (await listServices())
+    .filter((s) => s.status?.head?.zone === "zone-a")
+    .map((s) => s.metadata.name!);
+  log(`zone outage: ${zoneNodes.length} nodes of zone-a, ${affected.length} heads there`);
+  start = phaseStart();
+  const faultWall = Date.now();
+  responder.loseNodes(zoneNodes);
+  await inBatches(zoneNodes, 20, (n) => makeNodeNotReady(client, n));
+  const completions: number[] = [];
+  endPhase(
+    "zone outage",
+    await until(`${affected.length} failovers done`, async () => {
+      const now = await listServices();
+      completions.length = 0;
+      for (const s of now) {
+        if (!affected.includes(s.metadata.name!)) continue;
+        const done =
+          (s.status?.failoverCount ?? 0) > (before.get(s.metadata.name!) ?? 0) &&
+          !s.status?.failover &&
+          s.status?.lastFailover?.finishedAt;
+        if (done) completions.push(Date.parse(s.status!.lastFailover!.finishedAt!) - faultWall);
+      }
+      return completions.length >= affected.length ? true : `${completions.length}/${affected.length} done`;
+    }),
+    start,
+  );
+  const peakRss = Math.max(...samples.map((s) => s.rssBytes));
+  const reconciles = metricsUrl ? await reconcileCount(metricsUrl) : undefined;
+  Object.assign(figures, {
+    phases,
+    failover: {
+      affected: affected.length,
+      completed: completions.length,
+      p50Ms: percentile(completions, 50),
+      p99Ms: percentile(completions, 99),
+      maxMs: Math.max(...completions),
+    },
+    controllersCpuSeconds: samples.at(-1)?.cpuSeconds,
+    controllersPeakRssMiB: peakRss / 2 ** 20,
+    requestsTotal: total(proxy.counts),
+    requestsByKind: Object.fromEntries([...proxy.counts].sort((a, b) => b[1] - a[1])),
+    reconciles,
+  });
+  console.log(JSON.stringify(figures, null, 2));
+} finally {
+  await teardown().catch((err: unknown) => log(`teardown: ${String(err)}`));
+}
+
+/** Reconciles of every controller, from the operator's understudy_reconcile_total. */
+async function reconcileCount(url: string): Promise<number | undefined> {
+  try {
+    const text = await (await fetch(url)).text();
+    let sum = 0;
+    for (const line of text.split("\n"))
+      if (line.startsWith("understudy_reconcile_total")) sum += Number(line.split(" ").at(-1));
+    return sum || metricValue(text, "understudy_reconcile_total");
+  } catch {
+    return undefined;
+  }
+}
+
+function total(counts: Map<string, number>): number {
+  let n = 0;
+  for (const v of counts.values()) n += v;
+  return n;
+}
+
+const phases = (figures.phases ?? {}) as Record<string, { seconds: number }>;
+const charts: ChartSpec[] = [
+  {
+    name: "scale-phases",
+    title: `Scale: ${SERVICES} services, ${SLOTS} slots, ${CLAIMS} claims (seconds per phase)`,
+    unit: "s",
+    bars: Object.entries(phases).map(([label, p]) => ({ label, value: p.seconds })),
+  },
+];
+const failover = figures.failover as { p50Ms: number; p99Ms: number } | undefined;
+if (failover) {
+  charts.push({
+    name: "scale-zone-outage",
+    title: "Zone outage: failover completion (fault to Done)",
+    unit: "s",
+    bars: [
+      { label: "p50", value: failover.p50Ms / 1000 },
+      { label: "p99", value: failover.p99Ms / 1000 },
+    ],
+  });
+}
+const path = writeResults({
+  benchmark: `scale-${SERVICES}`,
+  command: `npm run bench:scale -- ${process.argv.slice(2).join(" ")}`.trim(),
+  figures,
+  charts,
+});
+log(`results: ${path}`);
+process.exit(0);
