@@ -202,6 +202,12 @@ export async function up(): Promise<{ kubeconfig: string }> {
     return { kubeconfig: kubeconfigPath };
   }
   ensureBinaries();
+  // A cluster that is not (fully) up is stale: left by a session whose processes ended. Start clean,
+  // so no test meets objects from an earlier run.
+  if (existsSync(clusterDir)) {
+    progress("removing the state of a cluster that is no longer running");
+    await down();
+  }
   for (const dir of [clusterDir, paths.logs, paths.pids]) mkdirSync(dir, { recursive: true });
   writeCredentials();
   writeFileSync(paths.stages, renderStages());
