@@ -10,7 +10,6 @@ import {
   setCondition,
   type PoolClaim,
 } from "../api/index.ts";
-import { admitClaim } from "../decisions/claim-admission.ts";
 import { claimExpiresAt } from "../decisions/expiry.ts";
 import { formatHolderIdentity } from "../decisions/names.ts";
 import type { SlotView } from "../decisions/types.ts";
@@ -21,7 +20,7 @@ import { annotations, finalizer } from "./labels.ts";
 import { placeholderName, tenantPod, tenantPodName } from "./pods.ts";
 import { claimResource, noticeRevocation, stopTenantPod } from "./revocation.ts";
 import { swapHolder } from "./slot-ledger.ts";
-import { isTerminated, toClaimView, toPoolView, toSlotView } from "./views.ts";
+import { admit, isTerminated, toClaimView, toSlotView } from "./views.ts";
 
 type ClaimStatus = NonNullable<PoolClaim["status"]>;
 
@@ -90,12 +89,7 @@ async function reconcileClaimOnce(
   const poolRaw = ctx.cache.pools.get(claim.spec.pool);
   const poolParsed = poolRaw ? parsePool(poolRaw) : undefined;
   const pool = poolParsed?.ok ? poolParsed.value : undefined;
-  const verdict = admitClaim({
-    claim: { namespace, pool: claim.spec.pool, zone: claim.spec.zone },
-    pool: pool ? toPoolView(pool) : undefined,
-    podSpec: claim.spec.template.spec,
-    podMetadata: claim.spec.template.metadata,
-  });
+  const verdict = admit(claim, pool);
   const phase = claim.status?.phase ?? "Pending";
 
   if (lease && pool) {

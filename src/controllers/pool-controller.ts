@@ -15,7 +15,6 @@ import {
   setCondition,
   type ContingencyPool,
 } from "../api/index.ts";
-import { admitClaim } from "../decisions/claim-admission.ts";
 import { planGrants } from "../decisions/grants.ts";
 import { planSlotPlacement } from "../decisions/slot-placement.ts";
 import type { ClaimView, NodeView, SlotView } from "../decisions/types.ts";
@@ -26,7 +25,15 @@ import { annotations, labels, roles } from "./labels.ts";
 import { placeholderName, placeholderPod, placeholderPriorityClassObject } from "./pods.ts";
 import { noticeRevocation } from "./revocation.ts";
 import { createSlotLease, deleteSlotLease, slotLease, swapHolder } from "./slot-ledger.ts";
-import { isTerminated, requestedByNode, toClaimView, toNodeView, toPoolView, toSlotView } from "./views.ts";
+import {
+  admit,
+  isTerminated,
+  requestedByNode,
+  toClaimView,
+  toNodeView,
+  toPoolView,
+  toSlotView,
+} from "./views.ts";
 
 export const poolResource: ResourceRef = {
   group: GROUP,
@@ -60,18 +67,12 @@ export function poolClaims(
   pool: ContingencyPool | undefined,
   poolName: string,
 ): ClaimView[] {
-  const poolView = pool ? toPoolView(pool) : undefined;
   return ctx.cache.claims.list().flatMap((raw) => {
     const parsed = parseClaim(raw);
     if (!parsed.ok || parsed.value.spec.pool !== poolName || parsed.value.metadata.deletionTimestamp)
       return [];
     const claim = parsed.value;
-    const verdict = admitClaim({
-      claim: { namespace: claim.metadata.namespace!, pool: claim.spec.pool, zone: claim.spec.zone },
-      pool: poolView,
-      podSpec: claim.spec.template.spec,
-      podMetadata: claim.spec.template.metadata,
-    });
+    const verdict = admit(claim, pool);
     return [
       toClaimView(claim, verdict.admitted ? undefined : { reason: verdict.reason, message: verdict.message }),
     ];

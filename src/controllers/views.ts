@@ -2,6 +2,7 @@
 // interprets raw objects, so a decision sees the same facts whichever controller asks.
 import type * as k8s from "@kubernetes/client-node";
 import type { ContingencyPool, PoolClaim } from "../api/index.ts";
+import { admitClaim, type AdmissionDecision } from "../decisions/claim-admission.ts";
 import { parseHolderIdentity } from "../decisions/names.ts";
 import { parseCpuMillis, parseMemoryBytes } from "../decisions/quantity.ts";
 import type {
@@ -137,6 +138,16 @@ export function toPoolView(pool: ContingencyPool): PoolView {
     tolerations: (s.tolerations ?? []) as Toleration[],
     revocation: s.revocation,
   };
+}
+
+/** The admission verdict on a parsed claim against its pool (undefined: the pool does not exist). */
+export function admit(claim: PoolClaim, pool: ContingencyPool | undefined): AdmissionDecision {
+  return admitClaim({
+    claim: { namespace: claim.metadata.namespace!, pool: claim.spec.pool, zone: claim.spec.zone },
+    pool: pool ? toPoolView(pool) : undefined,
+    podSpec: claim.spec.template.spec,
+    podMetadata: claim.spec.template.metadata,
+  });
 }
 
 export function toClaimView(claim: PoolClaim, refusal?: ClaimView["refusal"]): ClaimView {
