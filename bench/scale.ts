@@ -86,7 +86,7 @@ export function classify(method: string, url: string): string {
   const parts = path.split("/").filter(Boolean);
   let rest = parts[0] === "api" ? parts.slice(2) : parts[0] === "apis" ? parts.slice(3) : parts;
   if (rest[0] === "namespaces" && rest.length > 2) rest = rest.slice(2);
-  const resource = rest[2] ? `${rest[0]}/${rest[2]}` : (rest[0] ?? "?");
+  const resource = rest[2] ? `${rest[0]}/${rest[2]}` : (rest[0] ?? "discovery");
   const item = rest.length > 1;
   const verb =
     method === "GET"
@@ -305,7 +305,7 @@ type ServiceItem = {
     phase?: string;
     failoverCount?: number;
     failover?: unknown;
-    lastFailover?: { finishedAt?: string };
+    lastFailover?: { startedAt?: string; finishedAt?: string; timeline?: { step: string; at: string }[] };
     head?: { zone?: string };
   };
 };
@@ -441,13 +441,26 @@ try {
   );
   (poolBody.spec as Record<string, unknown>).slotSize = { cpu: "50m", memory: "64Mi" };
   (poolBody.spec as Record<string, unknown>).nodeSelector = { [BENCH_LABEL]: "scale" };
-  const phaseStart = () => ({ requests: total(proxy.counts), cpu: samples.at(-1)?.cpuSeconds ?? 0 });
-  const phases: Record<string, { seconds: number; requests: number; cpuSeconds: number }> = {};
+  const phaseStart = () => ({
+    requests: total(proxy.counts),
+    byKind: new Map(proxy.counts),
+    cpu: samples.at(-1)?.cpuSeconds ?? 0,
+  });
+  const phases: Record<
+    string,
+    { seconds: number; requests: number; cpuSeconds: number; top: Record<string, number> }
+  > = {};
   const endPhase = (name: string, ms: number, start: ReturnType<typeof phaseStart>) => {
+    const delta = [...proxy.counts]
+      .map(([k, v]) => [k, v - (start.byKind.get(k) ?? 0)] as const)
+      .filter(([, v]) => v > 0)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 8);
     phases[name] = {
       seconds: ms / 1000,
       requests: total(proxy.counts) - start.requests,
       cpuSeconds: (samples.at(-1)?.cpuSeconds ?? 0) - start.cpu,
+      top: Object.fromEntries(delta),
     };
   };
   let start = phaseStart();
@@ -577,18 +590,27 @@ try {
   responder.loseNodes(zoneNodes);
   await inBatches(zoneNodes, 20, (n) => makeNodeNotReady(client, n));
   const completions: number[] = [];
+  const detections: number[] = [];
+  const switched: number[] = [];
   endPhase(
     "zone outage",
     await until(`${affected.length} failovers done`, async () => {
       const now = await listServices();
       completions.length = 0;
+      detections.length = 0;
+      switched.length = 0;
       for (const s of now) {
         if (!affected.includes(s.metadata.name!)) continue;
         const done =
           (s.status?.failoverCount ?? 0) > (before.get(s.metadata.name!) ?? 0) &&
           !s.status?.failover &&
           s.status?.lastFailover?.finishedAt;
-        if (done) completions.push(Date.parse(s.status!.lastFailover!.finishedAt!) - faultWall);
+        if (!done) continue;
+        const last = s.status!.lastFailover!;
+        completions.push(Date.parse(last.finishedAt!) - faultWall);
+        if (last.startedAt) detections.push(Date.parse(last.startedAt) - faultWall);
+        const routed = last.timeline?.find((t) => t.step === "RoutingSwitched");
+        if (routed) switched.push(Date.parse(routed.at) - faultWall);
       }
       return completions.length >= affected.length ? true : `${completions.length}/${affected.length} done`;
     }),
@@ -604,6 +626,10 @@ try {
       p50Ms: percentile(completions, 50),
       p99Ms: percentile(completions, 99),
       maxMs: Math.max(...completions),
+      detectedP50Ms: percentile(detections, 50),
+      detectedP99Ms: percentile(detections, 99),
+      routingSwitchedP50Ms: percentile(switched, 50),
+      routingSwitchedP99Ms: percentile(switched, 99),
     },
     controllersCpuSeconds: samples.at(-1)?.cpuSeconds,
     controllersPeakRssMiB: peakRss / 2 ** 20,
