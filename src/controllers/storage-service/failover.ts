@@ -38,6 +38,7 @@ import {
   observeFailover,
   observePool,
   type HeadAssessment,
+  tenantOverdue,
   type PoolSnapshot,
   type StorageServiceContext,
 } from "./observe.ts";
@@ -233,14 +234,11 @@ async function apply(
         by: serviceIdentity(ref),
         phase: "Revoking",
       });
-      // Again with the emergency grace: a deletion begun earlier with a longer one is shortened.
-      await deletePod(
-        ctx,
-        known,
-        action.claim.namespace,
-        tenantPodName(action.claim.name),
-        action.graceSeconds,
-      );
+      // Again with the emergency grace: a deletion begun earlier with a longer one is shortened; a
+      // pod past its deadline (its node never confirmed) is removed at once.
+      const tenant = known.pod(action.claim.namespace, tenantPodName(action.claim.name));
+      const grace = tenantOverdue(tenant, ctx.now()) ? 0 : action.graceSeconds;
+      await deletePod(ctx, known, action.claim.namespace, tenantPodName(action.claim.name), grace);
       known.notified.add(`${action.claim.namespace}/${action.claim.name}`);
       return { kind: "continue" };
     }

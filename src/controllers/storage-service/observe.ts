@@ -207,7 +207,17 @@ function tenantPresence(
   if (pod.metadata?.labels?.[labels.role] !== roles.tenant) return "absent";
   const deadline = time(pod.metadata?.deletionTimestamp);
   if (deadline === undefined) return "present";
-  return deadline > now + (emergencyGraceSeconds + 1) * 1000 ? "present" : "terminating";
+  if (deadline > now + (emergencyGraceSeconds + 1) * 1000) return "present";
+  // Past its deadline and still there: its node did not confirm the end; the failover removes it.
+  return tenantOverdue(pod, now) ? "present" : "terminating";
+}
+
+/** How long past its deletion deadline a tenant pod may linger before it is removed at once. */
+export const TENANT_OVERDUE_MS = 2000;
+
+export function tenantOverdue(pod: k8s.V1Pod | undefined, now: number): boolean {
+  const deadline = time(pod?.metadata?.deletionTimestamp);
+  return deadline !== undefined && now > deadline + TENANT_OVERDUE_MS;
 }
 
 function victimClaimState(
