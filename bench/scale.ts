@@ -287,14 +287,15 @@ async function until(what: string, check: () => Promise<string | true>): Promise
 }
 
 async function listAll<T>(
-  fn: (cont?: string) => Promise<{ items: T[]; metadata?: { _continue?: string } }>,
+  fn: (cont?: string) => Promise<{ items: T[]; metadata?: { _continue?: string; continue?: string } }>,
 ): Promise<T[]> {
   const out: T[] = [];
   let cont: string | undefined;
   do {
     const page = await fn(cont);
     out.push(...page.items);
-    cont = page.metadata?._continue;
+    // Typed lists call it _continue; custom objects come back as plain JSON: continue.
+    cont = page.metadata?._continue ?? page.metadata?.continue;
   } while (cont);
   return out;
 }
@@ -365,6 +366,14 @@ async function teardown(): Promise<void> {
   for (const ns of [servicesNs, tenants, opNs]) if (ns) await deleteNamespace(client, ns);
   await inBatches(nodeNames, 20, (name) => client.core.deleteNode({ name }));
   proxy.close();
+}
+
+// Interrupted: tear down anyway (while the operator still runs, so claims let go of their slots).
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    log(`${signal}: tearing down`);
+    void teardown().finally(() => process.exit(130));
+  });
 }
 
 try {
