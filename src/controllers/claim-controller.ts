@@ -37,6 +37,7 @@ export async function reconcileClaim(
   try {
     return await reconcileClaimOnce(ctx, namespace, name);
   } catch (err) {
+    if (err instanceof StaleRead) return { requeueAfterMs: 50 };
     // The claim went away under us (the cache lags a deletion): nothing is left to do for it.
     if (isNotFound(err) && !(await claimExists(ctx, namespace, name))) return {};
     throw err;
@@ -92,6 +93,11 @@ async function reconcileClaimOnce(
   const verdict = admit(claim, pool);
   const phase = claim.status?.phase ?? "Pending";
 
+  if (lease && pool && (phase === "Revoking" || phase === "Revoked" || phase === "Expired")) {
+    // A revoker swaps the Lease before it writes the claim's status: a Lease still naming a revoked
+    // claim is a cache that has not caught up yet.
+    return { requeueAfterMs: 200 };
+  }
   if (lease && pool) {
     const slot = toSlotView(lease)!;
     const view = toClaimView(claim);
@@ -375,8 +381,20 @@ async function writeStatus(
   );
   if (!changed) return;
   try {
-    await ctx.client.patchCustomStatus(claimResource, claim.metadata.name!, claim.metadata.namespace, patch);
+    // Under an optimistic lock: a status decided on a stale read (the revoker wrote meanwhile) fails
+    // with 409 and is decided again, instead of overwriting what the revoker wrote.
+    await ctx.client.patchCustomStatus(
+      claimResource,
+      claim.metadata.name!,
+      claim.metadata.namespace,
+      patch,
+      claim.metadata.resourceVersion,
+    );
   } catch (err) {
+    if (isConflict(err)) throw new StaleRead();
     if (!isNotFound(err)) throw err;
   }
 }
+
+/** The caches were behind the API server; the reconcile is repeated shortly with fresher ones. */
+class StaleRead extends Error {}

@@ -273,7 +273,23 @@ describe("a contingency pool of 6 slots over three zones", () => {
           return phaseOf(claim) === "Revoked" && claim;
         },
         60_000,
-      );
+      ).catch(async (err) => {
+        const claim = await getClaim(client, tenants, name);
+        const pods = await tenantPods();
+        const leases = await slotLeases(client, opNs, pool);
+        console.error(
+          JSON.stringify(
+            {
+              status: claim.status,
+              pods: pods.map((p) => [p.metadata?.name, p.metadata?.deletionTimestamp, p.status?.phase]),
+              leases: leases.map((l) => [l.metadata?.name, l.spec?.holderIdentity, l.metadata?.annotations]),
+            },
+            null,
+            1,
+          ),
+        );
+        throw err;
+      });
       expect(c.status!.reason).toBe("PoolShrunk");
       expect(c.status!.revokedAt).toBeTruthy();
     }
