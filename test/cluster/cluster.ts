@@ -57,11 +57,20 @@ export function startComponent(name: ComponentName): void {
  * Runs a process of our own beside the cluster (the demo's operator and pod runner), detached like
  * the components, so `cluster:down` stops it too.
  */
-export function startCompanion(name: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}): number {
+export function startCompanion(
+  name: string,
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): number {
   const existing = runningPid(name);
   if (existing) return existing;
   const log = openSync(join(paths.logs, `${name}.log`), "a");
-  const child = spawn(command, args, { detached: true, stdio: ["ignore", log, log], env: { ...process.env, ...env } });
+  const child = spawn(command, args, {
+    detached: true,
+    stdio: ["ignore", log, log],
+    env: { ...process.env, ...env },
+  });
   if (!child.pid) throw new Error(`could not start ${name}`);
   writeFileSync(pidFile(name), String(child.pid));
   child.unref();
