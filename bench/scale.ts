@@ -673,7 +673,7 @@ function total(counts: Map<string, number>): number {
 const phases = (figures.phases ?? {}) as Record<string, { seconds: number }>;
 const charts: ChartSpec[] = [
   {
-    name: "scale-phases",
+    name: `scale-${SERVICES}-phases`,
     title: `Scale: ${SERVICES} services, ${SLOTS} slots, ${CLAIMS} claims (seconds per phase)`,
     unit: "s",
     bars: Object.entries(phases).map(([label, p]) => ({ label, value: p.seconds })),
@@ -682,7 +682,7 @@ const charts: ChartSpec[] = [
 const failover = figures.failover as { p50Ms: number; p99Ms: number } | undefined;
 if (failover) {
   charts.push({
-    name: "scale-zone-outage",
+    name: `scale-${SERVICES}-zone-outage`,
     title: "Zone outage: failover completion (fault to Done)",
     unit: "s",
     bars: [

@@ -306,13 +306,24 @@ export async function deleteAllAndWait(
     );
   } catch (err) {
     if (isNotFound(err)) return;
-    for (const item of await list().catch(() => [])) {
-      await client.custom
-        .patchNamespacedCustomObject(
-          { ...base, name: item.metadata.name, body: { metadata: { finalizers: null } } },
-          mergePatchOptions,
-        )
-        .catch(() => undefined);
+  }
+  // Still there: let them go by hand, a few rounds in case the API server is slow to answer.
+  for (let round = 0; round < 5; round++) {
+    const left = await list().catch(() => undefined);
+    if (left?.length === 0) return;
+    for (let k = 0; k < (left ?? []).length; k += 20) {
+      await Promise.all(
+        left!
+          .slice(k, k + 20)
+          .map((item) =>
+            client.custom
+              .patchNamespacedCustomObject(
+                { ...base, name: item.metadata.name, body: { metadata: { finalizers: null } } },
+                mergePatchOptions,
+              )
+              .catch(() => undefined),
+          ),
+      );
     }
   }
 }
