@@ -17,7 +17,7 @@
 // stops answering for the heads of a lost zone, as their machines would.
 import type * as k8s from "@kubernetes/client-node";
 import { Command, Option } from "commander";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
 import { Agent, request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
@@ -47,7 +47,7 @@ import {
   ZONES,
   type ControlPlane,
 } from "../test/e2e/support/stage.ts";
-import { percentile, writeResults, type ChartSpec } from "./chart.ts";
+import { percentile, RESULTS_DIR, writeResults, type ChartSpec } from "./chart.ts";
 
 const opts = new Command("scale")
   .addOption(new Option("--services <n>").default("1000"))
@@ -58,6 +58,7 @@ const opts = new Command("scale")
   .addOption(new Option("--concurrency <n>", "workers per controller").default("8"))
   .addOption(new Option("--timeout-min <m>", "give up a phase after this long").default("10"))
   .addOption(new Option("--keep", "leave everything in place afterwards"))
+  .addOption(new Option("--summarize", "only chart the sizes already in bench/results/scale-*.json"))
   .parse()
   .opts<{
     services: string;
@@ -68,6 +69,7 @@ const opts = new Command("scale")
     concurrency: string;
     timeoutMin: string;
     keep?: boolean;
+    summarize?: boolean;
   }>();
 const SERVICES = Number(opts.services);
 const SLOTS = Number(opts.slots);
@@ -77,6 +79,63 @@ const BENCH_LABEL = "understudy.dev/bench";
 const client = testClient("understudy-bench");
 const kc = testKubeConfig();
 const log = (m: string) => console.log(`[scale ${new Date().toISOString().slice(11, 19)}] ${m}`);
+
+/** One chart across the sizes measured so far: convergence, and the zone outage's completion. */
+function summarize(): void {
+  type Sized = {
+    figures: {
+      size: { services: number; slots: number; claims: number };
+      phases: Record<string, { seconds: number | null }>;
+      failover?: { affected: number; p50Ms: number; p99Ms: number };
+    };
+  };
+  const runs = readdirSync(RESULTS_DIR)
+    .filter((f) => /^scale-\d+\.json$/.test(f))
+    .map((f) => JSON.parse(readFileSync(join(RESULTS_DIR, f), "utf8")) as Sized)
+    .sort((a, b) => a.figures.size.services - b.figures.size.services);
+  const label = (r: Sized) =>
+    `${r.figures.size.services} services, ${r.figures.size.slots} slots, ${r.figures.size.claims} claims`;
+  const converge = (r: Sized) =>
+    ["slots", "claims", "services"].reduce((sum, k) => sum + (r.figures.phases[k]?.seconds ?? NaN), 0);
+  const path = writeResults({
+    benchmark: "scale-summary",
+    command: "node bench/scale.ts --summarize",
+    figures: {
+      sizes: runs.map((r) => ({
+        size: r.figures.size,
+        convergeSeconds: converge(r),
+        outage: r.figures.failover,
+      })),
+    },
+    charts: [
+      {
+        name: "scale-converge",
+        title: "Scale: pool, claims and services created to all converged",
+        unit: "s",
+        bars: runs.map((r) => ({ label: label(r), value: converge(r) })),
+      },
+      {
+        name: "scale-outage",
+        title: "Scale: zone outage, failovers completed (p50, marker p99)",
+        unit: "s",
+        log: true,
+        markerLabel: "p99",
+        bars: runs
+          .filter((r) => r.figures.failover)
+          .map((r) => ({
+            label: `${r.figures.failover!.affected} failovers (${r.figures.size.services} services)`,
+            value: r.figures.failover!.p50Ms / 1000,
+            marker: r.figures.failover!.p99Ms / 1000,
+          })),
+      },
+    ],
+  });
+  log(`summary: ${path}`);
+}
+if (opts.summarize) {
+  summarize();
+  process.exit(0);
+}
 
 // ---------- counting proxy ----------
 
