@@ -113,7 +113,7 @@ describe("PodRunner", () => {
       const info = await runner.waitForListening(serverName(zone), namespace);
       const ip = await podIP(serverName(zone));
       // KWOK hands pod IPs from the cluster's loopback range.
-      expect(ip.startsWith(podCidr.split(".").slice(0, 2).join(".") + ".")).toBe(true);
+      expect(ip?.startsWith(podCidr.split(".").slice(0, 2).join(".") + ".")).toBe(true);
       expect(info.address).toBe(`${ip}:7001`);
       expect(info.role).toBe("server");
       expect(info.argv.slice(0, 3)).toEqual(["server", "--listen", `${ip}:7001`]);
