@@ -55,6 +55,10 @@ const crashedAt = (step: string): Fault => ({
 async function expectOneSlot(service: string): Promise<void> {
   const leases = await slotLeases(stage.client, stage.operatorNs, stage.pool);
   const held = leases.filter((l) => l.spec?.holderIdentity === `service:${stage.serviceNs}/${service}`);
+  if (held.length !== 1)
+    console.error(
+      `[e2e] slot Leases: ${JSON.stringify(leases.map((l) => [l.metadata?.name, l.spec?.holderIdentity]))}`,
+    );
   expect(held.map((l) => l.metadata!.name)).toHaveLength(1);
 }
 

@@ -15,7 +15,7 @@ import {
 } from "../../api/index.ts";
 import { headPodName, parseHolderIdentity } from "../../decisions/names.ts";
 import type { ReconcileResult } from "../context.ts";
-import { labels } from "../labels.ts";
+import { labels, roles } from "../labels.ts";
 import { contingencyChoice, contingencyCondition } from "./contingency.ts";
 import { createPod, readService, swapSlot, writeStatus } from "./effects.ts";
 import { driveFailback } from "./failback.ts";
@@ -300,7 +300,23 @@ async function releaseStraySlots(
 ): Promise<StorageService | "requeue" | undefined> {
   const identity = serviceIdentity(serviceRef(service));
   const held = ctx.cache.slotLeases.list().filter((l) => l.spec?.holderIdentity === identity);
-  const stray = held.filter((l) => l.metadata?.name !== service.status?.head?.leaseName);
+  // A slot some head pod of this service still runs on is never stray, whatever status says: status
+  // can lag the head a resumed failover started.
+  const headSlots = new Set(
+    ctx.cache.pods
+      .list()
+      .filter(
+        (p) =>
+          p.metadata?.namespace === service.metadata.namespace &&
+          p.metadata?.labels?.[labels.service] === service.metadata.name &&
+          p.metadata?.labels?.[labels.role] === roles.head &&
+          !p.metadata?.deletionTimestamp,
+      )
+      .map((p) => p.metadata?.labels?.[labels.slot]),
+  );
+  const stray = held.filter(
+    (l) => l.metadata?.name !== service.status?.head?.leaseName && !headSlots.has(l.metadata?.name),
+  );
   if (stray.length === 0) return undefined;
   const fresh = await readService(ctx, service.metadata.namespace!, service.metadata.name!);
   if (!fresh || fresh.metadata.resourceVersion !== service.metadata.resourceVersion) return "requeue";
