@@ -120,7 +120,15 @@ describe("a claim's life", () => {
       },
       30_000,
     );
-    expect(requeued.status!.message).toMatch(/requeue/i);
+    expect(requeued.status!.revokedBy).toBe("pool");
+    // The tenant is told it was requeued (the status message moves on to "waiting" at the next pass).
+    await eventually("a Requeued Event", async () => {
+      const events = await client.core.listNamespacedEvent({
+        namespace: tenants,
+        fieldSelector: "involvedObject.name=patient",
+      });
+      return events.items.some((e) => e.reason === "Requeued");
+    });
     await shrink(1);
     const rebound = await eventually(
       "patient Bound again",
