@@ -8,6 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { GROUP, STORAGE_SERVICE_PLURAL, VERSION } from "../../../src/api/index.ts";
 import type { CheckResult } from "../../../src/dataplane/linearizability.ts";
 import { eventually } from "../../support/kube.ts";
+import { slotLeases } from "../../support/pools.ts";
 import { E2E_DIR, LONG, type Stage } from "./stage.ts";
 import {
   HeadDirectory,
@@ -73,6 +74,8 @@ export interface ScenarioReport {
   lastFailover: LastFailoverRecord;
   /** Timeline steps as offsets from the fault (ms). */
   timeline: { step: string; atMs: number }[];
+  /** The pool's slot Leases the service held at the end, read before the service is deleted. */
+  heldSlots: string[];
 }
 
 const WARMUP_MS = LONG ? 5_000 : 1_500;
@@ -145,6 +148,10 @@ export async function runScenario(stage: Stage, fault: Fault, run: number): Prom
     await traffic.finalReads(directory.resolver("status"));
 
     const verdict = traffic.check();
+    // Read now: the cleanup below deletes the service, and the operator then frees its slots.
+    const heldSlots = (await slotLeases(stage.client, stage.operatorNs, stage.pool))
+      .filter((l) => l.spec?.holderIdentity === `service:${stage.serviceNs}/${service}`)
+      .map((l) => l.metadata!.name!);
     const last = after.status!.lastFailover!;
     const faultWall = wallClock(faultAt);
     const firstNewAck = traffic.writeAcks
@@ -178,6 +185,7 @@ export async function runScenario(stage: Stage, fault: Fault, run: number): Prom
         step: t.step,
         atMs: Date.parse(t.at) - Math.round(faultWall),
       })),
+      heldSlots,
     };
     print(report);
     return report;
@@ -246,7 +254,10 @@ export function explain(r: ScenarioReport): string {
       : "";
 }
 
-/** What every scenario must show: a linearizable history, a new epoch, and writes served again. */
+/**
+ * What every scenario must show: a linearizable history, a new epoch, writes served again, and the
+ * service on exactly one contingency slot (the one its new head runs on).
+ */
 export function commonFailures(r: ScenarioReport): string[] {
   const problems: string[] = [];
   if (r.verdict.result !== "ok") problems.push(`history not linearizable:\n${explain(r)}`);
@@ -255,5 +266,7 @@ export function commonFailures(r: ScenarioReport): string[] {
   if (r.acknowledgedAfterFailover < 20)
     problems.push(`only ${r.acknowledgedAfterFailover} writes after the failover`);
   if (!r.lastFailover.finishedAt) problems.push("lastFailover has no finishedAt");
+  if (r.heldSlots.length !== 1)
+    problems.push(`the service holds ${r.heldSlots.length} slots (${r.heldSlots.join(", ")}), not one`);
   return problems;
 }
