@@ -58,6 +58,7 @@ const opts = new Command("scale")
   .addOption(new Option("--concurrency <n>", "workers per controller").default("8"))
   .addOption(new Option("--timeout-min <m>", "give up a phase after this long").default("10"))
   .addOption(new Option("--keep", "leave everything in place afterwards"))
+  .addOption(new Option("--cpu-prof <dir>", "write a V8 CPU profile of the operator process into <dir>"))
   .addOption(new Option("--summarize", "only chart the sizes already in bench/results/scale-*.json"))
   .parse()
   .opts<{
@@ -69,6 +70,7 @@ const opts = new Command("scale")
     concurrency: string;
     timeoutMin: string;
     keep?: boolean;
+    cpuProf?: string;
     summarize?: boolean;
   }>();
 const SERVICES = Number(opts.services);
@@ -459,6 +461,7 @@ try {
         UNDERSTUDY_CONCURRENCY: opts.concurrency,
         UNDERSTUDY_LOG_LEVEL: "warn",
         UNDERSTUDY_LEADER_ELECT: "false",
+        ...(opts.cpuProf ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${opts.cpuProf}` } : {}),
       },
     });
     control = { kind: "operator", ...operator, stop: () => operator.stop() };

@@ -5,7 +5,6 @@ import type * as k8s from "@kubernetes/client-node";
 import {
   CONDITION_VALID,
   REASON_INVALID_SPEC,
-  parseClaim,
   parsePool,
   setCondition,
   type PoolClaim,
@@ -19,6 +18,7 @@ import type { ControllerContext, ReconcileResult } from "./context.ts";
 import { annotations, finalizer } from "./labels.ts";
 import { placeholderName, tenantPod, tenantPodName } from "./pods.ts";
 import { claimResource, noticeRevocation, stopTenantPod } from "./revocation.ts";
+import { parsedClaim, parsedPool, slotLeasesHeldBy } from "./indexes.ts";
 import { swapHolder } from "./slot-ledger.ts";
 import { admit, isTerminated, toClaimView, toSlotView } from "./views.ts";
 
@@ -26,7 +26,7 @@ type ClaimStatus = NonNullable<PoolClaim["status"]>;
 
 export function heldLease(ctx: ControllerContext, namespace: string, name: string): k8s.V1Lease | undefined {
   const identity = formatHolderIdentity({ kind: "claim", namespace, name });
-  return ctx.cache.slotLeases.list().find((l) => l.spec?.holderIdentity === identity);
+  return slotLeasesHeldBy(ctx, identity)[0];
 }
 
 export async function reconcileClaim(
@@ -68,7 +68,7 @@ async function reconcileClaimOnce(
   if (typeof poolName === "string" && !ctx.managesPool(poolName)) return {}; // another operator's pool
   if (raw.metadata?.deletionTimestamp) return release(ctx, raw, lease, pod);
 
-  const parsed = parseClaim(raw);
+  const parsed = parsedClaim(raw);
   if (!parsed.ok) {
     await writeStatus(
       ctx,
@@ -88,7 +88,7 @@ async function reconcileClaimOnce(
   if (!claim.metadata.finalizers?.includes(finalizer)) await addFinalizer(ctx, claim);
 
   const poolRaw = ctx.cache.pools.get(claim.spec.pool);
-  const poolParsed = poolRaw ? parsePool(poolRaw) : undefined;
+  const poolParsed = poolRaw ? parsedPool(poolRaw) : undefined;
   const pool = poolParsed?.ok ? poolParsed.value : undefined;
   const verdict = admit(claim, pool);
   const phase = claim.status?.phase ?? "Pending";

@@ -9,6 +9,8 @@ import type { LedgerMetrics } from "./metrics.ts";
 export interface Cache<T> {
   list(): T[];
   get(name: string, namespace?: string): T | undefined;
+  /** Goes up on every change (an informer's); views derived from the whole cache are reused while it stays. */
+  readonly revision?: number;
 }
 
 export interface ObservedState {
@@ -21,6 +23,8 @@ export interface ObservedState {
   /** Node heartbeat Leases, in kube-node-lease. */
   nodeLeases: Cache<k8s.V1Lease>;
   pods: Cache<k8s.V1Pod>;
+  /** Storage services' head Services (labelled with the head role), in every namespace. */
+  headServices: Cache<k8s.V1Service>;
 }
 
 /** Enough of an object to name it as an Event's involvedObject. */

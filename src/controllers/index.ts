@@ -5,7 +5,7 @@ import type { Informer } from "../kube/informer.ts";
 import { core, type ResourceRef } from "../kube/resources.ts";
 import type { Manager } from "../operator/manager.ts";
 import type { ControllerContext, ControllerSpec, ObservedState } from "./context.ts";
-import { labels } from "./labels.ts";
+import { labels, roles } from "./labels.ts";
 import { parseLabelSelector } from "../kube/label-selector.ts";
 import { ledgerMetrics } from "./metrics.ts";
 import { poolResource } from "./pool-controller.ts";
@@ -44,6 +44,7 @@ export function observedState(manager: Manager): ObservedState {
     nodes: manager.informer(core.nodes),
     nodeLeases: manager.informer(core.leases, { namespace: "kube-node-lease" }),
     pods: manager.informer(core.pods),
+    headServices: manager.informer(core.services, { labelSelector: `${labels.role}=${roles.head}` }),
   };
 }
 

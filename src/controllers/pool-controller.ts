@@ -9,31 +9,22 @@ import {
   POOL_PLURAL,
   REASON_INVALID_SPEC,
   VERSION,
-  parseClaim,
-  parsePool,
   poolZoneSummary,
   setCondition,
   type ContingencyPool,
 } from "../api/index.ts";
 import { planGrants } from "../decisions/grants.ts";
 import { planSlotPlacement } from "../decisions/slot-placement.ts";
-import type { ClaimView, NodeView, SlotView } from "../decisions/types.ts";
+import type { SlotView } from "../decisions/types.ts";
 import { isConflict, isNotFound } from "../kube/errors.ts";
 import type { ResourceRef } from "../kube/resources.ts";
 import type { ControllerContext, ReconcileResult } from "./context.ts";
 import { annotations, labels, roles } from "./labels.ts";
 import { placeholderName, placeholderPod, placeholderPriorityClassObject } from "./pods.ts";
 import { noticeRevocation } from "./revocation.ts";
+import { observeNodes, parsedPool, podsOfPool, poolClaims, slotLeasesOfPool } from "./indexes.ts";
 import { createSlotLease, deleteSlotLease, slotLease, swapHolder } from "./slot-ledger.ts";
-import {
-  admit,
-  isTerminated,
-  requestedByNode,
-  toClaimView,
-  toNodeView,
-  toPoolView,
-  toSlotView,
-} from "./views.ts";
+import { isTerminated, toPoolView, toSlotView } from "./views.ts";
 
 export const poolResource: ResourceRef = {
   group: GROUP,
@@ -43,39 +34,10 @@ export const poolResource: ResourceRef = {
   namespaced: false,
 };
 
-export function observeNodes(ctx: ControllerContext): NodeView[] {
-  const requested = requestedByNode(ctx.cache.pods.list());
-  return ctx.cache.nodes.list().map((n) => {
-    const name = n.metadata!.name!;
-    return toNodeView(n, requested.get(name), ctx.cache.nodeLeases.get(name, "kube-node-lease"));
-  });
-}
-
 export function poolSlots(ctx: ControllerContext, pool: string): { slot: SlotView; lease: k8s.V1Lease }[] {
-  return ctx.cache.slotLeases
-    .list()
-    .filter((l) => l.metadata?.labels?.[labels.pool] === pool)
-    .flatMap((lease) => {
-      const slot = toSlotView(lease);
-      return slot ? [{ slot, lease }] : [];
-    });
-}
-
-/** The pool's claims as views, each with its admission verdict (refused claims are never granted). */
-export function poolClaims(
-  ctx: ControllerContext,
-  pool: ContingencyPool | undefined,
-  poolName: string,
-): ClaimView[] {
-  return ctx.cache.claims.list().flatMap((raw) => {
-    const parsed = parseClaim(raw);
-    if (!parsed.ok || parsed.value.spec.pool !== poolName || parsed.value.metadata.deletionTimestamp)
-      return [];
-    const claim = parsed.value;
-    const verdict = admit(claim, pool);
-    return [
-      toClaimView(claim, verdict.admitted ? undefined : { reason: verdict.reason, message: verdict.message }),
-    ];
+  return slotLeasesOfPool(ctx, pool).flatMap((lease) => {
+    const slot = toSlotView(lease);
+    return slot ? [{ slot, lease }] : [];
   });
 }
 
@@ -83,7 +45,7 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
   const raw = ctx.cache.pools.get(name);
   if (!raw) return {}; // Slot Leases and placeholders are owned by the pool: the garbage collector removes them.
   if (!ctx.managesPool(name)) return {};
-  const parsed = parsePool(raw);
+  const parsed = parsedPool(raw);
   if (!parsed.ok) {
     await writeStatus(
       ctx,
@@ -224,10 +186,9 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
 /** Slots on which a tenant pod still exists (terminating ones included). */
 function occupiedSlots(ctx: ControllerContext, pool: string): Set<string> {
   const out = new Set<string>();
-  for (const pod of ctx.cache.pods.list()) {
+  for (const pod of podsOfPool(ctx, pool)) {
     const l = pod.metadata?.labels ?? {};
-    if (l[labels.pool] === pool && l[labels.role] === roles.tenant && l[labels.slot] && !isTerminated(pod))
-      out.add(l[labels.slot]!);
+    if (l[labels.role] === roles.tenant && l[labels.slot] && !isTerminated(pod)) out.add(l[labels.slot]!);
   }
   return out;
 }

@@ -14,6 +14,7 @@ import type {
   Taint,
   Toleration,
 } from "../decisions/types.ts";
+import { perObject } from "./derived.ts";
 import { annotations, labels } from "./labels.ts";
 
 export const time = (t: Date | string | undefined | null): number | undefined =>
@@ -108,7 +109,9 @@ export function toNodeView(
 }
 
 /** A slot Lease as a view; undefined for a Lease that is not a slot or names a holder we never write. */
-export function toSlotView(lease: k8s.V1Lease): SlotView | undefined {
+export const toSlotView = perObject(slotViewOf);
+
+function slotViewOf(lease: k8s.V1Lease): SlotView | undefined {
   const l = lease.metadata?.labels ?? {};
   const holder = parseHolderIdentity(lease.spec?.holderIdentity);
   const node = lease.metadata?.annotations?.[annotations.node];

@@ -45,6 +45,8 @@ export class Informer<T extends k8s.KubernetesObject> {
   readonly synced = new Promise<void>((resolve) => (this.syncedResolve = resolve));
   /** How many times the informer listed from scratch (after start: 410 Gone or a failed resume). */
   relists = 0;
+  /** Goes up on every change to the cache: views derived from the whole cache are kept per revision. */
+  revision = 0;
 
   private readonly options: InformerOptions;
 
@@ -84,6 +86,15 @@ export class Informer<T extends k8s.KubernetesObject> {
     this.running = false;
     clearInterval(this.resyncTimer);
     this.abort?.abort();
+  }
+
+  private store(key: string, object: T): void {
+    this.cache.set(key, object);
+    this.revision++;
+  }
+
+  private drop(key: string): void {
+    if (this.cache.delete(key)) this.revision++;
   }
 
   private emit(e: InformerEvent<T>): void {
@@ -147,14 +158,14 @@ export class Informer<T extends k8s.KubernetesObject> {
       const key = objectKey(object);
       seen.add(key);
       const old = this.cache.get(key);
-      this.cache.set(key, object);
-      if (!old) this.emit({ type: "add", object });
-      else if (old.metadata?.resourceVersion !== object.metadata?.resourceVersion)
-        this.emit({ type: "update", object, old });
+      // An unchanged object keeps its identity, so what was derived from it stays valid.
+      if (old && old.metadata?.resourceVersion === object.metadata?.resourceVersion) continue;
+      this.store(key, object);
+      this.emit(old ? { type: "update", object, old } : { type: "add", object });
     }
     for (const [key, object] of this.cache) {
       if (!seen.has(key)) {
-        this.cache.delete(key);
+        this.drop(key);
         this.emit({ type: "delete", object });
       }
     }
@@ -189,10 +200,10 @@ export class Informer<T extends k8s.KubernetesObject> {
             const key = objectKey(object);
             const old = this.cache.get(key);
             if (phase === "DELETED") {
-              this.cache.delete(key);
+              this.drop(key);
               this.emit({ type: "delete", object });
             } else {
-              this.cache.set(key, object);
+              this.store(key, object);
               this.emit(old ? { type: "update", object, old } : { type: "add", object });
             }
           },

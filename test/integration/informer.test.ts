@@ -45,8 +45,13 @@ describe("Informer", () => {
         .sort(),
     ).toEqual(["before", "doomed"]);
 
+    const revisionBefore = informer.revision;
+    const beforeObject = informer.get("before", namespace);
     await client.core.createNamespacedConfigMap({ namespace, body: configMap("live", "1") });
     await eventually("the live change", () => informer.get("live", namespace));
+    // A change bumps the revision; an unchanged object keeps its identity (derived views stay valid).
+    expect(informer.revision).toBeGreaterThan(revisionBefore);
+    expect(informer.get("before", namespace)).toBe(beforeObject);
 
     // Down goes the API server; as soon as it is back, and before the informer's backoff lets it
     // reconnect, changes land that it can only learn by resuming or re-listing.

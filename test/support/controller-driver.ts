@@ -17,6 +17,7 @@ import type {
   ObservedState,
   Recorder,
 } from "../../src/controllers/context.ts";
+import { labels, roles } from "../../src/controllers/labels.ts";
 import { poolResource } from "../../src/controllers/pool-controller.ts";
 import { claimResource } from "../../src/controllers/revocation.ts";
 import { storageServiceResource } from "../../src/controllers/storage-service/names.ts";
@@ -200,6 +201,12 @@ export async function startDriver(options: DriverOptions): Promise<Driver> {
       onError,
     }),
     pods: new Informer<k8s.V1Pod>(kc, { resource: core.pods, maxBackoffMs: 1000, onError }),
+    headServices: new Informer<k8s.V1Service>(kc, {
+      resource: core.services,
+      labelSelector: `${labels.role}=${roles.head}`,
+      maxBackoffMs: 1000,
+      onError,
+    }),
   };
 
   const cache: ObservedState = informers;

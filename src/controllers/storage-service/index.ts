@@ -3,6 +3,7 @@
 import { parseHolderIdentity } from "../../decisions/names.ts";
 import { keyOf, splitKey, type ControllerContext, type ControllerSpec } from "../context.ts";
 import type { CustomObject } from "../../kube/client.ts";
+import { perObject } from "../derived.ts";
 import { labels } from "../labels.ts";
 import { HeadProber, probeTargets } from "./prober.ts";
 import { reconcileStorageService } from "./reconcile.ts";
@@ -31,7 +32,10 @@ interface ServiceStatusView {
   automaticOnSlotIn?: string;
 }
 
-function view(service: CustomObject): ServiceStatusView {
+/** What the watch mappings read of a service, once per service version (every event scans them all). */
+const view = perObject(viewOf);
+
+function viewOf(service: CustomObject): ServiceStatusView {
   const spec = (service.spec ?? {}) as {
     pool?: string;
     primaryZone?: string;
@@ -108,6 +112,11 @@ export const storageServiceControllerSpec: ControllerSpec = {
           keys.add(keyOf(service));
       }
       return [...keys];
+    },
+    // The head Service changed (its selector, or it was deleted): the steady state reports and restores it.
+    headServices: (svc) => {
+      const service = svc.metadata?.labels?.[labels.service];
+      return service ? [`${svc.metadata!.namespace}/${service}`] : [];
     },
     pools: (pool, ctx) =>
       ctx.cache.services

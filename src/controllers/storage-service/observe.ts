@@ -3,7 +3,7 @@
 // informer caches, overlaid with what this reconcile itself just wrote (read-your-writes: the
 // caches hear of our own writes a moment later, and the decisions must not act twice meanwhile).
 import type * as k8s from "@kubernetes/client-node";
-import { parsePool, type ContingencyPool, type StorageService } from "../../api/index.ts";
+import type { ContingencyPool, StorageService } from "../../api/index.ts";
 import type {
   FailoverObserved,
   FailoverPoolObservation,
@@ -15,7 +15,7 @@ import type { NodeView, PodPhase, PodPresence, SlotView } from "../../decisions/
 import type { ControllerContext } from "../context.ts";
 import { labels, roles } from "../labels.ts";
 import { placeholderName, tenantPodName } from "../pods.ts";
-import { observeNodes, poolClaims } from "../pool-controller.ts";
+import { observeNodes, parsedPool, poolClaims, slotLeasesOfPool } from "../indexes.ts";
 import { time, toSlotView } from "../views.ts";
 import { serviceIdentity, serviceRef } from "./names.ts";
 
@@ -29,7 +29,9 @@ export class Known {
   readonly pods = new Map<string, k8s.V1Pod | null>();
   /** Claims this reconcile told of their revocation. */
   readonly notified = new Set<string>();
+  /** The epoch the head Service selects, as last read or written by this reconcile (or its cache). */
   routedEpoch: number | undefined;
+  /** routedEpoch was read from the API server or written by this reconcile, not taken from a cache. */
   routedKnown = false;
   private readonly ctx: ControllerContext;
 
@@ -49,7 +51,7 @@ export class Known {
 
   /** Slot Leases of a pool, with this reconcile's own changes. */
   poolLeases(pool: string): k8s.V1Lease[] {
-    const cached = this.ctx.cache.slotLeases.list().filter((l) => l.metadata?.labels?.[labels.pool] === pool);
+    const cached = slotLeasesOfPool(this.ctx, pool);
     const names = new Set(cached.map((l) => l.metadata!.name!));
     const own = [...this.leases.values()].filter(
       (l) => l.metadata?.labels?.[labels.pool] === pool && !names.has(l.metadata!.name!),
@@ -159,7 +161,7 @@ export function observePool(
 ): PoolSnapshot | undefined {
   const raw = ctx.cache.pools.get(service.spec.pool);
   if (!raw) return undefined;
-  const parsed = parsePool(raw);
+  const parsed = parsedPool(raw);
   if (!parsed.ok) return undefined;
   const pool = parsed.value;
   const leases = new Map<string, k8s.V1Lease>();

@@ -3,10 +3,10 @@
 // keeps the consecutive failures per service in memory, the reconciler reads them through
 // ctx.probes, and crossing the threshold enqueues the service at once.
 import type * as k8s from "@kubernetes/client-node";
-import { parseStorageService } from "../../api/index.ts";
 import type { ProbeRecord } from "../../decisions/head-health.ts";
 import type { ObservedState } from "../context.ts";
 import { keyOf } from "../context.ts";
+import { parsedStorageService } from "../indexes.ts";
 
 /** A probe record of one head pod: the reconciler uses it only while that pod is the head. */
 export interface HeadProbeRecord extends ProbeRecord {
@@ -43,7 +43,7 @@ interface Entry {
 /** The heads to probe: every parsable service whose recorded head pod has an IP. */
 export function probeTargets(cache: Pick<ObservedState, "services" | "pods">): ProbeTarget[] {
   return cache.services.list().flatMap((raw) => {
-    const parsed = parseStorageService(raw);
+    const parsed = parsedStorageService(raw);
     if (!parsed.ok) return [];
     const service = parsed.value;
     const podName = service.status?.head?.pod;

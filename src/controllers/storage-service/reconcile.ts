@@ -9,7 +9,6 @@ import type * as k8s from "@kubernetes/client-node";
 import {
   CONDITION_VALID,
   REASON_INVALID_SPEC,
-  parseStorageService,
   type ServerZoneStatus,
   type StorageService,
 } from "../../api/index.ts";
@@ -33,6 +32,7 @@ import { Known, allNodes, isPodReady, type HeadAssessment, type StorageServiceCo
 import { ensureResources, forgetApplied, serverPods } from "./resources.ts";
 import { phaseOf, replacement, serversReady, withConditions, type ConditionInput } from "./status.ts";
 import { isNotFound } from "../../kube/errors.ts";
+import { parsedStorageService, podsOfService, slotLeasesHeldBy } from "../indexes.ts";
 
 export async function reconcileStorageService(
   ctx: StorageServiceContext,
@@ -41,7 +41,7 @@ export async function reconcileStorageService(
 ): Promise<ReconcileResult> {
   const raw = ctx.cache.services.get(name, namespace);
   if (!raw || raw.metadata?.deletionTimestamp) return releaseSlots(ctx, namespace, name, raw?.metadata?.uid);
-  const parsed = parseStorageService(raw);
+  const parsed = parsedStorageService(raw);
   if (!parsed.ok) {
     const service = raw as unknown as StorageService;
     const current = service.status?.conditions?.find((c) => c.type === CONDITION_VALID);
@@ -299,19 +299,12 @@ async function releaseStraySlots(
   known: Known,
 ): Promise<StorageService | "requeue" | undefined> {
   const identity = serviceIdentity(serviceRef(service));
-  const held = ctx.cache.slotLeases.list().filter((l) => l.spec?.holderIdentity === identity);
+  const held = slotLeasesHeldBy(ctx, identity);
   // A slot some head pod of this service still runs on is never stray, whatever status says: status
   // can lag the head a resumed failover started.
   const headSlots = new Set(
-    ctx.cache.pods
-      .list()
-      .filter(
-        (p) =>
-          p.metadata?.namespace === service.metadata.namespace &&
-          p.metadata?.labels?.[labels.service] === service.metadata.name &&
-          p.metadata?.labels?.[labels.role] === roles.head &&
-          !p.metadata?.deletionTimestamp,
-      )
+    podsOfService(ctx, service.metadata.namespace!, service.metadata.name!)
+      .filter((p) => p.metadata?.labels?.[labels.role] === roles.head && !p.metadata?.deletionTimestamp)
       .map((p) => p.metadata?.labels?.[labels.slot]),
   );
   const stray = held.filter(
@@ -343,7 +336,7 @@ async function releaseSlots(
   uid: string | undefined,
 ): Promise<ReconcileResult> {
   const identity = serviceIdentity({ namespace, name });
-  const held = ctx.cache.slotLeases.list().filter((l) => l.spec?.holderIdentity === identity);
+  const held = slotLeasesHeldBy(ctx, identity);
   if (held.length === 0) {
     forgetApplied(uid);
     currentFailoverMetrics().forget(namespace, name);

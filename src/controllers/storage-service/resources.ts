@@ -7,16 +7,18 @@ import { createHash, randomBytes } from "node:crypto";
 import type { StorageService } from "../../api/index.ts";
 import { isConflict, isNotFound } from "../../kube/errors.ts";
 import type { ControllerContext } from "../context.ts";
+import { podsOfService } from "../indexes.ts";
 import { labels, roles } from "../labels.ts";
 import { readRoutedEpoch } from "./effects.ts";
 import {
   headService,
+  routedEpochOf,
   serverConfigMap,
   serverHeadlessService,
   serverStatefulSet,
   tokenSecret,
 } from "./manifests.ts";
-import { tokenSecretName } from "./names.ts";
+import { headServiceName, tokenSecretName } from "./names.ts";
 import type { Known } from "./observe.ts";
 
 const REAPPLY_MS = 60_000;
@@ -28,15 +30,21 @@ function memoKey(service: StorageService, obj: k8s.KubernetesObject): string {
   return `${service.metadata.uid}/${obj.kind}/${obj.metadata!.name}`;
 }
 
+const hashOf = (obj: k8s.KubernetesObject) => createHash("sha256").update(JSON.stringify(obj)).digest("hex");
+
+/** Whether `obj` was applied as it is now less than REAPPLY_MS ago. */
+function recentlyApplied(service: StorageService, obj: k8s.KubernetesObject): boolean {
+  const last = applied.get(memoKey(service, obj));
+  return !!last && last.hash === hashOf(obj) && Date.now() - last.at < REAPPLY_MS;
+}
+
 async function applyIfChanged(ctx: ControllerContext, service: StorageService, obj: k8s.KubernetesObject) {
+  if (recentlyApplied(service, obj)) return;
   const key = memoKey(service, obj);
-  const hash = createHash("sha256").update(JSON.stringify(obj)).digest("hex");
-  const last = applied.get(key);
-  const now = Date.now();
-  if (last && last.hash === hash && now - last.at < REAPPLY_MS) return;
   applied.delete(key);
+  const now = Date.now();
   await ctx.client.apply(obj);
-  applied.set(key, { hash, at: now });
+  applied.set(key, { hash: hashOf(obj), at: now });
 }
 
 /** Forgets the memo of a service (deleted, or its objects must be checked again). */
@@ -64,19 +72,17 @@ async function ensureSecret(ctx: ControllerContext, service: StorageService): Pr
 }
 
 export function serverPods(ctx: ControllerContext, service: StorageService): k8s.V1Pod[] {
-  return ctx.cache.pods
-    .list()
-    .filter(
-      (pod) =>
-        pod.metadata?.namespace === service.metadata.namespace &&
-        pod.metadata?.labels?.[labels.service] === service.metadata.name &&
-        pod.metadata?.labels?.[labels.role] === roles.server,
-    );
+  return podsOfService(ctx, service.metadata.namespace!, service.metadata.name!).filter(
+    (pod) => pod.metadata?.labels?.[labels.role] === roles.server,
+  );
 }
 
 /**
  * Applies the owned objects. The head Service is created selecting the current epoch, and its
  * epoch only ever rises: a reconcile working from a stale status never routes back to an older head.
+ * Whenever the head Service is to be written, it is read from the API server first; when the cache
+ * shows it as wanted and nothing is due, the cache is enough (and routedKnown stays false, so a
+ * decision that needs the routed epoch for certain still reads it).
  */
 export async function ensureResources(
   ctx: ControllerContext,
@@ -85,14 +91,28 @@ export async function ensureResources(
 ): Promise<void> {
   await ensureSecret(ctx, service);
   await applyIfChanged(ctx, service, serverConfigMap(service, serverPods(ctx, service)));
+  const wanted = Math.max(service.status?.epoch ?? 1, 1);
+  const cached = ctx.cache.headServices.get(
+    headServiceName(service.metadata.name!),
+    service.metadata.namespace,
+  );
+  if (cached && routedEpochOf(cached) === wanted && recentlyApplied(service, headService(service, wanted))) {
+    known.routedEpoch = wanted;
+    await applyZones(ctx, service);
+    return;
+  }
   const current = await readRoutedEpoch(ctx, known, service);
-  const epoch = Math.max(known.routedEpoch ?? 0, service.status?.epoch ?? 1, 1);
+  const epoch = Math.max(known.routedEpoch ?? 0, wanted);
   if (!current || known.routedEpoch !== epoch) {
     await ctx.client.apply(headService(service, epoch));
     known.routedEpoch = epoch;
   } else {
     await applyIfChanged(ctx, service, headService(service, epoch));
   }
+  await applyZones(ctx, service);
+}
+
+async function applyZones(ctx: ControllerContext, service: StorageService): Promise<void> {
   for (const zone of service.spec.zones) {
     await applyIfChanged(ctx, service, serverHeadlessService(service, zone));
     await applyIfChanged(ctx, service, serverStatefulSet(service, zone));

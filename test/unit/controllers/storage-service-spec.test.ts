@@ -56,6 +56,7 @@ const ctx = {
     claims: cache(),
     nodeLeases: cache(),
     pods: cache(),
+    headServices: cache(),
   } satisfies ObservedState,
 } as unknown as ControllerContext;
 

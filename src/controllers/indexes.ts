@@ -1,0 +1,122 @@
+// Lookups over the informer caches that every reconcile would otherwise build by scanning a whole
+// cache (thousands of slots, claims and pods at scale): built once per cache revision and shared by
+// every reconcile until the cache changes (derived.ts). Read-only for callers.
+import type * as k8s from "@kubernetes/client-node";
+import { parseClaim, parsePool, parseStorageService, type ContingencyPool } from "../api/index.ts";
+import type { ClaimView, NodeView } from "../decisions/types.ts";
+import type { Cache, ControllerContext } from "./context.ts";
+import { perObject, perRevision } from "./derived.ts";
+import { labels } from "./labels.ts";
+import { admit, requestedByNode, toClaimView, toNodeView } from "./views.ts";
+
+/** The API parsers over cached objects: a schema check is done once per object version. */
+export const parsedClaim = perObject(parseClaim);
+export const parsedPool = perObject(parsePool);
+export const parsedStorageService = perObject(parseStorageService);
+
+function groupBy<T>(items: readonly T[], keyOf: (item: T) => string | undefined): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    if (key === undefined) continue;
+    const group = out.get(key);
+    if (group) group.push(item);
+    else out.set(key, [item]);
+  }
+  return out;
+}
+
+const none: readonly never[] = [];
+
+const slotLeasesByHolder = perRevision(
+  (cache: Cache<k8s.V1Lease>) => [cache],
+  () => [],
+  () => "",
+  (cache) => groupBy(cache.list(), (l) => l.spec?.holderIdentity ?? undefined),
+);
+
+/** Slot Leases naming `identity` as holder (see decisions/names.ts formatHolderIdentity). */
+export const slotLeasesHeldBy = (ctx: ControllerContext, identity: string): readonly k8s.V1Lease[] =>
+  slotLeasesByHolder(ctx.cache.slotLeases).get(identity) ?? none;
+
+const slotLeasesByPool = perRevision(
+  (cache: Cache<k8s.V1Lease>) => [cache],
+  () => [],
+  () => "",
+  (cache) => groupBy(cache.list(), (l) => l.metadata?.labels?.[labels.pool]),
+);
+
+/** The slot Leases of a pool. */
+export const slotLeasesOfPool = (ctx: ControllerContext, pool: string): readonly k8s.V1Lease[] =>
+  slotLeasesByPool(ctx.cache.slotLeases).get(pool) ?? none;
+
+const podsByService = perRevision(
+  (cache: Cache<k8s.V1Pod>) => [cache],
+  () => [],
+  () => "",
+  (cache) =>
+    groupBy(cache.list(), (p) => {
+      const service = p.metadata?.labels?.[labels.service];
+      return service === undefined ? undefined : `${p.metadata?.namespace}/${service}`;
+    }),
+);
+
+/** The pods a storage service owns (head and servers), by their service label. */
+export const podsOfService = (
+  ctx: ControllerContext,
+  namespace: string,
+  name: string,
+): readonly k8s.V1Pod[] => podsByService(ctx.cache.pods).get(`${namespace}/${name}`) ?? none;
+
+const podsByPool = perRevision(
+  (cache: Cache<k8s.V1Pod>) => [cache],
+  () => [],
+  () => "",
+  (cache) => groupBy(cache.list(), (p) => p.metadata?.labels?.[labels.pool]),
+);
+
+/** The pods on a pool's slots (placeholders, tenants and heads), by their pool label. */
+export const podsOfPool = (ctx: ControllerContext, pool: string): readonly k8s.V1Pod[] =>
+  podsByPool(ctx.cache.pods).get(pool) ?? none;
+
+const nodeViews = perRevision(
+  (state: ControllerContext["cache"]) => [state.nodes, state.pods, state.nodeLeases],
+  () => [],
+  () => "",
+  (state) => {
+    const requested = requestedByNode(state.pods.list());
+    return state.nodes.list().map((n) => {
+      const name = n.metadata!.name!;
+      return toNodeView(n, requested.get(name), state.nodeLeases.get(name, "kube-node-lease"));
+    });
+  },
+);
+
+/** Every node as the decisions see it: readiness, heartbeat, allocatable and what its pods request. */
+export const observeNodes = (ctx: ControllerContext): NodeView[] => [...nodeViews(ctx.cache)];
+
+const claimViews = perRevision(
+  (claims: Cache<k8s.KubernetesObject>, _pool: ContingencyPool | undefined, _name: string) => [claims],
+  (_claims, pool) => [pool],
+  (_claims, _pool, name) => name,
+  (claims, pool, name): ClaimView[] =>
+    claims.list().flatMap((raw) => {
+      const parsed = parsedClaim(raw);
+      if (!parsed.ok || parsed.value.spec.pool !== name || parsed.value.metadata.deletionTimestamp) return [];
+      const claim = parsed.value;
+      const verdict = admit(claim, pool);
+      return [
+        toClaimView(
+          claim,
+          verdict.admitted ? undefined : { reason: verdict.reason, message: verdict.message },
+        ),
+      ];
+    }),
+);
+
+/** The pool's claims as views, each with its admission verdict (refused claims are never granted). */
+export const poolClaims = (
+  ctx: ControllerContext,
+  pool: ContingencyPool | undefined,
+  name: string,
+): ClaimView[] => [...claimViews(ctx.cache.claims, pool, name)];
