@@ -17,9 +17,8 @@
 // stops answering for the heads of a lost zone, as their machines would.
 import type * as k8s from "@kubernetes/client-node";
 import { Command, Option } from "commander";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
-import { Agent, request as httpsRequest } from "node:https";
+import { readdirSync, readFileSync } from "node:fs";
+import { createServer as createHttpServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -28,6 +27,7 @@ import { Informer } from "../src/kube/informer.ts";
 import { core } from "../src/kube/resources.ts";
 import { fakeNode } from "../test/cluster/nodes.ts";
 import { SCOPE_LABEL } from "../test/support/controller-driver.ts";
+import { countingProxy } from "../test/support/counting-proxy.ts";
 import { installCrds } from "../test/support/crds.ts";
 import { startControllerProcess } from "../test/support/failover.ts";
 import {
@@ -137,92 +137,6 @@ function summarize(): void {
 if (opts.summarize) {
   summarize();
   process.exit(0);
-}
-
-// ---------- counting proxy ----------
-
-/** verb and resource of an API request, e.g. "create pods", "watch leases", "patch storageservices/status". */
-export function classify(method: string, url: string): string {
-  const [path, query = ""] = url.split("?") as [string, string?];
-  const parts = path.split("/").filter(Boolean);
-  let rest = parts[0] === "api" ? parts.slice(2) : parts[0] === "apis" ? parts.slice(3) : parts;
-  if (rest[0] === "namespaces" && rest.length > 2) rest = rest.slice(2);
-  const resource = rest[2] ? `${rest[0]}/${rest[2]}` : (rest[0] ?? "discovery");
-  const item = rest.length > 1;
-  const verb =
-    method === "GET"
-      ? /(^|&)watch=(true|1)/.test(query)
-        ? "watch"
-        : item
-          ? "get"
-          : "list"
-      : ((
-          {
-            POST: "create",
-            PUT: "update",
-            PATCH: "patch",
-            DELETE: item ? "delete" : "deletecollection",
-          } as Record<string, string>
-        )[method] ?? method.toLowerCase());
-  return `${verb} ${resource}`;
-}
-
-/** A plain-HTTP front for the API server that counts what goes through it. */
-async function countingProxy(): Promise<{ url: string; counts: Map<string, number>; close(): void }> {
-  const cluster = kc.getCurrentCluster()!;
-  const upstream = new URL(cluster.server);
-  const ca = cluster.caData
-    ? Buffer.from(cluster.caData, "base64")
-    : cluster.caFile
-      ? readFileSync(cluster.caFile)
-      : undefined;
-  const agent = new Agent({ keepAlive: true, maxSockets: 512, ca });
-  const counts = new Map<string, number>();
-  const server = createHttpServer((req: IncomingMessage, res) => {
-    const key = classify(req.method ?? "GET", req.url ?? "/");
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-    const up = httpsRequest(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        method: req.method,
-        path: req.url,
-        headers: { ...req.headers, host: upstream.host },
-        agent,
-      },
-      (upRes) => {
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        upRes.pipe(res);
-      },
-    );
-    up.on("error", (err) => {
-      if (!res.headersSent) res.writeHead(502);
-      res.end(String(err));
-    });
-    res.on("close", () => up.destroy());
-    req.pipe(up);
-  });
-  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
-  const port = (server.address() as { port: number }).port;
-  return { url: `http://127.0.0.1:${port}`, counts, close: () => server.close() };
-}
-
-function proxiedKubeconfig(url: string): string {
-  const user = kc.getCurrentUser()!;
-  const file = join(tmpdir(), `understudy-scale-${process.pid}.kubeconfig`);
-  writeFileSync(
-    file,
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{ name: "proxied", cluster: { server: url, "insecure-skip-tls-verify": true } }],
-      users: [{ name: "u", user: { token: user.token } }],
-      contexts: [{ name: "proxied", context: { cluster: "proxied", user: "u" } }],
-      "current-context": "proxied",
-    }),
-    { mode: 0o600 },
-  );
-  return file;
 }
 
 // ---------- /proc sampling ----------
@@ -385,7 +299,7 @@ const nodeNames = ZONES.flatMap((zone) =>
   Array.from({ length: nodesPerZone }, (_, i) => `kwok-scale-${zone}-${i + 1}`),
 );
 
-const proxy = await countingProxy();
+const proxy = await countingProxy(kc);
 let control: ControlPlane | undefined;
 let metricsUrl: string | undefined;
 let responder: ProbeResponder | undefined;
@@ -449,7 +363,7 @@ try {
   tenants = await freshNamespace(client, "scale-tenants");
   servicesNs = await freshNamespace(client, "scale-svc");
 
-  const kubeconfig = proxiedKubeconfig(proxy.url);
+  const kubeconfig = proxy.kubeconfig();
   if (operatorRunsStorageServices()) {
     const operator = await startOperator({
       namespace: opNs,

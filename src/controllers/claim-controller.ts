@@ -19,6 +19,7 @@ import { annotations, finalizer } from "./labels.ts";
 import { placeholderName, tenantPod, tenantPodName } from "./pods.ts";
 import { claimResource, noticeRevocation, stopTenantPod } from "./revocation.ts";
 import { parsedClaim, parsedPool, slotLeasesHeldBy } from "./indexes.ts";
+import { sameJson } from "./json-equal.ts";
 import { swapHolder } from "./slot-ledger.ts";
 import { admit, isTerminated, toClaimView, toSlotView } from "./views.ts";
 
@@ -376,9 +377,7 @@ async function writeStatus(
   const patch: Record<string, unknown> = { observedGeneration: claim.metadata.generation };
   for (const [k, v] of Object.entries(fields)) patch[k] = v === undefined ? null : v;
   if (conditions.length) patch.conditions = next;
-  const changed = Object.entries(patch).some(
-    ([k, v]) => JSON.stringify(current[k] ?? null) !== JSON.stringify(v),
-  );
+  const changed = Object.entries(patch).some(([k, v]) => !sameJson(current[k] ?? null, v));
   if (!changed) return;
   try {
     // Under an optimistic lock: a status decided on a stale read (the revoker wrote meanwhile) fails

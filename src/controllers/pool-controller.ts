@@ -23,6 +23,7 @@ import { annotations, labels, roles } from "./labels.ts";
 import { placeholderName, placeholderPod, placeholderPriorityClassObject } from "./pods.ts";
 import { noticeRevocation } from "./revocation.ts";
 import { observeNodes, parsedPool, podsOfPool, poolClaims, slotLeasesOfPool } from "./indexes.ts";
+import { sameJson } from "./json-equal.ts";
 import { createSlotLease, deleteSlotLease, slotLease, swapHolder } from "./slot-ledger.ts";
 import { isTerminated, toPoolView, toSlotView } from "./views.ts";
 
@@ -327,7 +328,7 @@ async function writeStatus(
     next = setCondition(next, { ...c, observedGeneration: pool.metadata.generation }, now);
   const status = { ...counts, observedGeneration: pool.metadata.generation, conditions: next };
   const current = pool.status ?? {};
-  if (JSON.stringify(pick(current, Object.keys(status))) === JSON.stringify(status)) return; // nothing new: no write
+  if (sameJson(pick(current, Object.keys(status)), status)) return; // nothing new: no write
   try {
     await ctx.client.patchCustomStatus(poolResource, pool.metadata.name!, undefined, status);
   } catch (err) {

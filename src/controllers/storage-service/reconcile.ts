@@ -33,6 +33,7 @@ import { ensureResources, forgetApplied, serverPods } from "./resources.ts";
 import { phaseOf, replacement, serversReady, withConditions, type ConditionInput } from "./status.ts";
 import { isNotFound } from "../../kube/errors.ts";
 import { parsedStorageService, podsOfService, slotLeasesHeldBy } from "../indexes.ts";
+import { sameJson } from "../json-equal.ts";
 
 export async function reconcileStorageService(
   ctx: StorageServiceContext,
@@ -196,14 +197,14 @@ async function steady(
       if (zone) head.zone = zone;
     }
     if (!head.since && isPodReady(pod)) head.since = new Date(now).toISOString();
-    if (JSON.stringify(head) !== JSON.stringify(status.head)) patch.head = replacement(status.head, head);
+    if (!sameJson(head, status.head)) patch.head = replacement(status.head, head);
   }
   const changed = Object.entries(patch).some(([key, value]) =>
     key === "conditions"
-      ? JSON.stringify(stripTimes(value)) !== JSON.stringify(stripTimes(status.conditions))
+      ? !sameJson(stripTimes(value), stripTimes(status.conditions))
       : key === "head"
         ? true
-        : JSON.stringify(value) !== JSON.stringify((status as Record<string, unknown>)[key]),
+        : !sameJson(value, (status as Record<string, unknown>)[key]),
   );
   if (changed) {
     const write = await writeStatus(ctx, service, patch);

@@ -1,0 +1,124 @@
+// An operator with nothing to do makes no writes. A pool, its claims and a storage service that
+// have settled are reconciled again (the pool is touched, which wakes all three controllers), and
+// every request the operator makes goes through a counting proxy: none may write a status, for the
+// reconciles found nothing new. (Owned objects are applied again once a minute by design, so their
+// applies are not counted here.)
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { setTimeout as sleep } from "node:timers/promises";
+import { GROUP, POOL_PLURAL, VERSION } from "../../src/api/index.ts";
+import { mergePatchOptions } from "../../src/kube/client.ts";
+import { SCOPE_LABEL } from "../support/controller-driver.ts";
+import { countingProxy, type CountingProxy } from "../support/counting-proxy.ts";
+import { installCrds } from "../support/crds.ts";
+import { createScopedClaim, createScopedPool, createService, waitForServing } from "../support/failover.ts";
+import { deleteNamespace, eventually, freshNamespace, testClient } from "../support/kube.ts";
+import { metricValue, startOperator, type OperatorProcess } from "../support/operator.ts";
+import { deletePool, getClaim, getPool } from "../support/pools.ts";
+
+const client = testClient();
+const run = Date.now().toString(36);
+const scope = `quiet-${run}`;
+const pool = `quiet-${run}`;
+let proxy: CountingProxy;
+let operator: OperatorProcess;
+let opNs: string;
+let ns: string;
+
+beforeAll(async () => {
+  await installCrds();
+  proxy = await countingProxy();
+  opNs = await freshNamespace(client, "quiet-op");
+  ns = await freshNamespace(client, "quiet");
+  operator = await startOperator({
+    namespace: opNs,
+    kubeconfig: proxy.kubeconfig(),
+    poolSelector: `${SCOPE_LABEL}=${scope}`,
+  });
+});
+
+afterAll(async () => {
+  await deletePool(client, pool).catch(() => undefined);
+  if (ns) await deleteNamespace(client, ns);
+  await operator?.stop();
+  if (opNs) await deleteNamespace(client, opNs);
+  proxy?.close();
+});
+
+const WRITES = ["patch contingencypools/status", "patch poolclaims/status", "patch storageservices/status"];
+
+const counted = () => Object.fromEntries(WRITES.map((k) => [k, proxy.counts.get(k) ?? 0]));
+
+async function reconciles(controller: string): Promise<number> {
+  const text = await (await fetch(operator.metricsUrl)).text();
+  return ["success", "requeue_after"]
+    .map((result) => metricValue(text, "understudy_reconcile_total", { controller, result }) ?? 0)
+    .reduce((a, b) => a + b, 0);
+}
+
+/** Until no request of WRITES has been made for `quietMs`: the operator has settled. */
+async function settled(quietMs: number): Promise<void> {
+  let last = JSON.stringify(counted());
+  let since = performance.now();
+  await eventually(
+    "the operator to settle",
+    () => {
+      const now = JSON.stringify(counted());
+      if (now !== last) [last, since] = [now, performance.now()];
+      return performance.now() - since >= quietMs;
+    },
+    60_000,
+    100,
+  );
+}
+
+describe("an operator at rest", () => {
+  it("reconciles a settled pool, claims and storage service without writing anything", async () => {
+    await createScopedPool(client, pool, scope, {
+      zones: { "zone-a": 1, "zone-b": 1, "zone-c": 1 },
+      allowedNamespaces: [ns],
+    });
+    await createScopedClaim(client, scope, ns, "tenant-b", pool, 10, { zone: "zone-b" });
+    await createScopedClaim(client, scope, ns, "tenant-c", pool, 20, { zone: "zone-c" });
+    await createService(client, scope, ns, "kv", pool);
+    await waitForServing(client, ns, "kv", 1);
+    for (const name of ["tenant-b", "tenant-c"])
+      await eventually(`claim ${name} Bound and Ready`, async () => {
+        const claim = await getClaim(client, ns, name);
+        return (
+          claim.status?.phase === "Bound" &&
+          claim.status.conditions?.some(
+            (c: { type: string; status: string }) => c.type === "Ready" && c.status === "True",
+          )
+        );
+      });
+    await settled(3_000);
+
+    const before = counted();
+    const reconciled = {
+      pool: await reconciles("pool"),
+      claim: await reconciles("claim"),
+      service: await reconciles("storage-service"),
+    };
+    // Touching the pool's metadata wakes the pool, every claim of it and every service on it.
+    await client.custom.patchClusterCustomObject(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: POOL_PLURAL,
+        name: pool,
+        body: { metadata: { annotations: { "example.com/touched": run } } },
+      },
+      mergePatchOptions,
+    );
+    await eventually("the pool, its claims and its service reconciled again", async () => {
+      return (
+        (await reconciles("pool")) > reconciled.pool &&
+        (await reconciles("claim")) >= reconciled.claim + 2 &&
+        (await reconciles("storage-service")) > reconciled.service
+      );
+    });
+    await sleep(500); // a write decided in those reconciles has reached the proxy by now
+    expect(counted()).toEqual(before);
+    expect((await getPool(client, pool)).metadata.annotations?.["example.com/touched"]).toBe(run);
+  });
+});
