@@ -6,11 +6,18 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
 import { GROUP, POOL_PLURAL, VERSION } from "../../src/api/index.ts";
+import { headServiceName } from "../../src/controllers/storage-service/index.ts";
 import { mergePatchOptions } from "../../src/kube/client.ts";
 import { SCOPE_LABEL } from "../support/controller-driver.ts";
 import { countingProxy, type CountingProxy } from "../support/counting-proxy.ts";
 import { installCrds } from "../support/crds.ts";
-import { createScopedClaim, createScopedPool, createService, waitForServing } from "../support/failover.ts";
+import {
+  createScopedClaim,
+  createScopedPool,
+  createService,
+  routedEpoch,
+  waitForServing,
+} from "../support/failover.ts";
 import { deleteNamespace, eventually, freshNamespace, testClient } from "../support/kube.ts";
 import { metricValue, startOperator, type OperatorProcess } from "../support/operator.ts";
 import { deletePool, getClaim, getPool } from "../support/pools.ts";
@@ -120,5 +127,16 @@ describe("an operator at rest", () => {
     await sleep(500); // a write decided in those reconciles has reached the proxy by now
     expect(counted()).toEqual(before);
     expect((await getPool(client, pool)).metadata.annotations?.["example.com/touched"]).toBe(run);
+  });
+
+  it("puts a deleted head Service back at once, routing to the current head", async () => {
+    await client.core.deleteNamespacedService({ name: headServiceName("kv"), namespace: ns });
+    const routed = await eventually(
+      "the head Service back",
+      () => routedEpoch(client, ns, "kv"),
+      30_000,
+      100,
+    );
+    expect(routed).toBe("1");
   });
 });

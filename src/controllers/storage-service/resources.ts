@@ -1,7 +1,8 @@
 // Keeps the objects a StorageService owns as the manifests describe them: the token Secret (created
 // once, never rewritten), the ConfigMap, the head Service, and per zone a headless Service and a
 // server StatefulSet. Applied with server-side apply when their content changes, and again every
-// minute so one deleted by hand comes back.
+// ten minutes (the informers' resync period) so one deleted or changed by hand comes back. The
+// head Service, which routing hangs on, is watched: it comes back at once.
 import type * as k8s from "@kubernetes/client-node";
 import { createHash, randomBytes } from "node:crypto";
 import type { StorageService } from "../../api/index.ts";
@@ -21,7 +22,7 @@ import {
 import { headServiceName, tokenSecretName } from "./names.ts";
 import type { Known } from "./observe.ts";
 
-const REAPPLY_MS = 60_000;
+const REAPPLY_MS = 600_000;
 
 /** What was last applied, by owner uid, kind and name: a write-saving memo, never a source of decisions. */
 const applied = new Map<string, { hash: string; at: number }>();
