@@ -28,38 +28,31 @@ function groupBy<T>(items: readonly T[], keyOf: (item: T) => string | undefined)
 
 const none: readonly never[] = [];
 
-const slotLeasesByHolder = perRevision(
-  (cache: Cache<k8s.V1Lease>) => [cache],
-  () => [],
-  () => "",
-  (cache) => groupBy(cache.list(), (l) => l.spec?.holderIdentity ?? undefined),
-);
+/** A lookup of a cache's objects by `keyOf` (objects without a key left out), rebuilt when the cache changes. */
+function indexBy<T>(keyOf: (item: T) => string | undefined): (cache: Cache<T>) => Map<string, T[]> {
+  return perRevision(
+    (cache: Cache<T>) => [cache],
+    () => [],
+    () => "",
+    (cache) => groupBy(cache.list(), keyOf),
+  );
+}
+
+const slotLeasesByHolder = indexBy<k8s.V1Lease>((l) => l.spec?.holderIdentity ?? undefined);
+const slotLeasesByPool = indexBy<k8s.V1Lease>((l) => l.metadata?.labels?.[labels.pool]);
+const podsByService = indexBy<k8s.V1Pod>((p) => {
+  const service = p.metadata?.labels?.[labels.service];
+  return service === undefined ? undefined : `${p.metadata?.namespace}/${service}`;
+});
+const podsByPool = indexBy<k8s.V1Pod>((p) => p.metadata?.labels?.[labels.pool]);
 
 /** Slot Leases naming `identity` as holder (see decisions/names.ts formatHolderIdentity). */
 export const slotLeasesHeldBy = (ctx: ControllerContext, identity: string): readonly k8s.V1Lease[] =>
   slotLeasesByHolder(ctx.cache.slotLeases).get(identity) ?? none;
 
-const slotLeasesByPool = perRevision(
-  (cache: Cache<k8s.V1Lease>) => [cache],
-  () => [],
-  () => "",
-  (cache) => groupBy(cache.list(), (l) => l.metadata?.labels?.[labels.pool]),
-);
-
 /** The slot Leases of a pool. */
 export const slotLeasesOfPool = (ctx: ControllerContext, pool: string): readonly k8s.V1Lease[] =>
   slotLeasesByPool(ctx.cache.slotLeases).get(pool) ?? none;
-
-const podsByService = perRevision(
-  (cache: Cache<k8s.V1Pod>) => [cache],
-  () => [],
-  () => "",
-  (cache) =>
-    groupBy(cache.list(), (p) => {
-      const service = p.metadata?.labels?.[labels.service];
-      return service === undefined ? undefined : `${p.metadata?.namespace}/${service}`;
-    }),
-);
 
 /** The pods a storage service owns (head and servers), by their service label. */
 export const podsOfService = (
@@ -67,13 +60,6 @@ export const podsOfService = (
   namespace: string,
   name: string,
 ): readonly k8s.V1Pod[] => podsByService(ctx.cache.pods).get(`${namespace}/${name}`) ?? none;
-
-const podsByPool = perRevision(
-  (cache: Cache<k8s.V1Pod>) => [cache],
-  () => [],
-  () => "",
-  (cache) => groupBy(cache.list(), (p) => p.metadata?.labels?.[labels.pool]),
-);
 
 /** The pods on a pool's slots (placeholders, tenants and heads), by their pool label. */
 export const podsOfPool = (ctx: ControllerContext, pool: string): readonly k8s.V1Pod[] =>
