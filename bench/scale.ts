@@ -22,7 +22,7 @@ import { createServer as createHttpServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { GROUP, STORAGE_SERVICE_PLURAL, VERSION } from "../src/api/index.ts";
+import { GROUP, MAX_SLOTS_PER_ZONE, STORAGE_SERVICE_PLURAL, VERSION } from "../src/api/index.ts";
 import { Informer } from "../src/kube/informer.ts";
 import { core } from "../src/kube/resources.ts";
 import { fakeNode } from "../test/cluster/nodes.ts";
@@ -289,9 +289,17 @@ type ServiceItem = {
 // ---------- main ----------
 
 const scope = `scale-${Date.now().toString(36)}`;
-const pool = scope;
 const perZone = (n: number) =>
   ZONES.map((_, i) => Math.floor(n / ZONES.length) + (i < n % ZONES.length ? 1 : 0));
+// A pool holds at most MAX_SLOTS_PER_ZONE slots a zone: larger sizes use several pools, with the
+// claims and services spread over them round-robin.
+const POOLS = Math.max(1, Math.ceil(Math.max(...perZone(SLOTS)) / MAX_SLOTS_PER_ZONE));
+const pools = Array.from({ length: POOLS }, (_, i) => (POOLS === 1 ? scope : `${scope}-${i}`));
+const poolOf = (i: number) => pools[i % POOLS]!;
+const slotsOfPool = (p: number) => perZone(SLOTS).map((n) => splitAmong(n, POOLS)[p]!);
+function splitAmong(n: number, parts: number): number[] {
+  return Array.from({ length: parts }, (_, i) => Math.floor(n / parts) + (i < n % parts ? 1 : 0));
+}
 // Pods per node stay under the kubelet's 110; CPU and memory fit with room to spare.
 const podsPerZone = Math.ceil((4 * SERVICES + SLOTS) / ZONES.length);
 const nodesPerZone = Math.max(1, Math.ceil((podsPerZone * 1.25) / 100));
@@ -310,7 +318,14 @@ let servicesNs = "";
 const samples: { t: number; cpuSeconds: number; rssBytes: number }[] = [];
 let sampler: NodeJS.Timeout | undefined;
 const figures: Record<string, unknown> = {
-  size: { services: SERVICES, slots: SLOTS, claims: CLAIMS, nodes: nodeNames.length, nodesPerZone },
+  size: {
+    services: SERVICES,
+    slots: SLOTS,
+    claims: CLAIMS,
+    pools: POOLS,
+    nodes: nodeNames.length,
+    nodesPerZone,
+  },
   probePeriodMs: Number(opts.probePeriodMs),
   qps: Number(opts.qps),
   concurrency: Number(opts.concurrency),
@@ -335,7 +350,7 @@ async function teardown(): Promise<void> {
   // While the controllers still run, so claims' finalizers release their slots.
   if (servicesNs) await deleteAllAndWait(client, STORAGE_SERVICE_PLURAL, servicesNs, 300_000);
   if (tenants) await deleteAllAndWait(client, "poolclaims", tenants, 300_000);
-  await deletePool(client, pool).catch(() => undefined);
+  for (const pool of pools) await deletePool(client, pool).catch(() => undefined);
   await control?.stop();
   await provisioner?.stop();
   for (const ns of [servicesNs, tenants, opNs]) if (ns) await deleteNamespace(client, ns);
@@ -353,7 +368,9 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 
 try {
   await installCrds(kc);
-  log(`size: ${SERVICES} services, ${SLOTS} slots, ${CLAIMS} claims; adding ${nodeNames.length} KWOK nodes`);
+  log(
+    `size: ${SERVICES} services, ${SLOTS} slots in ${POOLS} pool(s), ${CLAIMS} claims; adding ${nodeNames.length} KWOK nodes`,
+  );
   await inBatches(nodeNames, 20, async (name) => {
     const node = fakeNode(name, name.split("-").slice(2, 4).join("-"));
     node.metadata!.labels![BENCH_LABEL] = "scale";
@@ -416,16 +433,19 @@ try {
     metadata: { ...m.metadata, labels: { ...((m.metadata.labels as object) ?? {}), [SCOPE_LABEL]: scope } },
   });
 
-  // 1. The pool.
-  const poolBody = scoped(
-    poolManifest(pool, {
-      zones: Object.fromEntries(ZONES.map((z, i) => [z, perZone(SLOTS)[i]!])),
-      allowedNamespaces: [tenants],
-      emergencyGraceSeconds: 0,
-    }),
-  );
-  (poolBody.spec as Record<string, unknown>).slotSize = { cpu: "50m", memory: "64Mi" };
-  (poolBody.spec as Record<string, unknown>).nodeSelector = { [BENCH_LABEL]: "scale" };
+  // 1. The pools.
+  const poolBodies = pools.map((pool, p) => {
+    const body = scoped(
+      poolManifest(pool, {
+        zones: Object.fromEntries(ZONES.map((z, i) => [z, slotsOfPool(p)[i]!])),
+        allowedNamespaces: [tenants],
+        emergencyGraceSeconds: 0,
+      }),
+    );
+    (body.spec as Record<string, unknown>).slotSize = { cpu: "50m", memory: "64Mi" };
+    (body.spec as Record<string, unknown>).nodeSelector = { [BENCH_LABEL]: "scale" };
+    return body;
+  });
   const phaseStart = () => ({
     requests: total(proxy.counts),
     byKind: new Map(proxy.counts),
@@ -449,14 +469,14 @@ try {
     };
   };
   let start = phaseStart();
-  await createPool(client, poolBody);
+  for (const body of poolBodies) await createPool(client, body);
   endPhase(
     "slots",
     await until(`${SLOTS} slots with Running placeholders`, async () => {
       const leases = await listAll((c) =>
         client.coordination.listNamespacedLease({
           namespace: opNs,
-          labelSelector: `understudy.dev/pool=${pool}`,
+          labelSelector: "understudy.dev/pool",
           _continue: c,
           limit: 1000,
         }),
@@ -464,7 +484,7 @@ try {
       const running = await listAll((c) =>
         client.core.listNamespacedPod({
           namespace: opNs,
-          labelSelector: `understudy.dev/pool=${pool},understudy.dev/role=placeholder`,
+          labelSelector: "understudy.dev/pool,understudy.dev/role=placeholder",
           fieldSelector: "status.phase=Running",
           _continue: c,
           limit: 1000,
@@ -481,7 +501,10 @@ try {
   start = phaseStart();
   const claimNames = Array.from({ length: CLAIMS }, (_, i) => `claim-${i}`);
   await inBatches(claimNames, 16, (name) =>
-    createClaim(client, scoped(claimManifest(tenants, name, pool, 1 + (Number(name.slice(6)) % 100)))),
+    createClaim(
+      client,
+      scoped(claimManifest(tenants, name, poolOf(Number(name.slice(6))), 1 + (Number(name.slice(6)) % 100))),
+    ),
   );
   endPhase(
     "claims",
@@ -517,7 +540,7 @@ try {
         kind: "StorageService",
         metadata: { name, namespace: servicesNs },
         spec: {
-          pool,
+          pool: poolOf(Number(name.slice(1))),
           zones: [...ZONES],
           primaryZone: ZONES[Number(name.slice(1)) % ZONES.length],
           replicationFactor: 3,
