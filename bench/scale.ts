@@ -289,17 +289,17 @@ type ServiceItem = {
 // ---------- main ----------
 
 const scope = `scale-${Date.now().toString(36)}`;
-const perZone = (n: number) =>
-  ZONES.map((_, i) => Math.floor(n / ZONES.length) + (i < n % ZONES.length ? 1 : 0));
+/** `n` split into `parts` whole shares, the first ones one larger where it does not divide. */
+const splitAmong = (n: number, parts: number): number[] =>
+  Array.from({ length: parts }, (_, i) => Math.floor(n / parts) + (i < n % parts ? 1 : 0));
+const perZone = (n: number) => splitAmong(n, ZONES.length);
 // A pool holds at most MAX_SLOTS_PER_ZONE slots a zone: larger sizes use several pools, with the
 // claims and services spread over them round-robin.
 const POOLS = Math.max(1, Math.ceil(Math.max(...perZone(SLOTS)) / MAX_SLOTS_PER_ZONE));
 const pools = Array.from({ length: POOLS }, (_, i) => (POOLS === 1 ? scope : `${scope}-${i}`));
 const poolOf = (i: number) => pools[i % POOLS]!;
-const slotsOfPool = (p: number) => perZone(SLOTS).map((n) => splitAmong(n, POOLS)[p]!);
-function splitAmong(n: number, parts: number): number[] {
-  return Array.from({ length: parts }, (_, i) => Math.floor(n / parts) + (i < n % parts ? 1 : 0));
-}
+// Each pool gets as many slots as claims (claims go round-robin too), spread over the zones.
+const slotsOfPool = (p: number) => perZone(splitAmong(SLOTS, POOLS)[p]!);
 // Pods per node stay under the kubelet's 110; CPU and memory fit with room to spare.
 const podsPerZone = Math.ceil((4 * SERVICES + SLOTS) / ZONES.length);
 const nodesPerZone = Math.max(1, Math.ceil((podsPerZone * 1.25) / 100));

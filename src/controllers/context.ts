@@ -74,6 +74,29 @@ export interface ControllerSpec {
   name: string;
   reconcile(ctx: ControllerContext, key: string): Promise<ReconcileResult>;
   watches: { [K in keyof ObservedState]?: (object: ObservedObject<K>, ctx: ControllerContext) => string[] };
+  /**
+   * Kinds whose status-only updates (statusOnlyUpdate) concern this controller not at all: they
+   * enqueue nothing. A pool's status changes with every grant; its claims only read its spec.
+   */
+  ignoreStatusUpdates?: readonly (keyof ObservedState)[];
+}
+
+/**
+ * Whether an update changed nothing but status (and other fields no controller reads): the same
+ * generation (the API server bumps it on every spec change), labels and deletion mark.
+ */
+export function statusOnlyUpdate(
+  old: { metadata?: k8s.V1ObjectMeta },
+  object: { metadata?: k8s.V1ObjectMeta },
+): boolean {
+  const a = old.metadata ?? {};
+  const b = object.metadata ?? {};
+  return (
+    a.generation !== undefined &&
+    a.generation === b.generation &&
+    String(a.deletionTimestamp ?? "") === String(b.deletionTimestamp ?? "") &&
+    JSON.stringify(a.labels ?? {}) === JSON.stringify(b.labels ?? {})
+  );
 }
 
 export type ObservedObject<K extends keyof ObservedState> =

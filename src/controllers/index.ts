@@ -4,7 +4,12 @@ import { GROUP, STORAGE_SERVICE_KIND, STORAGE_SERVICE_PLURAL, VERSION } from "..
 import type { Informer } from "../kube/informer.ts";
 import { core, type ResourceRef } from "../kube/resources.ts";
 import type { Manager } from "../operator/manager.ts";
-import type { ControllerContext, ControllerSpec, ObservedState } from "./context.ts";
+import {
+  statusOnlyUpdate,
+  type ControllerContext,
+  type ControllerSpec,
+  type ObservedState,
+} from "./context.ts";
 import { labels, roles } from "./labels.ts";
 import { parseLabelSelector } from "../kube/label-selector.ts";
 import { ledgerMetrics } from "./metrics.ts";
@@ -79,8 +84,10 @@ export function registerControllers(
       keyof ObservedState,
       (o: unknown, c: ControllerContext) => string[],
     ][]) {
-      controller.watch(cache[kind] as unknown as Informer<k8s.KubernetesObject>, (object) =>
-        map(object, ctx),
+      controller.watch(
+        cache[kind] as unknown as Informer<k8s.KubernetesObject>,
+        (object) => map(object, ctx),
+        spec.ignoreStatusUpdates?.includes(kind) ? statusOnlyUpdate : undefined,
       );
     }
     // The head prober runs beside the storage service controller: a head crossing its failure

@@ -56,4 +56,7 @@ export const claimControllerSpec: ControllerSpec = {
         .filter((c) => (c.spec as { pool?: string } | undefined)?.pool === pool.metadata?.name)
         .map(keyOf),
   },
+  // A claim reads its pool's spec (admission, grace periods) and labels, never its status, which
+  // changes with every grant: thousands of claims would be woken for nothing.
+  ignoreStatusUpdates: ["pools"],
 };

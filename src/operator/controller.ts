@@ -72,9 +72,14 @@ export class Controller {
   /**
    * Enqueues the keys `map` gives for every object the informer adds, changes, deletes or resyncs
    * (for a change, the keys of the old object too, so a moved owner hears of it). Keys accumulate
-   * before start() and are reconciled once it runs.
+   * before start() and are reconciled once it runs. An update `ignoreUpdate` returns true for
+   * enqueues nothing (like controller-runtime's predicates).
    */
-  watch<T extends k8s.KubernetesObject>(informer: Informer<T>, map: KeyMapper<T> = ownKey): this {
+  watch<T extends k8s.KubernetesObject>(
+    informer: Informer<T>,
+    map: KeyMapper<T> = ownKey,
+    ignoreUpdate?: (old: T, object: T) => boolean,
+  ): this {
     const enqueue = (object: T) => {
       let keys: readonly string[];
       try {
@@ -86,6 +91,7 @@ export class Controller {
       for (const key of keys) this.queue.add(key);
     };
     informer.on((event) => {
+      if (event.type === "update" && ignoreUpdate?.(event.old, event.object)) return;
       enqueue(event.object);
       if (event.type === "update") enqueue(event.old);
     });

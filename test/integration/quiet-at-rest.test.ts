@@ -55,6 +55,13 @@ const WRITES = ["patch contingencypools/status", "patch poolclaims/status", "pat
 
 const counted = () => Object.fromEntries(WRITES.map((k) => [k, proxy.counts.get(k) ?? 0]));
 
+async function patchPoolMetadata(metadata: Record<string, unknown>): Promise<void> {
+  await client.custom.patchClusterCustomObject(
+    { group: GROUP, version: VERSION, plural: POOL_PLURAL, name: pool, body: { metadata } },
+    mergePatchOptions,
+  );
+}
+
 async function reconciles(controller: string): Promise<number> {
   const text = await (await fetch(operator.metricsUrl)).text();
   return ["success", "requeue_after"]
@@ -106,17 +113,8 @@ describe("an operator at rest", () => {
       claim: await reconciles("claim"),
       service: await reconciles("storage-service"),
     };
-    // Touching the pool's metadata wakes the pool, every claim of it and every service on it.
-    await client.custom.patchClusterCustomObject(
-      {
-        group: GROUP,
-        version: VERSION,
-        plural: POOL_PLURAL,
-        name: pool,
-        body: { metadata: { annotations: { "example.com/touched": run } } },
-      },
-      mergePatchOptions,
-    );
+    // A new label on the pool wakes the pool, every claim of it and every service on it.
+    await patchPoolMetadata({ labels: { "example.com/touched": run } });
     await eventually("the pool, its claims and its service reconciled again", async () => {
       return (
         (await reconciles("pool")) > reconciled.pool &&
@@ -126,7 +124,16 @@ describe("an operator at rest", () => {
     });
     await sleep(500); // a write decided in those reconciles has reached the proxy by now
     expect(counted()).toEqual(before);
-    expect((await getPool(client, pool)).metadata.annotations?.["example.com/touched"]).toBe(run);
+    expect((await getPool(client, pool)).metadata.labels?.["example.com/touched"]).toBe(run);
+  });
+
+  it("wakes no claim for a change of its pool that claims do not read", async () => {
+    const before = { pool: await reconciles("pool"), claim: await reconciles("claim") };
+    // An annotation changes neither the pool's generation nor its labels: like a status update.
+    await patchPoolMetadata({ annotations: { "example.com/touched": run } });
+    await eventually("the pool reconciled", async () => (await reconciles("pool")) > before.pool);
+    await sleep(500); // claims woken by the same event would have been reconciled by now
+    expect(await reconciles("claim")).toBe(before.claim);
   });
 
   it("puts a deleted head Service back at once, routing to the current head", async () => {

@@ -10,12 +10,13 @@ import type { CustomObject } from "../../src/kube/client.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import { Informer } from "../../src/kube/informer.ts";
 import { core, type ResourceRef } from "../../src/kube/resources.ts";
-import type {
-  ControllerContext,
-  ControllerSpec,
-  InvolvedObject,
-  ObservedState,
-  Recorder,
+import {
+  statusOnlyUpdate,
+  type ControllerContext,
+  type ControllerSpec,
+  type InvolvedObject,
+  type ObservedState,
+  type Recorder,
 } from "../../src/controllers/context.ts";
 import { labels, roles } from "../../src/controllers/labels.ts";
 import { poolResource } from "../../src/controllers/pool-controller.ts";
@@ -255,6 +256,12 @@ export async function startDriver(options: DriverOptions): Promise<Driver> {
         const map = spec.watches[kind] as
           ((object: k8s.KubernetesObject, ctx: ControllerContext) => string[]) | undefined;
         if (!map) continue;
+        if (
+          event.type === "update" &&
+          spec.ignoreStatusUpdates?.includes(kind) &&
+          statusOnlyUpdate(event.old, event.object)
+        )
+          continue;
         const objects = event.type === "update" ? [event.object, event.old] : [event.object];
         for (const object of objects) {
           let keys: string[] = [];

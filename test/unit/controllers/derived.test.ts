@@ -1,6 +1,6 @@
 import type * as k8s from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import type { Cache, ControllerContext } from "../../../src/controllers/context.ts";
+import { statusOnlyUpdate, type Cache, type ControllerContext } from "../../../src/controllers/context.ts";
 import { perObject, perRevision } from "../../../src/controllers/derived.ts";
 import { slotLeasesHeldBy, slotLeasesOfPool } from "../../../src/controllers/indexes.ts";
 
@@ -103,5 +103,25 @@ describe("the cache indexes", () => {
     expect(slotLeasesHeldBy(ctx, "claim:t/a")).toEqual([]);
     expect(slotLeasesHeldBy(ctx, "service:s/x").map((l) => l.metadata!.name)).toEqual(["s0"]);
     expect(slotLeasesOfPool(ctx, "q")).toEqual([]);
+  });
+});
+
+describe("statusOnlyUpdate", () => {
+  const pool = (generation: number, labels: Record<string, string> = {}, deletionTimestamp?: Date) => ({
+    metadata: { name: "p", generation, labels, ...(deletionTimestamp ? { deletionTimestamp } : {}) },
+  });
+
+  it("is true when only status (or annotations) changed", () => {
+    expect(statusOnlyUpdate(pool(3), pool(3))).toBe(true);
+  });
+
+  it("is false for a spec change, a label change or a deletion", () => {
+    expect(statusOnlyUpdate(pool(3), pool(4))).toBe(false);
+    expect(statusOnlyUpdate(pool(3), pool(3, { team: "a" }))).toBe(false);
+    expect(statusOnlyUpdate(pool(3), pool(3, {}, new Date()))).toBe(false);
+  });
+
+  it("is false for objects without a generation (it cannot tell)", () => {
+    expect(statusOnlyUpdate({ metadata: {} }, { metadata: {} })).toBe(false);
   });
 });
