@@ -25,6 +25,13 @@ import { admit, isTerminated, toClaimView, toSlotView } from "./views.ts";
 
 type ClaimStatus = NonNullable<PoolClaim["status"]>;
 
+/**
+ * Waiting for a tenant pod to go: its deletion wakes the claim (tenant pods are watched), so this
+ * is only a safety net. Polling faster cost thousands of reconciles a second when many claims were
+ * released at once.
+ */
+const POD_GONE_FALLBACK_MS = 5_000;
+
 export function heldLease(ctx: ControllerContext, namespace: string, name: string): k8s.V1Lease | undefined {
   const identity = formatHolderIdentity({ kind: "claim", namespace, name });
   return slotLeasesHeldBy(ctx, identity)[0];
@@ -174,9 +181,9 @@ async function reconcileClaimOnce(
         by: "pool",
         phase: phase === "Expired" ? "Expired" : "Revoking",
       });
-      return { requeueAfterMs: 500 };
+      return { requeueAfterMs: POD_GONE_FALLBACK_MS };
     }
-    if (pod) return { requeueAfterMs: 500 }; // terminating: the phase moves on once it is gone
+    if (pod) return { requeueAfterMs: POD_GONE_FALLBACK_MS }; // terminating: the phase moves on once it is gone
     if (phase === "Expired") return {};
     if (phase === "Bound" || phase === "Revoking") {
       const next = claim.spec.requeueOnRevoke ? "Pending" : "Revoked";
@@ -306,7 +313,7 @@ async function release(
         if (!isNotFound(err)) throw err;
       }
     }
-    return { requeueAfterMs: 200 };
+    return { requeueAfterMs: POD_GONE_FALLBACK_MS };
   }
   if (lease) {
     const swapped = await swapHolder(ctx.client, lease, { kind: "free" });
