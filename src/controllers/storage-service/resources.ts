@@ -79,19 +79,34 @@ export function serverPods(ctx: ControllerContext, service: StorageService): k8s
 }
 
 /**
- * Applies the owned objects. The head Service is created selecting the current epoch, and its
- * epoch only ever rises: a reconcile working from a stale status never routes back to an older head.
- * Whenever the head Service is to be written, it is read from the API server first; when the cache
- * shows it as wanted and nothing is due, the cache is enough (and routedKnown stays false, so a
- * decision that needs the routed epoch for certain still reads it).
+ * Applies the owned objects, independent ones at once (each is a round trip; one after the other
+ * they made a reconcile seconds long on a busy API server). The head Service is created selecting
+ * the current epoch, and its epoch only ever rises: a reconcile working from a stale status never
+ * routes back to an older head. Whenever the head Service is to be written, it is read from the API
+ * server first; when the cache shows it as wanted and nothing is due, the cache is enough (and
+ * routedKnown stays false, so a decision that needs the routed epoch for certain still reads it).
  */
 export async function ensureResources(
   ctx: ControllerContext,
   service: StorageService,
   known: Known,
 ): Promise<void> {
-  await ensureSecret(ctx, service);
-  await applyIfChanged(ctx, service, serverConfigMap(service, serverPods(ctx, service)));
+  await Promise.all([
+    ensureSecret(ctx, service),
+    applyIfChanged(ctx, service, serverConfigMap(service, serverPods(ctx, service))),
+    ensureHeadService(ctx, service, known),
+    ...service.spec.zones.flatMap((zone) => [
+      applyIfChanged(ctx, service, serverHeadlessService(service, zone)),
+      applyIfChanged(ctx, service, serverStatefulSet(service, zone)),
+    ]),
+  ]);
+}
+
+async function ensureHeadService(
+  ctx: ControllerContext,
+  service: StorageService,
+  known: Known,
+): Promise<void> {
   const wanted = Math.max(service.status?.epoch ?? 1, 1);
   const cached = ctx.cache.headServices.get(
     headServiceName(service.metadata.name!),
@@ -99,7 +114,6 @@ export async function ensureResources(
   );
   if (cached && routedEpochOf(cached) === wanted && recentlyApplied(service, headService(service, wanted))) {
     known.routedEpoch = wanted;
-    await applyZones(ctx, service);
     return;
   }
   const current = await readRoutedEpoch(ctx, known, service);
@@ -109,13 +123,5 @@ export async function ensureResources(
     known.routedEpoch = epoch;
   } else {
     await applyIfChanged(ctx, service, headService(service, epoch));
-  }
-  await applyZones(ctx, service);
-}
-
-async function applyZones(ctx: ControllerContext, service: StorageService): Promise<void> {
-  for (const zone of service.spec.zones) {
-    await applyIfChanged(ctx, service, serverHeadlessService(service, zone));
-    await applyIfChanged(ctx, service, serverStatefulSet(service, zone));
   }
 }
