@@ -281,7 +281,12 @@ type ServiceItem = {
     phase?: string;
     failoverCount?: number;
     failover?: unknown;
-    lastFailover?: { startedAt?: string; finishedAt?: string; timeline?: { step: string; at: string }[] };
+    lastFailover?: {
+      reason?: string;
+      startedAt?: string;
+      finishedAt?: string;
+      timeline?: { step: string; at: string }[];
+    };
     head?: { zone?: string };
   };
 };
@@ -588,7 +593,16 @@ try {
   const zoneNodes = (
     await client.core.listNode({ labelSelector: "topology.kubernetes.io/zone=zone-a,type=kwok" })
   ).items.map((n) => n.metadata!.name!);
-  const before = new Map((await listServices()).map((s) => [s.metadata.name!, s.status?.failoverCount ?? 0]));
+  const settledServices = await listServices();
+  const before = new Map(settledServices.map((s) => [s.metadata.name!, s.status?.failoverCount ?? 0]));
+  // Failovers before any fault: heads judged failed while the cluster converged (a probe timing out
+  // on a loaded machine, say). Reported, as each one took a slot from a tenant.
+  const earlyReasons = new Map<string, number>();
+  for (const s of settledServices)
+    if ((s.status?.failoverCount ?? 0) > 0) {
+      const reason = s.status?.lastFailover?.reason ?? "?";
+      earlyReasons.set(reason, (earlyReasons.get(reason) ?? 0) + 1);
+    }
   const affected = (await listServices())
     .filter((s) => s.status?.head?.zone === "zone-a")
     .map((s) => s.metadata.name!);
@@ -638,6 +652,11 @@ try {
       detectedP99Ms: percentile(detections, 99),
       routingSwitchedP50Ms: percentile(switched, 50),
       routingSwitchedP99Ms: percentile(switched, 99),
+    },
+    failoversBeforeOutage: {
+      count: [...before.values()].reduce((sum, n) => sum + n, 0),
+      services: [...before.values()].filter((n) => n > 0).length,
+      lastReasons: Object.fromEntries(earlyReasons),
     },
     controllersCpuSeconds: samples.at(-1)?.cpuSeconds,
     controllersPeakRssMiB: peakRss / 2 ** 20,
