@@ -531,6 +531,11 @@ try {
     start,
   );
 
+  // The ledger's invariant, checked on the real thing: no holder holds two slots.
+  const doubleHeld = await holdersOfSeveralSlots();
+  figures.holdersOfSeveralSlotsAfterClaims = doubleHeld;
+  if (doubleHeld.length) log(`INVARIANT BROKEN: holders of several slots: ${doubleHeld.join(", ")}`);
+
   // 3. The storage services, primary zones round-robin.
   start = phaseStart();
   const names = Array.from({ length: SERVICES }, (_, i) => `s${i}`);
@@ -638,6 +643,9 @@ try {
     }),
     start,
   );
+  const doubleHeldAtEnd = await holdersOfSeveralSlots();
+  if (doubleHeldAtEnd.length)
+    log(`INVARIANT BROKEN: holders of several slots: ${doubleHeldAtEnd.join(", ")}`);
   const peakRss = Math.max(...samples.map((s) => s.rssBytes));
   const reconciles = metricsUrl ? await reconcileCount(metricsUrl) : undefined;
   Object.assign(figures, {
@@ -653,6 +661,7 @@ try {
       routingSwitchedP50Ms: percentile(switched, 50),
       routingSwitchedP99Ms: percentile(switched, 99),
     },
+    holdersOfSeveralSlotsAtEnd: doubleHeldAtEnd,
     failoversBeforeOutage: {
       count: [...before.values()].reduce((sum, n) => sum + n, 0),
       services: [...before.values()].filter((n) => n > 0).length,
@@ -680,6 +689,24 @@ async function reconcileCount(url: string): Promise<number | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/** Claims and services holding more than one slot Lease (the ledger allows one each). */
+async function holdersOfSeveralSlots(): Promise<string[]> {
+  const leases = await listAll((c) =>
+    client.coordination.listNamespacedLease({
+      namespace: opNs,
+      labelSelector: "understudy.dev/pool",
+      _continue: c,
+      limit: 1000,
+    }),
+  );
+  const held = new Map<string, number>();
+  for (const l of leases) {
+    const holder = l.spec?.holderIdentity;
+    if (holder) held.set(holder, (held.get(holder) ?? 0) + 1);
+  }
+  return [...held].filter(([, n]) => n > 1).map(([holder, n]) => `${holder} (${n})`);
 }
 
 function total(counts: Map<string, number>): number {

@@ -1,5 +1,6 @@
 // What a reconciler is given: the client to apply with, caches of observed state, and the means to
-// record what it did. Reconcilers read only from here and never keep state of their own.
+// record what it did. Reconcilers read only from here and keep no state of their own, but for
+// the expectations of their own writes that the caches have not shown yet (cache-expectations.ts).
 import type * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { ProbeRecord } from "../decisions/head-health.ts";

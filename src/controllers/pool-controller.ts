@@ -24,6 +24,7 @@ import { placeholderName, placeholderPod, placeholderPriorityClassObject } from 
 import { noticeRevocation } from "./revocation.ts";
 import { observeNodes, parsedPool, podsOfPool, poolClaims, slotLeasesOfPool } from "./indexes.ts";
 import { sameJson } from "./json-equal.ts";
+import { CacheExpectations } from "./cache-expectations.ts";
 import { createSlotLease, deleteSlotLease, slotLease, swapHolder } from "./slot-ledger.ts";
 import { isTerminated, toPoolView, toSlotView } from "./views.ts";
 
@@ -41,6 +42,10 @@ export function poolSlots(ctx: ControllerContext, pool: string): { slot: SlotVie
     return slot ? [{ slot, lease }] : [];
   });
 }
+
+/** The pools' grants not yet in the slot Lease cache (see CacheExpectations). */
+const grantsSeen = new CacheExpectations();
+const GRANTS_UNSEEN_REQUEUE_MS = 20;
 
 export async function reconcilePool(ctx: ControllerContext, name: string): Promise<ReconcileResult> {
   const raw = ctx.cache.pools.get(name);
@@ -126,7 +131,17 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
   const ledgerChanged = plan.create.length + plan.move.length + plan.remove.length + released > 0;
   if (ledgerChanged) return { requeueAfterMs: 50 }; // act on the new ledger once the caches have it
 
-  // Grants: a compare-and-swap per slot; a lost race is decided again on the next pass.
+  // Grants: a compare-and-swap per slot; a lost race is decided again on the next pass. Only on a
+  // cache that shows this pool's earlier grants: a claim granted a moment ago still looks Pending
+  // until then, and would get a second slot.
+  if (
+    !grantsSeen.met(
+      name,
+      (lease) => ctx.cache.slotLeases.get(lease, ctx.namespace)?.metadata?.resourceVersion,
+      ctx.now(),
+    )
+  )
+    return { requeueAfterMs: GRANTS_UNSEEN_REQUEUE_MS };
   // A slot whose last tenant's pod has not gone yet is not grantable: two tenants never share a slot.
   const occupied = occupiedSlots(ctx, name);
   const grantable = observed
@@ -141,6 +156,12 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
       ...grant.claim,
     });
     if (result.ok) {
+      grantsSeen.expect(
+        name,
+        grant.slot.leaseName,
+        leaseOf.get(grant.slot.leaseName)!.metadata!.resourceVersion!,
+        ctx.now(),
+      );
       granted++;
       ctx.metrics?.granted(name);
       ctx.log.info({ pool: name, slot: grant.slot.leaseName, claim: grant.claim }, "slot granted");

@@ -69,6 +69,9 @@ export async function countingProxy(kc: k8s.KubeConfig = testKubeConfig()): Prom
       },
       (upRes) => {
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        // At once: a watch of a quiet resource sends no body for minutes, and a client that sees
+        // no response headers in time (30 s for client-node's Watch) gives up and starts over.
+        res.flushHeaders();
         upRes.pipe(res);
       },
     );
