@@ -13,6 +13,7 @@ import { planGrants } from "../src/decisions/grants.ts";
 import { slotLeaseName } from "../src/decisions/names.ts";
 import type { ClaimView, NodeView, PoolView, SlotView } from "../src/decisions/types.ts";
 import { writeResults, type ChartSpec } from "./chart.ts";
+import { seededRandom } from "../test/support/random.ts";
 
 const ZONES = ["zone-a", "zone-b", "zone-c"] as const;
 const NODES_PER_ZONE = 2;
@@ -60,18 +61,6 @@ export const DEFAULTS: SimParams = {
   zonedShare: 0.25,
   requeueShare: 0.5,
 };
-
-/** mulberry32: small, fast, seedable. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const exponential = (random: () => number, mean: number) => -Math.log(1 - random()) * mean;
 
@@ -129,7 +118,7 @@ export interface DayResult {
 
 /** One synthetic day. Deterministic for a given seed and parameters. */
 export function simulateDay(params: SimParams): DayResult {
-  const random = rng(params.seed);
+  const random = seededRandom(params.seed);
   const pool: PoolView = {
     name: "sim",
     zones: ZONES.map((name) => ({ name, slots: params.slotsPerZone })),

@@ -16,6 +16,7 @@ import {
   slotLeases,
   testPoolSelector,
 } from "../support/pools.ts";
+import { seededRandom } from "../support/random.ts";
 
 // The ledger's invariant under churn: 50 claims created and deleted concurrently while two
 // operator replicas run and the leader is killed midway. Every state the test observes is recorded
@@ -72,7 +73,7 @@ async function leaderIdentity(): Promise<string | undefined> {
 
 describe("the slot ledger under churn", () => {
   it("never gives a slot to two tenants while 50 claims come and go and the leader dies", async () => {
-    const random = mulberry32(Number(process.env.UNDERSTUDY_CHURN_SEED ?? 7));
+    const random = seededRandom(Number(process.env.UNDERSTUDY_CHURN_SEED ?? 7));
     const names = Array.from({ length: 50 }, (_, i) => `c${i}`);
     let killed: string | undefined;
     // Midway: the leader dies without releasing its lease; the standby must wait it out.
@@ -121,15 +122,3 @@ describe("the slot ledger under churn", () => {
     expect(history.violations()).toEqual([]);
   });
 });
-
-/** A small seeded PRNG, so a failing interleaving's seed can be replayed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

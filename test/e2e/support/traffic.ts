@@ -27,6 +27,7 @@ import {
 } from "../../../src/dataplane/register-model.ts";
 import { Informer } from "../../../src/kube/informer.ts";
 import { core } from "../../../src/kube/resources.ts";
+import { seededRandom } from "../../support/random.ts";
 
 export const storageServices = {
   group: GROUP,
@@ -140,18 +141,6 @@ export class HeadDirectory {
   }
 }
 
-/** mulberry32. */
-export function prng(seed: number): () => number {
-  let a = Math.imul(seed, 0x9e3779b1) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export interface ClientSpec {
   /** How this client finds the head; a fixed URL pins it to one head. */
   resolve: HeadResolver;
@@ -240,7 +229,7 @@ export class Traffic {
   }
 
   async #client(id: number, spec: ClientSpec): Promise<void> {
-    const random = prng((this.#options.seed ?? 1) * 1000 + id);
+    const random = seededRandom((this.#options.seed ?? 1) * 1000 + id);
     const client = createClient({
       resolveHead: spec.resolve,
       // Keep retrying what is known not applied through a whole failover; give up a write's

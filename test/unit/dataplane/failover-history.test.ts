@@ -21,22 +21,11 @@ import {
 } from "../../../src/dataplane/register-model.ts";
 import type { ServerHandle } from "../../../src/dataplane/server.ts";
 import { cleanup, op, planServers, startHeadFor, startInProcess, type ServerSlot } from "./harness.ts";
+import { seededRandom } from "../../support/random.ts";
 
 const RUNS = 20;
 const BASE_SEED = Number(process.env.UNDERSTUDY_FAILOVER_SEED ?? 7_340_001);
 const KEYS = ["k0", "k1", "k2"];
-
-/** mulberry32: small seeded PRNG so each run's choices replay from its seed. */
-function prng(seed: number): () => number {
-  let a = Math.imul(seed, 0x9e3779b1) >>> 0; // spread neighbouring seeds apart
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -139,7 +128,7 @@ describe("failover history", () => {
   for (let run = 0; run < RUNS; run++) {
     const seed = BASE_SEED + run;
     it(`run ${run + 1}/${RUNS} (seed ${seed}) stays linearizable and fences the old head`, async () => {
-      const random = prng(seed);
+      const random = seededRandom(seed);
       const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)]!;
       const cutOldHead = random() < 0.5; // clients lose the old head mid-request, or find it fenced
       const switchEarly = random() < 0.5; // the resolver names the new head before or after it is ready
