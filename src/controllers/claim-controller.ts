@@ -18,7 +18,7 @@ import type { ControllerContext, ReconcileResult } from "./context.ts";
 import { annotations, finalizer } from "./labels.ts";
 import { placeholderName, tenantPod, tenantPodName } from "./pods.ts";
 import { claimResource, noticeRevocation, stopTenantPod } from "./revocation.ts";
-import { parsedClaim, parsedPool, slotLeasesHeldBy } from "./indexes.ts";
+import { parsedClaim, parsedPool, slotLeasesHeldBy, slotLeasesRevokedFrom } from "./indexes.ts";
 import { sameJson } from "./json-equal.ts";
 import { swapHolder } from "./slot-ledger.ts";
 import { admit, isTerminated, toClaimView, toSlotView } from "./views.ts";
@@ -243,9 +243,7 @@ async function reconcileClaimOnce(
  */
 function revocationReason(ctx: ControllerContext, claim: PoolClaim): string {
   const ref = `${claim.metadata.namespace}/${claim.metadata.name}`;
-  const lease = ctx.cache.slotLeases
-    .list()
-    .find((l) => l.metadata?.annotations?.[annotations.revokedClaim] === ref);
+  const lease = slotLeasesRevokedFrom(ctx, ref)[0];
   const onLease = lease?.metadata?.annotations?.[annotations.revocationReason];
   if (onLease) return onLease;
   const status = claim.status?.reason;

@@ -2,6 +2,7 @@
 // record what it did. Reconcilers read only from here and keep no state of their own, but for
 // the expectations of their own writes that the caches have not shown yet (cache-expectations.ts).
 import type * as k8s from "@kubernetes/client-node";
+import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import type { ProbeRecord } from "../decisions/head-health.ts";
 import type { CustomObject, KubeClient } from "../kube/client.ts";
@@ -96,8 +97,16 @@ export function statusOnlyUpdate(
     a.generation !== undefined &&
     a.generation === b.generation &&
     String(a.deletionTimestamp ?? "") === String(b.deletionTimestamp ?? "") &&
-    JSON.stringify(a.labels ?? {}) === JSON.stringify(b.labels ?? {})
+    isDeepStrictEqual(a.labels ?? {}, b.labels ?? {})
   );
+}
+
+/** The updates of `kind` that wake `spec` for nothing (see ignoreStatusUpdates); undefined: none. */
+export function ignoredUpdates(
+  spec: ControllerSpec,
+  kind: keyof ObservedState,
+): ((old: { metadata?: k8s.V1ObjectMeta }, object: { metadata?: k8s.V1ObjectMeta }) => boolean) | undefined {
+  return spec.ignoreStatusUpdates?.includes(kind) ? statusOnlyUpdate : undefined;
 }
 
 export type ObservedObject<K extends keyof ObservedState> =

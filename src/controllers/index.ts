@@ -5,7 +5,7 @@ import type { Informer } from "../kube/informer.ts";
 import { core, type ResourceRef } from "../kube/resources.ts";
 import type { Manager } from "../operator/manager.ts";
 import {
-  statusOnlyUpdate,
+  ignoredUpdates,
   type ControllerContext,
   type ControllerSpec,
   type ObservedState,
@@ -87,7 +87,7 @@ export function registerControllers(
       controller.watch(
         cache[kind] as unknown as Informer<k8s.KubernetesObject>,
         (object) => map(object, ctx),
-        spec.ignoreStatusUpdates?.includes(kind) ? statusOnlyUpdate : undefined,
+        ignoredUpdates(spec, kind),
       );
     }
     // The head prober runs beside the storage service controller: a head crossing its failure

@@ -6,7 +6,7 @@ import { parseClaim, parsePool, parseStorageService, type ContingencyPool } from
 import type { ClaimView, NodeView } from "../decisions/types.ts";
 import type { Cache, ControllerContext } from "./context.ts";
 import { perObject, perRevision } from "./derived.ts";
-import { labels } from "./labels.ts";
+import { annotations, labels } from "./labels.ts";
 import { admit, requestedByNode, toClaimView, toNodeView } from "./views.ts";
 
 /** The API parsers over cached objects: a schema check is done once per object version. */
@@ -44,6 +44,9 @@ const podsByService = indexBy<k8s.V1Pod>((p) => {
   const service = p.metadata?.labels?.[labels.service];
   return service === undefined ? undefined : `${p.metadata?.namespace}/${service}`;
 });
+const slotLeasesByRevokedClaim = indexBy<k8s.V1Lease>(
+  (l) => l.metadata?.annotations?.[annotations.revokedClaim],
+);
 const podsByPool = indexBy<k8s.V1Pod>((p) => p.metadata?.labels?.[labels.pool]);
 
 /** Slot Leases naming `identity` as holder (see decisions/names.ts formatHolderIdentity). */
@@ -53,6 +56,10 @@ export const slotLeasesHeldBy = (ctx: ControllerContext, identity: string): read
 /** The slot Leases of a pool. */
 export const slotLeasesOfPool = (ctx: ControllerContext, pool: string): readonly k8s.V1Lease[] =>
   slotLeasesByPool(ctx.cache.slotLeases).get(pool) ?? none;
+
+/** Slot Leases whose annotation names `claim` ("namespace/name") as the claim revoked from them. */
+export const slotLeasesRevokedFrom = (ctx: ControllerContext, claim: string): readonly k8s.V1Lease[] =>
+  slotLeasesByRevokedClaim(ctx.cache.slotLeases).get(claim) ?? none;
 
 /** The pods a storage service owns (head and servers), by their service label. */
 export const podsOfService = (

@@ -11,7 +11,7 @@ import { KubeClient } from "../../src/kube/client.ts";
 import { Informer } from "../../src/kube/informer.ts";
 import { core, type ResourceRef } from "../../src/kube/resources.ts";
 import {
-  statusOnlyUpdate,
+  ignoredUpdates,
   type ControllerContext,
   type ControllerSpec,
   type InvolvedObject,
@@ -256,12 +256,7 @@ export async function startDriver(options: DriverOptions): Promise<Driver> {
         const map = spec.watches[kind] as
           ((object: k8s.KubernetesObject, ctx: ControllerContext) => string[]) | undefined;
         if (!map) continue;
-        if (
-          event.type === "update" &&
-          spec.ignoreStatusUpdates?.includes(kind) &&
-          statusOnlyUpdate(event.old, event.object)
-        )
-          continue;
+        if (event.type === "update" && ignoredUpdates(spec, kind)?.(event.old, event.object)) continue;
         const objects = event.type === "update" ? [event.object, event.old] : [event.object];
         for (const object of objects) {
           let keys: string[] = [];

@@ -33,19 +33,20 @@ function memoKey(service: StorageService, obj: k8s.KubernetesObject): string {
 
 const hashOf = (obj: k8s.KubernetesObject) => createHash("sha256").update(JSON.stringify(obj)).digest("hex");
 
-/** Whether `obj` was applied as it is now less than REAPPLY_MS ago. */
-function recentlyApplied(service: StorageService, obj: k8s.KubernetesObject): boolean {
+/** Whether `obj` (whose hash is `hash`) was applied as it is now less than REAPPLY_MS ago. */
+function recentlyApplied(service: StorageService, obj: k8s.KubernetesObject, hash = hashOf(obj)): boolean {
   const last = applied.get(memoKey(service, obj));
-  return !!last && last.hash === hashOf(obj) && Date.now() - last.at < REAPPLY_MS;
+  return !!last && last.hash === hash && Date.now() - last.at < REAPPLY_MS;
 }
 
 async function applyIfChanged(ctx: ControllerContext, service: StorageService, obj: k8s.KubernetesObject) {
-  if (recentlyApplied(service, obj)) return;
+  const hash = hashOf(obj);
+  if (recentlyApplied(service, obj, hash)) return;
   const key = memoKey(service, obj);
   applied.delete(key);
   const now = Date.now();
   await ctx.client.apply(obj);
-  applied.set(key, { hash: hashOf(obj), at: now });
+  applied.set(key, { hash, at: now });
 }
 
 /** Forgets the memo of a service (deleted, or its objects must be checked again). */

@@ -2,7 +2,11 @@ import type * as k8s from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { statusOnlyUpdate, type Cache, type ControllerContext } from "../../../src/controllers/context.ts";
 import { perObject, perRevision } from "../../../src/controllers/derived.ts";
-import { slotLeasesHeldBy, slotLeasesOfPool } from "../../../src/controllers/indexes.ts";
+import {
+  slotLeasesHeldBy,
+  slotLeasesOfPool,
+  slotLeasesRevokedFrom,
+} from "../../../src/controllers/indexes.ts";
 
 /** A cache like an informer's: objects replaced on change, revision bumped. */
 class VersionedCache<T extends k8s.KubernetesObject> implements Cache<T> {
@@ -103,6 +107,17 @@ describe("the cache indexes", () => {
     expect(slotLeasesHeldBy(ctx, "claim:t/a")).toEqual([]);
     expect(slotLeasesHeldBy(ctx, "service:s/x").map((l) => l.metadata!.name)).toEqual(["s0"]);
     expect(slotLeasesOfPool(ctx, "q")).toEqual([]);
+  });
+
+  it("find the slot a claim was revoked from by the Lease's annotation", () => {
+    const slotLeases = new VersionedCache<k8s.V1Lease>();
+    const ctx = { cache: { slotLeases } } as unknown as ControllerContext;
+    const revoked = lease("s0", "p", "service:s/x");
+    revoked.metadata!.annotations = { "understudy.dev/revoked-claim": "t/a" };
+    slotLeases.set(revoked);
+    slotLeases.set(lease("s1", "p", "claim:t/b"));
+    expect(slotLeasesRevokedFrom(ctx, "t/a").map((l) => l.metadata!.name)).toEqual(["s0"]);
+    expect(slotLeasesRevokedFrom(ctx, "t/b")).toEqual([]);
   });
 });
 
