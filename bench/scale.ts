@@ -478,14 +478,7 @@ try {
   endPhase(
     "slots",
     await until(`${SLOTS} slots with Running placeholders`, async () => {
-      const leases = await listAll((c) =>
-        client.coordination.listNamespacedLease({
-          namespace: opNs,
-          labelSelector: "understudy.dev/pool",
-          _continue: c,
-          limit: 1000,
-        }),
-      );
+      const leases = await allSlotLeases();
       const running = await listAll((c) =>
         client.core.listNamespacedPod({
           namespace: opNs,
@@ -532,9 +525,7 @@ try {
   );
 
   // The ledger's invariant, checked on the real thing: no holder holds two slots.
-  const doubleHeld = await holdersOfSeveralSlots();
-  figures.holdersOfSeveralSlotsAfterClaims = doubleHeld;
-  if (doubleHeld.length) log(`INVARIANT BROKEN: holders of several slots: ${doubleHeld.join(", ")}`);
+  figures.holdersOfSeveralSlotsAfterClaims = await holdersOfSeveralSlots();
 
   // 3. The storage services, primary zones round-robin.
   start = phaseStart();
@@ -608,7 +599,7 @@ try {
       const reason = s.status?.lastFailover?.reason ?? "?";
       earlyReasons.set(reason, (earlyReasons.get(reason) ?? 0) + 1);
     }
-  const affected = (await listServices())
+  const affected = settledServices
     .filter((s) => s.status?.head?.zone === "zone-a")
     .map((s) => s.metadata.name!);
   log(`zone outage: ${zoneNodes.length} nodes of zone-a, ${affected.length} heads there`);
@@ -644,8 +635,6 @@ try {
     start,
   );
   const doubleHeldAtEnd = await holdersOfSeveralSlots();
-  if (doubleHeldAtEnd.length)
-    log(`INVARIANT BROKEN: holders of several slots: ${doubleHeldAtEnd.join(", ")}`);
   const peakRss = Math.max(...samples.map((s) => s.rssBytes));
   const reconciles = metricsUrl ? await reconcileCount(metricsUrl) : undefined;
   Object.assign(figures, {
@@ -691,9 +680,9 @@ async function reconcileCount(url: string): Promise<number | undefined> {
   }
 }
 
-/** Claims and services holding more than one slot Lease (the ledger allows one each). */
-async function holdersOfSeveralSlots(): Promise<string[]> {
-  const leases = await listAll((c) =>
+/** Every slot Lease of this run's pools (they all live in the operator's namespace). */
+function allSlotLeases(): Promise<k8s.V1Lease[]> {
+  return listAll((c) =>
     client.coordination.listNamespacedLease({
       namespace: opNs,
       labelSelector: "understudy.dev/pool",
@@ -701,12 +690,18 @@ async function holdersOfSeveralSlots(): Promise<string[]> {
       limit: 1000,
     }),
   );
+}
+
+/** Claims and services holding more than one slot Lease (the ledger allows one each), logged loudly. */
+async function holdersOfSeveralSlots(): Promise<string[]> {
   const held = new Map<string, number>();
-  for (const l of leases) {
+  for (const l of await allSlotLeases()) {
     const holder = l.spec?.holderIdentity;
     if (holder) held.set(holder, (held.get(holder) ?? 0) + 1);
   }
-  return [...held].filter(([, n]) => n > 1).map(([holder, n]) => `${holder} (${n})`);
+  const several = [...held].filter(([, n]) => n > 1).map(([holder, n]) => `${holder} (${n})`);
+  if (several.length) log(`INVARIANT BROKEN: holders of several slots: ${several.join(", ")}`);
+  return several;
 }
 
 function total(counts: Map<string, number>): number {
