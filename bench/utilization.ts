@@ -7,6 +7,7 @@
 //   node bench/utilization.ts [--days 20] [--seed 1] [--services 24] [--slots-per-zone 4]
 //
 // No cluster: pure functions over simulated state, so the result is the same on every machine.
+import { DEFAULT_TENANT_POD_POLICY } from "../src/decisions/tenant-pod-fields.ts";
 import { Command, Option } from "commander";
 import { chooseFailoverSlot } from "../src/decisions/failover-slot.ts";
 import { planGrants } from "../src/decisions/grants.ts";
@@ -128,6 +129,7 @@ export function simulateDay(params: SimParams): DayResult {
     nodeSelector: {},
     tolerations: [],
     revocation: { plannedGraceSeconds: 30, emergencyGraceSeconds: 2 },
+    tenantPods: DEFAULT_TENANT_POD_POLICY,
   };
   const nodeName = (zone: string, i: number) => `${zone}-node-${(i % NODES_PER_ZONE) + 1}`;
   const down = new Set<string>();

@@ -23,6 +23,21 @@ export function dnsLabel(description: string) {
   ]).describe(description);
 }
 
+export const DNS_SUBDOMAIN_PATTERN = "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
+const DNS_SUBDOMAIN_REGEX = new RegExp(DNS_SUBDOMAIN_PATTERN);
+
+/** A DNS subdomain (RFC 1123): the form of most object names (service accounts, priority classes). */
+export function dnsSubdomain(description: string) {
+  return withRules(z.string().min(1).max(253), [
+    {
+      cel: `self.matches('${DNS_SUBDOMAIN_PATTERN}')`,
+      message:
+        "must be a DNS subdomain: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit",
+      holds: (value: string) => DNS_SUBDOMAIN_REGEX.test(value),
+    },
+  ]).describe(description);
+}
+
 const QUANTITY_MESSAGE = "must be a quantity such as 500m, 512Mi or 2";
 
 /** A Kubernetes quantity given as a string ("500m", "512Mi") or a whole number. */

@@ -6,6 +6,7 @@ import {
   DNS_LABEL_MESSAGE,
   ObjectMetaSchema,
   dnsLabel,
+  dnsSubdomain,
   isDnsLabel,
   observedGeneration,
   positiveQuantity,
@@ -114,6 +115,77 @@ export const RevocationSchema = withRules(
   .describe("Notice given to tenants whose slot is taken back.")
   .prefault({});
 
+const namespaceOrAny = withRules(z.string().min(1).max(63), [
+  {
+    cel: `self == '${ANY_NAMESPACE}' || self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')`,
+    message: `must be a namespace name or "${ANY_NAMESPACE}"`,
+    holds: (ns: string) => ns === ANY_NAMESPACE || isDnsLabel(ns),
+  },
+]).describe(`A namespace name, or "${ANY_NAMESPACE}".`);
+
+/** An annotation key ([prefix/]name), or a prefix of one ending in "*". */
+const ANNOTATION_KEY_PATTERN = "^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?[*]?$";
+
+const names = (what: string) =>
+  z
+    .array(dnsSubdomain(`Name of ${what}.`))
+    .max(64)
+    .superRefine(uniqueItems((name) => name, what))
+    .default([])
+    .meta({ "x-kubernetes-list-type": "set" });
+
+export const TenantPodsSchema = z
+  .object({
+    serviceAccountNames: names("a service account").describe(
+      'Service accounts, besides "default", that tenant pods may run as. Tenant pods run as their namespace\'s "default" service account otherwise.',
+    ),
+    automountServiceAccountToken: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Whether tenant pods may mount their service account's token. When false (the default) the operator sets automountServiceAccountToken=false on every tenant pod and refuses templates that ask for a token.",
+      ),
+    priorityClassNames: names("a priority class").describe(
+      "PriorityClasses tenant pods may name. Empty (the default): tenant pods may not set priorityClassName.",
+    ),
+    runtimeClassNames: names("a runtime class").describe(
+      "RuntimeClasses tenant pods may name. Empty (the default): tenant pods may not set runtimeClassName.",
+    ),
+    tolerations: z
+      .array(TolerationSchema)
+      .max(32)
+      .default([])
+      .describe(
+        "Tolerations tenant pods may carry, matched field by field. The pool's own tolerations are always added; any other toleration in a template is refused.",
+      ),
+    annotations: z
+      .array(
+        withRules(z.string().min(1).max(317), [
+          {
+            cel: `self.matches('${ANNOTATION_KEY_PATTERN}')`,
+            message: 'must be an annotation key, or a prefix ending in "*" (for example example.com/*)',
+            holds: (key: string) => new RegExp(ANNOTATION_KEY_PATTERN).test(key),
+          },
+        ]).describe('An annotation key, or a prefix ending in "*".'),
+      )
+      .max(64)
+      .superRefine(uniqueItems((key) => key, "annotation key"))
+      .default([])
+      .meta({
+        "x-kubernetes-list-type": "set",
+        description:
+          'Annotation keys tenant pods may carry: exact keys, or prefixes ending in "*" (example.com/* allows every key of example.com). Empty (the default): tenant templates may carry no annotations but AppArmor\'s.',
+      }),
+    hostAliases: z
+      .boolean()
+      .default(false)
+      .describe("Whether tenant pods may set hostAliases (entries in their /etc/hosts)."),
+  })
+  .describe(
+    "What tenant pods may set beyond their own containers, volumes and security context. The operator creates tenant pods with its own rights, so every field that could lend a tenant more (a service account, a priority, a runtime, tolerations, annotations) must be allowed here; node selection is always the operator's. docs/OPERATIONS.md (Tenant isolation) lists every field.",
+  )
+  .prefault({});
+
 export const ContingencyPoolSpecSchema = withRules(
   z.object({
     zones: zonesSchema,
@@ -129,15 +201,7 @@ export const ContingencyPoolSpecSchema = withRules(
         "Tolerations given to placeholder and tenant pods, so slots can sit on tainted, dedicated nodes.",
       ),
     allowedNamespaces: z
-      .array(
-        withRules(z.string().min(1).max(63), [
-          {
-            cel: `self == '${ANY_NAMESPACE}' || self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')`,
-            message: `must be a namespace name or "${ANY_NAMESPACE}"`,
-            holds: (ns: string) => ns === ANY_NAMESPACE || isDnsLabel(ns),
-          },
-        ]).describe(`A namespace name, or "${ANY_NAMESPACE}".`),
-      )
+      .array(namespaceOrAny)
       .max(256)
       .superRefine(uniqueItems((ns) => ns, "namespace"))
       .default([])
@@ -145,6 +209,16 @@ export const ContingencyPoolSpecSchema = withRules(
         "x-kubernetes-list-type": "set",
         description: `Namespaces whose PoolClaims may lease slots of this pool; "${ANY_NAMESPACE}" admits every namespace. Empty (the default): no tenant may lease, and the pool serves storage services only.`,
       }),
+    allowedServiceNamespaces: z
+      .array(namespaceOrAny)
+      .max(256)
+      .superRefine(uniqueItems((ns) => ns, "namespace"))
+      .default([ANY_NAMESPACE])
+      .meta({
+        "x-kubernetes-list-type": "set",
+        description: `Namespaces whose StorageServices may draw heads from this pool (each failover may revoke a tenant); "${ANY_NAMESPACE}" (the default, as before this field existed) admits every namespace. Set it to the storage teams' namespaces.`,
+      }),
+    tenantPods: TenantPodsSchema,
     hotSpares: z
       .int()
       .min(0)
@@ -265,6 +339,16 @@ export function poolAdmitsNamespace(
   namespace: string,
 ): boolean {
   return spec.allowedNamespaces.includes(ANY_NAMESPACE) || spec.allowedNamespaces.includes(namespace);
+}
+
+/** Whether a pool lets storage services of a namespace draw heads from it. */
+export function poolServesNamespace(
+  spec: Pick<ContingencyPoolSpec, "allowedServiceNamespaces">,
+  namespace: string,
+): boolean {
+  return (
+    spec.allowedServiceNamespaces.includes(ANY_NAMESPACE) || spec.allowedServiceNamespaces.includes(namespace)
+  );
 }
 
 /** Total number of slots over all zones. */

@@ -140,6 +140,7 @@ export function toPoolView(pool: ContingencyPool): PoolView {
     nodeSelector: s.nodeSelector ?? {},
     tolerations: (s.tolerations ?? []) as Toleration[],
     revocation: s.revocation,
+    tenantPods: s.tenantPods,
   };
 }
 

@@ -1,6 +1,9 @@
-// Whether a PoolClaim may ever be granted a slot: checked once per change of the claim, so a refusal
-// is reported to the tenant (reason code and message) instead of the claim waiting forever.
+// Whether a PoolClaim may hold a slot: decided from the current claim, pool and namespace before
+// every tenant pod the operator creates and whenever any of them changes, so a refusal is reported
+// to the tenant (reason code and message) and a Bound claim that stops passing loses its slot.
 import { checkRestrictedPodSecurity, type PodSecurityViolation } from "./pod-security.ts";
+import { checkTenantPodFields } from "./tenant-pod-fields.ts";
+import { checkTenantPodSize } from "./tenant-pod-size.ts";
 import type { PoolView } from "./types.ts";
 
 export const ClaimRefusalReason = {
@@ -9,6 +12,8 @@ export const ClaimRefusalReason = {
   ZoneNotInPool: "ZoneNotInPool",
   InvalidPodTemplate: "InvalidPodTemplate",
   PodSecurityViolation: "PodSecurityViolation",
+  FieldNotAllowed: "FieldNotAllowed",
+  PodExceedsSlot: "PodExceedsSlot",
 } as const;
 export type ClaimRefusalReason = (typeof ClaimRefusalReason)[keyof typeof ClaimRefusalReason];
 
@@ -38,7 +43,9 @@ const MESSAGE_VIOLATIONS = 3;
  * Admits a claim or refuses it with the first failing rule, in this order: the pool exists; the
  * claim's namespace is allowed (`"*"` allows any); its zone, if any, is one of the pool's; its pod
  * template has at least one container; the template passes the restricted Pod Security Standard
- * (see pod-security.ts), checked on containers, initContainers and ephemeralContainers.
+ * (see pod-security.ts), checked on containers, initContainers and ephemeralContainers; it sets no
+ * field the pool does not let tenants set (see tenant-pod-fields.ts); it fits the pool's slot size
+ * (see tenant-pod-size.ts).
  */
 export function admitClaim(input: ClaimAdmissionInput): AdmissionDecision {
   const { claim, pool } = input;
@@ -64,16 +71,30 @@ export function admitClaim(input: ClaimAdmissionInput): AdmissionDecision {
   if (!Array.isArray(containers) || containers.length === 0) {
     return refuse(ClaimRefusalReason.InvalidPodTemplate, "the pod template must have at least one container");
   }
+  const fields = checkTenantPodFields(spec, input.podMetadata, pool.tenantPods);
+  if (fields.length > 0)
+    return refuse(
+      ClaimRefusalReason.FieldNotAllowed,
+      summarize("the pod template sets fields the pool does not allow", fields),
+    );
   const violations = checkRestrictedPodSecurity(spec, input.podMetadata);
   if (violations.length > 0) {
-    const shown = violations.slice(0, MESSAGE_VIOLATIONS).map((v) => v.message);
-    const more = violations.length - shown.length;
-    const message =
-      `the pod template violates the restricted Pod Security Standard: ${shown.join("; ")}` +
-      (more > 0 ? `; and ${more} more` : "");
+    const message = summarize("the pod template violates the restricted Pod Security Standard", violations);
     return { admitted: false, reason: ClaimRefusalReason.PodSecurityViolation, message, violations };
   }
+  const size = checkTenantPodSize(spec, pool.slotSize);
+  if (size.length > 0)
+    return refuse(
+      ClaimRefusalReason.PodExceedsSlot,
+      summarize(`the pod does not fit a slot of pool "${pool.name}"`, size),
+    );
   return { admitted: true };
+}
+
+function summarize(what: string, problems: readonly { message: string }[]): string {
+  const shown = problems.slice(0, MESSAGE_VIOLATIONS).map((p) => p.message);
+  const more = problems.length - shown.length;
+  return `${what}: ${shown.join("; ")}` + (more > 0 ? `; and ${more} more` : "");
 }
 
 function refuse(reason: ClaimRefusalReason, message: string): AdmissionDecision {

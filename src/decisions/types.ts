@@ -5,6 +5,7 @@
 // - times are milliseconds since the Unix epoch (controllers convert RFC 3339 strings once);
 // - cpu is in millicores and memory in bytes (see quantity.ts);
 // - lists may come in any order: every decision sorts what it reads, so its output is deterministic.
+import type { TenantPodPolicy } from "./tenant-pod-fields.ts";
 
 /** An amount of the three resources a slot consumes on a node. */
 export interface Resources {
@@ -124,6 +125,8 @@ export interface PoolView {
   nodeSelector: Record<string, string>;
   tolerations: Toleration[];
   revocation: { plannedGraceSeconds: number; emergencyGraceSeconds: number };
+  /** What tenant pods may set beyond their own fields (see tenant-pod-fields.ts). */
+  tenantPods: TenantPodPolicy;
 }
 
 export const PodPhase = {

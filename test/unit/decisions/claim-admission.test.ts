@@ -98,4 +98,28 @@ describe("admitClaim", () => {
     });
     expect(decision).toMatchObject({ reason: "NamespaceNotAllowed" });
   });
+
+  it("refuses fields the pool does not allow before judging the profile, then a pod that does not fit", () => {
+    const borrowing = { ...safeSpec, priorityClassName: "system-node-critical", hostNetwork: true };
+    expect(admitClaim({ claim: { namespace: "t", pool: "p" }, pool: pool(), podSpec: borrowing })).toEqual({
+      admitted: false,
+      reason: "FieldNotAllowed",
+      message:
+        'the pod template sets fields the pool does not allow: spec.priorityClassName: priority class "system-node-critical" is not allowed by the pool',
+    });
+    const p = pool({ tenantPods: { ...pool().tenantPods, priorityClassNames: ["system-node-critical"] } });
+    expect(admitClaim({ claim: { namespace: "t", pool: "p" }, pool: p, podSpec: borrowing })).toMatchObject({
+      reason: "PodSecurityViolation",
+    });
+    const big = {
+      ...safeSpec,
+      containers: [{ ...safeSpec.containers[0]!, resources: { requests: { cpu: "64" } } }],
+    };
+    expect(admitClaim({ claim: { namespace: "t", pool: "p" }, pool: pool(), podSpec: big })).toEqual({
+      admitted: false,
+      reason: "PodExceedsSlot",
+      message:
+        'the pod does not fit a slot of pool "p": container "app" asks for cpu 64, more than the slot\'s 1; the pod requests cpu 64 in all (container "app" 64), more than the slot\'s 1',
+    });
+  });
 });

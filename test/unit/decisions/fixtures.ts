@@ -1,5 +1,6 @@
 // Small builders for the decision views, so each test states only what it is about.
 import { slotLeaseName } from "../../../src/decisions/names.ts";
+import { DEFAULT_TENANT_POD_POLICY } from "../../../src/decisions/tenant-pod-fields.ts";
 import type { ClaimView, NodeView, PoolView, SlotHolder, SlotView } from "../../../src/decisions/types.ts";
 
 export const GiB = 1024 ** 3;
@@ -32,6 +33,7 @@ export function pool(overrides: Partial<PoolView> = {}): PoolView {
     nodeSelector: {},
     tolerations: [],
     revocation: { plannedGraceSeconds: 30, emergencyGraceSeconds: 2 },
+    tenantPods: DEFAULT_TENANT_POD_POLICY,
     ...overrides,
   };
 }
