@@ -5,15 +5,16 @@ import type * as k8s from "@kubernetes/client-node";
 import {
   CONDITION_VALID,
   REASON_INVALID_SPEC,
-  parsePool,
   setCondition,
+  type ContingencyPool,
   type PoolClaim,
 } from "../api/index.ts";
+import type { AdmissionDecision } from "../decisions/claim-admission.ts";
 import { claimExpiresAt } from "../decisions/expiry.ts";
 import { formatHolderIdentity } from "../decisions/names.ts";
 import type { SlotView } from "../decisions/types.ts";
-import { jsonPatchOptions } from "../kube/client.ts";
-import { isConflict, isNotFound } from "../kube/errors.ts";
+import { errorMessage, isConflict, isNotFound, isRefusal } from "../kube/errors.ts";
+import { addFinalizer, FinalizerConflictError, removeFinalizer } from "../operator/finalizers.ts";
 import type { ControllerContext, ReconcileResult } from "./context.ts";
 import { annotations, finalizer } from "./labels.ts";
 import { placeholderName, tenantPod, tenantPodName } from "./pods.ts";
@@ -31,6 +32,9 @@ type ClaimStatus = NonNullable<PoolClaim["status"]>;
  * released at once.
  */
 const POD_GONE_FALLBACK_MS = 5_000;
+
+/** A tenant pod the API server refused is tried again this often (a change to the claim retries at once). */
+const TENANT_POD_RETRY_MS = 30_000;
 
 export function heldLease(ctx: ControllerContext, namespace: string, name: string): k8s.V1Lease | undefined {
   const identity = formatHolderIdentity({ kind: "claim", namespace, name });
@@ -93,7 +97,7 @@ async function reconcileClaimOnce(
     return {};
   }
   const claim = parsed.value;
-  if (!claim.metadata.finalizers?.includes(finalizer)) await addFinalizer(ctx, claim);
+  await addFinalizer(ctx.client, raw, finalizer);
 
   const poolRaw = ctx.cache.pools.get(claim.spec.pool);
   const poolParsed = poolRaw ? parsedPool(poolRaw) : undefined;
@@ -105,6 +109,12 @@ async function reconcileClaimOnce(
     // A revoker swaps the Lease before it writes the claim's status: a Lease still naming a revoked
     // claim is a cache that has not caught up yet.
     return { requeueAfterMs: 200 };
+  }
+  if (lease && pool && !verdict.admitted) {
+    // Admission holds for as long as the claim runs, not only at the grant: a template, pool policy
+    // or namespace list changed under a Bound claim takes its slot back, with the planned notice,
+    // before any pod is created from what no longer passes.
+    return revokeInadmissible(ctx, claim, pool, lease, verdict);
   }
   if (lease && pool) {
     const slot = toSlotView(lease)!;
@@ -134,11 +144,13 @@ async function reconcileClaimOnce(
       });
       return {};
     }
-    await runTenantPod(ctx, claim, pool, slot, pod);
+    const refused = await runTenantPod(ctx, claim, pool, slot, pod);
     const ready =
       !!pod &&
       pod.status?.phase === "Running" &&
       !!pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+    if (refused && claim.status?.conditions?.find((c) => c.type === "Ready")?.reason !== "TenantPodRefused")
+      ctx.events.warning(claim, "TenantPodRefused", refused);
     await writeStatus(
       ctx,
       claim,
@@ -158,16 +170,26 @@ async function reconcileClaimOnce(
         message: `holds slot ${slot.leaseName} on node ${slot.node} in ${slot.zone}`,
       },
       { type: CONDITION_VALID, status: "True", reason: "Admitted", message: "the claim passed admission" },
-      {
-        type: "Ready",
-        status: ready ? "True" : "False",
-        reason: ready ? "TenantPodReady" : "TenantPodStarting",
-        message: ready ? "the tenant pod runs on the claim's slot" : "the tenant pod is starting",
-      },
+      refused
+        ? {
+            type: "Ready",
+            status: "False",
+            reason: "TenantPodRefused",
+            message: `the API server refused the tenant pod: ${refused}`,
+          }
+        : {
+            type: "Ready",
+            status: ready ? "True" : "False",
+            reason: ready ? "TenantPodReady" : "TenantPodStarting",
+            message: ready ? "the tenant pod runs on the claim's slot" : "the tenant pod is starting",
+          },
     );
     if (phase !== "Bound")
       ctx.events.normal(claim, "Bound", `granted slot ${slot.leaseName} on ${slot.node} (${slot.zone})`);
-    return expiresAt !== undefined ? { requeueAfterMs: Math.max(10, expiresAt - ctx.now()) } : {};
+    const retry = refused ? TENANT_POD_RETRY_MS : undefined;
+    const expiry = expiresAt !== undefined ? Math.max(10, expiresAt - ctx.now()) : undefined;
+    const after = Math.min(retry ?? Infinity, expiry ?? Infinity);
+    return after === Infinity ? {} : { requeueAfterMs: after };
   }
 
   // No slot held. A pod still running here outlived its lease: stop it, as revocation would.
@@ -250,14 +272,45 @@ function revocationReason(ctx: ControllerContext, claim: PoolClaim): string {
   return status && status !== "SlotHeld" && status !== "WaitingForSlot" ? status : "SlotRevoked";
 }
 
-/** The tenant pod runs on the slot's node once the placeholder has made room. */
+/** The ledger first, then the tenant is told, as for any revocation (see revocation.ts). */
+async function revokeInadmissible(
+  ctx: ControllerContext,
+  claim: PoolClaim,
+  pool: ContingencyPool,
+  lease: k8s.V1Lease,
+  verdict: AdmissionDecision & { admitted: false },
+): Promise<ReconcileResult> {
+  const { namespace, name } = claim.metadata as { namespace: string; name: string };
+  const swapped = await swapHolder(
+    ctx.client,
+    lease,
+    { kind: "free" },
+    { [annotations.revokedClaim]: `${namespace}/${name}`, [annotations.revocationReason]: verdict.reason },
+  );
+  if (!swapped.ok) return { requeueAfterMs: 100 };
+  ctx.metrics?.revoked(claim.spec.pool, verdict.reason);
+  await noticeRevocation(ctx, {
+    claim: { namespace, name },
+    reason: verdict.reason,
+    message: `the claim no longer passes admission: ${verdict.message}`,
+    graceSeconds: pool.spec.revocation.plannedGraceSeconds,
+    by: "pool",
+    phase: "Revoking",
+  });
+  return {};
+}
+
+/**
+ * The tenant pod runs on the slot's node once the placeholder has made room. Returns the API
+ * server's message when it refuses the pod (the claim then says so instead of "starting").
+ */
 async function runTenantPod(
   ctx: ControllerContext,
   claim: PoolClaim,
-  pool: NonNullable<ReturnType<typeof parsePool> & { ok: true }>["value"],
+  pool: ContingencyPool,
   slot: SlotView,
   pod: k8s.V1Pod | undefined,
-): Promise<void> {
+): Promise<string | undefined> {
   const namespace = claim.metadata.namespace!;
   if (
     pod &&
@@ -272,9 +325,9 @@ async function runTenantPod(
       new Date(ctx.now()).toISOString(),
       0,
     );
-    return;
+    return undefined;
   }
-  if (pod) return;
+  if (pod) return undefined;
   try {
     await ctx.client.core.deleteNamespacedPod({
       name: placeholderName(slot.leaseName),
@@ -287,8 +340,11 @@ async function runTenantPod(
   try {
     await ctx.client.core.createNamespacedPod({ namespace, body: tenantPod(claim, pool, slot) });
   } catch (err) {
-    if (!isConflict(err)) throw err;
+    if (isConflict(err)) return undefined;
+    if (isRefusal(err)) return errorMessage(err);
+    throw err;
   }
+  return undefined;
 }
 
 /**
@@ -302,7 +358,7 @@ async function release(
   lease: k8s.V1Lease | undefined,
   pod: k8s.V1Pod | undefined,
 ): Promise<ReconcileResult> {
-  const { namespace, name } = claim.metadata as { namespace: string; name: string };
+  const namespace = claim.metadata!.namespace!;
   if (pod && !isTerminated(pod)) {
     if (!pod.metadata?.deletionTimestamp) {
       try {
@@ -317,52 +373,14 @@ async function release(
     const swapped = await swapHolder(ctx.client, lease, { kind: "free" });
     if (!swapped.ok) return { requeueAfterMs: 100 };
   }
-  const finalizers = claim.metadata?.finalizers ?? [];
-  const index = finalizers.indexOf(finalizer);
-  if (index >= 0) {
-    try {
-      await ctx.client.custom.patchNamespacedCustomObject(
-        {
-          group: claimResource.group,
-          version: claimResource.version,
-          plural: claimResource.plural,
-          namespace,
-          name,
-          body: [
-            { op: "test", path: `/metadata/finalizers/${index}`, value: finalizer },
-            { op: "remove", path: `/metadata/finalizers/${index}` },
-          ],
-        },
-        jsonPatchOptions,
-      );
-    } catch (err) {
-      if (!isNotFound(err) && !isInvalid422(err)) throw err;
-      if (!isNotFound(err)) return { requeueAfterMs: 100 };
-    }
+  try {
+    await removeFinalizer(ctx.client, claim, finalizer);
+  } catch (err) {
+    if (isNotFound(err)) return {};
+    if (err instanceof FinalizerConflictError) return { requeueAfterMs: 100 };
+    throw err;
   }
   return {};
-}
-
-const isInvalid422 = (err: unknown) => (err as { code?: number }).code === 422;
-
-async function addFinalizer(ctx: ControllerContext, claim: PoolClaim): Promise<void> {
-  const ops = claim.metadata.finalizers
-    ? [
-        { op: "test", path: "/metadata/finalizers", value: claim.metadata.finalizers },
-        { op: "add", path: "/metadata/finalizers/-", value: finalizer },
-      ]
-    : [{ op: "add", path: "/metadata/finalizers", value: [finalizer] }];
-  await ctx.client.custom.patchNamespacedCustomObject(
-    {
-      group: claimResource.group,
-      version: claimResource.version,
-      plural: claimResource.plural,
-      namespace: claim.metadata.namespace!,
-      name: claim.metadata.name!,
-      body: ops,
-    },
-    jsonPatchOptions,
-  );
 }
 
 type ConditionInput = { type: string; status: "True" | "False" | "Unknown"; reason: string; message: string };

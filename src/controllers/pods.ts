@@ -2,6 +2,7 @@
 import type * as k8s from "@kubernetes/client-node";
 import type { ContingencyPool, PoolClaim } from "../api/index.ts";
 import type { SlotView } from "../decisions/types.ts";
+import { TENANT_POD_SPEC_FIELDS } from "../decisions/tenant-pod-fields.ts";
 import { labels, managedBy, placeholderPriorityClass, roles } from "./labels.ts";
 
 export const placeholderName = (leaseName: string) => `placeholder-${leaseName}`;
@@ -65,18 +66,19 @@ export function placeholderPod(pool: ContingencyPool, slot: SlotView, namespace:
 }
 
 /**
- * The tenant's pod on its slot: the claim's template, pinned to the slot's node, sized to the slot
- * when the template asks for nothing, owned by the claim (so deleting the claim deletes the pod).
+ * The tenant's pod on its slot, from a template that passed admission: the fields the tenant or the
+ * pool may decide (see tenant-pod-fields.ts) copied, then the operator's own: pinned to the slot's
+ * node, the pool's tolerations added, the slot's size as the pod's requests and limits, no service
+ * account token unless the pool allows one, owned by the claim (deleting the claim deletes the pod).
+ * Operator labels win over the tenant's.
  */
 export function tenantPod(claim: PoolClaim, pool: ContingencyPool, slot: SlotView): k8s.V1Pod {
   const template = claim.spec.template;
-  const spec = template.spec as unknown as k8s.V1PodSpec;
+  const written = template.spec as Record<string, unknown>;
+  const spec = Object.fromEntries(
+    Object.entries(written).filter(([field]) => TENANT_POD_SPEC_FIELDS[field]?.kind !== "operator"),
+  ) as unknown as k8s.V1PodSpec;
   const size = { cpu: String(pool.spec.slotSize.cpu), memory: String(pool.spec.slotSize.memory) };
-  const containers = spec.containers.map((c, i) =>
-    i === 0 && !c.resources?.requests
-      ? { ...c, resources: { ...c.resources, requests: size, limits: size } }
-      : c,
-  );
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -102,9 +104,12 @@ export function tenantPod(claim: PoolClaim, pool: ContingencyPool, slot: SlotVie
     },
     spec: {
       ...spec,
-      containers,
       nodeName: slot.node,
       tolerations: [...(spec.tolerations ?? []), ...((pool.spec.tolerations ?? []) as k8s.V1Toleration[])],
+      automountServiceAccountToken: pool.spec.tenantPods.automountServiceAccountToken
+        ? spec.automountServiceAccountToken
+        : false,
+      resources: { requests: size, limits: size },
     },
   };
 }

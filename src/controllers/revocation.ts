@@ -32,7 +32,19 @@ export interface Revocation {
 /** Status, Event, pod annotation, then pod deletion with the grace period: in that order, so the tenant sees why before its pod goes. */
 export async function noticeRevocation(ctx: ControllerContext, r: Revocation): Promise<void> {
   const now = ctx.now();
-  const deadline = new Date(now + r.graceSeconds * 1000).toISOString();
+  const pod = ctx.cache.pods.get(tenantPodName(r.claim.name), r.claim.namespace);
+  // What is told is what happens: a pod already stopping keeps the deadline it has.
+  const stoppingSince = pod?.metadata?.deletionTimestamp;
+  const deadline = stoppingSince
+    ? new Date(
+        new Date(stoppingSince).getTime() + (pod.metadata?.deletionGracePeriodSeconds ?? 0) * 1000,
+      ).toISOString()
+    : new Date(now + r.graceSeconds * 1000).toISOString();
+  const outcome = !pod
+    ? "no tenant pod was running"
+    : stoppingSince
+      ? `the tenant pod was already stopping and is gone by ${deadline}`
+      : `the tenant pod stops within ${r.graceSeconds}s`;
   const claim = ctx.cache.claims.get(r.claim.name, r.claim.namespace);
   const status = (claim?.status ?? {}) as { phase?: string; revokedAt?: string };
   const already = (status.phase === "Revoking" || status.phase === "Expired") && status.revokedAt;
@@ -49,7 +61,7 @@ export async function noticeRevocation(ctx: ControllerContext, r: Revocation): P
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
-    ctx.events.warning(claim, r.reason, `${r.message}; the tenant pod stops within ${r.graceSeconds}s`);
+    ctx.events.warning(claim, r.reason, `${r.message}; ${outcome}`);
   }
   await stopTenantPod(
     ctx,

@@ -12,6 +12,8 @@ export const isNotFound = (err: unknown) => statusCode(err) === 404;
 export const isConflict = (err: unknown) => statusCode(err) === 409;
 export const isGone = (err: unknown) => statusCode(err) === 410;
 export const isInvalid = (err: unknown) => statusCode(err) === 422;
+/** The API server judged the request itself and said no (bad, forbidden or invalid): retrying the same request cannot help. */
+export const isRefusal = (err: unknown) => [400, 403, 422].includes(statusCode(err) ?? 0);
 
 /** The server's message for a failed call (the Status body's `message`), else the error's own. */
 export function errorMessage(err: unknown): string {
