@@ -33,7 +33,7 @@ export type FailoverSlotChoice =
       /** True when no slot outside the failed zones was usable and a failed zone was used. */
       zoneFallback: boolean;
     }
-  | { kind: "none"; reason: "NoSlots" | "NoSlotOnReadyNode"; message: string };
+  | { kind: "none"; reason: "NoSlots" | "NoSlotOnReadyNode" | "NamespaceNotAllowed"; message: string };
 
 /**
  * Chooses the failover slot:

@@ -85,6 +85,8 @@ export interface FailoverPoolObservation {
   emergencyGraceSeconds: number;
   /** The pool again has every tenant slot its spec asks for. */
   replenished: boolean;
+  /** Why the pool does not let this service take slots (its allowedServiceNamespaces); undefined when it does. */
+  refusal?: string;
 }
 
 /** What the controller observed, read fresh before every call. */
@@ -115,6 +117,7 @@ export interface FailoverObserved {
 
 export const FailoverWaitReason = {
   NoPool: "NoPool",
+  NamespaceNotAllowed: "NamespaceNotAllowed",
   NoSlotAvailable: "NoSlotAvailable",
   SlotVacating: "SlotVacating",
   HeadTerminating: "HeadTerminating",
@@ -338,6 +341,7 @@ function chooseSlot(
 ): FailoverAction {
   const pool = observed.pool;
   if (!pool) return wait(FailoverWaitReason.NoPool, "the service's pool does not exist", opts.noSlotRetryMs);
+  if (pool.refusal) return wait(FailoverWaitReason.NamespaceNotAllowed, pool.refusal, opts.noSlotRetryMs);
   const excluded = [...(state.abandonedSlots ?? [])];
   if (state.oldHead?.slot) excluded.push(state.oldHead.slot);
   const choice = chooseFailoverSlot({

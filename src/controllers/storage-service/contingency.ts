@@ -13,6 +13,8 @@ export function contingencyChoice(
   nodes: readonly NodeView[],
 ): FailoverSlotChoice | undefined {
   if (!pool) return undefined;
+  if (pool.observation.refusal)
+    return { kind: "none", reason: "NamespaceNotAllowed", message: pool.observation.refusal };
   const head = service.status?.head;
   return chooseFailoverSlot({
     service: serviceRef(service),

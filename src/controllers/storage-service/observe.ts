@@ -3,7 +3,7 @@
 // informer caches, overlaid with what this reconcile itself just wrote (read-your-writes: the
 // caches hear of our own writes a moment later, and the decisions must not act twice meanwhile).
 import type * as k8s from "@kubernetes/client-node";
-import type { ContingencyPool, StorageService } from "../../api/index.ts";
+import { poolServesNamespace, type ContingencyPool, type StorageService } from "../../api/index.ts";
 import type {
   FailoverObserved,
   FailoverPoolObservation,
@@ -183,6 +183,11 @@ export function observePool(
       claims: poolClaims(ctx, pool, service.spec.pool),
       emergencyGraceSeconds: pool.spec.revocation.emergencyGraceSeconds,
       replenished: poolReplenished(pool, slots),
+      ...(poolServesNamespace(pool.spec, service.metadata.namespace!)
+        ? {}
+        : {
+            refusal: `pool ${pool.metadata.name} does not list namespace ${service.metadata.namespace} in allowedServiceNamespaces`,
+          }),
     },
   };
 }
