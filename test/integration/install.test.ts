@@ -18,6 +18,7 @@ import {
   eventually,
   freshNamespace,
   makePodNotReady,
+  serviceAccountKubeConfig,
   testClient,
   testKubeConfig,
 } from "../support/kube.ts";
@@ -87,33 +88,9 @@ let storageNamespace: string | undefined;
 
 /** A kubeconfig for the test cluster that authenticates as a ServiceAccount, with a token from the TokenRequest API. */
 async function serviceAccountKubeconfig(serviceAccount: string, ns: string): Promise<string> {
-  const request = await client.core.createNamespacedServiceAccountToken({
-    name: serviceAccount,
-    namespace: ns,
-    body: { spec: { audiences: [], expirationSeconds: 3600 } },
-  });
-  const cluster = testKubeConfig().getCurrentCluster()!;
   const path = join(work, `${ns}-${serviceAccount}.kubeconfig`);
-  writeFileSync(
-    path,
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [
-        { name: "test", cluster: { server: cluster.server, "certificate-authority-data": caData(cluster) } },
-      ],
-      users: [{ name: serviceAccount, user: { token: request.status!.token } }],
-      contexts: [{ name: "operator", context: { cluster: "test", user: serviceAccount, namespace: ns } }],
-      "current-context": "operator",
-    }),
-  );
+  writeFileSync(path, (await serviceAccountKubeConfig(client, serviceAccount, ns)).exportConfig());
   return path;
-}
-
-function caData(cluster: k8s.Cluster): string {
-  if (cluster.caData) return cluster.caData;
-  if (cluster.caFile) return readFileSync(cluster.caFile).toString("base64");
-  throw new Error("the test cluster's kubeconfig has no certificate authority");
 }
 
 /** Whether the holder of `kc` may do `verb` on `resource` (a SelfSubjectAccessReview, as kubectl auth can-i). */
@@ -249,8 +226,9 @@ describe("the Helm chart", () => {
       await may({ group: "apiextensions.k8s.io", resource: "customresourcedefinitions", verb: "update" }),
     ).toBe(false);
     expect(await may({ group: "understudy.dev", resource: "contingencypools", verb: "delete" })).toBe(false);
-    // Secrets it creates and reads back by name; it may not list anyone's.
-    expect(await may({ group: "", resource: "secrets", verb: "get", namespace: "any-tenant" })).toBe(true);
+    // Secrets it creates; it may read or list nobody's.
+    expect(await may({ group: "", resource: "secrets", verb: "create", namespace: "any-tenant" })).toBe(true);
+    expect(await may({ group: "", resource: "secrets", verb: "get", namespace: "any-tenant" })).toBe(false);
     expect(await may({ group: "", resource: "secrets", verb: "list", namespace: "any-tenant" })).toBe(false);
     expect(
       await may({ group: "apps", resource: "statefulsets", verb: "delete", namespace: "any-tenant" }),

@@ -6,7 +6,7 @@
 import type * as k8s from "@kubernetes/client-node";
 import { createHash, randomBytes } from "node:crypto";
 import type { StorageService } from "../../api/index.ts";
-import { isConflict, isNotFound } from "../../kube/errors.ts";
+import { isConflict } from "../../kube/errors.ts";
 import type { ControllerContext } from "../context.ts";
 import { podsOfService } from "../indexes.ts";
 import { labels, roles } from "../labels.ts";
@@ -58,17 +58,15 @@ async function ensureSecret(ctx: ControllerContext, service: StorageService): Pr
   const key = `${service.metadata.uid}/Secret/${tokenSecretName(service.metadata.name!)}`;
   const last = applied.get(key);
   if (last && Date.now() - last.at < REAPPLY_MS) return;
-  const namespace = service.metadata.namespace!;
+  // Created, never read: a 409 says it is there, so the operator needs no right to read Secrets.
   try {
-    await ctx.client.core.readNamespacedSecret({ name: tokenSecretName(service.metadata.name!), namespace });
+    const token = randomBytes(32).toString("hex");
+    await ctx.client.core.createNamespacedSecret({
+      namespace: service.metadata.namespace!,
+      body: tokenSecret(service, token),
+    });
   } catch (err) {
-    if (!isNotFound(err)) throw err;
-    try {
-      const token = randomBytes(32).toString("hex");
-      await ctx.client.core.createNamespacedSecret({ namespace, body: tokenSecret(service, token) });
-    } catch (createErr) {
-      if (!isConflict(createErr)) throw createErr;
-    }
+    if (!isConflict(err)) throw err;
   }
   applied.set(key, { hash: "", at: Date.now() });
 }
