@@ -1,4 +1,5 @@
 import * as k8s from "@kubernetes/client-node";
+import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { KubeClient } from "../../src/kube/client.ts";
 import { isConflict, isNotFound } from "../../src/kube/errors.ts";
@@ -38,6 +39,34 @@ export async function eventually<T>(
   throw new Error(
     `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`,
   );
+}
+
+/** A client configuration that acts as a ServiceAccount (a short-lived token from the TokenRequest API). */
+export async function serviceAccountKubeConfig(
+  client: KubeClient,
+  serviceAccount: string,
+  namespace: string,
+): Promise<k8s.KubeConfig> {
+  const request = await client.core.createNamespacedServiceAccountToken({
+    name: serviceAccount,
+    namespace,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  const cluster = testKubeConfig().getCurrentCluster()!;
+  const kc = new k8s.KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: "test", server: cluster.server, caData: caData(cluster), skipTLSVerify: false }],
+    users: [{ name: serviceAccount, token: request.status!.token }],
+    contexts: [{ name: "sa", cluster: "test", user: serviceAccount, namespace }],
+    currentContext: "sa",
+  });
+  return kc;
+}
+
+function caData(cluster: k8s.Cluster): string {
+  if (cluster.caData) return cluster.caData;
+  if (cluster.caFile) return readFileSync(cluster.caFile).toString("base64");
+  throw new Error("the test cluster's kubeconfig has no certificate authority");
 }
 
 let counter = 0;

@@ -11,6 +11,8 @@ export interface PoolShape {
   hotSpares?: number;
   plannedGraceSeconds?: number;
   emergencyGraceSeconds?: number;
+  allowedServiceNamespaces?: string[];
+  tenantPods?: Record<string, unknown>;
 }
 
 /** The label a test puts on its pools; its operator manages only pools with its value (testPoolSelector). */
@@ -28,6 +30,8 @@ export function poolManifest(name: string, shape: PoolShape = {}, run?: string) 
       slotSize: { cpu: "500m", memory: "512Mi" },
       allowedNamespaces: shape.allowedNamespaces ?? ["*"],
       hotSpares: shape.hotSpares ?? 0,
+      ...(shape.allowedServiceNamespaces ? { allowedServiceNamespaces: shape.allowedServiceNamespaces } : {}),
+      ...(shape.tenantPods ? { tenantPods: shape.tenantPods } : {}),
       revocation: {
         plannedGraceSeconds: shape.plannedGraceSeconds ?? 2,
         emergencyGraceSeconds: shape.emergencyGraceSeconds ?? 0,
