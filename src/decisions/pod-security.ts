@@ -112,6 +112,346 @@ function containersOf(spec: Obj): ContainerAt[] {
   return out;
 }
 
+/** What every check reads: the pod spec, its security context, its containers of every kind. */
+interface PodUnderCheck {
+  spec: Obj;
+  podSC: Obj | undefined;
+  containers: ContainerAt[];
+  podMetadata: unknown;
+}
+
+/** One check of the profile: it reports each violation it finds by its field and message. */
+type Check = (pod: PodUnderCheck, add: (path: string, message: string) => void) => void;
+
+/** The checks of the restricted profile, in the order their violations are reported. */
+const CHECKS: readonly (readonly [PodSecurityCheck, Check])[] = [
+  // HostProcess
+  [
+    PodSecurityCheck.HostProcess,
+    ({ podSC, containers }, add) => {
+      if (asObject(podSC?.windowsOptions)?.hostProcess === true) {
+        add("spec.securityContext.windowsOptions.hostProcess", "pod must not run as a Windows HostProcess");
+      }
+      for (const c of containers) {
+        if (asObject(c.securityContext?.windowsOptions)?.hostProcess === true) {
+          add(
+            `${c.path}.securityContext.windowsOptions.hostProcess`,
+            `${c.label} must not run as a Windows HostProcess`,
+          );
+        }
+      }
+    },
+  ],
+  // Host namespaces
+  [
+    PodSecurityCheck.HostNamespaces,
+    ({ spec }, add) => {
+      for (const field of ["hostNetwork", "hostPID", "hostIPC"] as const) {
+        if (spec[field] === true) add(`spec.${field}`, `pod must not set ${field}=true`);
+      }
+    },
+  ],
+  // Privileged containers
+  [
+    PodSecurityCheck.Privileged,
+    ({ containers }, add) => {
+      for (const c of containers) {
+        if (c.securityContext?.privileged === true) {
+          add(`${c.path}.securityContext.privileged`, `${c.label} must not be privileged`);
+        }
+      }
+    },
+  ],
+  // Capabilities: drop ALL, add back at most NET_BIND_SERVICE
+  [
+    PodSecurityCheck.Capabilities,
+    ({ containers }, add) => {
+      for (const c of containers) {
+        const capabilities = asObject(c.securityContext?.capabilities);
+        const added = asArray(capabilities?.add).filter((cap) => cap !== "NET_BIND_SERVICE");
+        if (added.length > 0) {
+          add(
+            `${c.path}.securityContext.capabilities.add`,
+            `${c.label} must not add capabilities ${added.map((cap) => JSON.stringify(cap)).join(", ")} (only NET_BIND_SERVICE)`,
+          );
+        }
+        if (!asArray(capabilities?.drop).includes("ALL")) {
+          add(
+            `${c.path}.securityContext.capabilities.drop`,
+            `${c.label} must set securityContext.capabilities.drop=["ALL"]`,
+          );
+        }
+      }
+    },
+  ],
+  // Host ports
+  [
+    PodSecurityCheck.HostPorts,
+    ({ containers }, add) => {
+      for (const c of containers) {
+        asArray(c.container.ports).forEach((port, index) => {
+          const hostPort = asObject(port)?.hostPort;
+          if (isSet(hostPort) && hostPort !== 0) {
+            add(`${c.path}.ports[${index}].hostPort`, `${c.label} must not use hostPort ${String(hostPort)}`);
+          }
+        });
+      }
+    },
+  ],
+  // Host in probes and lifecycle handlers
+  [
+    PodSecurityCheck.HostProbesAndLifecycle,
+    ({ containers }, add) => {
+      for (const c of containers) {
+        const handlers: [string, unknown][] = [
+          ["livenessProbe", c.container.livenessProbe],
+          ["readinessProbe", c.container.readinessProbe],
+          ["startupProbe", c.container.startupProbe],
+          ["lifecycle.postStart", asObject(c.container.lifecycle)?.postStart],
+          ["lifecycle.preStop", asObject(c.container.lifecycle)?.preStop],
+        ];
+        for (const [where, handler] of handlers) {
+          for (const kind of ["httpGet", "tcpSocket"] as const) {
+            const host = asObject(asObject(handler)?.[kind])?.host;
+            if (isSet(host) && host !== "") {
+              add(`${c.path}.${where}.${kind}.host`, `${c.label} must not set ${where}.${kind}.host`);
+            }
+          }
+        }
+      }
+    },
+  ],
+  // AppArmor: fields and the older annotations
+  [
+    PodSecurityCheck.AppArmor,
+    ({ podSC, containers, podMetadata }, add) => {
+      const appArmorType = (sc: Obj | undefined): unknown => asObject(sc?.appArmorProfile)?.type;
+      if (
+        podSC &&
+        isSet(podSC.appArmorProfile) &&
+        !ALLOWED_PROFILE_TYPES.has(appArmorType(podSC) as string)
+      ) {
+        add(
+          "spec.securityContext.appArmorProfile.type",
+          `pod must not set AppArmor profile type ${JSON.stringify(appArmorType(podSC))}`,
+        );
+      }
+      for (const c of containers) {
+        if (
+          isSet(c.securityContext?.appArmorProfile) &&
+          !ALLOWED_PROFILE_TYPES.has(appArmorType(c.securityContext) as string)
+        ) {
+          add(
+            `${c.path}.securityContext.appArmorProfile.type`,
+            `${c.label} must not set AppArmor profile type ${JSON.stringify(appArmorType(c.securityContext))}`,
+          );
+        }
+      }
+      const annotations = asObject(asObject(podMetadata)?.annotations) ?? {};
+      for (const key of Object.keys(annotations).sort()) {
+        if (!key.startsWith(APPARMOR_ANNOTATION_PREFIX)) continue;
+        const value = annotations[key];
+        const allowed =
+          value === "" ||
+          value === "runtime/default" ||
+          (typeof value === "string" && value.startsWith("localhost/"));
+        if (!allowed) {
+          add(
+            `metadata.annotations[${JSON.stringify(key)}]`,
+            `annotation ${key} must not be ${JSON.stringify(value)}`,
+          );
+        }
+      }
+    },
+  ],
+  // SELinux
+  [
+    PodSecurityCheck.SELinux,
+    ({ podSC, containers }, add) => {
+      const seLinuxProblems = (sc: Obj | undefined): string[] => {
+        const options = asObject(sc?.seLinuxOptions);
+        if (!options) return [];
+        const problems: string[] = [];
+        const type = options.type ?? "";
+        if (!ALLOWED_SELINUX_TYPES.has(type as string)) problems.push(`type ${JSON.stringify(type)}`);
+        if (isSet(options.user) && options.user !== "") problems.push("user");
+        if (isSet(options.role) && options.role !== "") problems.push("role");
+        return problems;
+      };
+      const podSELinux = seLinuxProblems(podSC);
+      if (podSELinux.length > 0) {
+        add(
+          "spec.securityContext.seLinuxOptions",
+          `pod must not set seLinuxOptions ${podSELinux.join(", ")}`,
+        );
+      }
+      for (const c of containers) {
+        const problems = seLinuxProblems(c.securityContext);
+        if (problems.length > 0) {
+          add(
+            `${c.path}.securityContext.seLinuxOptions`,
+            `${c.label} must not set seLinuxOptions ${problems.join(", ")}`,
+          );
+        }
+      }
+    },
+  ],
+  // /proc mount type
+  [
+    PodSecurityCheck.ProcMount,
+    ({ containers }, add) => {
+      for (const c of containers) {
+        const procMount = c.securityContext?.procMount;
+        if (isSet(procMount) && procMount !== "Default") {
+          add(
+            `${c.path}.securityContext.procMount`,
+            `${c.label} must not set procMount ${JSON.stringify(procMount)}`,
+          );
+        }
+      }
+    },
+  ],
+  // Seccomp: RuntimeDefault or Localhost, on the pod or on every container
+  [
+    PodSecurityCheck.Seccomp,
+    ({ podSC, containers }, add) => {
+      const seccompType = (sc: Obj | undefined): unknown => asObject(sc?.seccompProfile)?.type;
+      let podSeccompSet = false;
+      if (podSC && isSet(podSC.seccompProfile)) {
+        if (ALLOWED_PROFILE_TYPES.has(seccompType(podSC) as string)) podSeccompSet = true;
+        else
+          add(
+            "spec.securityContext.seccompProfile.type",
+            `pod must not set seccompProfile type ${JSON.stringify(seccompType(podSC))}`,
+          );
+      }
+      for (const c of containers) {
+        if (isSet(c.securityContext?.seccompProfile)) {
+          if (!ALLOWED_PROFILE_TYPES.has(seccompType(c.securityContext) as string)) {
+            add(
+              `${c.path}.securityContext.seccompProfile.type`,
+              `${c.label} must not set seccompProfile type ${JSON.stringify(seccompType(c.securityContext))}`,
+            );
+          }
+        } else if (!podSeccompSet) {
+          add(
+            `${c.path}.securityContext.seccompProfile.type`,
+            `pod or ${c.label} must set seccompProfile type "RuntimeDefault" or "Localhost"`,
+          );
+        }
+      }
+    },
+  ],
+  // Sysctls
+  [
+    PodSecurityCheck.Sysctls,
+    ({ podSC }, add) => {
+      asArray(podSC?.sysctls).forEach((sysctl, index) => {
+        const name = asObject(sysctl)?.name;
+        if (!SAFE_SYSCTLS.has(name as string)) {
+          add(
+            `spec.securityContext.sysctls[${index}].name`,
+            `pod must not set unsafe sysctl ${JSON.stringify(name)}`,
+          );
+        }
+      });
+    },
+  ],
+  // Container ulimits (Kubernetes 1.37+)
+  [
+    PodSecurityCheck.Ulimits,
+    ({ containers }, add) => {
+      for (const c of containers) {
+        if (isSet(c.securityContext?.ulimits)) {
+          add(`${c.path}.securityContext.ulimits`, `${c.label} must not set securityContext.ulimits`);
+        }
+      }
+    },
+  ],
+  // Volume types (hostPath among them)
+  [
+    PodSecurityCheck.VolumeTypes,
+    ({ spec }, add) => {
+      asArray(spec.volumes).forEach((item, index) => {
+        const volume = asObject(item) ?? {};
+        const sources = Object.keys(volume).filter((key) => key !== "name" && isSet(volume[key]));
+        if (sources.some((source) => RESTRICTED_VOLUME_SOURCES.has(source))) return;
+        const name = typeof volume.name === "string" ? volume.name : `#${index}`;
+        const kinds = sources.length > 0 ? sources.sort().join(", ") : "unknown";
+        add(`spec.volumes[${index}]`, `volume "${name}" must not use volume type ${kinds}`);
+      });
+    },
+  ],
+  // Privilege escalation: explicitly false everywhere
+  [
+    PodSecurityCheck.AllowPrivilegeEscalation,
+    ({ containers }, add) => {
+      for (const c of containers) {
+        if (c.securityContext?.allowPrivilegeEscalation !== false) {
+          add(
+            `${c.path}.securityContext.allowPrivilegeEscalation`,
+            `${c.label} must set securityContext.allowPrivilegeEscalation=false`,
+          );
+        }
+      }
+    },
+  ],
+  // Non-root: the pod says true, or every container does; nobody says false
+  [
+    PodSecurityCheck.RunAsNonRoot,
+    ({ podSC, containers }, add) => {
+      const podNonRoot = podSC?.runAsNonRoot;
+      if (isSet(podNonRoot) && podNonRoot !== true) {
+        add("spec.securityContext.runAsNonRoot", "pod must not set securityContext.runAsNonRoot=false");
+      }
+      for (const c of containers) {
+        const nonRoot = c.securityContext?.runAsNonRoot;
+        if (isSet(nonRoot)) {
+          if (nonRoot !== true) {
+            add(
+              `${c.path}.securityContext.runAsNonRoot`,
+              `${c.label} must not set securityContext.runAsNonRoot=false`,
+            );
+          }
+        } else if (podNonRoot !== true) {
+          add(
+            `${c.path}.securityContext.runAsNonRoot`,
+            `pod or ${c.label} must set securityContext.runAsNonRoot=true`,
+          );
+        }
+      }
+    },
+  ],
+  // Non-root user id
+  [
+    PodSecurityCheck.RunAsUser,
+    ({ podSC, containers }, add) => {
+      if (isSet(podSC?.runAsUser) && podSC?.runAsUser === 0) {
+        add("spec.securityContext.runAsUser", "pod must not set runAsUser=0");
+      }
+      for (const c of containers) {
+        if (c.securityContext?.runAsUser === 0) {
+          add(`${c.path}.securityContext.runAsUser`, `${c.label} must not set runAsUser=0`);
+        }
+      }
+    },
+  ],
+  // Writable cgroups (Kubernetes 1.38+)
+  [
+    PodSecurityCheck.CgroupOptions,
+    ({ containers }, add) => {
+      for (const c of containers) {
+        if (asObject(c.securityContext?.cgroupOptions)?.mountMode === "Writable") {
+          add(
+            `${c.path}.securityContext.cgroupOptions.mountMode`,
+            `${c.label} must not mount its cgroup writable`,
+          );
+        }
+      }
+    },
+  ],
+];
+
 /**
  * The violations of the restricted Pod Security Standard in a pod spec (and its template metadata,
  * for AppArmor annotations), in a stable order. Empty means the pod passes. Windows relaxations are
@@ -119,314 +459,8 @@ function containersOf(spec: Obj): ContainerAt[] {
  */
 export function checkRestrictedPodSecurity(podSpec: unknown, podMetadata?: unknown): PodSecurityViolation[] {
   const spec = asObject(podSpec) ?? {};
-  const podSC = asObject(spec.securityContext);
-  const containers = containersOf(spec);
+  const pod = { spec, podSC: asObject(spec.securityContext), containers: containersOf(spec), podMetadata };
   const found: PodSecurityViolation[] = [];
-  const add = (check: PodSecurityCheck, path: string, message: string) =>
-    found.push({ check, path, message });
-
-  // HostProcess
-  if (asObject(podSC?.windowsOptions)?.hostProcess === true) {
-    add(
-      PodSecurityCheck.HostProcess,
-      "spec.securityContext.windowsOptions.hostProcess",
-      "pod must not run as a Windows HostProcess",
-    );
-  }
-  for (const c of containers) {
-    if (asObject(c.securityContext?.windowsOptions)?.hostProcess === true) {
-      add(
-        PodSecurityCheck.HostProcess,
-        `${c.path}.securityContext.windowsOptions.hostProcess`,
-        `${c.label} must not run as a Windows HostProcess`,
-      );
-    }
-  }
-
-  // Host namespaces
-  for (const field of ["hostNetwork", "hostPID", "hostIPC"] as const) {
-    if (spec[field] === true)
-      add(PodSecurityCheck.HostNamespaces, `spec.${field}`, `pod must not set ${field}=true`);
-  }
-
-  // Privileged containers
-  for (const c of containers) {
-    if (c.securityContext?.privileged === true) {
-      add(
-        PodSecurityCheck.Privileged,
-        `${c.path}.securityContext.privileged`,
-        `${c.label} must not be privileged`,
-      );
-    }
-  }
-
-  // Capabilities: drop ALL, add back at most NET_BIND_SERVICE
-  for (const c of containers) {
-    const capabilities = asObject(c.securityContext?.capabilities);
-    const added = asArray(capabilities?.add).filter((cap) => cap !== "NET_BIND_SERVICE");
-    if (added.length > 0) {
-      add(
-        PodSecurityCheck.Capabilities,
-        `${c.path}.securityContext.capabilities.add`,
-        `${c.label} must not add capabilities ${added.map((cap) => JSON.stringify(cap)).join(", ")} (only NET_BIND_SERVICE)`,
-      );
-    }
-    if (!asArray(capabilities?.drop).includes("ALL")) {
-      add(
-        PodSecurityCheck.Capabilities,
-        `${c.path}.securityContext.capabilities.drop`,
-        `${c.label} must set securityContext.capabilities.drop=["ALL"]`,
-      );
-    }
-  }
-
-  // Host ports
-  for (const c of containers) {
-    asArray(c.container.ports).forEach((port, index) => {
-      const hostPort = asObject(port)?.hostPort;
-      if (isSet(hostPort) && hostPort !== 0) {
-        add(
-          PodSecurityCheck.HostPorts,
-          `${c.path}.ports[${index}].hostPort`,
-          `${c.label} must not use hostPort ${String(hostPort)}`,
-        );
-      }
-    });
-  }
-
-  // Host in probes and lifecycle handlers
-  for (const c of containers) {
-    const handlers: [string, unknown][] = [
-      ["livenessProbe", c.container.livenessProbe],
-      ["readinessProbe", c.container.readinessProbe],
-      ["startupProbe", c.container.startupProbe],
-      ["lifecycle.postStart", asObject(c.container.lifecycle)?.postStart],
-      ["lifecycle.preStop", asObject(c.container.lifecycle)?.preStop],
-    ];
-    for (const [where, handler] of handlers) {
-      for (const kind of ["httpGet", "tcpSocket"] as const) {
-        const host = asObject(asObject(handler)?.[kind])?.host;
-        if (isSet(host) && host !== "") {
-          add(
-            PodSecurityCheck.HostProbesAndLifecycle,
-            `${c.path}.${where}.${kind}.host`,
-            `${c.label} must not set ${where}.${kind}.host`,
-          );
-        }
-      }
-    }
-  }
-
-  // AppArmor: fields and the older annotations
-  const appArmorType = (sc: Obj | undefined): unknown => asObject(sc?.appArmorProfile)?.type;
-  if (podSC && isSet(podSC.appArmorProfile) && !ALLOWED_PROFILE_TYPES.has(appArmorType(podSC) as string)) {
-    add(
-      PodSecurityCheck.AppArmor,
-      "spec.securityContext.appArmorProfile.type",
-      `pod must not set AppArmor profile type ${JSON.stringify(appArmorType(podSC))}`,
-    );
-  }
-  for (const c of containers) {
-    if (
-      isSet(c.securityContext?.appArmorProfile) &&
-      !ALLOWED_PROFILE_TYPES.has(appArmorType(c.securityContext) as string)
-    ) {
-      add(
-        PodSecurityCheck.AppArmor,
-        `${c.path}.securityContext.appArmorProfile.type`,
-        `${c.label} must not set AppArmor profile type ${JSON.stringify(appArmorType(c.securityContext))}`,
-      );
-    }
-  }
-  const annotations = asObject(asObject(podMetadata)?.annotations) ?? {};
-  for (const key of Object.keys(annotations).sort()) {
-    if (!key.startsWith(APPARMOR_ANNOTATION_PREFIX)) continue;
-    const value = annotations[key];
-    const allowed =
-      value === "" ||
-      value === "runtime/default" ||
-      (typeof value === "string" && value.startsWith("localhost/"));
-    if (!allowed) {
-      add(
-        PodSecurityCheck.AppArmor,
-        `metadata.annotations[${JSON.stringify(key)}]`,
-        `annotation ${key} must not be ${JSON.stringify(value)}`,
-      );
-    }
-  }
-
-  // SELinux
-  const seLinuxProblems = (sc: Obj | undefined): string[] => {
-    const options = asObject(sc?.seLinuxOptions);
-    if (!options) return [];
-    const problems: string[] = [];
-    const type = options.type ?? "";
-    if (!ALLOWED_SELINUX_TYPES.has(type as string)) problems.push(`type ${JSON.stringify(type)}`);
-    if (isSet(options.user) && options.user !== "") problems.push("user");
-    if (isSet(options.role) && options.role !== "") problems.push("role");
-    return problems;
-  };
-  const podSELinux = seLinuxProblems(podSC);
-  if (podSELinux.length > 0) {
-    add(
-      PodSecurityCheck.SELinux,
-      "spec.securityContext.seLinuxOptions",
-      `pod must not set seLinuxOptions ${podSELinux.join(", ")}`,
-    );
-  }
-  for (const c of containers) {
-    const problems = seLinuxProblems(c.securityContext);
-    if (problems.length > 0) {
-      add(
-        PodSecurityCheck.SELinux,
-        `${c.path}.securityContext.seLinuxOptions`,
-        `${c.label} must not set seLinuxOptions ${problems.join(", ")}`,
-      );
-    }
-  }
-
-  // /proc mount type
-  for (const c of containers) {
-    const procMount = c.securityContext?.procMount;
-    if (isSet(procMount) && procMount !== "Default") {
-      add(
-        PodSecurityCheck.ProcMount,
-        `${c.path}.securityContext.procMount`,
-        `${c.label} must not set procMount ${JSON.stringify(procMount)}`,
-      );
-    }
-  }
-
-  // Seccomp: RuntimeDefault or Localhost, on the pod or on every container
-  const seccompType = (sc: Obj | undefined): unknown => asObject(sc?.seccompProfile)?.type;
-  let podSeccompSet = false;
-  if (podSC && isSet(podSC.seccompProfile)) {
-    if (ALLOWED_PROFILE_TYPES.has(seccompType(podSC) as string)) podSeccompSet = true;
-    else
-      add(
-        PodSecurityCheck.Seccomp,
-        "spec.securityContext.seccompProfile.type",
-        `pod must not set seccompProfile type ${JSON.stringify(seccompType(podSC))}`,
-      );
-  }
-  for (const c of containers) {
-    if (isSet(c.securityContext?.seccompProfile)) {
-      if (!ALLOWED_PROFILE_TYPES.has(seccompType(c.securityContext) as string)) {
-        add(
-          PodSecurityCheck.Seccomp,
-          `${c.path}.securityContext.seccompProfile.type`,
-          `${c.label} must not set seccompProfile type ${JSON.stringify(seccompType(c.securityContext))}`,
-        );
-      }
-    } else if (!podSeccompSet) {
-      add(
-        PodSecurityCheck.Seccomp,
-        `${c.path}.securityContext.seccompProfile.type`,
-        `pod or ${c.label} must set seccompProfile type "RuntimeDefault" or "Localhost"`,
-      );
-    }
-  }
-
-  // Sysctls
-  asArray(podSC?.sysctls).forEach((sysctl, index) => {
-    const name = asObject(sysctl)?.name;
-    if (!SAFE_SYSCTLS.has(name as string)) {
-      add(
-        PodSecurityCheck.Sysctls,
-        `spec.securityContext.sysctls[${index}].name`,
-        `pod must not set unsafe sysctl ${JSON.stringify(name)}`,
-      );
-    }
-  });
-
-  // Container ulimits (Kubernetes 1.37+)
-  for (const c of containers) {
-    if (isSet(c.securityContext?.ulimits)) {
-      add(
-        PodSecurityCheck.Ulimits,
-        `${c.path}.securityContext.ulimits`,
-        `${c.label} must not set securityContext.ulimits`,
-      );
-    }
-  }
-
-  // Volume types (hostPath among them)
-  asArray(spec.volumes).forEach((item, index) => {
-    const volume = asObject(item) ?? {};
-    const sources = Object.keys(volume).filter((key) => key !== "name" && isSet(volume[key]));
-    if (sources.some((source) => RESTRICTED_VOLUME_SOURCES.has(source))) return;
-    const name = typeof volume.name === "string" ? volume.name : `#${index}`;
-    const kinds = sources.length > 0 ? sources.sort().join(", ") : "unknown";
-    add(
-      PodSecurityCheck.VolumeTypes,
-      `spec.volumes[${index}]`,
-      `volume "${name}" must not use volume type ${kinds}`,
-    );
-  });
-
-  // Privilege escalation: explicitly false everywhere
-  for (const c of containers) {
-    if (c.securityContext?.allowPrivilegeEscalation !== false) {
-      add(
-        PodSecurityCheck.AllowPrivilegeEscalation,
-        `${c.path}.securityContext.allowPrivilegeEscalation`,
-        `${c.label} must set securityContext.allowPrivilegeEscalation=false`,
-      );
-    }
-  }
-
-  // Non-root: the pod says true, or every container does; nobody says false
-  const podNonRoot = podSC?.runAsNonRoot;
-  if (isSet(podNonRoot) && podNonRoot !== true) {
-    add(
-      PodSecurityCheck.RunAsNonRoot,
-      "spec.securityContext.runAsNonRoot",
-      "pod must not set securityContext.runAsNonRoot=false",
-    );
-  }
-  for (const c of containers) {
-    const nonRoot = c.securityContext?.runAsNonRoot;
-    if (isSet(nonRoot)) {
-      if (nonRoot !== true) {
-        add(
-          PodSecurityCheck.RunAsNonRoot,
-          `${c.path}.securityContext.runAsNonRoot`,
-          `${c.label} must not set securityContext.runAsNonRoot=false`,
-        );
-      }
-    } else if (podNonRoot !== true) {
-      add(
-        PodSecurityCheck.RunAsNonRoot,
-        `${c.path}.securityContext.runAsNonRoot`,
-        `pod or ${c.label} must set securityContext.runAsNonRoot=true`,
-      );
-    }
-  }
-
-  // Non-root user id
-  if (isSet(podSC?.runAsUser) && podSC?.runAsUser === 0) {
-    add(PodSecurityCheck.RunAsUser, "spec.securityContext.runAsUser", "pod must not set runAsUser=0");
-  }
-  for (const c of containers) {
-    if (c.securityContext?.runAsUser === 0) {
-      add(
-        PodSecurityCheck.RunAsUser,
-        `${c.path}.securityContext.runAsUser`,
-        `${c.label} must not set runAsUser=0`,
-      );
-    }
-  }
-
-  // Writable cgroups (Kubernetes 1.38+)
-  for (const c of containers) {
-    if (asObject(c.securityContext?.cgroupOptions)?.mountMode === "Writable") {
-      add(
-        PodSecurityCheck.CgroupOptions,
-        `${c.path}.securityContext.cgroupOptions.mountMode`,
-        `${c.label} must not mount its cgroup writable`,
-      );
-    }
-  }
-
+  for (const [check, find] of CHECKS) find(pod, (path, message) => found.push({ check, path, message }));
   return found;
 }

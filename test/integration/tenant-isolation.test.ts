@@ -27,6 +27,7 @@ import {
   phaseOf,
   poolManifest,
   slotLeases,
+  tenantPodSpec,
   testPoolSelector,
   type Claim,
 } from "../support/pools.ts";
@@ -46,23 +47,6 @@ let operator: OperatorProcess;
 /** Every version of every pod the API server showed in the tenants' namespace. */
 const podsSeen: k8s.V1Pod[] = [];
 let podWatch: { abort(): void } | undefined;
-
-const restrictedContainer = {
-  name: "worker",
-  image: "registry.example/batch-worker:1",
-  securityContext: {
-    allowPrivilegeEscalation: false,
-    runAsNonRoot: true,
-    runAsUser: 1000,
-    capabilities: { drop: ["ALL"] },
-    seccompProfile: { type: "RuntimeDefault" },
-  },
-};
-const podSpec = (extra: Record<string, unknown> = {}, container: Record<string, unknown> = {}) => ({
-  terminationGracePeriodSeconds: 1,
-  containers: [{ ...restrictedContainer, ...container }],
-  ...extra,
-});
 
 beforeAll(async () => {
   await installCrds();
@@ -143,13 +127,13 @@ const patchPoolSpec = (spec: Record<string, unknown>) =>
 
 describe("tenant isolation", () => {
   it("revokes a Bound claim whose template is edited to escape, and never creates its pod", async () => {
-    await createClaim(client, claimManifest(tenants, "escape", pool, 5, { podSpec: podSpec() }));
+    await createClaim(client, claimManifest(tenants, "escape", pool, 5, { podSpec: tenantPodSpec() }));
     const before = await bound("escape");
     const slot = before.metadata!.labels!["understudy.dev/slot"]!;
 
     await patchClaimSpec("escape", {
       template: {
-        spec: podSpec(
+        spec: tenantPodSpec(
           {
             hostNetwork: true,
             hostPID: true,
@@ -192,7 +176,7 @@ describe("tenant isolation", () => {
     await createClaim(
       client,
       claimManifest(tenants, "huge", pool, 50, {
-        podSpec: podSpec({}, { resources: { requests: { cpu: "64", memory: "256Gi" } } }),
+        podSpec: tenantPodSpec({}, { resources: { requests: { cpu: "64", memory: "256Gi" } } }),
       }),
     );
     const refused = await eventually("huge refused", async () => {
@@ -211,7 +195,7 @@ describe("tenant isolation", () => {
     await createClaim(
       client,
       claimManifest(tenants, "borrow", pool, 50, {
-        podSpec: podSpec({
+        podSpec: tenantPodSpec({
           serviceAccountName: "default",
           priorityClassName: "system-cluster-critical",
           tolerations: [{ operator: "Exists" }],
@@ -231,7 +215,9 @@ describe("tenant isolation", () => {
 
     await createClaim(
       client,
-      claimManifest(tenants, "builder", pool, 5, { podSpec: podSpec({ serviceAccountName: "builder" }) }),
+      claimManifest(tenants, "builder", pool, 5, {
+        podSpec: tenantPodSpec({ serviceAccountName: "builder" }),
+      }),
     );
     const pod = await bound("builder");
     expect(pod.spec!.serviceAccountName).toBe("builder");
@@ -267,7 +253,7 @@ describe("tenant isolation", () => {
   it("says so when the API server refuses a tenant pod, instead of reporting it as starting", async () => {
     await createClaim(
       client,
-      claimManifest(tenants, "rejected", pool, 5, { podSpec: podSpec({ restartPolicy: "Sometimes" }) }),
+      claimManifest(tenants, "rejected", pool, 5, { podSpec: tenantPodSpec({ restartPolicy: "Sometimes" }) }),
     );
     const status = await eventually("rejected's pod refused", async () => {
       const s = await claimStatus("rejected");
@@ -346,26 +332,27 @@ describe("the shipped admission policies", () => {
       namespace: tenants,
       body: { metadata: { name: "claimer" } },
     });
-    await rbac.createNamespacedRole({
-      namespace: tenants,
-      body: {
-        metadata: { name: "claims" },
-        rules: [{ apiGroups: [GROUP], resources: [CLAIM_PLURAL], verbs: ["create", "get", "delete"] }],
-      },
-    });
-    await rbac.createNamespacedRoleBinding({
-      namespace: tenants,
-      body: {
-        metadata: { name: "claimer-claims" },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "claims" },
-        subjects: [{ kind: "ServiceAccount", name: "claimer", namespace: tenants }],
-      },
-    });
+    await grant("claimer", "claims", [
+      { apiGroups: [GROUP], resources: [CLAIM_PLURAL], verbs: ["create", "get", "delete"] },
+    ]);
   });
 
   afterAll(async () => {
     for (const obj of installed.reverse()) await objects.delete(obj).catch(() => undefined);
   });
+
+  /** Gives a ServiceAccount of the tenants' namespace a Role with `rules`. */
+  async function grant(serviceAccount: string, name: string, rules: k8s.V1PolicyRule[]) {
+    await rbac.createNamespacedRole({ namespace: tenants, body: { metadata: { name }, rules } });
+    await rbac.createNamespacedRoleBinding({
+      namespace: tenants,
+      body: {
+        metadata: { name: `${serviceAccount}-${name}` },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+        subjects: [{ kind: "ServiceAccount", name: serviceAccount, namespace: tenants }],
+      },
+    });
+  }
 
   /** Tries a create until the outcome is `want` (policies take effect a moment after they are created). */
   async function outcome(
@@ -393,7 +380,7 @@ describe("the shipped admission policies", () => {
 
   it("refuses a claim from a user who may not create pods in its namespace, and admits it once they may", async () => {
     const tenant = new KubeClient(await serviceAccountKubeConfig(client, "claimer", tenants), "tenant");
-    const manifest = claimManifest(tenants, "by-claimer", pool, 1, { podSpec: podSpec() });
+    const manifest = claimManifest(tenants, "by-claimer", pool, 1, { podSpec: tenantPodSpec() });
     const message = await outcome(
       "refused",
       () => createClaim(tenant, manifest),
@@ -405,21 +392,7 @@ describe("the shipped admission policies", () => {
     const refusedClaim = await getClaim(client, tenants, "by-claimer").catch((err) => err);
     expect(isNotFound(refusedClaim)).toBe(true);
 
-    await rbac.createNamespacedRole({
-      namespace: tenants,
-      body: {
-        metadata: { name: "pods" },
-        rules: [{ apiGroups: [""], resources: ["pods"], verbs: ["create"] }],
-      },
-    });
-    await rbac.createNamespacedRoleBinding({
-      namespace: tenants,
-      body: {
-        metadata: { name: "claimer-pods" },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "pods" },
-        subjects: [{ kind: "ServiceAccount", name: "claimer", namespace: tenants }],
-      },
-    });
+    await grant("claimer", "pods", [{ apiGroups: [""], resources: ["pods"], verbs: ["create"] }]);
     await outcome(
       "admitted",
       () => createClaim(tenant, manifest),

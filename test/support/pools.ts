@@ -40,6 +40,28 @@ export function poolManifest(name: string, shape: PoolShape = {}, run?: string) 
   };
 }
 
+/** A tenant pod spec that passes the restricted profile; `extra` and `container` add to it. */
+export function tenantPodSpec(extra: Record<string, unknown> = {}, container: Record<string, unknown> = {}) {
+  return {
+    terminationGracePeriodSeconds: 1,
+    containers: [
+      {
+        name: "worker",
+        image: "registry.example/batch-worker:1",
+        securityContext: {
+          allowPrivilegeEscalation: false,
+          runAsNonRoot: true,
+          runAsUser: 1000,
+          capabilities: { drop: ["ALL"] },
+          seccompProfile: { type: "RuntimeDefault" },
+        },
+        ...container,
+      },
+    ],
+    ...extra,
+  };
+}
+
 export function claimManifest(
   namespace: string,
   name: string,
@@ -64,22 +86,7 @@ export function claimManifest(
       ...(extra.maxDurationSeconds ? { maxDurationSeconds: extra.maxDurationSeconds } : {}),
       template: {
         metadata: { labels: { app: "batch" } },
-        spec: extra.podSpec ?? {
-          terminationGracePeriodSeconds: 1,
-          containers: [
-            {
-              name: "worker",
-              image: "registry.example/batch-worker:1",
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                runAsNonRoot: true,
-                runAsUser: 1000,
-                capabilities: { drop: ["ALL"] },
-                seccompProfile: { type: "RuntimeDefault" },
-              },
-            },
-          ],
-        },
+        spec: extra.podSpec ?? tenantPodSpec(),
       },
     },
   };
