@@ -40,6 +40,8 @@ export const ConditionSchema = z
   .describe("One aspect of the object's current state.");
 
 export type Condition = z.output<typeof ConditionSchema>;
+/** A condition as a controller decides it; the time of its transition and the generation are filled in when it is written. */
+export type ConditionInput = Omit<Condition, "lastTransitionTime" | "observedGeneration">;
 
 export function conditionList(description: string) {
   return z

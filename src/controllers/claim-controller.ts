@@ -6,6 +6,7 @@ import {
   CONDITION_VALID,
   REASON_INVALID_SPEC,
   setCondition,
+  type ConditionInput,
   type ContingencyPool,
   type PoolClaim,
 } from "../api/index.ts";
@@ -382,8 +383,6 @@ async function release(
   }
   return {};
 }
-
-type ConditionInput = { type: string; status: "True" | "False" | "Unknown"; reason: string; message: string };
 
 /** Merge-patches the status fields given (undefined clears one) and the conditions, skipping writes that change nothing. */
 async function writeStatus(

@@ -6,7 +6,11 @@ import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import type { ProbeRecord } from "../decisions/head-health.ts";
 import type { CustomObject, KubeClient } from "../kube/client.ts";
+import type { ReconcileResult } from "../operator/controller.ts";
+import type { InvolvedObject } from "../operator/events.ts";
 import type { LedgerMetrics } from "./metrics.ts";
+
+export type { InvolvedObject, ReconcileResult };
 
 export interface Cache<T> {
   list(): T[];
@@ -29,12 +33,6 @@ export interface ObservedState {
   headServices: Cache<k8s.V1Service>;
 }
 
-/** Enough of an object to name it as an Event's involvedObject. */
-export interface InvolvedObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string };
-}
 
 export interface Recorder {
   normal(object: InvolvedObject, reason: string, message: string): void;
@@ -64,9 +62,6 @@ export interface ControllerContext {
   probes?: { record(namespace: string, name: string): (ProbeRecord & { pod: string }) | undefined };
 }
 
-export interface ReconcileResult {
-  requeueAfterMs?: number;
-}
 
 /**
  * A controller as the runtime needs it: its reconcile function over one key ("name" or

@@ -11,6 +11,7 @@ import {
   VERSION,
   poolZoneSummary,
   setCondition,
+  type ConditionInput,
   type ContingencyPool,
 } from "../api/index.ts";
 import { planGrants } from "../decisions/grants.ts";
@@ -334,8 +335,6 @@ function countSlots(
     zones,
   };
 }
-
-type ConditionInput = { type: string; status: "True" | "False" | "Unknown"; reason: string; message: string };
 
 async function writeStatus(
   ctx: ControllerContext,

@@ -2,6 +2,7 @@
 // conditions, phase, and merge patches that replace nested objects whole. Pure functions. (The
 // record in progress goes to and from status.failover through src/decisions/failover-record.ts.)
 import {
+  type ConditionInput,
   setCondition,
   type Condition,
   type HeadStatus,
@@ -57,7 +58,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-export type ConditionInput = Omit<Condition, "lastTransitionTime" | "observedGeneration">;
+export type { ConditionInput };
 
 export function withConditions(
   current: readonly Condition[] | undefined,
