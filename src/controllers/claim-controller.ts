@@ -17,10 +17,16 @@ import type { SlotView } from "../decisions/types.ts";
 import { errorMessage, isConflict, isNotFound, isRefusal } from "../kube/errors.ts";
 import { addFinalizer, FinalizerConflictError, removeFinalizer } from "../operator/finalizers.ts";
 import type { ControllerContext, ReconcileResult } from "./context.ts";
-import { annotations, finalizer } from "./labels.ts";
+import { annotations, finalizer, labels } from "./labels.ts";
 import { placeholderName, tenantPod, tenantPodName } from "./pods.ts";
 import { claimResource, noticeRevocation, stopTenantPod } from "./revocation.ts";
-import { parsedClaim, parsedPool, slotLeasesHeldBy, slotLeasesRevokedFrom } from "./indexes.ts";
+import {
+  ownedTenantPod,
+  parsedClaim,
+  parsedPool,
+  slotLeasesHeldBy,
+  slotLeasesRevokedFrom,
+} from "./indexes.ts";
 import { sameJson } from "./json-equal.ts";
 import { swapHolder } from "./slot-ledger.ts";
 import { admit, isTerminated, toClaimView, toSlotView } from "./views.ts";
@@ -75,11 +81,17 @@ async function reconcileClaimOnce(
   const raw = ctx.cache.claims.get(name, namespace);
   if (!raw) return {};
   const lease = heldLease(ctx, namespace, name);
-  const pod = ctx.cache.pods.get(tenantPodName(name), namespace);
+  const named = ctx.cache.pods.get(tenantPodName(name), namespace);
+  const pod = ownedTenantPod(ctx, { namespace, name, uid: raw.metadata?.uid });
+  const nameTaken = named !== undefined && pod === undefined;
 
   const poolName = (raw.spec as { pool?: unknown } | undefined)?.pool;
   if (typeof poolName === "string" && !ctx.managesPool(poolName)) return {}; // another operator's pool
-  if (raw.metadata?.deletionTimestamp) return release(ctx, raw, lease, pod);
+  const poolRaw = typeof poolName === "string" ? ctx.cache.pools.get(poolName) : undefined;
+  const poolParsed = poolRaw ? parsedPool(poolRaw) : undefined;
+  const pool = poolParsed?.ok ? poolParsed.value : undefined;
+  if (raw.metadata?.deletionTimestamp)
+    return release(ctx, raw, lease, pod, pool?.spec.revocation.plannedGraceSeconds);
 
   const parsed = parsedClaim(raw);
   if (!parsed.ok) {
@@ -100,9 +112,6 @@ async function reconcileClaimOnce(
   const claim = parsed.value;
   await addFinalizer(ctx.client, raw, finalizer);
 
-  const poolRaw = ctx.cache.pools.get(claim.spec.pool);
-  const poolParsed = poolRaw ? parsedPool(poolRaw) : undefined;
-  const pool = poolParsed?.ok ? poolParsed.value : undefined;
   const verdict = admit(claim, pool);
   const phase = claim.status?.phase ?? "Pending";
 
@@ -145,13 +154,10 @@ async function reconcileClaimOnce(
       });
       return {};
     }
-    const refused = await runTenantPod(ctx, claim, pool, slot, pod);
-    const ready =
-      !!pod &&
-      pod.status?.phase === "Running" &&
-      !!pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True");
-    if (refused && claim.status?.conditions?.find((c) => c.type === "Ready")?.reason !== "TenantPodRefused")
-      ctx.events.warning(claim, "TenantPodRefused", refused);
+    const podReady = await runTenantPod(ctx, claim, pool, slot, pod, nameTaken);
+    const problem = PROBLEM_REASONS.has(podReady.reason);
+    if (problem && claim.status?.conditions?.find((c) => c.type === "Ready")?.reason !== podReady.reason)
+      ctx.events.warning(claim, podReady.reason, podReady.message);
     await writeStatus(
       ctx,
       claim,
@@ -171,23 +177,11 @@ async function reconcileClaimOnce(
         message: `holds slot ${slot.leaseName} on node ${slot.node} in ${slot.zone}`,
       },
       { type: CONDITION_VALID, status: "True", reason: "Admitted", message: "the claim passed admission" },
-      refused
-        ? {
-            type: "Ready",
-            status: "False",
-            reason: "TenantPodRefused",
-            message: `the API server refused the tenant pod: ${refused}`,
-          }
-        : {
-            type: "Ready",
-            status: ready ? "True" : "False",
-            reason: ready ? "TenantPodReady" : "TenantPodStarting",
-            message: ready ? "the tenant pod runs on the claim's slot" : "the tenant pod is starting",
-          },
+      podReady,
     );
     if (phase !== "Bound")
       ctx.events.normal(claim, "Bound", `granted slot ${slot.leaseName} on ${slot.node} (${slot.zone})`);
-    const retry = refused ? TENANT_POD_RETRY_MS : undefined;
+    const retry = problem ? TENANT_POD_RETRY_MS : undefined;
     const expiry = expiresAt !== undefined ? Math.max(10, expiresAt - ctx.now()) : undefined;
     const after = Math.min(retry ?? Infinity, expiry ?? Infinity);
     return after === Infinity ? {} : { requeueAfterMs: after };
@@ -301,9 +295,12 @@ async function revokeInadmissible(
   return {};
 }
 
+/** Ready reasons that say the tenant pod cannot run as things are: told by an Event, retried slowly. */
+const PROBLEM_REASONS = new Set(["TenantPodRefused", "TenantPodNameTaken"]);
+
 /**
- * The tenant pod runs on the slot's node once the placeholder has made room. Returns the API
- * server's message when it refuses the pod (the claim then says so instead of "starting").
+ * The tenant pod runs on the slot's node once the placeholder has made room. Returns the claim's
+ * Ready condition as the pod stands: starting, ready, finished, or why it cannot run.
  */
 async function runTenantPod(
   ctx: ControllerContext,
@@ -311,24 +308,34 @@ async function runTenantPod(
   pool: ContingencyPool,
   slot: SlotView,
   pod: k8s.V1Pod | undefined,
-): Promise<string | undefined> {
+  nameTaken: boolean,
+): Promise<ConditionInput> {
   const namespace = claim.metadata.namespace!;
-  if (
-    pod &&
-    (pod.spec?.nodeName !== slot.node || pod.metadata?.labels?.["understudy.dev/slot"] !== slot.leaseName)
-  ) {
+  const name = tenantPodName(claim.metadata.name!);
+  const starting: ConditionInput = {
+    type: "Ready",
+    status: "False",
+    reason: "TenantPodStarting",
+    message: "the tenant pod is starting",
+  };
+  if (nameTaken)
+    return {
+      type: "Ready",
+      status: "False",
+      reason: "TenantPodNameTaken",
+      message: `pod ${name} exists and does not belong to this claim; the claim's pod runs once it is gone`,
+    };
+  if (pod && (pod.spec?.nodeName !== slot.node || pod.metadata?.labels?.[labels.slot] !== slot.leaseName)) {
     // A pod from an earlier slot: it must go before the new one starts.
     await stopTenantPod(
       ctx,
-      namespace,
-      pod.metadata!.name!,
+      { namespace, name: claim.metadata.name!, uid: claim.metadata.uid },
       "SlotChanged",
-      new Date(ctx.now()).toISOString(),
       0,
     );
-    return undefined;
+    return starting;
   }
-  if (pod) return undefined;
+  if (pod) return podCondition(pod) ?? starting;
   try {
     await ctx.client.core.deleteNamespacedPod({
       name: placeholderName(slot.leaseName),
@@ -338,14 +345,54 @@ async function runTenantPod(
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
+  let created: k8s.V1Pod;
   try {
-    await ctx.client.core.createNamespacedPod({ namespace, body: tenantPod(claim, pool, slot) });
+    created = await ctx.client.core.createNamespacedPod({ namespace, body: tenantPod(claim, pool, slot) });
   } catch (err) {
-    if (isConflict(err)) return undefined;
-    if (isRefusal(err)) return errorMessage(err);
+    if (isConflict(err)) return starting;
+    if (isRefusal(err)) return refusedCondition(errorMessage(err));
     throw err;
   }
-  return undefined;
+  if (!created.spec?.resources) {
+    // An API server without pod-level resources drops the field silently; unbounded containers
+    // could then use the whole node.
+    await ctx.client.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 });
+    return refusedCondition(
+      "it dropped spec.resources, which bounds the pod to its slot (Kubernetes 1.34+ with the PodLevelResources feature is required)",
+    );
+  }
+  return starting;
+}
+
+const refusedCondition = (message: string): ConditionInput => ({
+  type: "Ready",
+  status: "False",
+  reason: "TenantPodRefused",
+  message: `the API server refused the tenant pod: ${message}`,
+});
+
+/** Ready or finished, from the pod itself; undefined while it starts. */
+function podCondition(pod: k8s.V1Pod): ConditionInput | undefined {
+  const phase = pod.status?.phase;
+  if (phase === "Succeeded" || phase === "Failed") {
+    const why = [pod.status?.reason, pod.status?.message].filter(Boolean).join(": ");
+    return {
+      type: "Ready",
+      status: "False",
+      reason: phase === "Succeeded" ? "TenantPodSucceeded" : "TenantPodFailed",
+      message: `the tenant pod ${phase === "Succeeded" ? "completed" : "failed"}${why ? ` (${why})` : ""}`,
+    };
+  }
+  const ready =
+    phase === "Running" && !!pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+  return ready
+    ? {
+        type: "Ready",
+        status: "True",
+        reason: "TenantPodReady",
+        message: "the tenant pod runs on the claim's slot",
+      }
+    : undefined;
 }
 
 /**
@@ -358,12 +405,17 @@ async function release(
   claim: k8s.KubernetesObject,
   lease: k8s.V1Lease | undefined,
   pod: k8s.V1Pod | undefined,
+  releaseGraceSeconds: number | undefined,
 ): Promise<ReconcileResult> {
   const namespace = claim.metadata!.namespace!;
   if (pod && !isTerminated(pod)) {
     if (!pod.metadata?.deletionTimestamp) {
       try {
-        await ctx.client.core.deleteNamespacedPod({ name: pod.metadata!.name!, namespace });
+        await ctx.client.core.deleteNamespacedPod({
+          name: pod.metadata!.name!,
+          namespace,
+          gracePeriodSeconds: releaseGraceSeconds,
+        });
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }

@@ -33,7 +33,6 @@ export interface ObservedState {
   headServices: Cache<k8s.V1Service>;
 }
 
-
 export interface Recorder {
   normal(object: InvolvedObject, reason: string, message: string): void;
   warning(object: InvolvedObject, reason: string, message: string): void;
@@ -61,7 +60,6 @@ export interface ControllerContext {
    */
   probes?: { record(namespace: string, name: string): (ProbeRecord & { pod: string }) | undefined };
 }
-
 
 /**
  * A controller as the runtime needs it: its reconcile function over one key ("name" or

@@ -7,6 +7,7 @@ import type { ClaimView, NodeView } from "../decisions/types.ts";
 import type { Cache, ControllerContext } from "./context.ts";
 import { perObject, perRevision } from "./derived.ts";
 import { annotations, labels } from "./labels.ts";
+import { tenantPodClaim, tenantPodName } from "./pods.ts";
 import { admit, requestedByNode, toClaimView, toNodeView } from "./views.ts";
 
 /** The API parsers over cached objects: a schema check is done once per object version. */
@@ -67,6 +68,18 @@ export const podsOfService = (
   namespace: string,
   name: string,
 ): readonly k8s.V1Pod[] => podsByService(ctx.cache.pods).get(`${namespace}/${name}`) ?? none;
+
+/**
+ * A claim's tenant pod: the pod named for it that the claim controls (see tenantPodClaim). A pod
+ * someone else put under that name is not the claim's, and the operator neither runs nor stops it.
+ */
+export function ownedTenantPod(
+  ctx: ControllerContext,
+  claim: { namespace: string; name: string; uid?: string },
+): k8s.V1Pod | undefined {
+  const pod = ctx.cache.pods.get(tenantPodName(claim.name), claim.namespace);
+  return pod && tenantPodClaim(pod, claim.uid) === `${claim.namespace}/${claim.name}` ? pod : undefined;
+}
 
 /** The pods on a pool's slots (placeholders, tenants and heads), by their pool label. */
 export const podsOfPool = (ctx: ControllerContext, pool: string): readonly k8s.V1Pod[] =>

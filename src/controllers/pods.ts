@@ -1,12 +1,30 @@
 // The pods the pool and claim controllers run on slots.
 import type * as k8s from "@kubernetes/client-node";
-import type { ContingencyPool, PoolClaim } from "../api/index.ts";
+import { CLAIM_KIND, type ContingencyPool, type PoolClaim } from "../api/index.ts";
 import type { SlotView } from "../decisions/types.ts";
-import { TENANT_POD_SPEC_FIELDS } from "../decisions/tenant-pod-fields.ts";
+import { tenantPodFieldRule } from "../decisions/tenant-pod-fields.ts";
 import { labels, managedBy, placeholderPriorityClass, roles } from "./labels.ts";
 
 export const placeholderName = (leaseName: string) => `placeholder-${leaseName}`;
-export const tenantPodName = (claimName: string) => `${claimName}-tenant`;
+const TENANT_POD_SUFFIX = "-tenant";
+export const tenantPodName = (claimName: string) => `${claimName}${TENANT_POD_SUFFIX}`;
+/** The claim a pod's name is reserved for, whoever made the pod. */
+export const claimNamedBy = (podName: string | undefined) =>
+  podName?.endsWith(TENANT_POD_SUFFIX) ? podName.slice(0, -TENANT_POD_SUFFIX.length) : undefined;
+
+/**
+ * The claim a tenant pod belongs to ("namespace/name"): the PoolClaim that controls it. Anyone who
+ * may create pods can give one our labels and name; only the claim's controller reference (with
+ * the claim's uid, when it is known) makes it the claim's.
+ */
+export function tenantPodClaim(pod: k8s.V1Pod, claimUid?: string): string | undefined {
+  const owner = pod.metadata?.ownerReferences?.find((ref) => ref.controller && ref.kind === CLAIM_KIND);
+  if (!owner || (claimUid !== undefined && owner.uid !== claimUid)) return undefined;
+  return `${pod.metadata?.namespace}/${owner.name}`;
+}
+
+/** Kubernetes' default terminationGracePeriodSeconds. */
+const DEFAULT_TERMINATION_GRACE_SECONDS = 30;
 
 /** The lowest priority there is: a placeholder only keeps capacity warm and yields to anything. */
 export const placeholderPriorityClassObject: k8s.V1PriorityClass = {
@@ -69,14 +87,15 @@ export function placeholderPod(pool: ContingencyPool, slot: SlotView, namespace:
  * The tenant's pod on its slot, from a template that passed admission: the fields the tenant or the
  * pool may decide (see tenant-pod-fields.ts) copied, then the operator's own: pinned to the slot's
  * node, the pool's tolerations added, the slot's size as the pod's requests and limits, no service
- * account token unless the pool allows one, owned by the claim (deleting the claim deletes the pod).
+ * account token unless the pool allows one, a termination grace of at most the pool's planned
+ * grace, owned by the claim (deleting the claim deletes the pod).
  * Operator labels win over the tenant's.
  */
 export function tenantPod(claim: PoolClaim, pool: ContingencyPool, slot: SlotView): k8s.V1Pod {
   const template = claim.spec.template;
   const written = template.spec as Record<string, unknown>;
   const spec = Object.fromEntries(
-    Object.entries(written).filter(([field]) => TENANT_POD_SPEC_FIELDS[field]?.kind !== "operator"),
+    Object.entries(written).filter(([field]) => tenantPodFieldRule(field)?.kind !== "operator"),
   ) as unknown as k8s.V1PodSpec;
   const size = { cpu: String(pool.spec.slotSize.cpu), memory: String(pool.spec.slotSize.memory) };
   return {
@@ -110,6 +129,11 @@ export function tenantPod(claim: PoolClaim, pool: ContingencyPool, slot: SlotVie
         ? spec.automountServiceAccountToken
         : false,
       resources: { requests: size, limits: size },
+      // A tenant may not outstay a revocation or a release by asking for a long goodbye.
+      terminationGracePeriodSeconds: Math.min(
+        spec.terminationGracePeriodSeconds ?? DEFAULT_TERMINATION_GRACE_SECONDS,
+        pool.spec.revocation.plannedGraceSeconds,
+      ),
     },
   };
 }

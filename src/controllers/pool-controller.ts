@@ -21,7 +21,7 @@ import { isConflict, isNotFound } from "../kube/errors.ts";
 import type { ResourceRef } from "../kube/resources.ts";
 import type { ControllerContext, ReconcileResult } from "./context.ts";
 import { annotations, labels, roles } from "./labels.ts";
-import { placeholderName, placeholderPod, placeholderPriorityClassObject } from "./pods.ts";
+import { placeholderName, placeholderPod, placeholderPriorityClassObject, tenantPodClaim } from "./pods.ts";
 import { noticeRevocation } from "./revocation.ts";
 import { observeNodes, parsedPool, podsOfPool, poolClaims, slotLeasesOfPool } from "./indexes.ts";
 import { sameJson } from "./json-equal.ts";
@@ -122,7 +122,7 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
   }
   // A slot whose claim is gone (deleted before it could release the slot, e.g. while no operator
   // led) goes back to the pool once no pod of that tenant is left on it.
-  const occupiedBefore = occupiedSlots(ctx, name);
+  const occupiedBefore = occupiedSlots(ctx, name, observed);
   let released = 0;
   for (const { slot, lease } of observed) {
     if (slot.holder.kind !== "claim" || occupiedBefore.has(slot.leaseName)) continue;
@@ -144,7 +144,7 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
   )
     return { requeueAfterMs: GRANTS_UNSEEN_REQUEUE_MS };
   // A slot whose last tenant's pod has not gone yet is not grantable: two tenants never share a slot.
-  const occupied = occupiedSlots(ctx, name);
+  const occupied = occupiedSlots(ctx, name, observed);
   const grantable = observed
     .map((o) => o.slot)
     .filter((s) => s.holder.kind !== "free" || !occupied.has(s.leaseName));
@@ -206,12 +206,32 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
   return granted > 0 || counts.pending > 0 ? { requeueAfterMs: 1000 } : {};
 }
 
-/** Slots on which a tenant pod still exists (terminating ones included). */
-function occupiedSlots(ctx: ControllerContext, pool: string): Set<string> {
+/**
+ * Slots on which a tenant pod still exists (terminating ones included): a pod of the claim that
+ * holds the slot or last lost it. Labels alone prove nothing (anyone who may create a pod can copy
+ * them), so a pod counts only under its claim's controller reference.
+ */
+function occupiedSlots(
+  ctx: ControllerContext,
+  pool: string,
+  observed: readonly { slot: SlotView; lease: k8s.V1Lease }[],
+): Set<string> {
+  const tenantsOf = new Map<string, string[]>();
+  for (const { slot, lease } of observed) {
+    const claims = [lease.metadata?.annotations?.[annotations.revokedClaim]];
+    if (slot.holder.kind === "claim") claims.push(`${slot.holder.namespace}/${slot.holder.name}`);
+    tenantsOf.set(
+      slot.leaseName,
+      claims.filter((c): c is string => !!c),
+    );
+  }
   const out = new Set<string>();
   for (const pod of podsOfPool(ctx, pool)) {
     const l = pod.metadata?.labels ?? {};
-    if (l[labels.role] === roles.tenant && l[labels.slot] && !isTerminated(pod)) out.add(l[labels.slot]!);
+    const slot = l[labels.slot];
+    if (l[labels.role] !== roles.tenant || !slot || isTerminated(pod)) continue;
+    const claim = tenantPodClaim(pod);
+    if (claim && tenantsOf.get(slot)?.includes(claim)) out.add(slot);
   }
   return out;
 }

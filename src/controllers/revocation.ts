@@ -7,7 +7,7 @@ import { isNotFound } from "../kube/errors.ts";
 import type { ResourceRef } from "../kube/resources.ts";
 import type { ControllerContext } from "./context.ts";
 import { annotations } from "./labels.ts";
-import { tenantPodName } from "./pods.ts";
+import { ownedTenantPod } from "./indexes.ts";
 
 export const claimResource: ResourceRef = {
   group: GROUP,
@@ -32,20 +32,16 @@ export interface Revocation {
 /** Status, Event, pod annotation, then pod deletion with the grace period: in that order, so the tenant sees why before its pod goes. */
 export async function noticeRevocation(ctx: ControllerContext, r: Revocation): Promise<void> {
   const now = ctx.now();
-  const pod = ctx.cache.pods.get(tenantPodName(r.claim.name), r.claim.namespace);
-  // What is told is what happens: a pod already stopping keeps the deadline it has.
-  const stoppingSince = pod?.metadata?.deletionTimestamp;
-  const deadline = stoppingSince
-    ? new Date(
-        new Date(stoppingSince).getTime() + (pod.metadata?.deletionGracePeriodSeconds ?? 0) * 1000,
-      ).toISOString()
-    : new Date(now + r.graceSeconds * 1000).toISOString();
+  const claim = ctx.cache.claims.get(r.claim.name, r.claim.namespace);
+  const ref = { ...r.claim, uid: claim?.metadata?.uid };
+  const pod = ownedTenantPod(ctx, ref);
+  // What is told is what happens: a pod already stopping sooner keeps its own deadline.
+  const deadline = stopDeadline(pod, now, r.graceSeconds);
   const outcome = !pod
     ? "no tenant pod was running"
-    : stoppingSince
-      ? `the tenant pod was already stopping and is gone by ${deadline}`
+    : deadline < now + r.graceSeconds * 1000
+      ? `the tenant pod was already stopping and is gone by ${new Date(deadline).toISOString()}`
       : `the tenant pod stops within ${r.graceSeconds}s`;
-  const claim = ctx.cache.claims.get(r.claim.name, r.claim.namespace);
   const status = (claim?.status ?? {}) as { phase?: string; revokedAt?: string };
   const already = (status.phase === "Revoking" || status.phase === "Expired") && status.revokedAt;
   if (claim && !already) {
@@ -55,7 +51,7 @@ export async function noticeRevocation(ctx: ControllerContext, r: Revocation): P
         reason: r.reason,
         message: r.message,
         revokedAt: new Date(now).toISOString(),
-        revokeDeadline: deadline,
+        revokeDeadline: new Date(deadline).toISOString(),
         revokedBy: r.by,
       });
     } catch (err) {
@@ -63,35 +59,42 @@ export async function noticeRevocation(ctx: ControllerContext, r: Revocation): P
     }
     ctx.events.warning(claim, r.reason, `${r.message}; ${outcome}`);
   }
-  await stopTenantPod(
-    ctx,
-    r.claim.namespace,
-    tenantPodName(r.claim.name),
-    r.reason,
-    deadline,
-    r.graceSeconds,
-  );
+  await stopTenantPod(ctx, ref, r.reason, r.graceSeconds);
 }
 
+/** When a tenant pod is gone at the latest if it is stopped now with `graceSeconds`: a deletion under way may end sooner. */
+function stopDeadline(pod: k8s.V1Pod | undefined, now: number, graceSeconds: number): number {
+  const requested = now + graceSeconds * 1000;
+  const stopping = pod?.metadata?.deletionTimestamp;
+  return stopping ? Math.min(new Date(stopping).getTime(), requested) : requested;
+}
+
+/**
+ * Stops a claim's tenant pod within `graceSeconds`: annotated with why and until when, then
+ * deleted. A deletion already under way is shortened when it would end later (a tenant pod never
+ * outstays the notice it was given); a pod the claim does not own is left alone.
+ */
 export async function stopTenantPod(
   ctx: ControllerContext,
-  namespace: string,
-  name: string,
+  claim: { namespace: string; name: string; uid?: string },
   reason: string,
-  deadline: string,
   graceSeconds: number,
 ): Promise<void> {
-  const pod: k8s.V1Pod | undefined = ctx.cache.pods.get(name, namespace);
-  if (pod?.metadata?.deletionTimestamp) return;
+  const pod = ownedTenantPod(ctx, claim);
+  if (!pod) return;
+  const now = ctx.now();
+  const deadline = stopDeadline(pod, now, graceSeconds);
+  if (pod.metadata?.deletionTimestamp && deadline < now + graceSeconds * 1000) return;
+  const { name, namespace } = pod.metadata as { name: string; namespace: string };
   try {
-    if (!pod?.metadata?.annotations?.[annotations.revocationReason]) {
+    if (!pod.metadata?.annotations?.[annotations.revocationReason]) {
       await ctx.client.mergePatch(
         { apiVersion: "v1", kind: "Pod", metadata: { name, namespace } },
         {
           metadata: {
             annotations: {
               [annotations.revocationReason]: reason,
-              [annotations.revocationDeadline]: deadline,
+              [annotations.revocationDeadline]: new Date(deadline).toISOString(),
             },
           },
         },

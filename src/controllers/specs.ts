@@ -3,6 +3,7 @@ import { parseHolderIdentity } from "../decisions/names.ts";
 import { reconcileClaim } from "./claim-controller.ts";
 import { keyOf, splitKey, type ControllerSpec } from "./context.ts";
 import { annotations, labels, roles } from "./labels.ts";
+import { claimNamedBy } from "./pods.ts";
 import { reconcilePool } from "./pool-controller.ts";
 
 const allPools: ControllerSpec["watches"]["nodes"] = (_node, ctx) => ctx.cache.pools.list().map(keyOf);
@@ -45,10 +46,13 @@ export const claimControllerSpec: ControllerSpec = {
       return keys;
     },
     pods: (pod) => {
-      const claim = pod.metadata?.labels?.[labels.claim];
-      return claim && pod.metadata?.labels?.[labels.role] === roles.tenant
-        ? [`${pod.metadata!.namespace}/${claim}`]
-        : [];
+      // The claim's own pod, and any pod that takes its pod's name (it blocks the claim until it goes).
+      const claim =
+        pod.metadata?.labels?.[labels.role] === roles.tenant && pod.metadata?.labels?.[labels.claim];
+      const named = claimNamedBy(pod.metadata?.name);
+      return [...new Set([claim, named].filter((c): c is string => !!c))].map(
+        (c) => `${pod.metadata!.namespace}/${c}`,
+      );
     },
     pools: (pool, ctx) =>
       ctx.cache.claims

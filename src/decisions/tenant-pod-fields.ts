@@ -37,7 +37,7 @@ export interface TenantPodFieldViolation {
 }
 
 /** Who decides a PodSpec field of a tenant pod. */
-type FieldRule =
+export type FieldRule =
   | { kind: "tenant" } // passed on as written; the Pod Security and sizing checks still apply
   | { kind: "operator"; why: string } // set by the operator; the tenant may not set it
   | { kind: "pool"; allowed: (value: unknown, policy: TenantPodPolicy) => string | undefined };
@@ -62,6 +62,21 @@ const serviceAccount = pool((value, policy) =>
     : `service account ${JSON.stringify(value)} is not allowed by the pool (only "default"${policy.serviceAccountNames.map((n) => `, "${n}"`).join("")})`,
 );
 
+/** Projected sources that hand the pod a credential of its service account. */
+const CREDENTIAL_SOURCES = ["serviceAccountToken", "podCertificate"] as const;
+
+/** The first volume that projects a service account credential, if any. */
+function tokenVolume(volumes: unknown): { volume: unknown; source: string } | undefined {
+  for (const volume of Array.isArray(volumes) ? volumes : []) {
+    const sources = asObject(asObject(asObject(volume)?.projected))?.sources;
+    for (const source of Array.isArray(sources) ? sources : []) {
+      const found = CREDENTIAL_SOURCES.find((key) => asObject(source)?.[key] !== undefined);
+      if (found) return { volume: asObject(volume)?.name, source: found };
+    }
+  }
+  return undefined;
+}
+
 const sameToleration = (a: Record<string, unknown>, b: Record<string, unknown>) =>
   ["key", "operator", "value", "effect", "tolerationSeconds"].every((k) => (a[k] ?? null) === (b[k] ?? null));
 
@@ -69,7 +84,13 @@ const sameToleration = (a: Record<string, unknown>, b: Record<string, unknown>) 
 export const TENANT_POD_SPEC_FIELDS: Readonly<Record<string, FieldRule>> = {
   containers: tenant,
   initContainers: tenant,
-  volumes: tenant,
+  volumes: pool((value, policy) => {
+    if (policy.automountServiceAccountToken) return undefined;
+    const token = tokenVolume(value);
+    return token === undefined
+      ? undefined
+      : `volume ${JSON.stringify(token.volume)} projects a ${token.source}, and the pool allows no service account token`;
+  }),
   securityContext: tenant,
   restartPolicy: tenant,
   terminationGracePeriodSeconds: tenant,
@@ -129,6 +150,11 @@ export const TENANT_POD_SPEC_FIELDS: Readonly<Record<string, FieldRule>> = {
   ephemeralContainers: operator("ephemeral containers are added to a running pod, not templated"),
 };
 
+/** Who decides a PodSpec field; undefined for a field nobody has judged (own keys only: "constructor" is not a field). */
+export function tenantPodFieldRule(field: string): FieldRule | undefined {
+  return Object.hasOwn(TENANT_POD_SPEC_FIELDS, field) ? TENANT_POD_SPEC_FIELDS[field] : undefined;
+}
+
 function annotationAllowed(key: string, allowed: readonly string[]): boolean {
   return allowed.some((pattern) =>
     pattern.endsWith("*") ? key.startsWith(pattern.slice(0, -1)) : key === pattern,
@@ -152,7 +178,7 @@ export function checkTenantPodFields(
   for (const field of Object.keys(spec).sort()) {
     const value = spec[field];
     if (value === undefined || value === null) continue;
-    const rule = TENANT_POD_SPEC_FIELDS[field];
+    const rule = tenantPodFieldRule(field);
     const path = `spec.${field}`;
     if (!rule) found.push({ path, message: `${path} is not a field tenants may set` });
     else if (rule.kind === "operator") found.push({ path, message: `${path} may not be set: ${rule.why}` });

@@ -164,6 +164,10 @@ describe("the Helm chart", () => {
         `RoleBinding kube-node-lease/${release}-node-leases`,
         `Service ${namespace}/${release}-metrics`,
         `ServiceAccount ${namespace}/${release}`,
+        `ValidatingAdmissionPolicy /${release}-poolclaim-requester`,
+        `ValidatingAdmissionPolicy /${release}-storageservice-namespace`,
+        `ValidatingAdmissionPolicyBinding /${release}-poolclaim-requester`,
+        `ValidatingAdmissionPolicyBinding /${release}-storageservice-namespace`,
       ].sort(),
     );
     for (const o of installed) expect(await exists(o), identify(o)).toBe(true);

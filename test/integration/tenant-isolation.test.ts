@@ -215,8 +215,25 @@ describe("tenant isolation", () => {
 
     await createClaim(
       client,
+      claimManifest(tenants, "token", pool, 50, {
+        podSpec: tenantPodSpec(
+          { volumes: [{ name: "t", projected: { sources: [{ serviceAccountToken: { path: "token" } }] } }] },
+          { volumeMounts: [{ name: "t", mountPath: "/var/run/t" }] },
+        ),
+      }),
+    );
+    const tokenRefused = await eventually("token refused", async () => {
+      const s = await claimStatus("token");
+      return s.reason === "FieldNotAllowed" && s;
+    });
+    expect(tokenRefused.message).toContain('volume "t" projects a serviceAccountToken');
+    expect(await podGone("token")).toBe(true);
+    await deleteClaim(client, tenants, "token");
+
+    await createClaim(
+      client,
       claimManifest(tenants, "builder", pool, 5, {
-        podSpec: tenantPodSpec({ serviceAccountName: "builder" }),
+        podSpec: tenantPodSpec({ serviceAccountName: "builder", terminationGracePeriodSeconds: 31_536_000 }),
       }),
     );
     const pod = await bound("builder");
@@ -228,6 +245,8 @@ describe("tenant isolation", () => {
       limits: { cpu: "500m", memory: "512Mi" },
     });
     expect(pod.spec!.priorityClassName).toBeUndefined();
+    // A year's goodbye is cut to the pool's planned grace: no tenant outstays a revocation.
+    expect(pod.spec!.terminationGracePeriodSeconds).toBe(1);
   });
 
   it("revokes Bound claims with the planned notice when their namespace leaves allowedNamespaces", async () => {
@@ -268,6 +287,45 @@ describe("tenant isolation", () => {
       (await claimEvents("rejected")).some((e) => e.reason === "TenantPodRefused"),
     );
     await deleteClaim(client, tenants, "rejected");
+  });
+
+  it("neither runs nor stops a pod under the claim's pod name that the claim does not own", async () => {
+    // Anyone who may create pods in the namespace can take the name and copy the labels.
+    await client.core.createNamespacedPod({
+      namespace: tenants,
+      body: {
+        metadata: {
+          name: "squat-tenant",
+          labels: {
+            "understudy.dev/pool": pool,
+            "understudy.dev/role": "tenant",
+            "understudy.dev/slot": "x",
+          },
+        },
+        spec: tenantPodSpec() as k8s.V1PodSpec,
+      },
+    });
+    await createClaim(client, claimManifest(tenants, "squat", pool, 5));
+    const blocked = await eventually("squat blocked by the foreign pod", async () => {
+      const s = await claimStatus("squat");
+      return condition(s, "Ready")?.reason === "TenantPodNameTaken" && s;
+    });
+    expect(blocked.phase).toBe("Bound");
+    const foreign = await tenantPod("squat");
+    expect(foreign.metadata!.deletionTimestamp).toBeUndefined();
+    expect(foreign.metadata!.ownerReferences).toBeUndefined();
+
+    await client.core.deleteNamespacedPod({
+      name: "squat-tenant",
+      namespace: tenants,
+      gracePeriodSeconds: 0,
+    });
+    const own = await eventually("squat's own pod", async () => {
+      const pod = await tenantPod("squat");
+      return pod.metadata?.ownerReferences?.[0]?.kind === "PoolClaim" && pod;
+    });
+    expect(own.spec!.nodeName).toBe((await claimStatus("squat")).node);
+    await deleteClaim(client, tenants, "squat");
   });
 
   it("gives no slot to a storage service of a namespace the pool does not list", async () => {

@@ -113,6 +113,32 @@ describe("checkTenantPodFields", () => {
     ]);
   });
 
+  it("refuses volumes that project a service account credential unless the pool allows tokens", () => {
+    const volumes = [
+      { name: "scratch", emptyDir: {} },
+      {
+        name: "t",
+        projected: { sources: [{ configMap: { name: "c" } }, { serviceAccountToken: { path: "token" } }] },
+      },
+    ];
+    const found = checkTenantPodFields({ containers, volumes }, undefined, policy());
+    expect(found).toEqual([
+      {
+        path: "spec.volumes",
+        message:
+          'spec.volumes: volume "t" projects a serviceAccountToken, and the pool allows no service account token',
+      },
+    ]);
+    expect(paths({ volumes: [{ name: "c", projected: { sources: [{ podCertificate: {} }] } }] })).toEqual([
+      "spec.volumes",
+    ]);
+    expect(paths({ volumes }, policy({ automountServiceAccountToken: true }))).toEqual([]);
+  });
+
+  it("does not take Object's own properties for fields", () => {
+    expect(paths({ constructor: {}, toString: "x" })).toEqual(["spec.constructor", "spec.toString"]);
+  });
+
   it("refuses a field it does not know, so a new PodSpec field is judged before it is passed on", () => {
     expect(paths({ someFutureField: true })).toEqual(["spec.someFutureField"]);
   });
