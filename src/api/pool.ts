@@ -124,7 +124,8 @@ const namespaceOrAny = withRules(z.string().min(1).max(63), [
 ]).describe(`A namespace name, or "${ANY_NAMESPACE}".`);
 
 /** An annotation key ([prefix/]name), or a prefix of one ending in "*". */
-const ANNOTATION_KEY_PATTERN = "^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?[*]?$";
+const ANNOTATION_KEY_PATTERN =
+  "^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?[*]?$";
 
 const names = (what: string) =>
   z
