@@ -8,6 +8,7 @@ import type { ProbeRecord } from "../decisions/head-health.ts";
 import type { CustomObject, KubeClient } from "../kube/client.ts";
 import type { ReconcileResult } from "../operator/controller.ts";
 import type { InvolvedObject } from "../operator/events.ts";
+import type { CacheExpectations } from "./cache-expectations.ts";
 import type { LedgerMetrics } from "./metrics.ts";
 
 export type { InvolvedObject, ReconcileResult };
@@ -52,6 +53,8 @@ export interface ControllerContext {
    * exist is everyone's to report.
    */
   managesPool(name: string): boolean;
+  /** The pools' grants the slot Lease cache does not show yet (see cache-expectations.ts). */
+  grantExpectations: CacheExpectations;
   /** Pool and ledger metrics; absent in tests that do not scrape them. */
   metrics?: LedgerMetrics;
   /**

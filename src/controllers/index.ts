@@ -12,6 +12,7 @@ import {
 } from "./context.ts";
 import { labels, roles } from "./labels.ts";
 import { parseLabelSelector } from "../kube/label-selector.ts";
+import { CacheExpectations } from "./cache-expectations.ts";
 import { ledgerMetrics } from "./metrics.ts";
 import { poolResource } from "./pool-controller.ts";
 import { claimResource } from "./revocation.ts";
@@ -74,6 +75,7 @@ export function registerControllers(
       return !pool || selected(pool.metadata?.labels ?? {});
     },
     metrics: ledgerMetrics(manager.metrics),
+    grantExpectations: new CacheExpectations(),
   };
   for (const spec of specs) {
     const controller = manager.controller({

@@ -25,7 +25,6 @@ import { placeholderName, placeholderPod, placeholderPriorityClassObject, tenant
 import { noticeRevocation } from "./revocation.ts";
 import { observeNodes, parsedPool, podsOfPool, poolClaims, slotLeasesOfPool } from "./indexes.ts";
 import { sameJson } from "./json-equal.ts";
-import { CacheExpectations } from "./cache-expectations.ts";
 import { createSlotLease, deleteSlotLease, slotLease, swapHolder } from "./slot-ledger.ts";
 import { isTerminated, toPoolView, toSlotView } from "./views.ts";
 
@@ -44,8 +43,6 @@ export function poolSlots(ctx: ControllerContext, pool: string): { slot: SlotVie
   });
 }
 
-/** The pools' grants not yet in the slot Lease cache (see CacheExpectations). */
-const grantsSeen = new CacheExpectations();
 const GRANTS_UNSEEN_REQUEUE_MS = 20;
 
 export async function reconcilePool(ctx: ControllerContext, name: string): Promise<ReconcileResult> {
@@ -136,7 +133,7 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
   // cache that shows this pool's earlier grants: a claim granted a moment ago still looks Pending
   // until then, and would get a second slot.
   if (
-    !grantsSeen.met(
+    !ctx.grantExpectations.met(
       name,
       (lease) => ctx.cache.slotLeases.get(lease, ctx.namespace)?.metadata?.resourceVersion,
       ctx.now(),
@@ -157,7 +154,7 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
       ...grant.claim,
     });
     if (result.ok) {
-      grantsSeen.expect(
+      ctx.grantExpectations.expect(
         name,
         grant.slot.leaseName,
         leaseOf.get(grant.slot.leaseName)!.metadata!.resourceVersion!,
