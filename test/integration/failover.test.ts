@@ -286,9 +286,7 @@ describe("a new head that never becomes Ready", () => {
     try {
       await createService(client, w.scope, w.ns, "kv", w.pool, { failover: { headStartDeadlineSeconds: 3 } });
       await waitForServing(client, w.ns, "kv", 1);
-      const slots = [...(await holders(w)).keys()];
-      const slotB = slots.find((name) => name.includes("-zone-b-"))!;
-      const slotC = slots.find((name) => name.includes("-zone-c-"))!;
+      const slotB = [...(await holders(w)).keys()].find((name) => name.includes("-zone-b-"))!;
 
       // Heads started from now on never get Ready; the failover takes zone-b's free slot first.
       await setHeadImage(client, w.ns, "kv", neverReadyImage);
@@ -308,17 +306,16 @@ describe("a new head that never becomes Ready", () => {
       expect(last).toMatchObject({
         reason: "PodNotReady",
         epoch: 2,
-        leaseName: slotC,
-        toZone: "zone-c",
         abandonedSlots: [slotB],
         abandonedNodes: [stuckNode],
       });
-      expect(last.timeline!.map((t) => t.step)).toEqual([
-        "Detected",
-        "SlotChosen",
-        "Revoked",
-        "HeadStarted",
-        "Detected",
+      const slot = last.leaseName!;
+      expect(slot).not.toBe(slotB);
+      // Given up once; then every step once more, on another slot (the pool may add and remove its
+      // replacement slot meanwhile, which makes the run choose again before taking anything).
+      const steps = last.timeline!.map((t) => t.step);
+      expect(steps.slice(0, 5)).toEqual(["Detected", "SlotChosen", "Revoked", "HeadStarted", "Detected"]);
+      expect(steps.slice(5).filter((step, i, all) => i === 0 || all[i - 1] !== step)).toEqual([
         "SlotChosen",
         "Revoked",
         "HeadStarted",
@@ -335,13 +332,16 @@ describe("a new head that never becomes Ready", () => {
       const reasons = (await eventsOf(client, w.ns, "kv")).map((e) => e.reason);
       expect(reasons).toContain("FailoverSlotAbandoned");
 
-      // The ledger, read back from the API server: zone-b's slot is the pool's again, zone-c's the service's.
+      // The ledger, read back from the API server: the abandoned slot is the pool's again, and the
+      // service holds exactly the slot its head runs on (checked in expectOneServingHead).
       const ledger = await holders(w);
       expect(ledger.get(slotB)).toBe("");
-      expect(ledger.get(slotC)).toBe(`service:${w.ns}/kv`);
-      // Its history: zone-b's slot went to the service and back once; the head that did not get Ready
-      // was gone before it went back, and the good head started on zone-c only once the service held it.
-      await eventually("the history to reach the end", () => history.leases.some((l) => l.lease === slotC));
+      expect(ledger.get(slot)).toBe(`service:${w.ns}/kv`);
+      // Its history: the abandoned slot went to the service and back once; the head that did not get
+      // Ready was gone before it went back, and the good head started only on a slot the service held.
+      await eventually("the history to reach the end", () =>
+        history.leases.some((l) => l.lease === slot && l.holder === `service:${w.ns}/kv`),
+      );
       const holdersOfB = history.leases
         .filter((l) => l.lease === slotB)
         .map((l) => l.holder)
@@ -352,7 +352,7 @@ describe("a new head that never becomes Ready", () => {
         .sort((a, b) => a.createdRv - b.createdRv);
       expect(heads.map((h) => [h.name, h.slot])).toEqual([
         ["kv-head-2", slotB],
-        ["kv-head-2", slotC],
+        ["kv-head-2", slot],
       ]);
       expect(heads[0]!.deletedRv).toBeLessThan(heads[1]!.createdRv);
       expect(history.violations()).toEqual([]);
