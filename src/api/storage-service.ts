@@ -192,7 +192,7 @@ export const FailoverSettingsSchema = z
       .max(3600)
       .default(DEFAULT_HEAD_START_DEADLINE_SECONDS)
       .describe(
-        "How long a new head may take to become Ready, in seconds. A head started on a slot by a failover that is not Ready in time is removed, its slot given back to the pool, and the failover goes on with another slot; a first head or a failback head not Ready in time counts as failed. 1 to 3600.",
+        "How long a new head may take to become Ready, in seconds. A head a failover started on a slot and not Ready in time is removed, its slot given back to the pool, and the failover goes on with another slot. A service's first head not Ready in time is failed over; a failback's new head not Ready in time ends the failback (Abandoned). 1 to 3600.",
       ),
     switchoverCooldownSeconds: z
       .int()
