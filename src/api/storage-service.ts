@@ -46,6 +46,7 @@ export const STORAGE_SERVICE_CONDITION_TYPES = [
   "HeadAvailable",
   "ContingencyAvailable",
   "FailingOver",
+  "SwitchoverPending",
   "Valid",
 ] as const;
 export type StorageServiceConditionType = (typeof STORAGE_SERVICE_CONDITION_TYPES)[number];
@@ -179,6 +180,32 @@ export const FailbackSchema = z
   .describe("What happens after a failover, once the failed zone is healthy again.")
   .prefault({});
 
+/** How long a new head may take to become Ready: it fences every partition before it reports Ready. */
+export const DEFAULT_HEAD_START_DEADLINE_SECONDS = 60;
+export const DEFAULT_SWITCHOVER_COOLDOWN_SECONDS = 300;
+
+export const FailoverSettingsSchema = z
+  .object({
+    headStartDeadlineSeconds: z
+      .int()
+      .min(1)
+      .max(3600)
+      .default(DEFAULT_HEAD_START_DEADLINE_SECONDS)
+      .describe(
+        "How long a new head may take to become Ready, in seconds. A head a failover started on a slot and not Ready in time is removed, its slot given back to the pool, and the failover goes on with another slot. A service's first head not Ready in time is failed over; a failback's new head not Ready in time ends the failback (Abandoned). 1 to 3600.",
+      ),
+    switchoverCooldownSeconds: z
+      .int()
+      .min(0)
+      .max(86_400)
+      .default(DEFAULT_SWITCHOVER_COOLDOWN_SECONDS)
+      .describe(
+        "Least time, in seconds, between the end of the last failover (or switchover) and the start of a requested switchover that would revoke a tenant's slot; such a switchover waits (condition SwitchoverPending) and starts once the time has passed. Failovers of a failed head never wait. 0 to 86400.",
+      ),
+  })
+  .describe("Limits on how a failover proceeds and how often a switchover may take a tenant's slot.")
+  .prefault({});
+
 type SpecShape = {
   pool: string;
   zones: string[];
@@ -227,6 +254,7 @@ export const StorageServiceSpecSchema = withRules(
     servers: ServersSchema,
     failureDetection: FailureDetectionSchema,
     failback: FailbackSchema,
+    failover: FailoverSettingsSchema,
   }),
   [
     {
@@ -269,10 +297,24 @@ export const ServerZoneStatusSchema = z
   })
   .describe("Readiness of the server nodes of one zone.");
 
+/** Why a failover gave up a slot it had taken, before routing switched to it. */
+export const SLOT_ABANDON_REASONS = ["HeadNotReady", "NodeNotReady", "LeaseLost"] as const;
+export type SlotAbandonReason = (typeof SLOT_ABANDON_REASONS)[number];
+
 export const FailoverTimelineEntrySchema = z
   .object({
     step: z.enum(FAILOVER_STEPS).describe("Step reached."),
     at: timestamp("When the step was reached."),
+    abandonedSlot: z
+      .string()
+      .optional()
+      .describe("When the run went back to Detected: the slot Lease it gave up, returned to the pool."),
+    reason: z
+      .enum(SLOT_ABANDON_REASONS)
+      .optional()
+      .describe(
+        "Why abandonedSlot was given up: HeadNotReady (the new head was not Ready within spec.failover.headStartDeadlineSeconds), NodeNotReady (the slot's node failed), LeaseLost (the slot Lease was no longer the service's).",
+      ),
   })
   .describe("One step of a failover and when it was reached.");
 
@@ -306,7 +348,16 @@ const failoverFields = {
     .array(z.string().describe("Name of a slot Lease."))
     .max(32)
     .optional()
-    .describe("Slot Leases given up during this failover because their node failed after they were taken."),
+    .describe(
+      "Slot Leases given up during this failover (their node failed, the Lease was lost, or the new head was not Ready in time); not chosen again by this failover.",
+    ),
+  abandonedNodes: z
+    .array(z.string().describe("Name of a node."))
+    .max(32)
+    .optional()
+    .describe(
+      "Nodes where a new head of this failover was not Ready in time; other nodes are preferred when choosing again.",
+    ),
   replenishDeferred: z
     .boolean()
     .optional()
@@ -393,7 +444,7 @@ export const StorageServiceStatusSchema = z
         description: "Readiness of the server nodes by zone.",
       }),
     conditions: conditionList(
-      "Ready, HeadAvailable, ContingencyAvailable (a slot is available to fail over to), FailingOver, and Valid (the spec passed the operator's checks).",
+      "Ready, HeadAvailable, ContingencyAvailable (a slot is available to fail over to), FailingOver, SwitchoverPending (a requested switchover waits for spec.failover.switchoverCooldownSeconds; the message says until when), and Valid (the spec passed the operator's checks).",
     ),
     failover: FailoverStatusSchema.optional(),
     lastFailover: LastFailoverSchema.optional(),
@@ -443,6 +494,7 @@ export type ServerZoneStatus = z.output<typeof ServerZoneStatusSchema>;
 export type FailoverStatus = z.output<typeof FailoverStatusSchema>;
 export type LastFailover = z.output<typeof LastFailoverSchema>;
 export type FailoverTimelineEntry = z.output<typeof FailoverTimelineEntrySchema>;
+export type FailoverSettings = z.output<typeof FailoverSettingsSchema>;
 export type FailbackStatus = z.output<typeof FailbackStatusSchema>;
 export type LastFailback = z.output<typeof LastFailbackSchema>;
 export type ResourceRequirements = z.output<typeof ResourceRequirementsSchema>;

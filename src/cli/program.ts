@@ -196,9 +196,17 @@ async function waitForSwitchover(
 ): Promise<FailoverSummary> {
   const deadline = options.now() + options.timeoutMs;
   let lastStep: string | undefined;
+  let lastWait: string | undefined;
   for (;;) {
-    const now = summarizeService(await getService(conn.client, service, namespace));
+    const raw = await getService(conn.client, service, namespace);
+    const now = summarizeService(raw);
     if (now.lastFailover && switchoverFinished(request, before, now)) return now.lastFailover;
+    // A switchover that would revoke a tenant may wait for the cooldown: say until when.
+    const waiting = raw.status?.conditions?.find(
+      (c) => c.type === "SwitchoverPending" && c.status === "True",
+    );
+    if (waiting?.message && waiting.message !== lastWait) options.onStep(`waiting: ${waiting.message}`);
+    lastWait = waiting?.message;
     const step = now.failingOver?.step;
     if (step && step !== lastStep) options.onStep(step);
     lastStep = step ?? lastStep;

@@ -1,7 +1,7 @@
 // The failover record as StorageService.status.failover stores it (flat fields, RFC 3339 times) and
 // back, so the controller writes and reads the step machine's state without losing a field.
 import type { FailoverStatus } from "../api/storage-service.ts";
-import type { ChosenSlot, FailoverRecord, HeadRef } from "./failover-steps.ts";
+import type { ChosenSlot, FailoverRecord, FailoverTimelineEntry, HeadRef } from "./failover-steps.ts";
 import { headPodName } from "./names.ts";
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -19,7 +19,7 @@ export function toFailoverStatus(record: FailoverRecord, service: string): Failo
     startedAt: iso(record.startedAt),
     reason: record.reason,
     fromEpoch: record.epochAtDetection,
-    timeline: record.timeline.map((entry) => ({ step: entry.step, at: iso(entry.at) })),
+    timeline: record.timeline.map((entry) => ({ ...entry, at: iso(entry.at) })),
   };
   if (record.message !== undefined) status.message = record.message;
   if (record.oldHead) {
@@ -40,6 +40,7 @@ export function toFailoverStatus(record: FailoverRecord, service: string): Failo
   }
   if (record.victim) status.revokedClaim = `${record.victim.namespace}/${record.victim.name}`;
   if (record.abandonedSlots?.length) status.abandonedSlots = [...record.abandonedSlots];
+  if (record.abandonedNodes?.length) status.abandonedNodes = [...record.abandonedNodes];
   if (record.replenishDeferred) status.replenishDeferred = true;
   return status;
 }
@@ -60,7 +61,11 @@ export function fromFailoverStatus(status: FailoverStatus): FailoverRecord | und
     epochAtDetection,
     timeline: (status.timeline ?? []).flatMap((entry) => {
       const at = ms(entry.at);
-      return at === undefined ? [] : [{ step: entry.step, at }];
+      if (at === undefined) return [];
+      const read: FailoverTimelineEntry = { step: entry.step, at };
+      if (entry.abandonedSlot !== undefined) read.abandonedSlot = entry.abandonedSlot;
+      if (entry.reason !== undefined) read.reason = entry.reason;
+      return [read];
     }),
   };
   if (status.message !== undefined) record.message = status.message;
@@ -95,6 +100,7 @@ export function fromFailoverStatus(status: FailoverStatus): FailoverRecord | und
     record.victim = { namespace, name };
   }
   if (status.abandonedSlots?.length) record.abandonedSlots = [...status.abandonedSlots];
+  if (status.abandonedNodes?.length) record.abandonedNodes = [...status.abandonedNodes];
   if (status.replenishDeferred) record.replenishDeferred = true;
   return record;
 }

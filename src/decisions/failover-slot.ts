@@ -15,6 +15,8 @@ export interface FailoverSlotInput {
   failedZones?: readonly string[];
   /** Lease names not to choose. */
   exclude?: readonly string[];
+  /** Nodes where a head of this failover did not become Ready: slots elsewhere are preferred. */
+  avoidNodes?: readonly string[];
 }
 
 export interface FailoverVictim {
@@ -37,7 +39,8 @@ export type FailoverSlotChoice =
 
 /**
  * Chooses the failover slot:
- * 1. only slots that no storage service holds and whose node exists and is Ready;
+ * 1. only slots that no storage service holds and whose node exists and is Ready; slots on
+ *    `avoidNodes` only when no other slot is left;
  * 2. zones in this order: zones the failure did not touch, then zones in `failedZones`, then the
  *    failed head's own zone (the fallback when nothing else is left: a head in the same zone beats no
  *    head);
@@ -58,7 +61,10 @@ export function chooseFailoverSlot(input: FailoverSlotInput): FailoverSlotChoice
     };
   }
   const readyNodes = new Set(input.nodes.filter((node) => node.ready).map((node) => node.name));
-  const usable = taken.filter((slot) => readyNodes.has(slot.node));
+  const onReady = taken.filter((slot) => readyNodes.has(slot.node));
+  const avoided = new Set(input.avoidNodes ?? []);
+  const elsewhere = onReady.filter((slot) => !avoided.has(slot.node));
+  const usable = elsewhere.length > 0 ? elsewhere : onReady;
   if (usable.length === 0) {
     return {
       kind: "none",

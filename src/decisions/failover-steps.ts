@@ -9,9 +9,11 @@
 // - the head pod of an epoch has one name, so it cannot be created twice;
 // - the epoch written to status and the Service selector is the recorded target, never "current + 1";
 // - a record is written with the status resourceVersion it was decided on (optimistic lock).
+import type { SlotAbandonReason } from "../api/storage-service.ts";
 import { chooseFailoverSlot } from "./failover-slot.ts";
 import type { HeadHealth } from "./head-health.ts";
 import { headPodName } from "./names.ts";
+import { compareStrings } from "./order.ts";
 import type {
   ClaimRef,
   ClaimView,
@@ -53,6 +55,14 @@ export interface ChosenSlot {
   node: string;
 }
 
+/** One step reached; when the run went back to Detected, the slot it gave up and why. */
+export interface FailoverTimelineEntry {
+  step: FailoverStep;
+  at: number;
+  abandonedSlot?: string;
+  reason?: SlotAbandonReason;
+}
+
 /** `StorageService.status.failover`: the run in progress. Times in ms since the epoch. */
 export interface FailoverRecord {
   /** The last step reached. */
@@ -70,11 +80,13 @@ export interface FailoverRecord {
   slot?: ChosenSlot;
   /** The claim whose lease the failover revokes; unset for a free slot. */
   victim?: ClaimRef;
-  /** Slots given up during this run because their node failed after they were taken. */
+  /** Slots given up during this run (node failed, lease lost, head not Ready in time); never chosen again. */
   abandonedSlots?: string[];
+  /** Nodes where a head of this run was not Ready in time: avoided when choosing again. */
+  abandonedNodes?: string[];
   /** Replenishing did not happen within the time allowed; the pool keeps trying on its own. */
   replenishDeferred?: boolean;
-  timeline: { step: FailoverStep; at: number }[];
+  timeline: FailoverTimelineEntry[];
 }
 
 export interface FailoverPoolObservation {
@@ -109,6 +121,8 @@ export interface FailoverObserved {
   victimClaim: "absent" | "notified" | "unnotified";
   /** The head pod of the recorded target epoch. */
   newHead: { presence: PodPresence; phase?: PodPhase; ready: boolean };
+  /** spec.failover.headStartDeadlineSeconds in ms: how long after HeadStarted the new head may take to be Ready. */
+  headStartDeadlineMs: number;
   /** The epoch the head Service selects; undefined when it selects none. */
   routedEpoch?: number;
   /** The head pod that failed, and whether its node exists and is Ready. */
@@ -137,7 +151,7 @@ export interface FailoverSummary {
   slot?: string;
   revokedClaim?: ClaimRef;
   epoch?: number;
-  timeline: { step: FailoverStep; at: number }[];
+  timeline: FailoverTimelineEntry[];
 }
 
 export type FailoverAction =
@@ -205,14 +219,19 @@ export const DEFAULT_FAILOVER_OPTIONS: FailoverOptions = {
  *   victim and remove the placeholder, wait until both pods are gone, record Revoked;
  * - Revoked → create the head pod of the target epoch on the slot's node, record HeadStarted;
  * - HeadStarted → wait until Ready, switch the Service to the target epoch, record RoutingSwitched
- *   together with status.epoch = targetEpoch and status.head;
+ *   together with status.epoch = targetEpoch and status.head; a head not Ready within
+ *   headStartDeadlineMs of HeadStarted gives its slot up (below), its node avoided from then on;
  * - RoutingSwitched → delete the old head (forced on a failed node), release its slot if it had one,
  *   record OldHeadFenced;
  * - OldHeadFenced → wait for the pool to replace the slot (at most replenishTimeoutMs), record
  *   Replenished;
  * - Replenished → release any other slot the service holds, then finish (Done).
- * Before routing switches, if the taken slot's node fails or the lease is lost, the run gives the slot
- * up (deletes the new head pod, releases the lease) and chooses again, keeping the target epoch.
+ * Before routing switches, if the taken slot's node fails, the lease is lost or the head misses its
+ * deadline, the run gives the slot up: it deletes the new head pod, records Detected with the slot as
+ * abandoned (a timeline entry names it and the reason), releases the lease by compare-and-swap, and
+ * chooses again, never that slot, keeping the target epoch. Until Detected is recorded the give-up is
+ * decided again from the record at every call (a passed deadline stays passed), so a crash repeats
+ * only the pod deletion, which is idempotent.
  */
 export function nextFailoverAction(
   state: FailoverRecord | undefined,
@@ -290,8 +309,9 @@ function advance(
   step: FailoverStep,
   now: number,
   changes: Partial<FailoverRecord> = {},
+  note: Omit<FailoverTimelineEntry, "step" | "at"> = {},
 ): FailoverRecord {
-  const timeline = [...state.timeline, { step, at: now }];
+  const timeline = [...state.timeline, { step, at: now, ...note }];
   // Status keeps a bounded timeline: the first entry (detection) and the latest ones.
   if (timeline.length > MAX_FAILOVER_TIMELINE) timeline.splice(1, timeline.length - MAX_FAILOVER_TIMELINE);
   return { ...state, ...changes, step, timeline };
@@ -341,6 +361,24 @@ function chooseSlot(
 ): FailoverAction {
   const pool = observed.pool;
   if (!pool) return wait(FailoverWaitReason.NoPool, "the service's pool does not exist", opts.noSlotRetryMs);
+  // A slot given up goes back to the pool before another is taken (its head pod is already gone).
+  const stillHeld = pool.slots
+    .filter(
+      (slot) =>
+        state.abandonedSlots?.includes(slot.leaseName) &&
+        slot.leaseName !== state.slot?.leaseName &&
+        heldByService(slot, observed),
+    )
+    .sort((a, b) => compareStrings(a.leaseName, b.leaseName))[0];
+  if (stillHeld) {
+    return {
+      kind: "casLease",
+      leaseName: stillHeld.leaseName,
+      expectedResourceVersion: stillHeld.resourceVersion,
+      from: stillHeld.holder,
+      to: { kind: "free" },
+    };
+  }
   if (pool.refusal) return wait(FailoverWaitReason.NamespaceNotAllowed, pool.refusal, opts.noSlotRetryMs);
   const excluded = [...(state.abandonedSlots ?? [])];
   if (state.oldHead?.slot) excluded.push(state.oldHead.slot);
@@ -352,6 +390,7 @@ function chooseSlot(
     ...(state.oldHead?.zone !== undefined ? { failedZone: state.oldHead.zone } : {}),
     ...(observed.failedZones ? { failedZones: observed.failedZones } : {}),
     exclude: excluded,
+    ...(state.abandonedNodes?.length ? { avoidNodes: state.abandonedNodes } : {}),
   });
   if (choice.kind === "none")
     return wait(FailoverWaitReason.NoSlotAvailable, choice.message, opts.noSlotRetryMs);
@@ -396,7 +435,7 @@ function takeSlot(state: FailoverRecord, observed: FailoverObserved, opts: Failo
     };
   }
 
-  if (!nodeReady(observed, chosen.node)) return giveUpSlot(state, observed);
+  if (!nodeReady(observed, chosen.node)) return giveUpSlot(state, observed, "NodeNotReady", opts);
   if (state.victim) {
     if (observed.victimClaim === "unnotified" || observed.slotPods.tenant === "present") {
       return {
@@ -428,10 +467,14 @@ function startHead(state: FailoverRecord, observed: FailoverObserved, opts: Fail
   const podName = headPodName(observed.service.name, epoch);
   if (!observed.pool)
     return wait(FailoverWaitReason.NoPool, "the service's pool does not exist", opts.noSlotRetryMs);
-  const lease = findSlot(observed, chosen.leaseName);
-  if (!heldByService(lease, observed) || !nodeReady(observed, chosen.node))
-    return giveUpSlot(state, observed);
   const head = observed.newHead;
+  const lease = findSlot(observed, chosen.leaseName);
+  // Reasons in an order that does not change as the give-up proceeds: the deadline, once passed, stays
+  // passed, and a failed node stays failed while the lease goes back; a lost lease comes last.
+  if (state.step === FailoverStep.HeadStarted && !head.ready && headStartExpired(state, observed))
+    return giveUpSlot(state, observed, "HeadNotReady", opts);
+  if (!nodeReady(observed, chosen.node)) return giveUpSlot(state, observed, "NodeNotReady", opts);
+  if (!heldByService(lease, observed)) return giveUpSlot(state, observed, "LeaseLost", opts);
   if (head.presence === "absent") {
     return {
       kind: "createHead",
@@ -449,8 +492,14 @@ function startHead(state: FailoverRecord, observed: FailoverObserved, opts: Fail
     return { kind: "deleteNewHead", podName, force: false };
   }
   if (state.step === FailoverStep.Revoked) return recordStep(state, FailoverStep.HeadStarted, observed.now);
-  if (!head.ready)
-    return wait(FailoverWaitReason.HeadStarting, `waiting for head pod ${podName} to be Ready`, opts.pollMs);
+  if (!head.ready) {
+    const left = headStartedAt(state) + observed.headStartDeadlineMs - observed.now;
+    return wait(
+      FailoverWaitReason.HeadStarting,
+      `waiting for head pod ${podName} to be Ready (its slot is given up in ${Math.ceil(left / 1000)}s)`,
+      Math.min(opts.pollMs, Math.max(left, 1)),
+    );
+  }
   if (observed.routedEpoch !== epoch) return { kind: "switchService", epoch };
   return {
     kind: "recordStep",
@@ -461,26 +510,55 @@ function startHead(state: FailoverRecord, observed: FailoverObserved, opts: Fail
   };
 }
 
+/** When the current slot's head was recorded as started (the last HeadStarted entry). */
+function headStartedAt(state: FailoverRecord): number {
+  return (
+    [...state.timeline].reverse().find((entry) => entry.step === FailoverStep.HeadStarted)?.at ??
+    state.startedAt
+  );
+}
+
+function headStartExpired(state: FailoverRecord, observed: FailoverObserved): boolean {
+  return observed.now - headStartedAt(state) >= observed.headStartDeadlineMs;
+}
+
 /**
- * The taken slot's node failed (or its lease was lost) before routing switched: remove the new head
- * pod from it, release the lease, and go back to choosing, keeping the target epoch.
+ * The taken slot is given up before routing switched: its node failed, its lease was lost, or its head
+ * was not Ready in time. Remove the new head pod from it, then record Detected with the slot among the
+ * abandoned ones (and a timeline entry naming it and the reason), keeping the target epoch; choosing
+ * again gives the lease back before anything else. A head that missed its deadline on a Ready node is
+ * deleted gracefully and waited for, so no pod of the service runs on the slot once the pool has it
+ * back; on a failed node it is removed at once (the node cannot confirm).
  */
-function giveUpSlot(state: FailoverRecord, observed: FailoverObserved): FailoverAction {
+function giveUpSlot(
+  state: FailoverRecord,
+  observed: FailoverObserved,
+  reason: SlotAbandonReason,
+  opts: FailoverOptions,
+): FailoverAction {
   const chosen = state.slot!;
   const podName = headPodName(observed.service.name, state.targetEpoch!);
-  if (observed.newHead.presence !== "absent") return { kind: "deleteNewHead", podName, force: true };
-  const lease = findSlot(observed, chosen.leaseName);
-  if (lease && heldByService(lease, observed)) {
-    return {
-      kind: "casLease",
-      leaseName: lease.leaseName,
-      expectedResourceVersion: lease.resourceVersion,
-      from: lease.holder,
-      to: { kind: "free" },
-    };
+  const head = observed.newHead;
+  if (head.presence !== "absent") {
+    const graceful = reason === "HeadNotReady" && nodeReady(observed, chosen.node);
+    if (!graceful) return { kind: "deleteNewHead", podName, force: true };
+    if (head.presence === "present") return { kind: "deleteNewHead", podName, force: false };
+    return wait(
+      FailoverWaitReason.HeadTerminating,
+      `head pod ${podName} was not Ready in time; waiting for it to terminate before giving slot ${chosen.leaseName} back`,
+      opts.pollMs,
+    );
   }
-  const abandoned = [...(state.abandonedSlots ?? []), chosen.leaseName].slice(-MAX_ABANDONED_SLOTS);
-  const next = advance(state, FailoverStep.Detected, observed.now, { abandonedSlots: abandoned });
+  // Recorded while the service still holds the lease: choosing again releases it first.
+  const changes: Partial<FailoverRecord> = {
+    abandonedSlots: [...(state.abandonedSlots ?? []), chosen.leaseName].slice(-MAX_ABANDONED_SLOTS),
+  };
+  if (reason === "HeadNotReady" && !state.abandonedNodes?.includes(chosen.node))
+    changes.abandonedNodes = [...(state.abandonedNodes ?? []), chosen.node].slice(-MAX_ABANDONED_SLOTS);
+  const next = advance(state, FailoverStep.Detected, observed.now, changes, {
+    abandonedSlot: chosen.leaseName,
+    reason,
+  });
   delete next.slot;
   delete next.victim;
   return { kind: "recordStep", step: FailoverStep.Detected, record: next };

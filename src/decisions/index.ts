@@ -14,3 +14,4 @@ export * from "./head-health.ts";
 export * from "./failover-slot.ts";
 export * from "./failover-steps.ts";
 export * from "./failover-record.ts";
+export * from "./switchover-cooldown.ts";

@@ -6,7 +6,7 @@ import { versions } from "./config.ts";
 
 // KWOK plays the kubelet through Stage documents. We take the stages that ship in the kwok module,
 // shorten their delays (upstream waits 1-6 s before a pod runs; failover tests want milliseconds)
-// and add fault stages that tests switch on with a label or annotation.
+// and add fault stages that tests switch on with a label, an annotation or an image.
 
 const upstreamStages = [
   "node/fast/node-initialize.yaml",
@@ -66,6 +66,67 @@ const podNotReadyStage = {
   },
 };
 
+/**
+ * Image of a container that starts but never reports Ready (a head that cannot fence its partitions,
+ * say). Unlike the annotation above it is in the pod from its creation, so a pod the operator creates
+ * from a spec carrying this image is never Ready, not even for a moment.
+ */
+export const neverReadyImage = "registry.example/understudy:never-ready";
+
+const podNeverReadyStage = {
+  apiVersion: "kwok.x-k8s.io/v1alpha1",
+  kind: "Stage",
+  metadata: { name: "understudy-pod-never-ready" },
+  spec: {
+    resourceRef: { apiGroup: "v1", kind: "Pod" },
+    // Where upstream pod-ready would make the pod Running and Ready: Running, not Ready, instead.
+    selector: {
+      matchExpressions: [
+        { key: ".spec.containers.[0].image", operator: "In", values: [neverReadyImage] },
+        { key: ".metadata.deletionTimestamp", operator: "DoesNotExist" },
+        { key: ".status.phase", operator: "In", values: ["Pending"] },
+        {
+          key: '.status.conditions.[] | select( .type == "Initialized" ) | .status',
+          operator: "In",
+          values: ["True"],
+        },
+        { key: ".status.containerStatuses.[].state.running.startedAt", operator: "DoesNotExist" },
+      ],
+    },
+    // Both this and pod-ready match; KWOK picks among matching stages by weight.
+    weight: 1_000_000,
+    delay: { durationMilliseconds: 20 },
+    next: {
+      statusTemplate: [
+        "{{ $now := Now }}",
+        "conditions:",
+        "- lastTransitionTime: {{ $now | Quote }}",
+        '  status: "False"',
+        "  reason: NeverReady",
+        "  type: Ready",
+        "- lastTransitionTime: {{ $now | Quote }}",
+        '  status: "False"',
+        "  reason: NeverReady",
+        "  type: ContainersReady",
+        "containerStatuses:",
+        "{{ range .spec.containers }}",
+        "- image: {{ .image | Quote }}",
+        "  name: {{ .name | Quote }}",
+        "  ready: false",
+        "  restartCount: 0",
+        "  started: true",
+        "  state:",
+        "    running:",
+        "      startedAt: {{ $now | Quote }}",
+        "{{ end }}",
+        "phase: Running",
+        "startTime: {{ $now | Quote }}",
+        "",
+      ].join("\n"),
+    },
+  },
+};
+
 export function kwokModuleDir(): string {
   const out = execFileSync("go", ["mod", "download", "-json", `sigs.k8s.io/kwok@${versions.kwok}`], {
     encoding: "utf8",
@@ -93,5 +154,5 @@ export function renderStages(moduleDir = kwokModuleDir()): string {
       (d) => d.toJSON() as StageDoc,
     ),
   );
-  return [...docs.map(quicken), podNotReadyStage].map((d) => stringify(d)).join("---\n");
+  return [...docs.map(quicken), podNotReadyStage, podNeverReadyStage].map((d) => stringify(d)).join("---\n");
 }

@@ -423,6 +423,12 @@ describe("understudy failover", () => {
       ];
       return value !== before && value;
     });
+    // Held back by the cooldown first: the command says why and until when.
+    const cooldown = "switchover would revoke claim t/x; it starts at 2030-01-01T00:00:00.000Z";
+    await client.patchCustomStatus(serviceRef, "kv", storage, {
+      conditions: [condition("SwitchoverPending", "True", "Cooldown", cooldown)],
+    });
+    await eventually("the wait reported", () => stderr.includes(`waiting: ${cooldown}`));
     const start = Date.now();
     const at = (ms: number) => new Date(start + ms).toISOString();
     await client.patchCustomStatus(serviceRef, "kv", storage, {

@@ -8,10 +8,20 @@ import {
   deleteService,
   getService,
   routedEpoch,
+  setHeadImage,
+  TEST_IMAGE,
   waitForFailover,
   waitForServing,
 } from "../support/failover.ts";
-import { deleteNamespace, eventually, freshNamespace, makePodNotReady, testClient } from "../support/kube.ts";
+import { neverReadyImage } from "../cluster/stages.ts";
+import {
+  deleteNamespace,
+  eventually,
+  freshNamespace,
+  isPodReady,
+  makePodNotReady,
+  testClient,
+} from "../support/kube.ts";
 import { startOperator, type OperatorProcess } from "../support/operator.ts";
 import { deleteClaim, deletePool, getClaim, listClaims, slotLeases } from "../support/pools.ts";
 
@@ -165,6 +175,96 @@ describe("a failover interrupted by an operator crash", () => {
       // And it stays done: nothing more happens once the operator has looked again.
       await waitForServing(client, ns, "kv", 2);
       expect((await getService(client, ns, "kv")).status!.failoverCount).toBe(1);
+    },
+    90_000,
+  );
+});
+
+// Giving up the slot of a head that is not Ready in time, in this scenario (free slots in zone-b and
+// zone-c; the head started on zone-b's never gets Ready): HeadStarted: delete that head, record the
+// give-up (Detected, the slot abandoned) | Detected, the second time: give zone-b's slot back.
+const GIVE_UP_CRASH_POINTS = ["HeadStarted", "HeadStarted:2", "Detected:2"];
+
+describe("a slot given up (its head not Ready in time) when the operator crashes", () => {
+  it.each(GIVE_UP_CRASH_POINTS)(
+    "is given back once and the failover finishes on the other slot after a crash at %s",
+    async (point) => {
+      const n = GIVE_UP_CRASH_POINTS.indexOf(point);
+      const scope = `giveup-${run}-${n}`;
+      const pool = `giveup-${run}-${n}`;
+      const opNs = await freshNamespace(client, "giveup-op");
+      const ns = await freshNamespace(client, "giveup");
+      let operator: OperatorProcess | undefined;
+      cleanup.push(async () => {
+        await deleteService(client, ns, "kv");
+        await deletePool(client, pool);
+        await operator?.stop();
+        await Promise.all([deleteNamespace(client, ns), deleteNamespace(client, opNs)]);
+      });
+      await createScopedPool(client, pool, scope, {
+        zones: { "zone-b": 1, "zone-c": 1 },
+        hotSpares: 2,
+        emergencyGraceSeconds: 1,
+        plannedGraceSeconds: 2,
+      });
+      await createService(client, scope, ns, "kv", pool, { failover: { headStartDeadlineSeconds: 2 } });
+      const options = {
+        namespace: opNs,
+        identity: `giveup-${run}-${n}`,
+        poolSelector: `${SCOPE_LABEL}=${scope}`,
+        env: { UNDERSTUDY_LOG_LEVEL: "info" },
+      };
+      operator = await startOperator({ ...options, env: { ...options.env, UNDERSTUDY_CRASH_AT: point } });
+      await waitForServing(client, ns, "kv", 1);
+      const names = (await slotLeases(client, opNs, pool)).map((l) => l.metadata!.name!);
+      const slotB = names.find((name) => name.includes("-zone-b-"))!;
+
+      await setHeadImage(client, ns, "kv", neverReadyImage);
+      await makePodNotReady(client, ns, "kv-head-1");
+      const stuck = await eventually("kv-head-2 Running, not Ready", async () => {
+        const pod = await client.core.readNamespacedPod({ name: "kv-head-2", namespace: ns });
+        return pod.status?.phase === "Running" && !isPodReady(pod) ? pod : undefined;
+      });
+      expect(stuck.metadata!.labels!["understudy.dev/slot"]).toBe(slotB);
+      await setHeadImage(client, ns, "kv", TEST_IMAGE);
+      const code = await Promise.race([
+        operator.exited,
+        new Promise((resolve) => setTimeout(() => resolve("still running"), 30_000)),
+      ]);
+      expect(code, `exit at ${point} (log: ${operator.logFile})`).toBe(137);
+
+      operator = await startOperator(options);
+      const service = await waitForFailover(client, ns, "kv", 1);
+      const last = service.status!.lastFailover!;
+      expect(service.status).toMatchObject({ epoch: 2, failoverCount: 1 });
+      expect(last).toMatchObject({ epoch: 2, abandonedSlots: [slotB] });
+      const slot = last.leaseName!;
+      expect(slot).not.toBe(slotB);
+      // Given up once, with its reason, then every step once more on another slot (choosing again
+      // before taking anything when the pool's replacement slot comes and goes meanwhile).
+      const steps = last.timeline!.map((t) => t.step);
+      expect(steps.slice(0, 5)).toEqual(["Detected", "SlotChosen", "Revoked", "HeadStarted", "Detected"]);
+      expect(steps.slice(5).filter((step, i, all) => i === 0 || all[i - 1] !== step)).toEqual(STEPS.slice(1));
+      expect(last.timeline!.filter((t) => t.abandonedSlot !== undefined)).toEqual([
+        expect.objectContaining({ abandonedSlot: slotB, reason: "HeadNotReady" }),
+      ]);
+      expect(await routedEpoch(client, ns, "kv")).toBe("2");
+      const heads = await eventually("only the new head", async () => {
+        const pods = await client.core.listNamespacedPod({
+          namespace: ns,
+          labelSelector: "understudy.dev/service=kv,understudy.dev/role=head",
+        });
+        return pods.items.length === 1 ? pods.items : undefined;
+      });
+      expect(heads[0]!.metadata!.labels!["understudy.dev/slot"]).toBe(slot);
+      // The ledger: the abandoned slot is free again, the service holds its head's slot and no other.
+      const ledger = new Map(
+        (await slotLeases(client, opNs, pool)).map((l) => [l.metadata!.name!, l.spec?.holderIdentity ?? ""]),
+      );
+      expect(ledger.get(slotB)).toBe("");
+      expect([...ledger].filter(([, holder]) => holder === `service:${ns}/kv`)).toEqual([
+        [slot, `service:${ns}/kv`],
+      ]);
     },
     90_000,
   );

@@ -15,19 +15,25 @@ import {
   eventsOf,
   getService,
   routedEpoch,
+  setHeadImage,
+  TEST_IMAGE,
   waitForFailover,
   waitForServing,
   type ServiceObject,
 } from "../support/failover.ts";
+import { neverReadyImage } from "../cluster/stages.ts";
+import { LedgerHistory } from "../support/ledger-history.ts";
 import {
   deleteNamespace,
   eventually,
   freshNamespace,
+  isPodReady,
   makeNodeNotReady,
   makePodNotReady,
   makeZoneNotReady,
   restoreNode,
   testClient,
+  testKubeConfig,
 } from "../support/kube.ts";
 import { metricValue, startOperator, type OperatorProcess } from "../support/operator.ts";
 import { deletePool, getClaim, slotLeases } from "../support/pools.ts";
@@ -271,6 +277,91 @@ describe("failover of a head pod made NotReady", () => {
   });
 });
 
+describe("a new head that never becomes Ready", () => {
+  it("gives its slot back to the pool after the start deadline and finishes the failover on another slot", async () => {
+    const w = await world({ "zone-b": 1, "zone-c": 1 }, 2);
+    // Every slot Lease and every pod on a slot, as the API server has them, from here to the end.
+    const history = new LedgerHistory(testKubeConfig(), w.opNs, w.ns, w.pool);
+    await history.start();
+    try {
+      await createService(client, w.scope, w.ns, "kv", w.pool, { failover: { headStartDeadlineSeconds: 3 } });
+      await waitForServing(client, w.ns, "kv", 1);
+      const slotB = [...(await holders(w)).keys()].find((name) => name.includes("-zone-b-"))!;
+
+      // Heads started from now on never get Ready; the failover takes zone-b's free slot first.
+      await setHeadImage(client, w.ns, "kv", neverReadyImage);
+      await makePodNotReady(client, w.ns, "kv-head-1");
+      const stuck = await eventually("kv-head-2 Running but not Ready on zone-b's slot", async () => {
+        const pod = await client.core.readNamespacedPod({ name: "kv-head-2", namespace: w.ns });
+        const onB = pod.metadata?.labels?.["understudy.dev/slot"] === slotB;
+        return onB && pod.status?.phase === "Running" && !isPodReady(pod) ? pod : undefined;
+      });
+      const stuckNode = stuck.spec!.nodeName!;
+      expect((await holders(w)).get(slotB)).toBe(`service:${w.ns}/kv`);
+      // The next head the operator starts is a good one again.
+      await setHeadImage(client, w.ns, "kv", TEST_IMAGE);
+
+      const service = await waitForFailover(client, w.ns, "kv", 1);
+      const last = service.status!.lastFailover!;
+      expect(last).toMatchObject({
+        reason: "PodNotReady",
+        epoch: 2,
+        abandonedSlots: [slotB],
+        abandonedNodes: [stuckNode],
+      });
+      const slot = last.leaseName!;
+      expect(slot).not.toBe(slotB);
+      // Given up once; then every step once more, on another slot (the pool may add and remove its
+      // replacement slot meanwhile, which makes the run choose again before taking anything).
+      const steps = last.timeline!.map((t) => t.step);
+      expect(steps.slice(0, 5)).toEqual(["Detected", "SlotChosen", "Revoked", "HeadStarted", "Detected"]);
+      expect(steps.slice(5).filter((step, i, all) => i === 0 || all[i - 1] !== step)).toEqual([
+        "SlotChosen",
+        "Revoked",
+        "HeadStarted",
+        "RoutingSwitched",
+        "OldHeadFenced",
+        "Replenished",
+        "Done",
+      ]);
+      const givenUp = last.timeline![4]!;
+      expect(givenUp).toMatchObject({ step: "Detected", abandonedSlot: slotB, reason: "HeadNotReady" });
+      expect(Date.parse(givenUp.at) - Date.parse(last.timeline![3]!.at)).toBeGreaterThanOrEqual(3000);
+      expect(service.status!.head!.node).not.toBe(stuckNode);
+      await expectOneServingHead(w, service, "kv");
+      const reasons = (await eventsOf(client, w.ns, "kv")).map((e) => e.reason);
+      expect(reasons).toContain("FailoverSlotAbandoned");
+
+      // The ledger, read back from the API server: the abandoned slot is the pool's again, and the
+      // service holds exactly the slot its head runs on (checked in expectOneServingHead).
+      const ledger = await holders(w);
+      expect(ledger.get(slotB)).toBe("");
+      expect(ledger.get(slot)).toBe(`service:${w.ns}/kv`);
+      // Its history: the abandoned slot went to the service and back once; the head that did not get
+      // Ready was gone before it went back, and the good head started only on a slot the service held.
+      await eventually("the history to reach the end", () =>
+        history.leases.some((l) => l.lease === slot && l.holder === `service:${w.ns}/kv`),
+      );
+      const holdersOfB = history.leases
+        .filter((l) => l.lease === slotB)
+        .map((l) => l.holder)
+        .filter((holder, i, all) => i === 0 || all[i - 1] !== holder);
+      expect(holdersOfB).toEqual(["", `service:${w.ns}/kv`, ""]);
+      const heads = [...history.pods.values()]
+        .filter((p) => p.role === "head")
+        .sort((a, b) => a.createdRv - b.createdRv);
+      expect(heads.map((h) => [h.name, h.slot])).toEqual([
+        ["kv-head-2", slotB],
+        ["kv-head-2", slot],
+      ]);
+      expect(heads[0]!.deletedRv).toBeLessThan(heads[1]!.createdRv);
+      expect(history.violations()).toEqual([]);
+    } finally {
+      history.stop();
+    }
+  });
+});
+
 describe("failover when the head's node or zone fails", () => {
   it("moves the head off a NotReady node, without waiting for eviction", async () => {
     const w = await world({ "zone-a": 1, "zone-b": 1, "zone-c": 1 }, 3);
@@ -362,6 +453,56 @@ describe("switchover and failback", () => {
     await expectOneServingHead(w, home, "kv");
     // The slot went back to the pool.
     expect((await holders(w)).get(slot)).not.toBe(`service:${w.ns}/kv`);
+  });
+
+  it("a switchover that would revoke a tenant waits for the cooldown after the last failover, then starts", async () => {
+    const w = await world({ "zone-b": 1, "zone-c": 1 });
+    await boundClaim(w, "tenant-b", 1, "zone-b");
+    await boundClaim(w, "tenant-c", 5, "zone-c");
+    const cooldownSeconds = 8;
+    await createService(client, w.scope, w.ns, "kv", w.pool, {
+      failover: { switchoverCooldownSeconds: cooldownSeconds },
+    });
+    await waitForServing(client, w.ns, "kv", 1);
+    // A failed head is never held back: the failover revokes the lowest bid at once.
+    await makePodNotReady(client, w.ns, "kv-head-1");
+    const first = await waitForFailover(client, w.ns, "kv", 1);
+    expect(first.status!.lastFailover).toMatchObject({
+      reason: "PodNotReady",
+      revokedClaim: `${w.ns}/tenant-b`,
+    });
+    const notBefore = Date.parse(first.status!.lastFailover!.finishedAt!) + cooldownSeconds * 1000;
+
+    // Asked for right away, a switchover would take zone-c's slot from tenant-c: it waits.
+    await annotateService(client, w.ns, "kv", { "understudy.dev/switchover": "soon" });
+    const waiting = await eventually("SwitchoverPending=True", async () => {
+      const s = await getService(client, w.ns, "kv");
+      return condition(s, "SwitchoverPending")?.status === "True" ? s : undefined;
+    });
+    expect(Date.now()).toBeLessThan(notBefore);
+    const pending = condition(waiting, "SwitchoverPending")!;
+    expect(pending.reason).toBe("Cooldown");
+    expect(pending.message).toContain(`claim ${w.ns}/tenant-c`);
+    expect(pending.message).toContain(`starts at ${new Date(notBefore).toISOString()}`);
+    expect(waiting.status).toMatchObject({ failoverCount: 1, epoch: 2 });
+    expect(waiting.status!.failover).toBeUndefined();
+    expect(waiting.status!.handledSwitchover).not.toBe("soon");
+    expect((await getClaim(client, w.ns, "tenant-c")).status?.phase).toBe("Bound");
+    expect((await eventsOf(client, w.ns, "kv")).map((e) => e.reason)).toContain("SwitchoverDelayed");
+
+    // Once the cooldown has passed it starts by itself, and takes the slot it said it would.
+    const moved = await waitForFailover(client, w.ns, "kv", 2, 60_000);
+    const second = moved.status!.lastFailover!;
+    expect(second).toMatchObject({
+      reason: "Manual",
+      revokedClaim: `${w.ns}/tenant-c`,
+      toZone: "zone-c",
+      epoch: 3,
+    });
+    expect(Date.parse(second.startedAt)).toBeGreaterThanOrEqual(notBefore);
+    expect(moved.status!.handledSwitchover).toBe("soon");
+    expect(condition(moved, "SwitchoverPending")).toMatchObject({ status: "False" });
+    await expectOneServingHead(w, moved, "kv");
   });
 
   it("Automatic failback returns the head to its primary zone once the zone has been healthy a while", async () => {

@@ -54,8 +54,12 @@ export interface ServiceShape {
   primaryZone?: string;
   failback?: { policy: "Manual" | "Automatic"; stableSeconds?: number };
   failureDetection?: Record<string, number>;
+  failover?: { headStartDeadlineSeconds?: number; switchoverCooldownSeconds?: number };
   annotations?: Record<string, string>;
 }
+
+/** The image test heads run; KWOK makes their pods Ready (see test/cluster/stages.ts for one it never does). */
+export const TEST_IMAGE = "registry.example/understudy:test";
 
 export function storageServiceManifest(
   namespace: string,
@@ -73,18 +77,19 @@ export function storageServiceManifest(
       primaryZone: shape.primaryZone ?? "zone-a",
       replicationFactor: 3,
       head: {
-        image: "registry.example/understudy:test",
+        image: TEST_IMAGE,
         port: 7000,
         resources: { requests: { cpu: "250m", memory: "256Mi" } },
       },
       servers: {
-        image: "registry.example/understudy:test",
+        image: TEST_IMAGE,
         port: 7001,
         replicasPerZone: 1,
         storage: { size: "1Gi" },
       },
       ...(shape.failureDetection ? { failureDetection: shape.failureDetection } : {}),
       ...(shape.failback ? { failback: shape.failback } : {}),
+      ...(shape.failover ? { failover: shape.failover } : {}),
     },
   };
 }
@@ -126,6 +131,14 @@ export async function annotateService(
   await client.mergePatch(
     { apiVersion: `${GROUP}/${VERSION}`, kind: "StorageService", metadata: { name, namespace } },
     { metadata: { annotations } },
+  );
+}
+
+/** The image heads started from now on run (the running head keeps its own). */
+export async function setHeadImage(client: KubeClient, namespace: string, name: string, image: string) {
+  await client.mergePatch(
+    { apiVersion: `${GROUP}/${VERSION}`, kind: "StorageService", metadata: { name, namespace } },
+    { spec: { head: { image } } },
   );
 }
 

@@ -2,9 +2,10 @@ import type * as k8s from "@kubernetes/client-node";
 import { Informer } from "../../src/kube/informer.ts";
 import { core } from "../../src/kube/resources.ts";
 
-// Records every state of the slot Leases and tenant pods a test can observe, then checks the
-// ledger's invariants over the whole history. Positions are etcd revisions (resourceVersions of
-// one etcd are one global counter), which orders a Lease change against a pod creation.
+// Records every state of the slot Leases and of the pods on slots (tenant pods, and head pods a
+// failover started on a slot) a test can observe, then checks the ledger's invariants over the whole
+// history. Positions are etcd revisions (resourceVersions of one etcd are one global counter), which
+// orders a Lease change against a pod creation.
 
 export interface LeaseState {
   rv: number;
@@ -13,8 +14,10 @@ export interface LeaseState {
 }
 export interface PodLife {
   name: string;
+  role: "tenant" | "head";
   slot: string;
-  claim: string;
+  /** The holder identity the slot's Lease must name while the pod may run: claim:… or service:…. */
+  owner: string;
   createdRv: number;
   deletedRv?: number;
 }
@@ -35,7 +38,7 @@ export class LedgerHistory {
     this.podInformer = new Informer<k8s.V1Pod>(kc, {
       resource: core.pods,
       namespace: tenantNamespace,
-      labelSelector: "understudy.dev/role=tenant",
+      labelSelector: "understudy.dev/role in (tenant,head),understudy.dev/slot",
     });
     this.leaseInformer.on((e) => {
       const rv = Number(e.object.metadata!.resourceVersion);
@@ -49,10 +52,15 @@ export class LedgerHistory {
       const rv = Number(pod.metadata!.resourceVersion);
       this.lastRv = Math.max(this.lastRv, rv);
       if (e.type === "add" && !this.pods.has(uid)) {
+        const labels = pod.metadata!.labels!;
+        const head = labels["understudy.dev/role"] === "head";
         this.pods.set(uid, {
           name: pod.metadata!.name!,
-          slot: pod.metadata!.labels!["understudy.dev/slot"]!,
-          claim: `${pod.metadata!.namespace}/${pod.metadata!.labels!["understudy.dev/claim"]}`,
+          role: head ? "head" : "tenant",
+          slot: labels["understudy.dev/slot"]!,
+          owner: head
+            ? `service:${pod.metadata!.namespace}/${labels["understudy.dev/service"]}`
+            : `claim:${pod.metadata!.namespace}/${labels["understudy.dev/claim"]}`,
           createdRv: rv,
         });
       } else if (e.type === "delete") {
@@ -84,13 +92,24 @@ export class LedgerHistory {
     this.leases.sort((a, b) => a.rv - b.rv);
     const bySlot = new Map<string, PodLife[]>();
     for (const life of this.pods.values()) {
-      // A tenant pod is created only while its claim holds the slot.
+      // A pod is created on a slot only while its owner (claim or service) holds the slot.
       const holder = this.holderAt(life.slot, life.createdRv);
-      if (holder !== `claim:${life.claim}`)
+      if (holder !== life.owner)
         out.push(`pod ${life.name} created at ${life.createdRv} on ${life.slot} held by "${holder}"`);
+      // A head gives its slot back only once it is gone (a tenant's is taken first, then its pod goes).
+      if (life.role === "head") {
+        const end = life.deletedRv ?? Number.POSITIVE_INFINITY;
+        const lost = this.leases.find(
+          (s) => s.lease === life.slot && s.rv > life.createdRv && s.rv < end && s.holder !== life.owner,
+        );
+        if (lost)
+          out.push(
+            `slot ${life.slot} went to "${lost.holder}" at ${lost.rv} while head ${life.name} existed`,
+          );
+      }
       bySlot.set(life.slot, [...(bySlot.get(life.slot) ?? []), life]);
     }
-    // No slot ever has two tenant pods at once.
+    // No slot ever has two pods at once.
     for (const [slot, lives] of bySlot) {
       lives.sort((a, b) => a.createdRv - b.createdRv);
       for (let i = 1; i < lives.length; i++) {

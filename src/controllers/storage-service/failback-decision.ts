@@ -8,7 +8,12 @@
 // status.epoch and status.head) -> the head on the slot is removed -> the slot Lease goes back to
 // free (compare-and-swap) -> done. A new head that is not Ready within the time allowed is removed and
 // the failback abandoned: the head on the slot never stopped serving.
-import type { FailbackPolicy, FailbackStatus, LastFailback } from "../../api/index.ts";
+import {
+  DEFAULT_HEAD_START_DEADLINE_SECONDS,
+  type FailbackPolicy,
+  type FailbackStatus,
+  type LastFailback,
+} from "../../api/index.ts";
 import type { HeadRef } from "../../decisions/failover-steps.ts";
 import { headPodName } from "../../decisions/names.ts";
 import type { PodPhase, PodPresence, ServiceRef } from "../../decisions/types.ts";
@@ -56,7 +61,7 @@ export type FailbackAction =
   | { kind: "wait"; message: string; requeueAfterMs: number };
 
 export interface FailbackOptions {
-  /** How long the new head may take to become Ready before the failback is abandoned. */
+  /** How long the new head may take to become Ready before the failback is abandoned (spec.failover.headStartDeadlineSeconds). */
   startTimeoutMs: number;
   pollMs: number;
   /** How often an Automatic service on a slot looks again while its primary zone has no Ready node. */
@@ -64,7 +69,7 @@ export interface FailbackOptions {
 }
 
 export const DEFAULT_FAILBACK_OPTIONS: FailbackOptions = {
-  startTimeoutMs: 60_000,
+  startTimeoutMs: DEFAULT_HEAD_START_DEADLINE_SECONDS * 1000,
   pollMs: 250,
   idleRecheckMs: 10_000,
 };

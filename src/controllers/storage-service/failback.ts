@@ -23,7 +23,13 @@ import {
 import { headPod } from "./manifests.ts";
 import { currentFailoverMetrics } from "./metrics.ts";
 import { primaryZoneOf, serviceAnnotations, serviceIdentity, serviceRef } from "./names.ts";
-import { isPodReady, presenceOf, type Known, type StorageServiceContext } from "./observe.ts";
+import {
+  headStartDeadlineMs,
+  isPodReady,
+  presenceOf,
+  type Known,
+  type StorageServiceContext,
+} from "./observe.ts";
 import { headStatusOf, replacement, withConditions } from "./status.ts";
 
 const MAX_ACTIONS = 20;
@@ -123,7 +129,10 @@ export async function driveFailback(
   for (let i = 0; i < MAX_ACTIONS; i++) {
     const record = service.status?.failback;
     if (record && record.step === "Started" && !known.routedKnown) await readRoutedEpoch(ctx, known, service);
-    const action = nextFailbackAction(record, observe(ctx, input, service), options);
+    const action = nextFailbackAction(record, observe(ctx, input, service), {
+      startTimeoutMs: headStartDeadlineMs(service),
+      ...options,
+    });
     if (action.kind === "idle")
       return action.recheckAfterMs === undefined
         ? { kind: "idle" }

@@ -3,7 +3,7 @@
 // status and the cluster are the whole state. Every status write is guarded by the resourceVersion
 // it was decided on, every slot change is a compare-and-swap, and every other effect is idempotent,
 // so an operator killed anywhere resumes from status and does nothing twice.
-import type { StorageService } from "../../api/index.ts";
+import type { SlotAbandonReason, StorageService } from "../../api/index.ts";
 import {
   DEFAULT_FAILOVER_OPTIONS,
   beginFailover,
@@ -13,6 +13,7 @@ import {
   type FailoverRecord,
 } from "../../decisions/failover-steps.ts";
 import { fromFailoverStatus, toFailoverStatus } from "../../decisions/failover-record.ts";
+import { switchoverCooldown } from "../../decisions/switchover-cooldown.ts";
 import type { NodeView } from "../../decisions/types.ts";
 import { annotations } from "../labels.ts";
 import { placeholderName, tenantPodName } from "../pods.ts";
@@ -67,7 +68,17 @@ export type FailoverOutcome =
       pool: PoolSnapshot | undefined;
       nodes: NodeView[];
       known: Known;
+      /** A requested switchover that waits for the cooldown (the steady path reports it and looks again). */
+      switchoverWait?: SwitchoverWait;
     };
+
+export interface SwitchoverWait {
+  request: string;
+  /** When it may start, ms since the epoch. */
+  notBefore: number;
+  waitMs: number;
+  message: string;
+}
 
 /** The value of the switchover annotation when it asks for a switchover not handled yet. */
 export function pendingSwitchover(service: StorageService): string | undefined {
@@ -102,6 +113,7 @@ export async function driveFailover(
       await readRoutedEpoch(ctx, known, service);
     const observed = observeFailover(ctx, { service, record, health: assessment.health, pool, nodes, known });
     let action: FailoverAction;
+    let switchoverWait: SwitchoverWait | undefined;
 
     if (switchover !== undefined && assessment.health.healthy) {
       const choice = contingencyChoice(service, pool, nodes);
@@ -123,20 +135,53 @@ export async function driveFailover(
         service = write.service;
         continue;
       }
-      // A planned move: the same run as a failover, started by hand.
-      const record = beginFailover({
+      const lastEnd = service.status?.lastFailover?.finishedAt;
+      const cooldown = switchoverCooldown({
         now: observed.now,
-        epoch: observed.epoch,
-        reason: MANUAL_REASON,
-        message: `switchover requested (${serviceAnnotations.switchover}=${switchover})`,
-        ...(observed.head ? { head: observed.head } : {}),
+        ...(lastEnd !== undefined ? { lastFailoverFinishedAt: Date.parse(lastEnd) } : {}),
+        cooldownMs: service.spec.failover.switchoverCooldownSeconds * 1000,
+        revokesTenant: choice.victim !== undefined,
       });
-      action = { kind: "recordStep", step: "Detected", record };
+      if (cooldown.kind === "wait") {
+        const victim = choice.victim!;
+        switchoverWait = {
+          request: switchover,
+          notBefore: cooldown.notBefore,
+          waitMs: cooldown.waitMs,
+          message:
+            `switchover ${JSON.stringify(switchover)} would revoke claim ${victim.namespace}/${victim.name}; ` +
+            `it starts at ${new Date(cooldown.notBefore).toISOString()}, ` +
+            `${service.spec.failover.switchoverCooldownSeconds}s (spec.failover.switchoverCooldownSeconds) after the last failover ended at ${lastEnd}`,
+        };
+        action = nextFailoverAction(record, observed, opts);
+      } else {
+        // A planned move: the same run as a failover, started by hand.
+        action = {
+          kind: "recordStep",
+          step: "Detected",
+          record: beginFailover({
+            now: observed.now,
+            epoch: observed.epoch,
+            reason: MANUAL_REASON,
+            message: `switchover requested (${serviceAnnotations.switchover}=${switchover})`,
+            ...(observed.head ? { head: observed.head } : {}),
+          }),
+        };
+      }
     } else {
       action = nextFailoverAction(record, observed, opts);
     }
 
-    if (action.kind === "idle") return { kind: "idle", service, assessment, pool, nodes, known };
+    if (action.kind === "idle")
+      return {
+        kind: "idle",
+        service,
+        assessment,
+        pool,
+        nodes,
+        known,
+        ...(switchoverWait ? { switchoverWait } : {}),
+      };
     if (action.kind === "wait") {
       if (action.reason === "NoSlotAvailable" || action.reason === "NoPool") {
         const written = await noteNoCapacity(ctx, service, pool, nodes, action.message);
@@ -300,7 +345,16 @@ async function recordStep(
       reason: record.reason,
       message: record.message ?? "the head failed",
     });
-    if (switchover !== undefined) patch.handledSwitchover = switchover;
+    if (switchover !== undefined) {
+      patch.handledSwitchover = switchover;
+      if (status.conditions?.some((c) => c.type === "SwitchoverPending" && c.status === "True"))
+        conditions.push({
+          type: "SwitchoverPending",
+          status: "False",
+          reason: record.reason === MANUAL_REASON ? "SwitchoverStarted" : "FailoverStarted",
+          message: `switchover ${JSON.stringify(switchover)} is handled by the failover started at ${new Date(record.startedAt).toISOString()}`,
+        });
+    }
   }
   if (action.epoch !== undefined && action.head) {
     patch.epoch = action.epoch;
@@ -323,6 +377,8 @@ async function recordStep(
     if (record.reason === MANUAL_REASON)
       ctx.events.normal(service, "SwitchoverStarted", describeStep(record));
     else ctx.events.warning(service, "HeadFailed", describeStep(record));
+  } else if (action.step === "Detected" && record.timeline.at(-1)?.abandonedSlot !== undefined) {
+    ctx.events.warning(service, "FailoverSlotAbandoned", describeStep(record));
   } else {
     const warn = action.step === "Detected" || (action.step === "Replenished" && record.replenishDeferred);
     (warn ? ctx.events.warning : ctx.events.normal).call(
@@ -390,10 +446,12 @@ async function finish(
 
 function describeStep(record: FailoverRecord): string {
   switch (record.step) {
-    case "Detected":
-      return record.slot === undefined && record.abandonedSlots?.length
-        ? `gave up slot ${record.abandonedSlots.at(-1)} (its node failed or the lease was lost); choosing again`
+    case "Detected": {
+      const last = record.timeline.at(-1);
+      return last?.abandonedSlot !== undefined
+        ? `gave up slot ${last.abandonedSlot} (${abandonReasonText(last.reason, record.targetEpoch)}); choosing again`
         : `${record.reason}: ${record.message ?? "the head failed"}; failing over from epoch ${record.epochAtDetection}`;
+    }
     case "SlotChosen":
       return (
         `chose slot ${record.slot?.leaseName} on node ${record.slot?.node} in ${record.slot?.zone}` +
@@ -414,6 +472,19 @@ function describeStep(record: FailoverRecord): string {
         : "the pool replaced the slot";
     case "Done":
       return "failover done";
+  }
+}
+
+function abandonReasonText(reason: SlotAbandonReason | undefined, epoch: number | undefined): string {
+  switch (reason) {
+    case "HeadNotReady":
+      return `the head of epoch ${epoch} was not Ready within spec.failover.headStartDeadlineSeconds`;
+    case "NodeNotReady":
+      return "its node failed";
+    case "LeaseLost":
+      return "its Lease was no longer the service's";
+    default:
+      return "its node failed or the lease was lost";
   }
 }
 

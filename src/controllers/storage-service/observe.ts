@@ -86,16 +86,19 @@ export function headPodView(pod: k8s.V1Pod): HeadPodView {
   return view;
 }
 
-/** How long a head that has never been Ready may take to become Ready (it fences every partition first). */
-export const HEAD_STARTUP_GRACE_MS = 60_000;
+/** How long a new head may take to become Ready (it fences every partition first): spec.failover. */
+export const headStartDeadlineMs = (service: StorageService) =>
+  service.spec.failover.headStartDeadlineSeconds * 1000;
 
 /**
  * How long a Running head may report not Ready before that is a failure: one probe period for a
- * head that has served (status.head.since is written once it is seen Ready), the startup grace for
+ * head that has served (status.head.since is written once it is seen Ready), the start deadline for
  * one that has not yet.
  */
 export const notReadyGraceMs = (service: StorageService) =>
-  service.status?.head?.since ? service.spec.failureDetection.probePeriodMilliseconds : HEAD_STARTUP_GRACE_MS;
+  service.status?.head?.since
+    ? service.spec.failureDetection.probePeriodMilliseconds
+    : headStartDeadlineMs(service);
 
 export interface HeadAssessment {
   health: HeadHealth;
@@ -271,6 +274,7 @@ export function observeFailover(
     slotPods: { placeholder: "absent", tenant: "absent" },
     victimClaim: "absent",
     newHead: { presence: "absent", ready: false },
+    headStartDeadlineMs: headStartDeadlineMs(service),
     oldHead: { presence: "absent", nodeReady: false },
   };
   const head = service.status?.head;

@@ -18,7 +18,7 @@ import { labels, roles } from "../labels.ts";
 import { contingencyChoice, contingencyCondition } from "./contingency.ts";
 import { createPod, readService, swapSlot, writeStatus } from "./effects.ts";
 import { driveFailback } from "./failback.ts";
-import { driveFailover } from "./failover.ts";
+import { driveFailover, type SwitchoverWait } from "./failover.ts";
 import { headPod } from "./manifests.ts";
 import { currentFailoverMetrics } from "./metrics.ts";
 import {
@@ -129,7 +129,7 @@ async function steady(
   observed: Extract<Awaited<ReturnType<typeof driveFailover>>, { kind: "idle" }>,
 ): Promise<ReconcileResult> {
   let service = initial;
-  const { known, nodes, pool, assessment } = observed;
+  const { known, nodes, pool, assessment, switchoverWait } = observed;
   await ensureResources(ctx, service, known);
   const ref = serviceRef(service);
   const status = service.status ?? {};
@@ -169,6 +169,8 @@ async function steady(
       message: "the spec passed the operator's checks",
     },
   ];
+  const switchoverCondition = switchoverPending(status.conditions, switchoverWait);
+  if (switchoverCondition) conditions.push(switchoverCondition);
   const patch: Record<string, unknown> = {
     observedGeneration: service.metadata.generation,
     servers,
@@ -209,6 +211,9 @@ async function steady(
   if (changed) {
     const write = await writeStatus(ctx, service, patch);
     if (!write.ok) return write.reason === "Conflict" ? { requeueAfterMs: 0 } : {};
+    const waiting = status.conditions?.find((c) => c.type === "SwitchoverPending");
+    if (switchoverWait && (waiting?.status !== "True" || waiting.message !== switchoverWait.message))
+      ctx.events.normal(service, "SwitchoverDelayed", switchoverWait.message);
     const before = status.conditions?.find((c) => c.type === "ContingencyAvailable");
     if (before?.status !== contingency.status) {
       if (contingency.status === "False")
@@ -221,10 +226,28 @@ async function steady(
     }
   }
   currentFailoverMetrics().epoch(ref.namespace, ref.name, epoch);
-  const recheck = [assessment.recheckAfterMs, failback.recheckAfterMs].filter(
+  const recheck = [assessment.recheckAfterMs, failback.recheckAfterMs, switchoverWait?.waitMs].filter(
     (ms): ms is number => ms !== undefined,
   );
   return recheck.length ? { requeueAfterMs: Math.min(...recheck) } : {};
+}
+
+/**
+ * SwitchoverPending: True while a requested switchover waits for the cooldown; set back to False once
+ * none waits. A service that never had a switchover wait carries no such condition.
+ */
+function switchoverPending(
+  current: readonly { type: string; status: string }[] | undefined,
+  wait: SwitchoverWait | undefined,
+): ConditionInput | undefined {
+  if (wait) return { type: "SwitchoverPending", status: "True", reason: "Cooldown", message: wait.message };
+  if (!current?.some((c) => c.type === "SwitchoverPending" && c.status === "True")) return undefined;
+  return {
+    type: "SwitchoverPending",
+    status: "False",
+    reason: "NoSwitchoverWaiting",
+    message: "no requested switchover waits",
+  };
 }
 
 function stripTimes(conditions: unknown): unknown {

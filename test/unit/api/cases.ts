@@ -467,6 +467,30 @@ export const MALFORMED: MalformedCase[] = [
     manifest: edit(validStorageService, (m) => (m.spec.failureDetection.failureThreshold = 0)),
   },
   {
+    name: "service whose new head has no time at all to become Ready",
+    kind: STORAGE_SERVICE_KIND,
+    field: "spec.failover.headStartDeadlineSeconds",
+    manifest: edit(validStorageService, (m) => (m.spec.failover.headStartDeadlineSeconds = 0)),
+  },
+  {
+    name: "service whose new head may take more than an hour to become Ready",
+    kind: STORAGE_SERVICE_KIND,
+    field: "spec.failover.headStartDeadlineSeconds",
+    manifest: edit(validStorageService, (m) => (m.spec.failover.headStartDeadlineSeconds = 3601)),
+  },
+  {
+    name: "service with a negative switchover cooldown",
+    kind: STORAGE_SERVICE_KIND,
+    field: "spec.failover.switchoverCooldownSeconds",
+    manifest: edit(validStorageService, (m) => (m.spec.failover.switchoverCooldownSeconds = -1)),
+  },
+  {
+    name: "service with a switchover cooldown over a day",
+    kind: STORAGE_SERVICE_KIND,
+    field: "spec.failover.switchoverCooldownSeconds",
+    manifest: edit(validStorageService, (m) => (m.spec.failover.switchoverCooldownSeconds = 86_401)),
+  },
+  {
     name: "service with an unknown failback policy",
     kind: STORAGE_SERVICE_KIND,
     field: "spec.failback.policy",

@@ -55,6 +55,10 @@ export interface Model {
   routedEpoch?: number;
   replenished: boolean;
   emergencyGraceTicks: number;
+  /** Nodes whose pods start but never become Ready (a head that cannot get Ready there). */
+  neverReadyNodes: Set<string>;
+  /** spec.failover.headStartDeadlineSeconds, in ms of model time. */
+  headStartDeadlineMs: number;
   history: {
     headPodsCreated: string[];
     leaseChanges: LeaseChange[];
@@ -69,7 +73,12 @@ export interface ScenarioSpec {
   failure: "node" | "pod";
   /** A Pending claim that the tenant grants may race the failover for a free slot. */
   pendingClaim: boolean;
+  /** How long a new head may take to become Ready; by default longer than any run. */
+  headStartDeadlineMs?: number;
 }
+
+/** Longer than any run of the model: no head misses it unless a test shortens it. */
+export const HEAD_START_DEADLINE_MS = 3_600_000;
 
 export const SERVICE = { namespace: "s", name: "db" };
 
@@ -90,6 +99,8 @@ export function buildModel(spec: ScenarioSpec): Model {
     routedEpoch: 1,
     replenished: false,
     emergencyGraceTicks: 2,
+    neverReadyNodes: new Set(),
+    headStartDeadlineMs: spec.headStartDeadlineMs ?? HEAD_START_DEADLINE_MS,
     history: { headPodsCreated: [], leaseChanges: [], epochWrites: [], violations: [] },
   };
   addPod(model, {
@@ -235,6 +246,7 @@ export function observe(model: Model): { observed: FailoverObserved; statusVersi
           ready: newHead.ready,
         }
       : { presence: "absent", ready: false },
+    headStartDeadlineMs: model.headStartDeadlineMs,
     oldHead: {
       presence: presence(model, state?.oldHead?.pod),
       nodeReady: nodeReady(model, state?.oldHead?.node),
@@ -366,7 +378,7 @@ export function kubeletTick(model: Model): void {
     }
     if (!nodeReady(model, pod.node)) continue;
     if (pod.phase === "Pending") pod.phase = "Running";
-    else if (pod.phase === "Running") pod.ready = true;
+    else if (pod.phase === "Running" && !model.neverReadyNodes.has(pod.node)) pod.ready = true;
   }
 }
 

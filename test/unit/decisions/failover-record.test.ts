@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FailoverStatusSchema } from "../../../src/api/storage-service.ts";
+import { FailoverStatusSchema, SLOT_ABANDON_REASONS } from "../../../src/api/storage-service.ts";
 import { fromFailoverStatus, toFailoverStatus } from "../../../src/decisions/failover-record.ts";
 import { type FailoverRecord, FailoverStep } from "../../../src/decisions/failover-steps.ts";
 
@@ -23,8 +23,20 @@ const recordArb: fc.Arbitrary<FailoverRecord> = fc
       ),
       victim: fc.record({ namespace: name, name }),
       abandonedSlots: fc.array(name, { minLength: 1, maxLength: 4 }),
+      abandonedNodes: fc.array(name, { minLength: 1, maxLength: 4 }),
       replenishDeferred: fc.constant(true),
-      timeline: fc.array(fc.record({ step, at: time }), { maxLength: 16 }),
+      timeline: fc.array(
+        fc.record(
+          {
+            step,
+            at: time,
+            abandonedSlot: name,
+            reason: fc.constantFrom(...SLOT_ABANDON_REASONS),
+          },
+          { requiredKeys: ["step", "at"] },
+        ),
+        { maxLength: 16 },
+      ),
     },
     { requiredKeys: ["step", "startedAt", "reason", "epochAtDetection", "timeline"] },
   )

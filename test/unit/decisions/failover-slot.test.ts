@@ -31,6 +31,26 @@ describe("chooseFailoverSlot", () => {
     expect(choice.kind === "slot" && choice.victim).toBeUndefined();
   });
 
+  it("avoids nodes where a head did not get Ready, before zone or holder preferences, while another slot is left", () => {
+    const slots = [slot("b", 0, "b1"), slot("b", 1, "b1"), slot("c", 0, "c1", claimHolder("x"))];
+    const claims = [claim("x", { bid: 9 })];
+    // Without avoidance: the free slot of zone b (b before c, free before leased).
+    expect(choose({ slots, claims, exclude: ["slot-p-b-0"] })).toMatchObject({
+      slot: { leaseName: "slot-p-b-1" },
+    });
+    // b1 is avoided: the leased slot on c1 beats the free one on b1.
+    expect(choose({ slots, claims, exclude: ["slot-p-b-0"], avoidNodes: ["b1"] })).toMatchObject({
+      kind: "slot",
+      slot: { leaseName: "slot-p-c-0" },
+      victim: { name: "x" },
+    });
+    // Nothing else left: an avoided node is still better than no head.
+    expect(choose({ slots: slots.slice(0, 2), exclude: ["slot-p-b-0"], avoidNodes: ["b1"] })).toMatchObject({
+      kind: "slot",
+      slot: { leaseName: "slot-p-b-1" },
+    });
+  });
+
   it("takes a free slot before a leased one within the zones it prefers", () => {
     const choice = choose({
       slots: [slot("b", 0, "b1", claimHolder("x")), slot("c", 3, "c1"), slot("c", 1, "c1")],

@@ -42,6 +42,7 @@ function observed(overrides: Partial<FailoverObserved> = {}): FailoverObserved {
     slotPods: { placeholder: "absent", tenant: "present" },
     victimClaim: "unnotified",
     newHead: { presence: "absent", ready: false },
+    headStartDeadlineMs: 60_000,
     routedEpoch: 4,
     oldHead: { presence: "present", nodeReady: false },
     ...overrides,
@@ -356,7 +357,18 @@ describe("nextFailoverAction: each step", () => {
       podName: "db-head-5",
       force: true,
     });
-    expect(nextFailoverAction(started, { ...base, pool })).toMatchObject({
+    // The head is gone: the give-up is recorded while the service still holds the lease.
+    const back = nextFailoverAction(started, { ...base, pool });
+    expect(back).toMatchObject({
+      kind: "recordStep",
+      step: "Detected",
+      record: { targetEpoch: 5, abandonedSlots: ["slot-p-b-0"] },
+    });
+    const record = (back as Extract<FailoverAction, { kind: "recordStep" }>).record;
+    expect(record.slot).toBeUndefined();
+    expect(record.timeline.at(-1)).toMatchObject({ abandonedSlot: "slot-p-b-0", reason: "NodeNotReady" });
+    // Then the lease goes back by compare-and-swap, before anything is chosen.
+    expect(nextFailoverAction(record, { ...base, pool })).toMatchObject({
       kind: "casLease",
       leaseName: "slot-p-b-0",
       expectedResourceVersion: "8",
@@ -366,18 +378,140 @@ describe("nextFailoverAction: each step", () => {
       ...pool,
       slots: [slot("a", 0, "a1"), slot("b", 0, "b1", { kind: "free" }, { resourceVersion: "9" })],
     };
-    const back = nextFailoverAction(started, { ...base, pool: released });
-    expect(back).toMatchObject({
-      kind: "recordStep",
-      step: "Detected",
-      record: { targetEpoch: 5, abandonedSlots: ["slot-p-b-0"] },
-    });
-    const record = (back as Extract<FailoverAction, { kind: "recordStep" }>).record;
-    expect(record.slot).toBeUndefined();
     expect(nextFailoverAction(record, { ...base, pool: released })).toMatchObject({
       kind: "recordStep",
       step: "SlotChosen",
       record: { targetEpoch: 5, slot: { leaseName: "slot-p-a-0" } },
+    });
+  });
+
+  describe("a new head not Ready within the start deadline", () => {
+    const started = at(at(chosen, "Revoked"), "HeadStarted");
+    const startedAt = NOW - 10;
+    const deadline = 60_000;
+    const unready = { presence: "present" as const, phase: "Running" as const, ready: false };
+    const late = (overrides: Partial<FailoverObserved> = {}) =>
+      withHeld({ now: startedAt + deadline, newHead: unready, ...overrides });
+    const released = {
+      ...withHeld().pool!,
+      slots: [slot("a", 0, "a1"), slot("b", 0, "b1", { kind: "free" }, { resourceVersion: "9" })],
+    };
+
+    it("is waited for until the deadline, and looks again no later than the deadline", () => {
+      const action = nextFailoverAction(
+        started,
+        withHeld({ now: startedAt + deadline - 100, newHead: unready }),
+      );
+      expect(action).toMatchObject({ kind: "wait", reason: "HeadStarting", requeueAfterMs: 100 });
+      expect((action as Extract<FailoverAction, { kind: "wait" }>).message).toContain("given up in 1s");
+    });
+
+    it("is stopped gracefully on its Ready node and waited for before the slot goes back", () => {
+      expect(nextFailoverAction(started, late())).toEqual({
+        kind: "deleteNewHead",
+        podName: "db-head-5",
+        force: false,
+      });
+      expect(
+        nextFailoverAction(started, late({ newHead: { ...unready, presence: "terminating" } })),
+      ).toMatchObject({ kind: "wait", reason: "HeadTerminating" });
+      // Still Pending (an image that never starts) counts as not Ready.
+      expect(
+        nextFailoverAction(
+          started,
+          late({ newHead: { presence: "present", phase: "Pending", ready: false } }),
+        ),
+      ).toMatchObject({ kind: "deleteNewHead", force: false });
+    });
+
+    it("once the head is gone, records which slot and why, then gives the slot back by compare-and-swap", () => {
+      const gone = late({ newHead: { presence: "absent", ready: false } });
+      const back = nextFailoverAction(started, gone);
+      // The same record whether or not the lease still says the service holds it.
+      expect(nextFailoverAction(started, { ...gone, pool: released })).toEqual(back);
+      expect(back).toMatchObject({
+        kind: "recordStep",
+        step: "Detected",
+        record: {
+          step: "Detected",
+          targetEpoch: 5,
+          abandonedSlots: ["slot-p-b-0"],
+          abandonedNodes: ["b1"],
+        },
+      });
+      const record = (back as Extract<FailoverAction, { kind: "recordStep" }>).record;
+      expect(record.slot).toBeUndefined();
+      expect(record.victim).toBeUndefined();
+      expect(record.timeline.at(-1)).toEqual({
+        step: "Detected",
+        at: startedAt + deadline,
+        abandonedSlot: "slot-p-b-0",
+        reason: "HeadNotReady",
+      });
+      expect(nextFailoverAction(record, gone)).toEqual({
+        kind: "casLease",
+        leaseName: "slot-p-b-0",
+        expectedResourceVersion: "8",
+        from: { kind: "service", namespace: "s", name: "db" },
+        to: { kind: "free" },
+      });
+      // Choosing again: never the abandoned slot, and not its node while another is left.
+      const again = nextFailoverAction(record, { ...gone, pool: released });
+      expect(again).toMatchObject({
+        kind: "recordStep",
+        step: "SlotChosen",
+        record: { targetEpoch: 5, slot: { leaseName: "slot-p-a-0", node: "a1" } },
+      });
+      const sameNode = {
+        ...released,
+        slots: [...released.slots, slot("b", 1, "b1"), slot("c", 0, "c1", claimHolder("x"))],
+        nodes: [...nodes, node("c1", "c")],
+      };
+      const onlyLeasedElsewhere = {
+        ...sameNode,
+        slots: sameNode.slots.filter((s) => s.leaseName !== "slot-p-a-0"),
+      };
+      expect(nextFailoverAction(record, { ...gone, pool: onlyLeasedElsewhere })).toMatchObject({
+        kind: "recordStep",
+        step: "SlotChosen",
+        record: { slot: { leaseName: "slot-p-c-0", node: "c1" }, victim: { name: "x" } },
+      });
+    });
+
+    it("measures the deadline from the last HeadStarted, so the next slot gets the whole time", () => {
+      const again: FailoverRecord = {
+        ...started,
+        timeline: [...started.timeline, { step: "HeadStarted", at: startedAt + deadline }],
+      };
+      expect(nextFailoverAction(again, late({ now: startedAt + deadline + 1000 }))).toMatchObject({
+        kind: "wait",
+        reason: "HeadStarting",
+      });
+    });
+
+    it("takes a head that became Ready after the deadline but before it was given up", () => {
+      const ready = late({ now: startedAt + deadline * 2, newHead: { ...unready, ready: true } });
+      expect(nextFailoverAction(started, ready)).toEqual({ kind: "switchService", epoch: 5 });
+    });
+
+    it("does not apply before the head is recorded as started", () => {
+      const revoked = at(chosen, "Revoked");
+      expect(nextFailoverAction(revoked, late({ now: NOW + 10 * deadline }))).toMatchObject({
+        kind: "recordStep",
+        step: "HeadStarted",
+      });
+    });
+
+    it("on a node that failed meanwhile, removes the head at once and records the node failure", () => {
+      const sick = { ...withHeld().pool!, nodes: [node("a1", "a"), node("b1", "b", { ready: false })] };
+      expect(nextFailoverAction(started, withHeld({ pool: sick, newHead: unready }))).toMatchObject({
+        kind: "deleteNewHead",
+        force: true,
+      });
+      const back = nextFailoverAction(started, withHeld({ pool: { ...released, nodes: sick.nodes } }));
+      const record = (back as Extract<FailoverAction, { kind: "recordStep" }>).record;
+      expect(record.timeline.at(-1)).toMatchObject({ abandonedSlot: "slot-p-b-0", reason: "NodeNotReady" });
+      expect(record.abandonedNodes).toBeUndefined();
     });
   });
 
@@ -478,6 +612,8 @@ interface RunOptions {
   crashes: boolean[];
   /** At this position of the schedule, the node of the slot the run recorded fails. */
   failChosenNodeAt?: number;
+  /** At this position, heads on the node of the slot the run recorded stop becoming Ready. */
+  neverReadyChosenAt?: number;
 }
 
 interface RunResult {
@@ -496,6 +632,13 @@ function invariants(model: Model): string[] {
     (p) => p.kind === "head" && (p.epoch ?? 0) > 1 && p.terminating === undefined,
   );
   if (newHeads.length > 1) problems.push(`two new heads: ${newHeads.map((p) => p.name).join(", ")}`);
+  // The ledger first, pods follow: no new head pod, even one terminating, sits on a node where the
+  // service holds no slot (a slot given back while its head still ran could be granted under it).
+  for (const pod of model.pods.values()) {
+    if (pod.kind !== "head" || (pod.epoch ?? 0) <= 1) continue;
+    const held = [...model.slots.values()].some((s) => s.node === pod.node && s.holder.kind === "service");
+    if (!held) problems.push(`head pod ${pod.name} on ${pod.node} where the service holds no slot`);
+  }
   if (model.history.epochWrites.some((e) => e !== 2))
     problems.push(`epoch written as ${model.history.epochWrites.join(", ")}`);
   const record = model.status.failover;
@@ -536,6 +679,7 @@ function run(spec: ScenarioSpec, options: RunOptions): RunResult {
     if (position === options.failChosenNodeAt && chosenNode) {
       model.nodes = model.nodes.map((n) => (n.name === chosenNode ? { ...n, ready: false } : n));
     }
+    if (position === options.neverReadyChosenAt && chosenNode) model.neverReadyNodes.add(chosenNode);
     switch (event % 6) {
       case 0:
       case 1:
@@ -715,5 +859,101 @@ describe("nextFailoverAction: the whole run", () => {
       ),
       { numRuns: 500 },
     );
+  });
+
+  it("gives back the slot of a head that never gets Ready and finishes on another node, through crashes", () => {
+    const deadline = 2000;
+    let runsThatGaveUp = 0;
+    fc.assert(
+      fc.property(
+        specArb,
+        fc.array(fc.nat(600), { minLength: 1, maxLength: 120 }),
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 20 }),
+        fc.nat(119),
+        (spec, schedule, crashes, at) => {
+          fc.pre(new Set(spec.slots.map((s) => s.zone)).size >= 2);
+          const { model, converged } = run(
+            { ...spec, headStartDeadlineMs: deadline },
+            { schedule, crashes, neverReadyChosenAt: at % schedule.length },
+          );
+          expect(converged).toBe(true);
+          expect(model.status.epoch).toBe(2);
+          expect(model.routedEpoch).toBe(2);
+          expect(model.history.epochWrites.every((e) => e === 2)).toBe(true);
+          const alive = [...model.pods.values()].filter(
+            (p) => p.kind === "head" && p.terminating === undefined,
+          );
+          expect(alive.map((p) => [p.name, p.ready])).toEqual([["db-head-2", true]]);
+          const last = model.status.lastFailover!;
+          const heldByService = [...model.slots.values()].filter((s) => s.holder.kind === "service");
+          expect(heldByService.map((s) => s.leaseName)).toEqual([last.slot]);
+          // Every slot given up went back to the pool: the operator's last change of it set it free.
+          const abandoned = last.timeline.filter((t) => t.abandonedSlot !== undefined);
+          for (const entry of abandoned) {
+            expect(entry.reason).toBe("HeadNotReady");
+            const changes = model.history.leaseChanges.filter(
+              (c) => c.leaseName === entry.abandonedSlot && c.by === "operator",
+            );
+            expect(changes.at(-1)?.to).toBe("");
+            expect(entry.abandonedSlot).not.toBe(last.slot);
+          }
+          // The run moved off the node where its head did not get Ready.
+          if (abandoned.length > 0) {
+            runsThatGaveUp++;
+            expect(model.neverReadyNodes.has(alive[0]!.node)).toBe(false);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+    // The scenario is exercised, not just allowed.
+    expect(runsThatGaveUp).toBeGreaterThan(50);
+  });
+
+  it("on a quiet cluster, a head that never gets Ready costs one abandoned slot and one deadline", () => {
+    const model = buildModel({
+      slots: [{ zone: "b" }, { zone: "c" }],
+      failure: "pod",
+      pendingClaim: false,
+      headStartDeadlineMs: 2000,
+    });
+    model.neverReadyNodes.add("b1");
+    const actions: FailoverAction["kind"][] = [];
+    for (let i = 0; i < 400 && !(model.status.failoverCount > 0 && actions.at(-1) === "idle"); i++) {
+      const { observed: seen, statusVersion } = observe(model);
+      const action = nextFailoverAction(model.status.failover, seen);
+      actions.push(action.kind);
+      apply(model, action, statusVersion);
+      if (action.kind === "wait") model.now += action.requeueAfterMs;
+      kubeletTick(model);
+      poolTick(model);
+      model.now += 50;
+    }
+    const last = model.status.lastFailover!;
+    expect(last.timeline.map((t) => t.step)).toEqual([
+      "Detected",
+      "SlotChosen",
+      "Revoked",
+      "HeadStarted",
+      "Detected",
+      "SlotChosen",
+      "Revoked",
+      "HeadStarted",
+      "RoutingSwitched",
+      "OldHeadFenced",
+      "Replenished",
+      "Done",
+    ]);
+    const givenUp = last.timeline[4]!;
+    expect(givenUp).toMatchObject({ abandonedSlot: "slot-p-b-0", reason: "HeadNotReady" });
+    expect(givenUp.at - last.timeline[3]!.at).toBeGreaterThanOrEqual(2000);
+    expect(last).toMatchObject({ slot: "slot-p-c-0", toZone: "c", epoch: 2 });
+    expect(model.slots.get("slot-p-b-0")!.holder).toEqual({ kind: "free" });
+    expect(model.history.leaseChanges.map((c) => [c.leaseName, c.to])).toEqual([
+      ["slot-p-b-0", "service:s/db"],
+      ["slot-p-b-0", ""],
+      ["slot-p-c-0", "service:s/db"],
+    ]);
+    expect(model.history.headPodsCreated).toEqual(["db-head-2", "db-head-2"]);
   });
 });
