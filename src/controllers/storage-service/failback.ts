@@ -1,4 +1,4 @@
-// Drives a failback (see failback-decision.ts): observe, decide one action, apply, again, until the
+// Drives a failback (see src/decisions/failback-steps.ts): observe, decide one action, apply, again, until the
 // decision waits or there is nothing to do. Same discipline as the failover: the record is written
 // under an optimistic lock before its effects, the slot goes back by compare-and-swap.
 import type { StorageService } from "../../api/index.ts";
@@ -19,7 +19,7 @@ import {
   type FailbackAction,
   type FailbackObserved,
   type FailbackOptions,
-} from "./failback-decision.ts";
+} from "../../decisions/failback-steps.ts";
 import { headPod } from "./manifests.ts";
 import { currentFailoverMetrics } from "./metrics.ts";
 import { primaryZoneOf, serviceAnnotations, serviceIdentity, serviceRef } from "./names.ts";

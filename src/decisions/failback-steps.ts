@@ -13,10 +13,10 @@ import {
   type FailbackPolicy,
   type FailbackStatus,
   type LastFailback,
-} from "../../api/index.ts";
-import type { HeadRef } from "../../decisions/failover-steps.ts";
-import { headPodName } from "../../decisions/names.ts";
-import type { PodPhase, PodPresence, ServiceRef } from "../../decisions/types.ts";
+} from "../api/index.ts";
+import type { HeadRef } from "./failover-steps.ts";
+import { headPodName } from "./names.ts";
+import type { PodPhase, PodPresence, ServiceRef } from "./types.ts";
 
 export interface FailbackObserved {
   now: number;

@@ -5,7 +5,7 @@ import {
   nextFailbackAction,
   type FailbackAction,
   type FailbackObserved,
-} from "../../../src/controllers/storage-service/failback-decision.ts";
+} from "../../../src/decisions/failback-steps.ts";
 
 const NOW = 10_000_000;
 const SERVICE = { namespace: "storage", name: "kv" };
