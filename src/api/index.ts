@@ -1,5 +1,6 @@
 // The custom resources' API: schemas, types, names and parse helpers.
 export * from "./names.ts";
+export * from "./resources.ts";
 export * from "./quantity.ts";
 export * from "./rules.ts";
 export * from "./common.ts";

@@ -1,9 +1,9 @@
 // The API reads behind each command. Nothing here decides what to show.
+import { claimResource, poolResource, storageServiceResource } from "../api/index.ts";
 import type * as k8s from "@kubernetes/client-node";
 import type { KubeClient } from "../kube/client.ts";
 import { isNotFound, statusCode } from "../kube/errors.ts";
 import type { ClaimObject, PoolObject, ServiceObject } from "./model.ts";
-import { claims, pools, services } from "./resources.ts";
 
 /** A 404 on a list means the resource type is unknown: say what to do instead of printing "not found". */
 async function listed<T>(what: string, list: () => Promise<T[]>): Promise<T[]> {
@@ -20,18 +20,20 @@ async function listed<T>(what: string, list: () => Promise<T[]>): Promise<T[]> {
 }
 
 export const listPools = (client: KubeClient) =>
-  listed("contingencypools.understudy.dev", () => client.listCustom<PoolObject>(pools));
+  listed("contingencypools.understudy.dev", () => client.listCustom<PoolObject>(poolResource));
 
 /** `namespace` undefined: every namespace. */
 export const listClaims = (client: KubeClient, namespace: string | undefined) =>
-  listed("poolclaims.understudy.dev", () => client.listCustom<ClaimObject>(claims, namespace));
+  listed("poolclaims.understudy.dev", () => client.listCustom<ClaimObject>(claimResource, namespace));
 
 export const listServices = (client: KubeClient, namespace: string | undefined) =>
-  listed("storageservices.understudy.dev", () => client.listCustom<ServiceObject>(services, namespace));
+  listed("storageservices.understudy.dev", () =>
+    client.listCustom<ServiceObject>(storageServiceResource, namespace),
+  );
 
 export async function getPool(client: KubeClient, name: string): Promise<PoolObject> {
   try {
-    return await client.getCustom<PoolObject>(pools, name);
+    return await client.getCustom<PoolObject>(poolResource, name);
   } catch (err) {
     if (isNotFound(err)) throw new Error(`contingency pool "${name}" not found`, { cause: err });
     throw err;
@@ -44,7 +46,7 @@ export async function getService(
   namespace: string,
 ): Promise<ServiceObject> {
   try {
-    return await client.getCustom<ServiceObject>(services, name, namespace);
+    return await client.getCustom<ServiceObject>(storageServiceResource, name, namespace);
   } catch (err) {
     if (isNotFound(err))
       throw new Error(`storage service "${name}" not found in namespace "${namespace}"`, { cause: err });

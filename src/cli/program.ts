@@ -1,4 +1,5 @@
 // The command layer: parse arguments, fetch, hand what was listed to a pure render, print.
+import { serviceAnnotations, storageServiceResource as serviceResource } from "../api/index.ts";
 import { Command, CommanderError, Option } from "commander";
 import { setTimeout as sleep } from "node:timers/promises";
 import { errorMessage } from "../kube/errors.ts";
@@ -22,7 +23,6 @@ import {
   renderStatus,
   type RenderContext,
 } from "./render.ts";
-import { SWITCHOVER_ANNOTATION, services as serviceResource } from "./resources.ts";
 import { makeStyle, wantsColor } from "./style.ts";
 import { switchoverFinished, switchoverValue } from "./switchover.ts";
 
@@ -155,16 +155,17 @@ export function buildProgram(io: CliIO, name = "understudy"): Command {
       const namespace = opts.namespace ?? conn.namespace;
       const current = await getService(conn.client, service, namespace);
       const before = summarizeService(current).lastFailover;
-      const value = switchoverValue(io.now(), current.metadata?.annotations?.[SWITCHOVER_ANNOTATION]);
+      const value = switchoverValue(io.now(), current.metadata?.annotations?.[serviceAnnotations.switchover]);
       await conn.client.patchCustom(serviceResource, service, namespace, {
-        metadata: { annotations: { [SWITCHOVER_ANNOTATION]: value } },
+        metadata: { annotations: { [serviceAnnotations.switchover]: value } },
       });
       const request = { namespace, name: service, switchover: value };
       if (!local.wait) {
         print(
           opts,
           request,
-          () => `switchover requested for ${namespace}/${service} (${SWITCHOVER_ANNOTATION}=${value})\n`,
+          () =>
+            `switchover requested for ${namespace}/${service} (${serviceAnnotations.switchover}=${value})\n`,
         );
         return;
       }

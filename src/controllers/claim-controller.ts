@@ -9,6 +9,7 @@ import {
   type ConditionInput,
   type ContingencyPool,
   type PoolClaim,
+  claimResource,
 } from "../api/index.ts";
 import type { AdmissionDecision } from "../decisions/claim-admission.ts";
 import { claimExpiresAt } from "../decisions/expiry.ts";
@@ -19,7 +20,7 @@ import { addFinalizer, FinalizerConflictError, removeFinalizer } from "../operat
 import type { ControllerContext, ReconcileResult } from "./context.ts";
 import { annotations, finalizer, labels } from "./labels.ts";
 import { placeholderName, tenantPod, tenantPodName } from "./pods.ts";
-import { claimResource, noticeRevocation, stopTenantPod } from "./revocation.ts";
+import { noticeRevocation, stopTenantPod } from "./revocation.ts";
 import {
   ownedTenantPod,
   parsedClaim,

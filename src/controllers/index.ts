@@ -1,8 +1,8 @@
 // Every controller the operator runs, wired to the manager's shared informers.
 import type * as k8s from "@kubernetes/client-node";
-import { GROUP, STORAGE_SERVICE_KIND, STORAGE_SERVICE_PLURAL, VERSION } from "../api/index.ts";
+import { poolResource, claimResource, storageServiceResource } from "../api/index.ts";
 import type { Informer } from "../kube/informer.ts";
-import { core, type ResourceRef } from "../kube/resources.ts";
+import { core } from "../kube/resources.ts";
 import type { Manager } from "../operator/manager.ts";
 import {
   ignoredUpdates,
@@ -14,22 +14,12 @@ import { labels, roles } from "./labels.ts";
 import { parseLabelSelector } from "../kube/label-selector.ts";
 import { CacheExpectations } from "./cache-expectations.ts";
 import { ledgerMetrics } from "./metrics.ts";
-import { poolResource } from "./pool-controller.ts";
-import { claimResource } from "./revocation.ts";
 import { claimControllerSpec, poolControllerSpec } from "./specs.ts";
 import {
   startStorageServiceSupport,
   storageServiceControllerSpec,
   useFailoverMetricsRegistry,
 } from "./storage-service/index.ts";
-
-export const storageServiceResource: ResourceRef = {
-  group: GROUP,
-  version: VERSION,
-  plural: STORAGE_SERVICE_PLURAL,
-  kind: STORAGE_SERVICE_KIND,
-  namespaced: true,
-};
 
 export const controllerSpecs: ControllerSpec[] = [
   poolControllerSpec,

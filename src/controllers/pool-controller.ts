@@ -4,21 +4,17 @@
 import type * as k8s from "@kubernetes/client-node";
 import {
   CONDITION_VALID,
-  GROUP,
-  POOL_KIND,
-  POOL_PLURAL,
   REASON_INVALID_SPEC,
-  VERSION,
   poolZoneSummary,
   setCondition,
   type ConditionInput,
   type ContingencyPool,
+  poolResource,
 } from "../api/index.ts";
 import { planGrants } from "../decisions/grants.ts";
 import { planSlotPlacement } from "../decisions/slot-placement.ts";
 import type { SlotView } from "../decisions/types.ts";
 import { isConflict, isNotFound } from "../kube/errors.ts";
-import type { ResourceRef } from "../kube/resources.ts";
 import type { ControllerContext, ReconcileResult } from "./context.ts";
 import { annotations, labels, roles } from "./labels.ts";
 import { placeholderName, placeholderPod, placeholderPriorityClassObject, tenantPodClaim } from "./pods.ts";
@@ -27,14 +23,6 @@ import { observeNodes, parsedPool, podsOfPool, poolClaims, slotLeasesOfPool } fr
 import { sameJson } from "./json-equal.ts";
 import { createSlotLease, deleteSlotLease, slotLease, swapHolder } from "./slot-ledger.ts";
 import { isTerminated, toPoolView, toSlotView } from "./views.ts";
-
-export const poolResource: ResourceRef = {
-  group: GROUP,
-  version: VERSION,
-  plural: POOL_PLURAL,
-  kind: POOL_KIND,
-  namespaced: false,
-};
 
 export function poolSlots(ctx: ControllerContext, pool: string): { slot: SlotView; lease: k8s.V1Lease }[] {
   return slotLeasesOfPool(ctx, pool).flatMap((lease) => {

@@ -2,20 +2,11 @@
 // deleted) before anything here runs; this only informs the claim and stops its pod, so running it
 // twice, or after a restart, does nothing new.
 import type * as k8s from "@kubernetes/client-node";
-import { CLAIM_PLURAL, GROUP, VERSION, CLAIM_KIND } from "../api/index.ts";
+import { claimResource } from "../api/index.ts";
 import { isNotFound } from "../kube/errors.ts";
-import type { ResourceRef } from "../kube/resources.ts";
 import type { ControllerContext } from "./context.ts";
 import { annotations } from "./labels.ts";
 import { ownedTenantPod } from "./indexes.ts";
-
-export const claimResource: ResourceRef = {
-  group: GROUP,
-  version: VERSION,
-  plural: CLAIM_PLURAL,
-  kind: CLAIM_KIND,
-  namespaced: true,
-};
 
 export interface Revocation {
   claim: { namespace: string; name: string };

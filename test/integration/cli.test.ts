@@ -4,11 +4,11 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClaimSummary, PoolSummary, ServiceSummary, StatusReport } from "../../src/cli/model.ts";
 import {
-  claims as claimRef,
-  pools as poolRef,
-  services as serviceRef,
-  SWITCHOVER_ANNOTATION,
-} from "../../src/cli/resources.ts";
+  claimResource as claimRef,
+  poolResource as poolRef,
+  serviceAnnotations,
+  storageServiceResource as serviceRef,
+} from "../../src/api/index.ts";
 import type { CustomObject } from "../../src/kube/client.ts";
 import type { ResourceRef } from "../../src/kube/resources.ts";
 import { kubeconfigPath } from "../cluster/config.ts";
@@ -395,16 +395,16 @@ describe("understudy failover", () => {
       switchover: string;
     };
     const stored = await client.getCustom<CustomObject>(serviceRef, "kv", storage);
-    expect(stored.metadata!.annotations![SWITCHOVER_ANNOTATION]).toBe(first.switchover);
+    expect(stored.metadata!.annotations![serviceAnnotations.switchover]).toBe(first.switchover);
     const second = await cli("failover", "kv", "-n", storage);
-    const value = stored.metadata!.annotations![SWITCHOVER_ANNOTATION]!;
+    const value = stored.metadata!.annotations![serviceAnnotations.switchover]!;
     expect(second).toMatch(/^switchover requested for .+\/kv \(understudy\.dev\/switchover=(.+)\)\n$/);
     expect(second).not.toContain(`=${value})`);
   });
 
   it("with --wait, prints the timeline of the failover the operator ran for the request", async () => {
     const before = (await client.getCustom<CustomObject>(serviceRef, "kv", storage)).metadata!.annotations?.[
-      SWITCHOVER_ANNOTATION
+      serviceAnnotations.switchover
     ];
     const child = spawn(node, [cliMain, "failover", "kv", "-n", storage, "--wait", "--timeout", "60"], {
       env,
@@ -419,7 +419,7 @@ describe("understudy failover", () => {
     // Play the operator: see the request, run a failover for it, record it as handled.
     const request = await eventually("the switchover annotation", async () => {
       const value = (await client.getCustom<CustomObject>(serviceRef, "kv", storage)).metadata!.annotations?.[
-        SWITCHOVER_ANNOTATION
+        serviceAnnotations.switchover
       ];
       return value !== before && value;
     });

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { pools as poolRef, services as serviceRef } from "../../src/cli/resources.ts";
+import { poolResource as poolRef, storageServiceResource as serviceRef } from "../../src/api/index.ts";
 import type { CustomObject } from "../../src/kube/client.ts";
 import { isNotFound } from "../../src/kube/errors.ts";
 import { binaries, kubeconfigPath } from "../cluster/config.ts";

@@ -4,6 +4,7 @@
 //
 // Other engineers share the cluster: a driver sees only the pools, claims and storage services that
 // carry the label `understudy.dev/test-scope=<scope>`, and keeps slot Leases in its own namespace.
+import { poolResource, claimResource, storageServiceResource } from "../../src/api/index.ts";
 import { CacheExpectations } from "../../src/controllers/cache-expectations.ts";
 import type * as k8s from "@kubernetes/client-node";
 import { pino, type Logger } from "pino";
@@ -20,9 +21,6 @@ import {
   type Recorder,
 } from "../../src/controllers/context.ts";
 import { labels, roles } from "../../src/controllers/labels.ts";
-import { poolResource } from "../../src/controllers/pool-controller.ts";
-import { claimResource } from "../../src/controllers/revocation.ts";
-import { storageServiceResource } from "../../src/controllers/storage-service/names.ts";
 import { testKubeConfig } from "./kube.ts";
 
 export const SCOPE_LABEL = "understudy.dev/test-scope";

@@ -1,13 +1,13 @@
 // The writes the storage service controller makes, each idempotent and each noting what it wrote in
 // `known`, so the same reconcile decides its next action on what it just did.
 import type * as k8s from "@kubernetes/client-node";
-import { parseStorageService, type StorageService } from "../../api/index.ts";
+import { parseStorageService, type StorageService, storageServiceResource } from "../../api/index.ts";
 import type { SlotHolder } from "../../decisions/types.ts";
 import { isConflict, isNotFound } from "../../kube/errors.ts";
 import type { ControllerContext } from "../context.ts";
 import { swapHolder } from "../slot-ledger.ts";
 import { headService, headSelector, routedEpochOf } from "./manifests.ts";
-import { headServiceName, storageServiceResource } from "./names.ts";
+import { headServiceName } from "./names.ts";
 import type { Known } from "./observe.ts";
 
 export type StatusWrite = { ok: true; service: StorageService } | { ok: false; reason: "Conflict" | "Gone" };

@@ -1,7 +1,7 @@
 // Drives a failback (see src/decisions/failback-steps.ts): observe, decide one action, apply, again, until the
 // decision waits or there is nothing to do. Same discipline as the failover: the record is written
 // under an optimistic lock before its effects, the slot goes back by compare-and-swap.
-import type { StorageService } from "../../api/index.ts";
+import { serviceAnnotations, type StorageService } from "../../api/index.ts";
 import { headPodName } from "../../decisions/names.ts";
 import type { NodeView, PodPhase } from "../../decisions/types.ts";
 import { crashPoint } from "./crash-point.ts";
@@ -22,7 +22,7 @@ import {
 } from "../../decisions/failback-steps.ts";
 import { headPod } from "./manifests.ts";
 import { currentFailoverMetrics } from "./metrics.ts";
-import { primaryZoneOf, serviceAnnotations, serviceIdentity, serviceRef } from "./names.ts";
+import { primaryZoneOf, serviceIdentity, serviceRef } from "./names.ts";
 import {
   headStartDeadlineMs,
   isPodReady,

@@ -3,7 +3,7 @@
 // status and the cluster are the whole state. Every status write is guarded by the resourceVersion
 // it was decided on, every slot change is a compare-and-swap, and every other effect is idempotent,
 // so an operator killed anywhere resumes from status and does nothing twice.
-import type { SlotAbandonReason, StorageService } from "../../api/index.ts";
+import { serviceAnnotations, type SlotAbandonReason, type StorageService } from "../../api/index.ts";
 import {
   DEFAULT_FAILOVER_OPTIONS,
   beginFailover,
@@ -31,7 +31,7 @@ import {
 } from "./effects.ts";
 import { headPod } from "./manifests.ts";
 import { currentFailoverMetrics } from "./metrics.ts";
-import { serviceAnnotations, serviceIdentity, serviceRef } from "./names.ts";
+import { serviceIdentity, serviceRef } from "./names.ts";
 import {
   Known,
   allNodes,

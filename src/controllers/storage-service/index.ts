@@ -12,15 +12,7 @@ export { HeadProber, probeTargets, healthzUrl, type HeadProbeRecord, type ProbeT
 export { reconcileStorageService } from "./reconcile.ts";
 export { crashPoint } from "./crash-point.ts";
 export { useFailoverMetricsRegistry, failoverMetrics, type FailoverMetrics } from "./metrics.ts";
-export {
-  storageServiceResource,
-  serviceAnnotations,
-  headServiceName,
-  serverSetName,
-  configMapName,
-  tokenSecretName,
-  configKeys,
-} from "./names.ts";
+export { headServiceName, serverSetName, configMapName, tokenSecretName, configKeys } from "./names.ts";
 export type { StorageServiceContext } from "./observe.ts";
 
 interface ServiceStatusView {

@@ -1,31 +1,8 @@
-// Names of the objects a StorageService owns, and the annotations users set on it. One place, so the
-// manifests, the reconciler and the tests spell them alike.
-import {
-  GROUP,
-  STORAGE_SERVICE_KIND,
-  STORAGE_SERVICE_PLURAL,
-  VERSION,
-  type StorageService,
-} from "../../api/index.ts";
+// Names of the objects a StorageService owns. One place, so the manifests, the reconciler and the
+// tests spell them alike.
+import type { StorageService } from "../../api/index.ts";
 import { formatHolderIdentity } from "../../decisions/names.ts";
 import type { ServiceRef } from "../../decisions/types.ts";
-import type { ResourceRef } from "../../kube/resources.ts";
-import { prefix } from "../labels.ts";
-
-export const storageServiceResource: ResourceRef = {
-  group: GROUP,
-  version: VERSION,
-  plural: STORAGE_SERVICE_PLURAL,
-  kind: STORAGE_SERVICE_KIND,
-  namespaced: true,
-};
-
-export const serviceAnnotations = {
-  /** Set to a new value to move the head onto contingency capacity by hand (a switchover). */
-  switchover: `${prefix}/switchover`,
-  /** Set to a new value to move the head from its slot back to the primary zone (Manual failback). */
-  failback: `${prefix}/failback`,
-} as const;
 
 /** The head Service clients use: it selects the head pod of the current epoch only. */
 export const headServiceName = (service: string) => `${service}-head`;

@@ -11,6 +11,8 @@ import {
   REASON_INVALID_SPEC,
   type ServerZoneStatus,
   type StorageService,
+  serviceAnnotations,
+  storageServiceResource,
 } from "../../api/index.ts";
 import { headPodName, parseHolderIdentity } from "../../decisions/names.ts";
 import type { ReconcileResult } from "../context.ts";
@@ -21,13 +23,7 @@ import { driveFailback } from "./failback.ts";
 import { driveFailover, type SwitchoverWait } from "./failover.ts";
 import { headPod } from "./manifests.ts";
 import { currentFailoverMetrics } from "./metrics.ts";
-import {
-  primaryZoneOf,
-  serviceAnnotations,
-  serviceIdentity,
-  serviceRef,
-  storageServiceResource,
-} from "./names.ts";
+import { primaryZoneOf, serviceIdentity, serviceRef } from "./names.ts";
 import { Known, allNodes, isPodReady, type HeadAssessment, type StorageServiceContext } from "./observe.ts";
 import { ensureResources, forgetApplied, serverPods } from "./resources.ts";
 import { phaseOf, replacement, serversReady, withConditions, type ConditionInput } from "./status.ts";
