@@ -39,6 +39,10 @@ function assumptionValue(key: keyof Assumptions, a: Assumption<unknown>): string
   return String(v);
 }
 
+const count = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
+const size = (slotsPerZone: number, hotSpares: number) =>
+  `${count(slotsPerZone, "slot")} per zone, ${count(hotSpares, "hot spare")}`;
+
 const wait = (seconds: number) => (seconds === 0 ? "0s" : formatDuration(seconds * 1000)!);
 
 export function renderPlan(report: PlanReport, ctx: RenderContext): string {
@@ -50,7 +54,7 @@ export function renderPlan(report: PlanReport, ctx: RenderContext): string {
     `${style.paint("strong", "Pool:")} ${report.pool}`,
     `${style.paint("strong", "Target:")} ${pct(report.target)} of failovers find capacity at once, one zone outage a day included` +
       (report.freeTarget !== undefined ? `; ${pct(report.freeTarget)} on a free slot` : ""),
-    `${style.paint("strong", "Recommendation:")} ${style.paint(rec.met ? "ok" : "warn", `${rec.slotsPerZone} slots per zone, ${rec.hotSpares} hot spares`)} (now ${now.slotsPerZone} per zone, ${now.hotSpares} hot spares)`,
+    `${style.paint("strong", "Recommendation:")} ${style.paint(rec.met ? "ok" : "warn", size(rec.slotsPerZone, rec.hotSpares))} (now ${size(now.slotsPerZone, now.hotSpares)})`,
     `  why: ${rec.reason}`,
     `  trade: ${pct(r.leasedShare)} of slot-time leased to tenants, ${r.revocationsPerDay.toFixed(1)} tenant revocations a day, ${pct(r.freeSlotShare)} of failovers on a free slot, longest failover wait ${wait(r.maxWaitSeconds)}, tenants wait ${wait(Math.round(r.meanTenantWaitSeconds))} on average`,
     `  now: ${pct(now.foundAtOnceShare)} of failovers find capacity at once (${pct(now.outageFoundAtOnceShare)} in the zone outage), ${pct(now.leasedShare)} leased`,
