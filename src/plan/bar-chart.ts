@@ -16,6 +16,8 @@ export interface ChartSpec {
   /** Log scale for values spanning orders of magnitude (failover seconds vs minutes). */
   log?: boolean;
   markerLabel?: string;
+  /** A fixed end of the scale (100 for percentages), so charts side by side compare; default: the largest value. */
+  max?: number;
 }
 
 const escape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -61,7 +63,7 @@ function chartBody(chart: ChartSpec): { width: number; height: number; body: str
   const height = top + chart.bars.length * rowHeight + 40;
   const width = labelWidth + plotWidth + 110;
   const values = chart.bars.flatMap((b) => (b.marker !== undefined ? [b.value, b.marker] : [b.value]));
-  const max = Math.max(...values, 1e-9);
+  const max = chart.max ?? Math.max(...values, 1e-9);
   const min = Math.min(...values.filter((v) => v > 0), max);
   const scale = (v: number): number => {
     if (v <= 0) return 0;

@@ -53,19 +53,26 @@ export function simulatedRows(report: PlanReport): PlanRow[] {
 /** Found capacity and leased share against pool size, for `--svg`. */
 export function planCharts(report: PlanReport): ChartSpec[] {
   const rows = simulatedRows(report);
-  const label = (r: PlanRow) =>
-    `${r.slotsPerZone}/zone, ${r.hotSpares} hot spare${r.hotSpares === 1 ? "" : "s"}${isRecommended(report, r) ? " (recommended)" : ""}${isCurrent(report, r) ? " (current)" : ""}`;
+  const label = (r: PlanRow) => {
+    const marks = [isRecommended(report, r) && "recommended", isCurrent(report, r) && "current"].filter(
+      Boolean,
+    );
+    const spares = `${r.hotSpares} hot spare${r.hotSpares === 1 ? "" : "s"}`;
+    return `${r.slotsPerZone}/zone, ${spares}${marks.length ? ` (${marks.join(", ")})` : ""}`;
+  };
   return [
     {
       name: `plan-${report.pool}-found`,
       title: `${report.pool}: failovers that find capacity at once (target ${pct(report.target)})`,
       unit: "%",
+      max: 100,
       bars: rows.map((r) => ({ label: label(r), value: 100 * r.foundAtOnceShare })),
     },
     {
       name: `plan-${report.pool}-leased`,
       title: `${report.pool}: slot-time leased to tenants`,
       unit: "%",
+      max: 100,
       bars: rows.map((r) => ({ label: label(r), value: 100 * r.leasedShare })),
     },
   ];

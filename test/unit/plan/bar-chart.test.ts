@@ -20,4 +20,11 @@ describe("renderCharts", () => {
     expect(two).toContain(">leased</text>");
     expect(two).toContain("a &lt; b");
   });
+
+  it("draws against a fixed end of the scale when given one, so shares compare across charts", () => {
+    const half = renderChart({ ...chart("found"), max: 100 });
+    const full = renderChart(chart("found"));
+    expect(half).toContain('width="210.0"');
+    expect(full).toContain('width="420.0"');
+  });
 });
