@@ -12,7 +12,9 @@ import {
   poolZoneSummary,
   setCondition,
   type ContingencyPool,
+  type FailoverCapacityStatus,
 } from "../api/index.ts";
+import { estimateFailoverCapacity } from "../decisions/failover-capacity.ts";
 import { planGrants } from "../decisions/grants.ts";
 import { planSlotPlacement } from "../decisions/slot-placement.ts";
 import type { SlotView } from "../decisions/types.ts";
@@ -22,7 +24,14 @@ import type { ControllerContext, ReconcileResult } from "./context.ts";
 import { annotations, labels, roles } from "./labels.ts";
 import { placeholderName, placeholderPod, placeholderPriorityClassObject } from "./pods.ts";
 import { noticeRevocation } from "./revocation.ts";
-import { observeNodes, parsedPool, podsOfPool, poolClaims, slotLeasesOfPool } from "./indexes.ts";
+import {
+  observeNodes,
+  parsedPool,
+  podsOfPool,
+  poolClaims,
+  poolServiceHeads,
+  slotLeasesOfPool,
+} from "./indexes.ts";
 import { sameJson } from "./json-equal.ts";
 import { CacheExpectations } from "./cache-expectations.ts";
 import { createSlotLease, deleteSlotLease, slotLease, swapHolder } from "./slot-ledger.ts";
@@ -176,10 +185,16 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
     for (const state of ["free", "leased", "reserved", "pending"] as const)
       ctx.metrics?.setSlots(name, z.name, state, z[state]);
   const shortfall = plan.shortfall.map((s) => `${s.zone}: ${s.missing} (${s.reason})`).join(", ");
+  const failoverCapacity = estimateFailoverCapacity({
+    slots: observed.map((o) => o.slot),
+    nodes,
+    claims,
+    services: poolServiceHeads(ctx, name),
+  });
   await writeStatus(
     ctx,
     pool,
-    { ...counts, zoneSummary: poolZoneSummary(counts.zones) },
+    { ...counts, zoneSummary: poolZoneSummary(counts.zones), failoverCapacity },
     {
       type: CONDITION_VALID,
       status: "True",
@@ -340,7 +355,7 @@ type ConditionInput = { type: string; status: "True" | "False" | "Unknown"; reas
 async function writeStatus(
   ctx: ControllerContext,
   pool: ContingencyPool,
-  counts: Partial<SlotCounts> & { zoneSummary?: string },
+  counts: Partial<SlotCounts> & { zoneSummary?: string; failoverCapacity?: FailoverCapacityStatus },
   ...conditions: ConditionInput[]
 ): Promise<void> {
   const now = new Date(ctx.now());
