@@ -6,26 +6,11 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { basename, join, resolve } from "node:path";
+import { renderChart, type ChartSpec } from "../src/plan/bar-chart.ts";
+
+export { renderChart, type Bar, type ChartSpec } from "../src/plan/bar-chart.ts";
 
 export const RESULTS_DIR = resolve(import.meta.dirname, "results");
-
-export interface Bar {
-  label: string;
-  value: number;
-  /** Optional second value drawn as a thin marker on the bar (e.g. p99 over a p50 bar). */
-  marker?: number;
-}
-
-export interface ChartSpec {
-  /** File name (without .svg). */
-  name: string;
-  title: string;
-  unit: string;
-  bars: Bar[];
-  /** Log scale for values spanning orders of magnitude (failover seconds vs minutes). */
-  log?: boolean;
-  markerLabel?: string;
-}
 
 export interface Results {
   benchmark: string;
@@ -56,61 +41,6 @@ export function writeResults(results: Omit<Results, "finishedAt" | "machine">, d
   writeFileSync(path, JSON.stringify(full, null, 2) + "\n");
   for (const chart of full.charts) writeFileSync(join(dir, `${chart.name}.svg`), renderChart(chart));
   return path;
-}
-
-const escape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-
-function formatValue(v: number): string {
-  if (v === 0) return "0";
-  if (Math.abs(v) >= 100) return v.toFixed(0);
-  if (Math.abs(v) >= 10) return v.toFixed(1);
-  if (Math.abs(v) >= 1) return v.toFixed(2);
-  return v.toPrecision(2);
-}
-
-/** A horizontal bar chart: one row per bar, value printed at its end. */
-export function renderChart(chart: ChartSpec): string {
-  const rowHeight = 34;
-  const labelWidth = 330;
-  const plotWidth = 420;
-  const top = 48;
-  const height = top + chart.bars.length * rowHeight + 40;
-  const width = labelWidth + plotWidth + 110;
-  const values = chart.bars.flatMap((b) => (b.marker !== undefined ? [b.value, b.marker] : [b.value]));
-  const max = Math.max(...values, 1e-9);
-  const min = Math.min(...values.filter((v) => v > 0), max);
-  const scale = (v: number): number => {
-    if (v <= 0) return 0;
-    if (!chart.log) return (v / max) * plotWidth;
-    const lo = Math.log10(min) - 0.3;
-    return ((Math.log10(v) - lo) / (Math.log10(max) - lo)) * plotWidth;
-  };
-  const palette = ["#2f6fb0", "#d1813a", "#5a9e4b", "#a4508b", "#7a7a7a", "#c8b53a"];
-  const rows = chart.bars.map((bar, i) => {
-    const y = top + i * rowHeight;
-    const w = Math.max(1, scale(bar.value));
-    const marker =
-      bar.marker !== undefined
-        ? `<line x1="${labelWidth + scale(bar.marker)}" x2="${labelWidth + scale(bar.marker)}" y1="${y + 2}" y2="${y + 24}" stroke="#222" stroke-width="2"/>`
-        : "";
-    const text = `${formatValue(bar.value)}${bar.marker !== undefined ? ` (${chart.markerLabel ?? "marker"} ${formatValue(bar.marker)})` : ""} ${chart.unit}`;
-    const end = labelWidth + Math.max(w, bar.marker !== undefined ? scale(bar.marker) : 0);
-    return [
-      `<text x="${labelWidth - 8}" y="${y + 18}" text-anchor="end">${escape(bar.label)}</text>`,
-      `<rect x="${labelWidth}" y="${y + 4}" width="${w.toFixed(1)}" height="20" fill="${palette[i % palette.length]}"/>`,
-      marker,
-      `<text x="${(end + 6).toFixed(1)}" y="${y + 18}">${escape(text)}</text>`,
-    ].join("");
-  });
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="13">`,
-    `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="12" y="26" font-size="16" font-weight="bold">${escape(chart.title)}</text>`,
-    ...rows,
-    `<text x="${labelWidth}" y="${height - 12}" fill="#555">${chart.log ? "log scale" : "linear scale"}; ${escape(chart.unit)}</text>`,
-    `</svg>`,
-    "",
-  ].join("\n");
 }
 
 /** Renders every chart of every results file in `dir`. */

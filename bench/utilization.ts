@@ -1,411 +1,20 @@
 // How much of the contingency pool's capacity works for tenants, and how often a failover still
 // finds a slot: a seeded simulation of synthetic days of tenant demand and head failures, driven by
-// the operator's real decision functions (planGrants for tenant grants, chooseFailoverSlot for the
-// failover's slot and victim). Compared with the usual alternative, a dedicated idle standby per
+// the operator's real decision functions (src/plan/simulate.ts, the simulation `understudy plan`
+// runs on a live cluster's figures). Compared with the usual alternative, a dedicated idle standby per
 // storage service: 0% of its capacity leased, 100% of failovers find it.
 //
 //   node bench/utilization.ts [--days 20] [--seed 1] [--services 24] [--slots-per-zone 4]
 //
 // No cluster: pure functions over simulated state, so the result is the same on every machine.
-import { DEFAULT_TENANT_POD_POLICY } from "../src/decisions/tenant-pod-fields.ts";
 import { Command, Option } from "commander";
-import { chooseFailoverSlot } from "../src/decisions/failover-slot.ts";
-import { planGrants } from "../src/decisions/grants.ts";
-import { slotLeaseName } from "../src/decisions/names.ts";
-import type { ClaimView, NodeView, PoolView, SlotView } from "../src/decisions/types.ts";
+import { DEFAULTS, simulateDays, spreadServices, type SimParams } from "../src/plan/simulate.ts";
+import { summarize, type VariantSummary } from "../src/plan/summary.ts";
 import { writeResults, type ChartSpec } from "./chart.ts";
-import { seededRandom } from "../test/support/random.ts";
 
-const ZONES = ["zone-a", "zone-b", "zone-c"] as const;
-const NODES_PER_ZONE = 2;
-const DAY = 86_400;
-const GiB = 1024 ** 3;
-
-export interface SimParams {
-  seed: number;
-  services: number;
-  slotsPerZone: number;
-  /** Extra slots a zone's nodes can hold, used to replenish a slot a storage service took. */
-  headroomPerZone: number;
-  hotSpares: number;
-  tickSeconds: number;
-  /** Mean time between failures of one head (hours). */
-  headMtbfHours: number;
-  /** How long a failed-over head stays on its slot before it moves back (minutes, mean). */
-  meanRepairMinutes: number;
-  /** One zone outage per day, at a random time, this long (minutes). */
-  zoneOutageMinutes: number;
-  /** Tenant claim arrivals per hour at the daily peak; the trough is 30% of it. */
-  peakArrivalsPerHour: number;
-  meanTenantMinutes: number;
-  /** A Pending claim not granted within this time is withdrawn. */
-  patienceMinutes: number;
-  /** Share of claims that ask for a zone. */
-  zonedShare: number;
-  /** Share of claims that go back to Pending when revoked. */
-  requeueShare: number;
-}
-
-export const DEFAULTS: SimParams = {
-  seed: 1,
-  services: 24,
-  slotsPerZone: 4,
-  headroomPerZone: 1,
-  hotSpares: 0,
-  tickSeconds: 5,
-  headMtbfHours: 48,
-  meanRepairMinutes: 30,
-  zoneOutageMinutes: 45,
-  peakArrivalsPerHour: 24,
-  meanTenantMinutes: 40,
-  patienceMinutes: 30,
-  zonedShare: 0.25,
-  requeueShare: 0.5,
-};
-
-const exponential = (random: () => number, mean: number) => -Math.log(1 - random()) * mean;
-
-function poisson(random: () => number, lambda: number): number {
-  const limit = Math.exp(-lambda);
-  let k = 0;
-  let p = random();
-  while (p > limit) {
-    k++;
-    p *= random();
-  }
-  return k;
-}
-
-interface Tenant {
-  view: ClaimView;
-  arrivedAt: number;
-  remaining: number;
-  boundAt?: number;
-  lease?: string;
-}
-
-interface Service {
-  name: string;
-  zone: string;
-  state: "running" | "onSlot" | "waiting";
-  lease?: string;
-  repairAt?: number;
-  failedAt?: number;
-  /** The current failover already tried once (so a later success is not counted as found at once). */
-  triedOnce?: boolean;
-}
-
-export interface DayResult {
-  slotSeconds: { total: number; leased: number; service: number; free: number };
-  failovers: {
-    total: number;
-    foundAtOnce: number;
-    freeSlot: number;
-    revoked: number;
-    zoneFallback: number;
-    waitedSeconds: number[];
-    inOutage: number;
-    inOutageFoundAtOnce: number;
-  };
-  tenants: {
-    arrived: number;
-    granted: number;
-    withdrawn: number;
-    revoked: number;
-    lostToOutage: number;
-    waitSeconds: number[];
-  };
-}
-
-/** One synthetic day. Deterministic for a given seed and parameters. */
-export function simulateDay(params: SimParams): DayResult {
-  const random = seededRandom(params.seed);
-  const pool: PoolView = {
-    name: "sim",
-    zones: ZONES.map((name) => ({ name, slots: params.slotsPerZone })),
-    slotSize: { cpuMillis: 1000, memoryBytes: 2 * GiB },
-    allowedNamespaces: ["*"],
-    hotSpares: params.hotSpares,
-    nodeSelector: {},
-    tolerations: [],
-    revocation: { plannedGraceSeconds: 30, emergencyGraceSeconds: 2 },
-    tenantPods: DEFAULT_TENANT_POD_POLICY,
-  };
-  const nodeName = (zone: string, i: number) => `${zone}-node-${(i % NODES_PER_ZONE) + 1}`;
-  const down = new Set<string>();
-  const nodes = (): NodeView[] =>
-    ZONES.flatMap((zone) =>
-      Array.from({ length: NODES_PER_ZONE }, (_, i) => ({
-        name: nodeName(zone, i),
-        zone,
-        ready: !down.has(zone),
-        unschedulable: false,
-        allocatable: { cpuMillis: 8000, memoryBytes: 32 * GiB, pods: 110 },
-        requested: { cpuMillis: 0, memoryBytes: 0, pods: 0 },
-        labels: { "topology.kubernetes.io/zone": zone },
-        taints: [],
-      })),
-    );
-  const slots = new Map<string, SlotView>();
-  const nextIndex = new Map<string, number>();
-  const addSlot = (zone: string) => {
-    const index = nextIndex.get(zone) ?? 0;
-    nextIndex.set(zone, index + 1);
-    const leaseName = slotLeaseName(pool.name, zone, index);
-    slots.set(leaseName, {
-      leaseName,
-      pool: pool.name,
-      zone,
-      index,
-      node: nodeName(zone, index),
-      holder: { kind: "free" },
-      resourceVersion: "1",
-    });
-  };
-  for (const zone of ZONES) for (let i = 0; i < params.slotsPerZone; i++) addSlot(zone);
-  const slotsIn = (zone: string) => [...slots.values()].filter((s) => s.zone === zone).length;
-  const setHolder = (lease: string, holder: SlotView["holder"], at: number) => {
-    const s = slots.get(lease)!;
-    slots.set(lease, {
-      ...s,
-      holder,
-      acquiredAt: at * 1000,
-      resourceVersion: String(Number(s.resourceVersion) + 1),
-    });
-  };
-  /** The pool gives back a replenished slot once it is free again and the zone is over its count. */
-  const shrink = (zone: string) => {
-    for (const s of [...slots.values()].reverse()) {
-      if (slotsIn(zone) <= params.slotsPerZone) return;
-      if (s.zone === zone && s.holder.kind === "free") slots.delete(s.leaseName);
-    }
-  };
-
-  const tenants = new Map<string, Tenant>();
-  let tenantCount = 0;
-  const services: Service[] = Array.from({ length: params.services }, (_, i) => ({
-    name: `svc-${i}`,
-    zone: ZONES[i % ZONES.length]!,
-    state: "running",
-  }));
-  const outageStart = Math.floor(random() * (DAY - params.zoneOutageMinutes * 60));
-  const outageZone = ZONES[Math.floor(random() * ZONES.length)]!;
-  const outageEnd = outageStart + params.zoneOutageMinutes * 60;
-
-  const result: DayResult = {
-    slotSeconds: { total: 0, leased: 0, service: 0, free: 0 },
-    failovers: {
-      total: 0,
-      foundAtOnce: 0,
-      freeSlot: 0,
-      revoked: 0,
-      zoneFallback: 0,
-      waitedSeconds: [],
-      inOutage: 0,
-      inOutageFoundAtOnce: 0,
-    },
-    tenants: { arrived: 0, granted: 0, withdrawn: 0, revoked: 0, lostToOutage: 0, waitSeconds: [] },
-  };
-
-  const endTenant = (t: Tenant, requeue: boolean, now: number) => {
-    if (t.lease) setHolder(t.lease, { kind: "free" }, now);
-    t.lease = undefined;
-    if (requeue) {
-      t.remaining -= now - (t.boundAt ?? now);
-      t.view = { ...t.view, phase: "Pending", createdAt: now * 1000 };
-      t.arrivedAt = now;
-      t.boundAt = undefined;
-    } else tenants.delete(t.view.name);
-  };
-
-  const failHead = (s: Service, now: number) => {
-    if (s.state === "waiting") return;
-    if (s.lease) {
-      setHolder(s.lease, { kind: "free" }, now);
-      shrink(slots.get(s.lease)!.zone);
-    }
-    s.lease = undefined;
-    s.state = "waiting";
-    s.failedAt = now;
-    s.triedOnce = false;
-    result.failovers.total++;
-    if (down.size > 0) result.failovers.inOutage++;
-  };
-
-  const tick = params.tickSeconds;
-  const failProbability = 1 - Math.exp(-tick / (params.headMtbfHours * 3600));
-  for (let now = 0; now < DAY; now += tick) {
-    // The zone outage: nodes NotReady; heads there fail; tenant pods there are lost.
-    if (now <= outageStart && outageStart < now + tick) {
-      down.add(outageZone);
-      for (const s of services) {
-        const onSlotThere = s.lease !== undefined && slots.get(s.lease)?.zone === outageZone;
-        if ((s.state === "running" && s.zone === outageZone) || onSlotThere) failHead(s, now);
-      }
-      for (const t of [...tenants.values()]) {
-        if (t.lease && slots.get(t.lease)?.zone === outageZone) {
-          result.tenants.lostToOutage++;
-          endTenant(t, t.view.requeueOnRevoke, now);
-        }
-      }
-    }
-    if (now <= outageEnd && outageEnd < now + tick) down.delete(outageZone);
-
-    // Tenants: arrivals on a daily curve, completions, withdrawals.
-    const hour = now / 3600;
-    const rate = params.peakArrivalsPerHour * (0.65 + 0.35 * Math.sin(((hour - 8) / 24) * 2 * Math.PI));
-    for (let k = poisson(random, (rate * tick) / 3600); k > 0; k--) {
-      const name = `t-${tenantCount++}`;
-      const zoned = random() < params.zonedShare;
-      tenants.set(name, {
-        view: {
-          namespace: "tenants",
-          name,
-          pool: pool.name,
-          zone: zoned ? ZONES[Math.floor(random() * ZONES.length)] : undefined,
-          bid: 1 + Math.floor(random() * 100),
-          createdAt: now * 1000,
-          phase: "Pending",
-          requeueOnRevoke: random() < params.requeueShare,
-        },
-        arrivedAt: now,
-        remaining: exponential(random, params.meanTenantMinutes * 60),
-      });
-      result.tenants.arrived++;
-    }
-    for (const t of [...tenants.values()]) {
-      if (t.boundAt !== undefined && now - t.boundAt >= t.remaining) endTenant(t, false, now);
-      else if (t.boundAt === undefined && now - t.arrivedAt >= params.patienceMinutes * 60) {
-        result.tenants.withdrawn++;
-        tenants.delete(t.view.name);
-      }
-    }
-
-    // Heads fail at random; heads on slots move back once repaired.
-    for (const s of services) {
-      if (s.state !== "waiting" && random() < failProbability) failHead(s, now);
-      else if (s.state === "onSlot" && now >= s.repairAt! && !down.has(s.zone)) {
-        const zone = slots.get(s.lease!)!.zone;
-        setHolder(s.lease!, { kind: "free" }, now);
-        shrink(zone);
-        s.lease = undefined;
-        s.state = "running";
-      }
-    }
-
-    // Failovers, one service at a time, each seeing the previous one's slot taken.
-    for (const s of services.filter((x) => x.state === "waiting").sort((a, b) => a.failedAt! - b.failedAt!)) {
-      const choice = chooseFailoverSlot({
-        service: { namespace: "services", name: s.name },
-        slots: [...slots.values()],
-        nodes: nodes(),
-        claims: [...tenants.values()].map((t) => t.view),
-        failedZone: s.zone,
-        failedZones: [...down],
-      });
-      const first = !s.triedOnce;
-      s.triedOnce = true;
-      if (choice.kind === "none") continue;
-      if (first) {
-        result.failovers.foundAtOnce++;
-        if (down.size > 0) result.failovers.inOutageFoundAtOnce++;
-      } else result.failovers.waitedSeconds.push(now - s.failedAt!);
-      if (choice.zoneFallback) result.failovers.zoneFallback++;
-      if (choice.victim) {
-        result.failovers.revoked++;
-        result.tenants.revoked++;
-        const victim = tenants.get(choice.victim.name)!;
-        endTenant(victim, victim.view.requeueOnRevoke, now);
-      } else result.failovers.freeSlot++;
-      setHolder(choice.slot.leaseName, { kind: "service", namespace: "services", name: s.name }, now);
-      s.lease = choice.slot.leaseName;
-      s.state = "onSlot";
-      s.repairAt = now + exponential(random, params.meanRepairMinutes * 60);
-      // Replenish: the pool replaces the slot where the zone's nodes have room.
-      const zone = choice.slot.zone;
-      if (!down.has(zone) && slotsIn(zone) < params.slotsPerZone + params.headroomPerZone) addSlot(zone);
-    }
-
-    // Grants: the pool controller's decision over the current snapshot.
-    const plan = planGrants({
-      pool,
-      slots: [...slots.values()],
-      claims: [...tenants.values()].map((t) => t.view),
-      nodes: nodes(),
-    });
-    for (const grant of plan.grants) {
-      if (grant.adopted) continue;
-      const t = tenants.get(grant.claim.name)!;
-      setHolder(grant.slot.leaseName, { kind: "claim", namespace: "tenants", name: t.view.name }, now);
-      t.view = { ...t.view, phase: "Bound", boundAt: now * 1000 };
-      t.boundAt = now;
-      t.lease = grant.slot.leaseName;
-      result.tenants.granted++;
-      result.tenants.waitSeconds.push(now - t.arrivedAt);
-    }
-
-    for (const s of slots.values()) {
-      result.slotSeconds.total += tick;
-      if (s.holder.kind === "claim") result.slotSeconds.leased += tick;
-      else if (s.holder.kind === "service") result.slotSeconds.service += tick;
-      else result.slotSeconds.free += tick;
-    }
-  }
-  return result;
-}
-
-export interface VariantSummary {
-  label: string;
-  hotSpares: number;
-  slotsPerZone: number;
-  days: number;
-  leasedShare: number;
-  serviceShare: number;
-  freeShare: number;
-  failovers: number;
-  foundAtOnceShare: number;
-  revokedShare: number;
-  outageFailovers: number;
-  outageFoundAtOnceShare: number;
-  maxWaitSeconds: number;
-  tenantsGranted: number;
-  tenantsArrived: number;
-  tenantsRevoked: number;
-  meanTenantWaitSeconds: number;
-  slotsPerService: number;
-}
-
-export function summarize(label: string, params: SimParams, days: DayResult[]): VariantSummary {
-  const sum = (f: (d: DayResult) => number) => days.reduce((a, d) => a + f(d), 0);
-  const total = sum((d) => d.slotSeconds.total);
-  const failovers = sum((d) => d.failovers.total);
-  const waits = days.flatMap((d) => d.tenants.waitSeconds);
-  return {
-    label,
-    hotSpares: params.hotSpares,
-    slotsPerZone: params.slotsPerZone,
-    days: days.length,
-    leasedShare: sum((d) => d.slotSeconds.leased) / total,
-    serviceShare: sum((d) => d.slotSeconds.service) / total,
-    freeShare: sum((d) => d.slotSeconds.free) / total,
-    failovers,
-    foundAtOnceShare: sum((d) => d.failovers.foundAtOnce) / failovers,
-    revokedShare: sum((d) => d.failovers.revoked) / failovers,
-    outageFailovers: sum((d) => d.failovers.inOutage),
-    outageFoundAtOnceShare:
-      sum((d) => d.failovers.inOutageFoundAtOnce) /
-      Math.max(
-        1,
-        sum((d) => d.failovers.inOutage),
-      ),
-    maxWaitSeconds: Math.max(0, ...days.flatMap((d) => d.failovers.waitedSeconds)),
-    tenantsGranted: sum((d) => d.tenants.granted),
-    tenantsArrived: sum((d) => d.tenants.arrived),
-    tenantsRevoked: sum((d) => d.tenants.revoked),
-    meanTenantWaitSeconds: waits.reduce((a, b) => a + b, 0) / Math.max(1, waits.length),
-    slotsPerService: total / days.length / DAY / params.services,
-  };
-}
+/** One variant's figures over `days` days: what `understudy plan` computes for the same parameters. */
+export const runVariant = (label: string, params: SimParams, days: number): VariantSummary =>
+  summarize(label, params, simulateDays(params, days));
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
@@ -413,7 +22,7 @@ function main(): void {
   const program = new Command("utilization")
     .addOption(new Option("--days <n>", "synthetic days per variant").default("20"))
     .addOption(new Option("--seed <n>", "first seed").default("1"))
-    .addOption(new Option("--services <n>", "storage services").default(String(DEFAULTS.services)))
+    .addOption(new Option("--services <n>", "storage services").default(String(DEFAULTS.serviceZones.length)))
     .addOption(
       new Option("--slots-per-zone <n>", "pool slots per zone").default(String(DEFAULTS.slotsPerZone)),
     )
@@ -423,7 +32,7 @@ function main(): void {
   const base: SimParams = {
     ...DEFAULTS,
     seed: Number(opts.seed),
-    services: Number(opts.services),
+    serviceZones: spreadServices(Number(opts.services), DEFAULTS.zones),
     slotsPerZone: Number(opts.slotsPerZone),
   };
   const small = Math.max(1, Math.floor(base.slotsPerZone / 2));
@@ -434,16 +43,10 @@ function main(): void {
     // Undersized on purpose: a zone outage fails over more heads than the other zones have slots.
     { label: `pool ${small}/zone, hotSpares 0`, params: { ...base, slotsPerZone: small, hotSpares: 0 } },
   ];
-  const summaries = variants.map((v) =>
-    summarize(
-      v.label,
-      v.params,
-      Array.from({ length: days }, (_, d) => simulateDay({ ...v.params, seed: v.params.seed + d * 7919 })),
-    ),
-  );
+  const summaries = variants.map((v) => runVariant(v.label, v.params, days));
 
   console.log(
-    `Utilization: ${days} synthetic days per variant, ${base.services} storage services, pool of ${base.slotsPerZone} slots x ${ZONES.length} zones (+${base.headroomPerZone}/zone to replenish), head MTBF ${base.headMtbfHours} h, one ${base.zoneOutageMinutes}-minute zone outage a day`,
+    `Utilization: ${days} synthetic days per variant, ${base.serviceZones.length} storage services, pool of ${base.slotsPerZone} slots x ${base.zones.length} zones (+${base.headroomPerZone}/zone to replenish), head MTBF ${base.headMtbfHours} h, one ${base.zoneOutageMinutes}-minute zone outage a day`,
   );
   console.log(
     "variant                      | leased to tenants | held by heads | idle   | failovers | found at once | by revocation | in zone outage: found | tenants granted/arrived | slots per service",

@@ -83,6 +83,14 @@ export const RESOURCE_DEFINITIONS: ResourceDefinition[] = [
         description: "Slots kept free for failovers.",
         priority: 1,
       },
+      {
+        name: "Zone Outage",
+        type: "number",
+        jsonPath: ".status.failoverCapacity.zoneOutage",
+        description:
+          "Share of the worst zone's heads that would find a slot at once if that zone failed now.",
+        priority: 1,
+      },
       AGE,
     ],
   },

@@ -265,6 +265,29 @@ export const PoolZoneStatusSchema = z
   })
   .describe("Slot counts of one zone.");
 
+export const FailoverCapacitySchema = z
+  .object({
+    services: z.int().min(0).describe("Storage services drawing on the pool."),
+    singleFailure: z
+      .number()
+      .min(0)
+      .max(1)
+      .describe(
+        "Share of those services whose head, failing alone now, would find a slot at once (a free slot or a tenant to revoke, on a Ready node). 1 with no service.",
+      ),
+    zoneOutage: z
+      .number()
+      .min(0)
+      .max(1)
+      .describe(
+        "If the zone with the fewest covered heads failed now: the share of its heads that would find a slot at once, one after another. 1 with no service.",
+      ),
+    worstZone: z.string().optional().describe("The zone zoneOutage is for."),
+  })
+  .describe(
+    "How ready the pool is for failovers now, from the operator's own slot choice over the current slots, nodes and heads; recomputed whenever they change. `understudy plan` sizes the pool for a target over simulated days.",
+  );
+
 export const ContingencyPoolStatusSchema = z
   .object({
     observedGeneration: observedGeneration(),
@@ -288,6 +311,7 @@ export const ContingencyPoolStatusSchema = z
         "x-kubernetes-list-map-keys": ["name"],
         description: "Slot counts by zone.",
       }),
+    failoverCapacity: FailoverCapacitySchema.optional(),
     conditions: conditionList(
       "Ready: every slot has a Lease and its capacity is held. Valid: the spec passed the operator's checks.",
     ),
@@ -327,6 +351,7 @@ export type ContingencyPoolStatus = z.output<typeof ContingencyPoolStatusSchema>
 export type PoolZone = z.output<typeof PoolZoneSchema>;
 export type PoolZoneStatus = z.output<typeof PoolZoneStatusSchema>;
 export type SlotSize = z.output<typeof SlotSizeSchema>;
+export type FailoverCapacityStatus = z.output<typeof FailoverCapacitySchema>;
 export type Toleration = z.output<typeof TolerationSchema>;
 export type Revocation = z.output<typeof RevocationSchema>;
 

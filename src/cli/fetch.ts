@@ -69,3 +69,13 @@ export async function listSlotLeases(client: KubeClient, pool: string): Promise<
     throw err;
   }
 }
+
+/** Every node, for the planner's view of the room left in each zone. */
+export async function listNodes(client: KubeClient): Promise<k8s.V1Node[]> {
+  return (await client.core.listNode()).items;
+}
+
+/** Every pod bound to a node: what their requests leave free is where a pool can grow. */
+export async function listBoundPods(client: KubeClient): Promise<k8s.V1Pod[]> {
+  return (await client.core.listPodForAllNamespaces({ fieldSelector: "spec.nodeName!=" })).items;
+}

@@ -4,6 +4,7 @@ import type * as k8s from "@kubernetes/client-node";
 import type {
   ContingencyPoolSpec,
   ContingencyPoolStatus,
+  FailoverCapacityStatus,
   FailoverStatus,
   LastFailover,
   PoolClaimSpec,
@@ -50,6 +51,8 @@ export interface PoolSummary {
   pending: number;
   zones: ZoneSummary[];
   ready?: ConditionSummary;
+  /** The operator's estimate of whether a failover would find a slot now (status.failoverCapacity). */
+  failoverCapacity?: FailoverCapacityStatus;
 }
 
 export interface SlotSummary {
@@ -175,6 +178,7 @@ export function summarizePool(pool: PoolObject): PoolSummary {
     pending: status.pending ?? sum("pending"),
     zones,
     ready: condition(status.conditions, "Ready"),
+    failoverCapacity: status.failoverCapacity,
   };
 }
 

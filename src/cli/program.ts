@@ -1,6 +1,7 @@
 // The command layer: parse arguments, fetch, hand what was listed to a pure render, print.
 import { serviceAnnotations, storageServiceResource as serviceResource } from "../api/index.ts";
 import { Command, CommanderError, Option } from "commander";
+import { writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { errorMessage } from "../kube/errors.ts";
 import { connect, type Connection } from "./kube.ts";
@@ -23,6 +24,11 @@ import {
   renderStatus,
   type RenderContext,
 } from "./render.ts";
+import { renderCharts } from "../plan/bar-chart.ts";
+import { planFromCluster } from "../plan/observe-cluster.ts";
+import { planCharts } from "../plan/plan.ts";
+import { addPlanOptions, planInputs, type PlanFlags } from "./plan-flags.ts";
+import { renderPlan } from "./render-plan.ts";
 import { makeStyle, wantsColor } from "./style.ts";
 import { switchoverFinished, switchoverValue } from "./switchover.ts";
 
@@ -182,6 +188,25 @@ export function buildProgram(io: CliIO, name = "understudy"): Command {
       });
       print(opts, { ...request, failover }, () => renderFailover(failover, context()));
     });
+
+  addPlanOptions(
+    program
+      .command("plan")
+      .argument("[pool]", "the pool to plan (default: the only pool there is)")
+      .description(
+        "recommend slots per zone and hot spares for a failover target, from the pool, its storage services, claims and nodes, by simulating days with the operator's own decisions",
+      ),
+  ).action(async (pool: string | undefined, local: PlanFlags, cmd: Command) => {
+    const opts = globals(cmd);
+    const conn = open(opts);
+    const { overrides, request } = planInputs(local);
+    const report = await planFromCluster(conn.client, pool, overrides, request, io.now());
+    if (local.svg) {
+      writeFileSync(local.svg, renderCharts(planCharts(report)));
+      io.stderr.write(`chart: ${local.svg}\n`);
+    }
+    print(opts, report, () => renderPlan(report, context()));
+  });
 
   return program;
 }

@@ -141,6 +141,18 @@ export function renderSlots(slots: readonly SlotSummary[], ctx: RenderContext): 
 }
 
 /** One pool in detail: its spec, counts by zone, and (when readable) every slot and its holder. */
+/** The operator's estimate, in words: each head alone, then the zone whose outage would hurt most. */
+function failoverCapacityCell(pool: PoolSummary): Cell | undefined {
+  const c = pool.failoverCapacity;
+  if (!c) return undefined;
+  const pct = (share: number) => `${(100 * share).toFixed(0)}%`;
+  const outage = c.worstZone ? `, ${pct(c.zoneOutage)} if ${c.worstZone} failed` : "";
+  return {
+    text: `${pct(c.singleFailure)} of ${c.services} heads would find a slot alone${outage}`,
+    tone: c.singleFailure < 1 ? "bad" : c.zoneOutage < 1 ? "warn" : "ok",
+  };
+}
+
 export function renderPoolDetail(
   pool: PoolSummary,
   slots: readonly SlotSummary[] | undefined,
@@ -158,6 +170,7 @@ export function renderPoolDetail(
       ["Tenants from", pool.allowedNamespaces.join(", ") || "(none: storage services only)"],
       ["Ready", readyCell(pool)],
       ["Message", pool.ready?.status === "True" ? undefined : pool.ready?.message],
+      ["Failover capacity", failoverCapacityCell(pool)],
       ["Age", ageOf(pool.createdAt, ctx.now)],
     ],
     ctx.style,

@@ -3,11 +3,13 @@
 // every reconcile until the cache changes (derived.ts). Read-only for callers.
 import type * as k8s from "@kubernetes/client-node";
 import { parseClaim, parsePool, parseStorageService, type ContingencyPool } from "../api/index.ts";
+import type { ServiceHeadView } from "../decisions/failover-capacity.ts";
 import type { ClaimView, NodeView } from "../decisions/types.ts";
 import type { Cache, ControllerContext } from "./context.ts";
 import { perObject, perRevision } from "./derived.ts";
 import { annotations, labels } from "./labels.ts";
 import { tenantPodClaim, tenantPodName } from "./pods.ts";
+import { primaryZoneOf } from "./storage-service/names.ts";
 import { admit, requestedByNode, toClaimView, toNodeView } from "./views.ts";
 
 /** The API parsers over cached objects: a schema check is done once per object version. */
@@ -126,3 +128,18 @@ export const poolClaims = (
   pool: ContingencyPool | undefined,
   name: string,
 ): ClaimView[] => [...claimViews(ctx.cache.claims, pool, name)];
+
+/** The storage services drawing on a pool, each with the zone its head runs in now (its primary zone before it has one). */
+export const poolServiceHeads = (ctx: ControllerContext, pool: string): ServiceHeadView[] =>
+  ctx.cache.services.list().flatMap((raw) => {
+    const parsed = parsedStorageService(raw);
+    if (!parsed.ok || parsed.value.spec.pool !== pool) return [];
+    const service = parsed.value;
+    return [
+      {
+        namespace: service.metadata.namespace!,
+        name: service.metadata.name!,
+        zone: service.status?.head?.zone ?? primaryZoneOf(service),
+      },
+    ];
+  });

@@ -10,7 +10,9 @@ import {
   type ConditionInput,
   type ContingencyPool,
   poolResource,
+  type FailoverCapacityStatus,
 } from "../api/index.ts";
+import { estimateFailoverCapacity } from "../decisions/failover-capacity.ts";
 import { planGrants } from "../decisions/grants.ts";
 import { planSlotPlacement } from "../decisions/slot-placement.ts";
 import type { SlotView } from "../decisions/types.ts";
@@ -19,7 +21,14 @@ import type { ControllerContext, ReconcileResult } from "./context.ts";
 import { annotations, labels, roles } from "./labels.ts";
 import { placeholderName, placeholderPod, placeholderPriorityClassObject, tenantPodClaim } from "./pods.ts";
 import { noticeRevocation } from "./revocation.ts";
-import { observeNodes, parsedPool, podsOfPool, poolClaims, slotLeasesOfPool } from "./indexes.ts";
+import {
+  observeNodes,
+  parsedPool,
+  podsOfPool,
+  poolClaims,
+  poolServiceHeads,
+  slotLeasesOfPool,
+} from "./indexes.ts";
 import { sameJson } from "./json-equal.ts";
 import { createSlotLease, deleteSlotLease, slotLease, swapHolder } from "./slot-ledger.ts";
 import { isTerminated, toPoolView, toSlotView } from "./views.ts";
@@ -162,10 +171,16 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
     for (const state of ["free", "leased", "reserved", "pending"] as const)
       ctx.metrics?.setSlots(name, z.name, state, z[state]);
   const shortfall = plan.shortfall.map((s) => `${s.zone}: ${s.missing} (${s.reason})`).join(", ");
+  const failoverCapacity = estimateFailoverCapacity({
+    slots: observed.map((o) => o.slot),
+    nodes,
+    claims,
+    services: poolServiceHeads(ctx, name),
+  });
   await writeStatus(
     ctx,
     pool,
-    { ...counts, zoneSummary: poolZoneSummary(counts.zones) },
+    { ...counts, zoneSummary: poolZoneSummary(counts.zones), failoverCapacity },
     {
       type: CONDITION_VALID,
       status: "True",
@@ -344,7 +359,7 @@ function countSlots(
 async function writeStatus(
   ctx: ControllerContext,
   pool: ContingencyPool,
-  counts: Partial<SlotCounts> & { zoneSummary?: string },
+  counts: Partial<SlotCounts> & { zoneSummary?: string; failoverCapacity?: FailoverCapacityStatus },
   ...conditions: ConditionInput[]
 ): Promise<void> {
   const now = new Date(ctx.now());

@@ -26,6 +26,11 @@ export const poolControllerSpec: ControllerSpec = {
       const pool = pod.metadata?.labels?.[labels.pool];
       return pool && pod.metadata?.labels?.[labels.role] === roles.placeholder ? [pool] : [];
     },
+    // A service's head moving zones changes the pool's failover capacity (status.failoverCapacity).
+    services: (service) => {
+      const pool = (service.spec as { pool?: string } | undefined)?.pool;
+      return pool ? [pool] : [];
+    },
   },
 };
 

@@ -375,6 +375,7 @@ describe("the examples", () => {
         "RESERVED",
         "PENDING",
         "HOT SPARES",
+        "ZONE OUTAGE",
         "AGE",
       ]);
     });

@@ -36,7 +36,7 @@ import {
   testKubeConfig,
 } from "../support/kube.ts";
 import { metricValue, startOperator, type OperatorProcess } from "../support/operator.ts";
-import { deletePool, getClaim, slotLeases } from "../support/pools.ts";
+import { deletePool, getClaim, getPool, slotLeases } from "../support/pools.ts";
 
 // Head failover on the real test cluster, run by the real operator process (node
 // src/operator/main.ts): the head made NotReady, its node or its whole zone lost, its probe failing,
@@ -238,6 +238,12 @@ describe("failover of a head pod made NotReady", () => {
     const before = await getService(client, w.ns, "kv");
     expect(condition(before, "ContingencyAvailable")).toMatchObject({ status: "True" });
     expect(condition(before, "ContingencyAvailable")!.message).toContain("no other zone");
+    // The pool sees it too: the head would find a slot alone, but none if its zone failed.
+    const capacity = await eventually("the pool's failover capacity counting kv", async () => {
+      const c = (await getPool(client, w.pool)).status?.failoverCapacity;
+      return c?.services === 1 && c;
+    });
+    expect(capacity).toEqual({ services: 1, singleFailure: 1, zoneOutage: 0, worstZone: "zone-a" });
     await makePodNotReady(client, w.ns, "kv-head-1");
     const service = await waitForFailover(client, w.ns, "kv", 1);
     expect(service.status!.lastFailover).toMatchObject({ fromZone: "zone-a", toZone: "zone-a", epoch: 2 });

@@ -1,10 +1,2 @@
-// Seeded randomness for simulations, churn and traffic: the same seed replays the same choices, so
-// a failing run can be repeated from the seed it prints.
-import { uniformFloat64 } from "pure-rand/distribution/uniformFloat64";
-import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
-
-/** Uniform numbers in [0, 1) from `seed` (xoroshiro128+). */
-export function seededRandom(seed: number): () => number {
-  const generator = xoroshiro128plus(seed);
-  return () => uniformFloat64(generator);
-}
+// Tests draw their seeded randomness from the same generator as the planner's simulation.
+export { seededRandom } from "../../src/plan/random.ts";

@@ -145,6 +145,20 @@ describe("pools", () => {
     ]);
   });
 
+  it("say whether a failover would find a slot now, when the operator has estimated it", () => {
+    const estimated = {
+      ...pool,
+      status: {
+        ...pool.status,
+        failoverCapacity: { services: 6, singleFailure: 1, zoneOutage: 0.5, worstZone: "zone-a" },
+      },
+    };
+    expect(renderPoolDetail(summarizePool(estimated), undefined, plain)).toMatch(
+      /^Failover capacity: +100% of 6 heads would find a slot alone, 50% if zone-a failed$/m,
+    );
+    expect(renderPoolDetail(summarizePool(pool), undefined, plain)).toMatch(/^Failover capacity: +-$/m);
+  });
+
   it("leave the slots out when they could not be read", () => {
     expect(renderPoolDetail(summarizePool(newPool), undefined, plain)).not.toContain("\nSlots\n");
   });

@@ -906,8 +906,9 @@ describe("nextFailoverAction: the whole run", () => {
       ),
       { numRuns: 500 },
     );
-    // The scenario is exercised, not just allowed.
-    expect(runsThatGaveUp).toBeGreaterThan(50);
+    // The scenario is exercised, not just allowed (about one run in ten gives up; 5% is a floor
+    // that random schedules clear every time, where 10% did not).
+    expect(runsThatGaveUp).toBeGreaterThan(25);
   });
 
   it("on a quiet cluster, a head that never gets Ready costs one abandoned slot and one deadline", () => {
