@@ -1,6 +1,6 @@
 // What a reconciler is given: the client to apply with, caches of observed state, and the means to
-// record what it did. Reconcilers read only from here and keep no state of their own, but for
-// the expectations of their own writes that the caches have not shown yet (cache-expectations.ts).
+// record what it did. Reconcilers read only from here and keep no state of their own: what they
+// remember of their own writes is on the context too (WriteMemory).
 import type * as k8s from "@kubernetes/client-node";
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
@@ -8,10 +8,28 @@ import type { ProbeRecord } from "../decisions/head-health.ts";
 import type { CustomObject, KubeClient } from "../kube/client.ts";
 import type { ReconcileResult } from "../operator/controller.ts";
 import type { InvolvedObject } from "../operator/events.ts";
-import type { CacheExpectations } from "./cache-expectations.ts";
+import type { CrashPoint } from "../operator/crash-point.ts";
+import { CacheExpectations } from "./cache-expectations.ts";
+import type { FailoverMetrics } from "./storage-service/metrics.ts";
 import type { LedgerMetrics } from "./metrics.ts";
 
 export type { InvolvedObject, ReconcileResult };
+
+/**
+ * Memos of the controllers' own writes: expectations the caches have not met yet, and writes
+ * already made that need not be made again. They save writes; no decision rests on them.
+ */
+export interface WriteMemory {
+  /** The pools' grants the slot Lease cache does not show yet (see cache-expectations.ts). */
+  grants: CacheExpectations;
+  /** The placeholder PriorityClass exists (created, or found). */
+  priorityClassEnsured: boolean;
+}
+
+export const newWriteMemory = (): WriteMemory => ({
+  grants: new CacheExpectations(),
+  priorityClassEnsured: false,
+});
 
 export interface Cache<T> {
   list(): T[];
@@ -53,8 +71,12 @@ export interface ControllerContext {
    * exist is everyone's to report.
    */
   managesPool(name: string): boolean;
-  /** The pools' grants the slot Lease cache does not show yet (see cache-expectations.ts). */
-  grantExpectations: CacheExpectations;
+  /** What the controllers remember of their own writes, shared by every reconcile of this operator. */
+  writes: WriteMemory;
+  /** Called before each effect of a recorded failover or failback step (fault injection in tests). */
+  crashPoint: CrashPoint;
+  /** Failover metrics; absent in tests that do not scrape them. */
+  failoverMetrics?: FailoverMetrics;
   /** Pool and ledger metrics; absent in tests that do not scrape them. */
   metrics?: LedgerMetrics;
   /**

@@ -3,22 +3,23 @@ import type * as k8s from "@kubernetes/client-node";
 import { poolResource, claimResource, storageServiceResource } from "../api/index.ts";
 import type { Informer } from "../kube/informer.ts";
 import { core } from "../kube/resources.ts";
+import { crashPointAt } from "../operator/crash-point.ts";
 import type { Manager } from "../operator/manager.ts";
 import {
   ignoredUpdates,
   type ControllerContext,
   type ControllerSpec,
   type ObservedState,
+  newWriteMemory,
 } from "./context.ts";
 import { labels, roles } from "./labels.ts";
 import { parseLabelSelector } from "../kube/label-selector.ts";
-import { CacheExpectations } from "./cache-expectations.ts";
 import { ledgerMetrics } from "./metrics.ts";
 import { claimControllerSpec, poolControllerSpec } from "./specs.ts";
 import {
   startStorageServiceSupport,
   storageServiceControllerSpec,
-  useFailoverMetricsRegistry,
+  failoverMetrics,
 } from "./storage-service/index.ts";
 
 export const controllerSpecs: ControllerSpec[] = [
@@ -49,7 +50,6 @@ export function registerControllers(
   specs: ControllerSpec[] = controllerSpecs,
 ): ControllerContext {
   const cache = observedState(manager);
-  useFailoverMetricsRegistry(manager.metrics.registry);
   const selected = parseLabelSelector(manager.settings.poolSelector);
   const ctx: ControllerContext = {
     client: manager.client,
@@ -65,7 +65,12 @@ export function registerControllers(
       return !pool || selected(pool.metadata?.labels ?? {});
     },
     metrics: ledgerMetrics(manager.metrics),
-    grantExpectations: new CacheExpectations(),
+    writes: newWriteMemory(),
+    crashPoint: crashPointAt(manager.settings.crashAt, (step) => {
+      manager.log.fatal({ step }, "crash point reached: exiting as if killed");
+      manager.log.flush();
+    }),
+    failoverMetrics: failoverMetrics(manager.metrics.registry),
   };
   for (const spec of specs) {
     const controller = manager.controller({

@@ -130,7 +130,7 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
   // cache that shows this pool's earlier grants: a claim granted a moment ago still looks Pending
   // until then, and would get a second slot.
   if (
-    !ctx.grantExpectations.met(
+    !ctx.writes.grants.met(
       name,
       (lease) => ctx.cache.slotLeases.get(lease, ctx.namespace)?.metadata?.resourceVersion,
       ctx.now(),
@@ -151,7 +151,7 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
       ...grant.claim,
     });
     if (result.ok) {
-      ctx.grantExpectations.expect(
+      ctx.writes.grants.expect(
         name,
         grant.slot.leaseName,
         leaseOf.get(grant.slot.leaseName)!.metadata!.resourceVersion!,
@@ -246,15 +246,14 @@ function ownerRef(pool: ContingencyPool): k8s.V1OwnerReference {
   };
 }
 
-let priorityClassEnsured = false;
 async function ensurePriorityClass(ctx: ControllerContext): Promise<void> {
-  if (priorityClassEnsured) return;
+  if (ctx.writes.priorityClassEnsured) return;
   try {
     await ctx.client.scheduling.createPriorityClass({ body: placeholderPriorityClassObject });
   } catch (err) {
     if (!isConflict(err)) throw err;
   }
-  priorityClassEnsured = true;
+  ctx.writes.priorityClassEnsured = true;
 }
 
 async function deletePod(

@@ -2,13 +2,7 @@
 import { registerControllers } from "../controllers/index.ts";
 import { createLogger } from "./logger.ts";
 import { Manager } from "./manager.ts";
-import {
-  CommanderError,
-  configureCrashPoint,
-  parseSettings,
-  SettingsError,
-  type Settings,
-} from "./settings.ts";
+import { CommanderError, parseSettings, SettingsError, type Settings } from "./settings.ts";
 
 let settings: Settings;
 try {
@@ -24,10 +18,6 @@ try {
 }
 
 const log = createLogger({ level: settings.logLevel });
-configureCrashPoint(settings.crashAt, (step) => {
-  log.fatal({ step }, "crash point reached: exiting as if killed");
-  log.flush();
-});
 process.on("uncaughtException", (err) => {
   log.fatal({ err }, "uncaught exception");
   log.flush();

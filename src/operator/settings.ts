@@ -357,31 +357,3 @@ export function controllerEnabled(settings: Pick<Settings, "controllers">, name:
 }
 
 export { CommanderError };
-
-// Fault injection. The crash point is process-wide so controllers can call crashPoint(step)
-// without threading settings through; main.ts sets it from the parsed settings.
-let crashAt: string | undefined = process.env.UNDERSTUDY_CRASH_AT || undefined;
-let beforeCrash: (step: string) => void = () => {};
-
-/** Sets the crash point, and what to do just before exiting there (log it and flush the logs). */
-export function configureCrashPoint(
-  step: string | undefined,
-  onCrash: (step: string) => void = () => {},
-): void {
-  crashAt = step;
-  beforeCrash = onCrash;
-}
-
-/**
- * Exits the process with 137 (as if SIGKILLed) when `step` is the configured crash point, after
- * flushing logs. Controllers call it where a crash would hurt most: after a step is written to
- * status and before its effects.
- */
-export function crashPoint(step: string): void {
-  if (crashAt === undefined || step !== crashAt) return;
-  try {
-    beforeCrash(step);
-  } finally {
-    process.exit(137);
-  }
-}

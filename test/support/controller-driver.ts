@@ -4,8 +4,8 @@
 //
 // Other engineers share the cluster: a driver sees only the pools, claims and storage services that
 // carry the label `understudy.dev/test-scope=<scope>`, and keeps slot Leases in its own namespace.
+import { newWriteMemory } from "../../src/controllers/context.ts";
 import { poolResource, claimResource, storageServiceResource } from "../../src/api/index.ts";
-import { CacheExpectations } from "../../src/controllers/cache-expectations.ts";
 import type * as k8s from "@kubernetes/client-node";
 import { pino, type Logger } from "pino";
 import type { CustomObject } from "../../src/kube/client.ts";
@@ -218,7 +218,8 @@ export async function startDriver(options: DriverOptions): Promise<Driver> {
     log,
     now: () => Date.now(),
     managesPool: () => true,
-    grantExpectations: new CacheExpectations(),
+    writes: newWriteMemory(),
+    crashPoint: () => {},
   };
   const stats = { reconciles: new Map<string, number>(), errors: [] as unknown[] };
   const queues = new Map<string, KeyQueue>();

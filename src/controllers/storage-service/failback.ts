@@ -4,7 +4,6 @@
 import { serviceAnnotations, type StorageService } from "../../api/index.ts";
 import { headPodName } from "../../decisions/names.ts";
 import type { NodeView, PodPhase } from "../../decisions/types.ts";
-import { crashPoint } from "./crash-point.ts";
 import {
   createPod,
   deletePod,
@@ -21,7 +20,6 @@ import {
   type FailbackOptions,
 } from "../../decisions/failback-steps.ts";
 import { headPod } from "./manifests.ts";
-import { currentFailoverMetrics } from "./metrics.ts";
 import { primaryZoneOf, serviceIdentity, serviceRef } from "./names.ts";
 import {
   headStartDeadlineMs,
@@ -147,7 +145,7 @@ export async function driveFailback(
         continue;
       }
     }
-    if (record) crashPoint(`Failback${record.step}`);
+    if (record) ctx.crashPoint(`Failback${record.step}`);
     const next = await apply(ctx, service, action, known);
     if (next === "requeue") return { kind: "done", requeueAfterMs: 0 };
     if (next === "gone") return { kind: "done" };
@@ -209,7 +207,7 @@ async function apply(
         head: replacement(status.head, headStatusOf(action.head, action.epoch, now)),
       });
       if (typeof result !== "string") {
-        currentFailoverMetrics().epoch(ref.namespace, ref.name, action.epoch);
+        ctx.failoverMetrics?.epoch(ref.namespace, ref.name, action.epoch);
         ctx.events.normal(
           service,
           "FailbackRoutingSwitched",

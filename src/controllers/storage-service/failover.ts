@@ -19,7 +19,6 @@ import { annotations } from "../labels.ts";
 import { placeholderName, tenantPodName } from "../pods.ts";
 import { noticeRevocation } from "../revocation.ts";
 import { contingencyChoice, contingencyCondition } from "./contingency.ts";
-import { crashPoint } from "./crash-point.ts";
 import {
   createPod,
   deletePod,
@@ -30,7 +29,6 @@ import {
   writeStatus,
 } from "./effects.ts";
 import { headPod } from "./manifests.ts";
-import { currentFailoverMetrics } from "./metrics.ts";
 import { serviceIdentity, serviceRef } from "./names.ts";
 import {
   Known,
@@ -200,7 +198,7 @@ export async function driveFailover(
         continue;
       }
     }
-    if (record) crashPoint(record.step);
+    if (record) ctx.crashPoint(record.step);
 
     const applied = await apply(ctx, service, record, action, known, pool, switchover);
     if (applied.kind === "requeue") return done(applied.afterMs);
@@ -372,7 +370,7 @@ async function recordStep(
     return write.reason === "Conflict" ? { kind: "requeue", afterMs: CONFLICT_REQUEUE_MS } : { kind: "gone" };
 
   const ref = serviceRef(service);
-  const metrics = currentFailoverMetrics();
+  const metrics = ctx.failoverMetrics;
   if (action.step === "Detected" && !status.failover) {
     if (record.reason === MANUAL_REASON)
       ctx.events.normal(service, "SwitchoverStarted", describeStep(record));
@@ -389,8 +387,8 @@ async function recordStep(
     );
   }
   if (action.step === "RoutingSwitched" && action.epoch !== undefined) {
-    metrics.switched(record.reason, Math.max(0, now - record.startedAt) / 1000);
-    metrics.epoch(ref.namespace, ref.name, action.epoch);
+    metrics?.switched(record.reason, Math.max(0, now - record.startedAt) / 1000);
+    metrics?.epoch(ref.namespace, ref.name, action.epoch);
   }
   ctx.log.info(
     {
@@ -432,9 +430,9 @@ async function finish(
   const write = await writeStatus(ctx, service, patch);
   if (!write.ok)
     return write.reason === "Conflict" ? { kind: "requeue", afterMs: CONFLICT_REQUEUE_MS } : { kind: "gone" };
-  crashPoint("Done");
+  ctx.crashPoint("Done");
   const outcome = action.record.replenishDeferred ? "ReplenishDeferred" : "Succeeded";
-  currentFailoverMetrics().failover(action.record.reason, outcome);
+  ctx.failoverMetrics?.failover(action.record.reason, outcome);
   ctx.events.normal(
     service,
     "FailoverDone",

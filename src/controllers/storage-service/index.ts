@@ -10,8 +10,7 @@ import { reconcileStorageService } from "./reconcile.ts";
 
 export { HeadProber, probeTargets, healthzUrl, type HeadProbeRecord, type ProbeTarget } from "./prober.ts";
 export { reconcileStorageService } from "./reconcile.ts";
-export { crashPoint } from "./crash-point.ts";
-export { useFailoverMetricsRegistry, failoverMetrics, type FailoverMetrics } from "./metrics.ts";
+export { failoverMetrics, type FailoverMetrics } from "./metrics.ts";
 export { headServiceName, serverSetName, configMapName, tokenSecretName, configKeys } from "./names.ts";
 export type { StorageServiceContext } from "./observe.ts";
 

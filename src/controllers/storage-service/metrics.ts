@@ -1,5 +1,5 @@
-// Failover metrics. They register in prom-client's default registry unless the operator hands its
-// own registry to useFailoverMetricsRegistry() at start.
+// Failover metrics, registered in the operator's registry (served on its /metrics) and handed to
+// the controllers on their context.
 import * as prom from "prom-client";
 
 export interface FailoverMetrics {
@@ -57,18 +57,4 @@ export function failoverMetrics(registry: prom.Registry = prom.register): Failov
     epoch: (namespace, name, epoch) => epochs.set({ namespace, name }, epoch),
     forget: (namespace, name) => epochs.remove({ namespace, name }),
   };
-}
-
-let active: FailoverMetrics | undefined;
-
-/** The metrics the controller reports to. */
-export function currentFailoverMetrics(): FailoverMetrics {
-  active ??= failoverMetrics();
-  return active;
-}
-
-/** Reports to `registry` from now on (the operator's own, served on its /metrics). */
-export function useFailoverMetricsRegistry(registry: prom.Registry): FailoverMetrics {
-  active = failoverMetrics(registry);
-  return active;
 }

@@ -22,7 +22,6 @@ import { createPod, readService, swapSlot, writeStatus } from "./effects.ts";
 import { driveFailback } from "./failback.ts";
 import { driveFailover, type SwitchoverWait } from "./failover.ts";
 import { headPod } from "./manifests.ts";
-import { currentFailoverMetrics } from "./metrics.ts";
 import { primaryZoneOf, serviceIdentity, serviceRef } from "./names.ts";
 import { Known, allNodes, isPodReady, type HeadAssessment, type StorageServiceContext } from "./observe.ts";
 import { ensureResources, forgetApplied, serverPods } from "./resources.ts";
@@ -115,7 +114,7 @@ async function bootstrap(ctx: StorageServiceContext, service: StorageService): P
   if (failback) patch.handledFailback = failback;
   const write = await writeStatus(ctx, service, patch);
   if (!write.ok) return write.reason === "Conflict" ? { requeueAfterMs: 0 } : {};
-  currentFailoverMetrics().epoch(ref.namespace, ref.name, epoch);
+  ctx.failoverMetrics?.epoch(ref.namespace, ref.name, epoch);
   return { requeueAfterMs: 0 };
 }
 
@@ -221,7 +220,7 @@ async function steady(
       else if (before) ctx.events.normal(service, "ContingencyAvailable", contingency.message);
     }
   }
-  currentFailoverMetrics().epoch(ref.namespace, ref.name, epoch);
+  ctx.failoverMetrics?.epoch(ref.namespace, ref.name, epoch);
   const recheck = [assessment.recheckAfterMs, failback.recheckAfterMs, switchoverWait?.waitMs].filter(
     (ms): ms is number => ms !== undefined,
   );
@@ -359,7 +358,7 @@ async function releaseSlots(
   const held = slotLeasesHeldBy(ctx, identity);
   if (held.length === 0) {
     forgetApplied(uid);
-    currentFailoverMetrics().forget(namespace, name);
+    ctx.failoverMetrics?.forget(namespace, name);
     return {};
   }
   const fresh = await readService(ctx, namespace, name);

@@ -1,8 +1,6 @@
 import type * as k8s from "@kubernetes/client-node";
-import { spawnSync } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Cache } from "../../../src/controllers/context.ts";
 import type { CustomObject } from "../../../src/kube/client.ts";
@@ -189,32 +187,5 @@ describe("probeTargets", () => {
         failureThreshold: 4,
       },
     ]);
-  });
-});
-
-describe("crash points", () => {
-  it("answer to the step for its first effect and to <step>:<n> for the n-th", () => {
-    const root = join(import.meta.dirname, "../../..");
-    const script = `
-import { crashPoint } from "./src/controllers/storage-service/crash-point.ts";
-crashPoint("Revoked"); console.log("after 1");
-crashPoint("Revoked"); console.log("after 2");
-crashPoint("Revoked"); console.log("after 3");
-`;
-    const run = (crashAt: string) =>
-      spawnSync(join(root, "node_modules/.bin/node"), ["--input-type=module", "-e", script], {
-        cwd: root,
-        env: { ...process.env, UNDERSTUDY_CRASH_AT: crashAt },
-        encoding: "utf8",
-      });
-    const first = run("Revoked");
-    expect(first.status).toBe(137);
-    expect(first.stdout).toBe("");
-    const second = run("Revoked:2");
-    expect(second.status).toBe(137);
-    expect(second.stdout.trim().split("\n")).toEqual(["after 1"]);
-    const other = run("HeadStarted");
-    expect(other.status).toBe(0);
-    expect(other.stdout.trim().split("\n")).toEqual(["after 1", "after 2", "after 3"]);
   });
 });

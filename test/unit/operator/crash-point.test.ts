@@ -2,20 +2,23 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
-// crashPoint exits the real process, so it is tested in one: a child that passes one step and
+// A crash point exits the real process, so it is tested in one: a child that passes some calls and
 // crashes at the configured one, with its last log line written before the exit.
 
 const root = join(import.meta.dirname, "../../..");
 const script = `
 import { createLogger } from "./src/operator/logger.ts";
-import { configureCrashPoint, crashPoint, parseSettings } from "./src/operator/settings.ts";
+import { crashPointAt } from "./src/operator/crash-point.ts";
+import { parseSettings } from "./src/operator/settings.ts";
 const settings = parseSettings([], process.env);
 const log = createLogger();
-configureCrashPoint(settings.crashAt, (step) => log.fatal({ step }, "crash point reached"));
+const crashPoint = crashPointAt(settings.crashAt, (step) => log.fatal({ step }, "crash point reached"));
 crashPoint("SlotChosen");
 log.info("passed SlotChosen");
 crashPoint("Revoked");
 log.info("passed Revoked");
+crashPoint("Revoked");
+log.info("passed Revoked:2");
 `;
 
 function run(crashAt: string | undefined) {
@@ -33,7 +36,7 @@ function run(crashAt: string | undefined) {
   return { status: result.status, messages, stderr: result.stderr };
 }
 
-describe("crashPoint", () => {
+describe("crashPointAt", () => {
   it("exits with 137 at the configured step, after logging it", () => {
     const { status, messages, stderr } = run("Revoked");
     expect(status, stderr).toBe(137);
@@ -41,9 +44,22 @@ describe("crashPoint", () => {
     expect(messages[1]!.step).toBe("Revoked");
   });
 
-  it("does nothing when no crash point is set", () => {
-    const { status, messages, stderr } = run(undefined);
-    expect(status, stderr).toBe(0);
-    expect(messages.map((m) => m.msg)).toEqual(["passed SlotChosen", "passed Revoked"]);
+  it("answers to <step>:<n> for the n-th call with a step", () => {
+    const { status, messages, stderr } = run("Revoked:2");
+    expect(status, stderr).toBe(137);
+    expect(messages.map((m) => m.msg)).toEqual([
+      "passed SlotChosen",
+      "passed Revoked",
+      "crash point reached",
+    ]);
+    expect(messages[2]!.step).toBe("Revoked:2");
+  });
+
+  it("does nothing when no crash point is set, or another one", () => {
+    for (const crashAt of [undefined, "HeadStarted"]) {
+      const { status, messages, stderr } = run(crashAt);
+      expect(status, stderr).toBe(0);
+      expect(messages.map((m) => m.msg)).toEqual(["passed SlotChosen", "passed Revoked", "passed Revoked:2"]);
+    }
   });
 });
