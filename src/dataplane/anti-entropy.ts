@@ -78,6 +78,9 @@ export async function pullFromPeer(ctx: PullContext, share: PeerShare): Promise<
       if (result.kind === "ok") applied += result.applied.filter(Boolean).length;
     }
     if (!page.more) return applied;
+    // A peer that says "more" without moving on would keep this loop (and its server) busy forever.
+    if (page.next <= since)
+      throw new Error(`peer ${share.peer} says more but its position stays at ${since}`);
     since = page.next;
     incarnation = page.incarnation;
   }

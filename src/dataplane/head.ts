@@ -1,10 +1,11 @@
 // The head role: stateless router. Fences older epochs, then serves get/put/delete/cas
 // by quorum over the servers that own each key's partition.
 import { randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Admission, HEAD_SERVING_LIMITS, type ServingLimits } from "./admission.ts";
 import { OP_PATH, opRequestSchema, precheckOp, type FailureOutcome, type OpRequest } from "./api.ts";
-import { HttpError, parseHostPort, readBody, sendError, sendJson } from "./http-util.ts";
+import { HttpError, parseHostPort, sendError, sendJson } from "./http-util.ts";
 import { KeyedMutex } from "./key-lock.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { Counter, createRegistry, Gauge, Histogram } from "./metrics.ts";
@@ -29,6 +30,8 @@ export interface HeadOptions {
   readonly fenceRetryMs?: number;
   /** Keys whose latest record the head remembers, to skip the read before a write. */
   readonly cacheSize?: number;
+  /** Caps on what clients may hold; each unset field keeps its HEAD_SERVING_LIMITS default. */
+  readonly limits?: Partial<ServingLimits>;
   readonly logger?: Logger;
   readonly processMetrics?: boolean;
 }
@@ -372,7 +375,7 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
     if (path !== OP_PATH)
       throw new HttpError(404, "not_found", `no such path ${path}; operations go to POST ${OP_PATH}`);
     if (method !== "POST") throw new HttpError(405, "method_not_allowed", `${OP_PATH} takes POST`);
-    const body = await readBody(req, LIMITS.maxBodyBytes);
+    const body = await admission.readBody(req, res, LIMITS.maxBodyBytes);
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString("utf8"));
@@ -396,7 +399,8 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
     }
   }
 
-  const http = createServer((req, res) => {
+  const admission = new Admission("head", { ...HEAD_SERVING_LIMITS, ...options.limits });
+  const http = admission.createServer((req, res) => {
     inflight++;
     const path = (req.url ?? "/").split("?")[0]!;
     route(req, res, path)
@@ -416,7 +420,6 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
         if (inflight === 0) inflightDone?.();
       });
   });
-  http.keepAliveTimeout = 30_000;
   const { host, port } = parseHostPort(options.listen);
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
@@ -462,7 +465,9 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
       await new Promise((resolve) => setTimeout(resolve, options.fenceRetryMs ?? HEAD_DEFAULTS.fenceRetryMs));
     }
   };
-  const fencing = Promise.all(options.servers.map((s) => fenceOne(s.address)));
+  const fencing = Promise.all(options.servers.map((s) => fenceOne(s.address))).catch((err: unknown) =>
+    log.error({ err }, "fencing stopped"),
+  );
 
   let closed: Promise<void> | null = null;
   const close = () => {

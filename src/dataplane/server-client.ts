@@ -10,6 +10,15 @@ export type RpcResult<T> =
   | { readonly kind: "ok"; readonly body: T }
   | { readonly kind: Exclude<ReplicaReply, "ok">; readonly message: string };
 
+/** JSON.parse that answers undefined (which no reply schema accepts) instead of throwing. */
+function parseOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 export class ServerRpc {
   readonly #token: string;
   readonly #timeoutMs: number;
@@ -41,7 +50,7 @@ export class ServerRpc {
       return { kind: "unknown", message: `${address}: ${describeError(err)}` };
     }
     if (res.status === 200) {
-      const parsed = schema.safeParse(JSON.parse(text));
+      const parsed = schema.safeParse(parseOrUndefined(text));
       return parsed.success
         ? { kind: "ok", body: parsed.data }
         : { kind: "unknown", message: `${address}: unexpected answer ${text.slice(0, 200)}` };
@@ -52,6 +61,19 @@ export class ServerRpc {
     if ((res.status >= 400 && res.status < 500) || res.status === 503) return { kind: "refused", message };
     return { kind: "unknown", message };
   }
+}
+
+/** A 200 whose per-item answers do not line up with the batch: nothing can be concluded from it. */
+function mismatch(address: string, sent: number, answered: number) {
+  return {
+    kind: "unknown",
+    message: `${address}: answered ${answered} items for a batch of ${sent}`,
+  } as const;
+}
+
+/** Whether a read's answer is for the key asked (a server answers null when it holds none). */
+function answers(record: KvRecord | null, key: string): boolean {
+  return record === null || record.key === key;
 }
 
 interface Waiter<T> {
@@ -91,7 +113,11 @@ export class ServerBatcher {
       this.#rpc
         .post(address, PATHS.apply, { ...this.#envelope, records }, applyResponseSchema)
         .then((r) =>
-          r.kind === "ok" ? records.map((): RpcResult<true> => ({ kind: "ok", body: true })) : r,
+          r.kind !== "ok"
+            ? r
+            : r.body.applied.length === records.length
+              ? records.map((): RpcResult<true> => ({ kind: "ok", body: true }))
+              : mismatch(address, records.length, r.body.applied.length),
         ),
     );
   }
@@ -101,7 +127,12 @@ export class ServerBatcher {
       this.#rpc
         .post(address, PATHS.read, { ...this.#envelope, keys }, readResponseSchema)
         .then((r) =>
-          r.kind === "ok" ? r.body.records.map((record) => ({ kind: "ok", body: record }) as const) : r,
+          r.kind !== "ok"
+            ? r
+            : r.body.records.length === keys.length &&
+                r.body.records.every((rec, i) => answers(rec, keys[i]!))
+              ? r.body.records.map((record) => ({ kind: "ok", body: record }) as const)
+              : mismatch(address, keys.length, r.body.records.length),
         ),
     );
   }
@@ -137,8 +168,10 @@ export class ServerBatcher {
     const pending = queues.get(address);
     if (pending === undefined || pending.items.length === 0) return;
     queues.delete(address);
-    void send(pending.items).then((results) => {
-      pending.waiters.forEach((w, i) => w.resolve(Array.isArray(results) ? results[i]! : results));
-    });
+    void send(pending.items)
+      .catch((err: unknown) => ({ kind: "unknown", message: `${address}: ${describeError(err)}` }) as const)
+      .then((results) => {
+        pending.waiters.forEach((w, i) => w.resolve(Array.isArray(results) ? results[i]! : results));
+      });
   }
 }

@@ -1,17 +1,10 @@
 // The server role: stores its partitions' records durably and applies what heads send.
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Admission, SERVER_SERVING_LIMITS, type ServingLimits } from "./admission.ts";
 import { pullFromPeer, peersToSync, type PeerShare } from "./anti-entropy.ts";
 import { admit } from "./epoch.ts";
-import {
-  checkBearer,
-  HttpError,
-  parseHostPort,
-  parseJson,
-  readBody,
-  sendError,
-  sendJson,
-} from "./http-util.ts";
+import { checkBearer, HttpError, parseHostPort, parseJson, sendError, sendJson } from "./http-util.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { Counter, createRegistry, Gauge, Histogram } from "./metrics.ts";
 import { partitionOfKey, type ServerAddress } from "./placement.ts";
@@ -38,6 +31,8 @@ export interface ServerOptions {
   readonly groupCommitWindowMs?: number;
   readonly maxBatch?: number;
   readonly antiEntropyIntervalMs?: number;
+  /** Caps on what clients may hold; each unset field keeps its SERVER_SERVING_LIMITS default. */
+  readonly limits?: Partial<ServingLimits>;
   readonly logger?: Logger;
   readonly processMetrics?: boolean;
 }
@@ -191,7 +186,7 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
     }
 
     if (method !== "POST") throw new HttpError(405, "method_not_allowed", `${path} takes POST`);
-    const body = await readBody(req, LIMITS.maxServerBodyBytes);
+    const body = await admission.readBody(req, res, LIMITS.maxServerBodyBytes);
 
     if (path === PATHS.apply) {
       const request = parseJson(body, applyRequestSchema);
@@ -231,7 +226,8 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
     return 200;
   }
 
-  const http = createServer((req, res) => {
+  const admission = new Admission("server", { ...SERVER_SERVING_LIMITS, ...options.limits });
+  const http = admission.createServer((req, res) => {
     inflight++;
     const path = (req.url ?? "/").split("?")[0]!;
     route(req, res, path)
@@ -251,7 +247,6 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
         if (inflight === 0) inflightDone?.();
       });
   });
-  http.keepAliveTimeout = 30_000;
 
   const { host, port } = parseHostPort(options.listen);
   await new Promise<void>((resolve, reject) => {
