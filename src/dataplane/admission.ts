@@ -25,12 +25,12 @@ export interface ServingLimits {
 
 /**
  * The head faces clients. A valid client request is at most about 6 MiB (LIMITS.maxBodyBytes),
- * so the body budget admits ten of those at once; measured RSS under attack is in docs/DATAPLANE.md.
+ * so the body budget admits five of those at once; measured RSS under attack is in docs/DATAPLANE.md.
  */
 export const HEAD_SERVING_LIMITS: ServingLimits = {
   maxConnections: 4096,
   maxRequestsInFlight: 1024,
-  maxBufferedBodyBytes: 64 * 1024 * 1024,
+  maxBufferedBodyBytes: 32 * 1024 * 1024,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 10_000,
@@ -92,7 +92,6 @@ export class Admission {
    */
   createServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
     const { limits } = this;
-    const sentRequest = new WeakSet<Socket>();
     const server = createServer(
       {
         headersTimeout: limits.headersTimeoutMs,
@@ -103,7 +102,6 @@ export class Admission {
         connectionsCheckingInterval: Math.max(100, Math.min(1000, limits.headersTimeoutMs / 4)),
       },
       (req, res) => {
-        sentRequest.add(req.socket);
         const path = (req.url ?? "/").split("?")[0]!;
         if (!CHEAP_PATHS.has(path)) {
           if (this.#inFlight >= limits.maxRequestsInFlight) {
@@ -120,10 +118,14 @@ export class Admission {
     server.maxConnections = limits.maxConnections;
     server.maxRequestsPerSocket = limits.maxRequestsPerSocket;
     // Node's headersTimeout starts with a connection's first byte: a connection that sends nothing
-    // would stay open until the client hangs up.
+    // would stay open until the client hangs up. Closed here instead, after the same time.
     server.on("connection", (socket: Socket) => {
       const timer = setTimeout(() => {
-        if (!sentRequest.has(socket)) socket.destroy();
+        // Checked after this turn's reads (setImmediate runs after polling), so a busy event loop
+        // does not mistake a connection whose bytes are waiting to be read for a silent one.
+        setImmediate(() => {
+          if (socket.bytesRead === 0) socket.destroy();
+        });
       }, limits.headersTimeoutMs);
       timer.unref();
       socket.once("close", () => clearTimeout(timer));

@@ -70,6 +70,8 @@ export function readBody(
       );
       return;
     }
+    // With a declared length the body goes straight into one buffer: no second copy at the end.
+    const whole = Number.isSafeInteger(declared) && declared > 0 ? Buffer.allocUnsafe(declared) : null;
     const chunks: Buffer[] = [];
     let size = 0;
     const refuse = (err: unknown) => {
@@ -90,10 +92,11 @@ export function readBody(
         refuse(err);
         return;
       }
-      chunks.push(chunk);
+      if (whole) chunk.copy(whole, size - chunk.length);
+      else chunks.push(chunk);
     };
     req.on("data", onData);
-    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("end", () => resolve(whole ? whole.subarray(0, size) : Buffer.concat(chunks, size)));
     req.on("error", reject);
   });
 }
