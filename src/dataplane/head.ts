@@ -8,6 +8,7 @@ import { OP_PATH, opRequestSchema, precheckOp, type FailureOutcome, type OpReque
 import { HttpError, parseHostPort, sendError, sendJson } from "./http-util.ts";
 import { KeyedMutex } from "./key-lock.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { listenForMetrics } from "./metrics-listener.ts";
 import { Counter, createRegistry, Gauge, Histogram } from "./metrics.ts";
 import { partitionOfKey, placePartitions, type ServerAddress } from "./placement.ts";
 import { minimumReadQuorum, stillPossible, writeOutcome, writeQuorum, type ReplicaReply } from "./quorum.ts";
@@ -32,6 +33,8 @@ export interface HeadOptions {
   readonly cacheSize?: number;
   /** Caps on what clients may hold; each unset field keeps its HEAD_SERVING_LIMITS default. */
   readonly limits?: Partial<ServingLimits>;
+  /** host:port of a listener serving only GET /metrics (for a NetworkPolicy that lets scrapers reach only it). */
+  readonly metricsListen?: string;
   readonly logger?: Logger;
   readonly processMetrics?: boolean;
 }
@@ -427,7 +430,14 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
   });
   const address = `${host}:${(http.address() as AddressInfo).port}`;
   const url = `http://${address}`;
-  log.info({ url, epoch, headId, servers: options.servers.length, w, readQuorum }, "listening");
+  const metricsListener =
+    options.metricsListen === undefined
+      ? null
+      : await listenForMetrics(options.metricsListen, registry, admission.limits);
+  log.info(
+    { url, metrics: metricsListener?.address, epoch, headId, servers: options.servers.length, w, readQuorum },
+    "listening",
+  );
 
   // Fencing: claim the epoch on every server; ready once each partition has a write quorum fenced.
   // Servers not reached yet keep being retried, so an old head loses every server, not just a quorum.
@@ -480,6 +490,7 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
       await fencing;
       http.closeAllConnections();
       await stopped;
+      await metricsListener?.close();
       log.info("closed");
     })();
     return closed;

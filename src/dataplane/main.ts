@@ -38,6 +38,11 @@ function shared(cmd: Command): Command {
         .argParser(positiveInt("replication factor"))
         .default(3),
     )
+    .addOption(
+      new Option("--metrics-listen <host:port>", "also serve GET /metrics on this address alone").env(
+        "UNDERSTUDY_METRICS_LISTEN",
+      ),
+    )
     .addOption(new Option("--log-level <level>").env("UNDERSTUDY_LOG_LEVEL").default("info"));
 }
 
@@ -101,6 +106,7 @@ interface SharedFlags {
   servers?: string;
   partitions: number;
   replicationFactor: number;
+  metricsListen?: string;
   logLevel: string;
 }
 
@@ -181,6 +187,7 @@ withLimits(
         groupCommitWindowMs: flags.groupCommitWindowMs,
         antiEntropyIntervalMs: flags.antiEntropyIntervalMs,
         limits: limitsOf(flags),
+        metricsListen: flags.metricsListen,
         logger,
         processMetrics: true,
       });
@@ -225,6 +232,7 @@ withLimits(
         readQuorum: flags.readQuorum,
         serverTimeoutMs: flags.serverTimeoutMs,
         limits: limitsOf(flags),
+        metricsListen: flags.metricsListen,
         logger,
         processMetrics: true,
       });

@@ -6,6 +6,7 @@ import { pullFromPeer, peersToSync, type PeerShare } from "./anti-entropy.ts";
 import { admit } from "./epoch.ts";
 import { checkBearer, HttpError, parseHostPort, parseJson, sendError, sendJson } from "./http-util.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { listenForMetrics } from "./metrics-listener.ts";
 import { Counter, createRegistry, Gauge, Histogram } from "./metrics.ts";
 import { partitionOfKey, type ServerAddress } from "./placement.ts";
 import { GroupCommitter } from "./group-commit.ts";
@@ -33,6 +34,8 @@ export interface ServerOptions {
   readonly antiEntropyIntervalMs?: number;
   /** Caps on what clients may hold; each unset field keeps its SERVER_SERVING_LIMITS default. */
   readonly limits?: Partial<ServingLimits>;
+  /** host:port of a listener serving only GET /metrics (for a NetworkPolicy that lets scrapers reach only it). */
+  readonly metricsListen?: string;
   readonly logger?: Logger;
   readonly processMetrics?: boolean;
 }
@@ -309,7 +312,20 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
     timer.unref();
   };
   void ready.then(schedule);
-  log.info({ url, zone: options.zone, epoch: store.epoch.epoch, peers: shares.length }, "listening");
+  const metricsListener =
+    options.metricsListen === undefined
+      ? null
+      : await listenForMetrics(options.metricsListen, registry, admission.limits);
+  log.info(
+    {
+      url,
+      metrics: metricsListener?.address,
+      zone: options.zone,
+      epoch: store.epoch.epoch,
+      peers: shares.length,
+    },
+    "listening",
+  );
 
   // Graceful stop: refuse new requests with 503 + Connection: close (so clients learn nothing was
   // applied instead of finding a dead socket), let in-flight commits finish, give keep-alive
@@ -334,6 +350,7 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
       await stopped;
       await committer.drained();
       store.close();
+      await metricsListener?.close();
       log.info("closed");
     })();
     return closing;
