@@ -55,6 +55,8 @@ export interface ServiceShape {
   failback?: { policy: "Manual" | "Automatic"; stableSeconds?: number };
   failureDetection?: Record<string, number>;
   annotations?: Record<string, string>;
+  /** Any other spec fields (for instance clients, metricsScrapers). */
+  spec?: Record<string, unknown>;
 }
 
 export function storageServiceManifest(
@@ -85,6 +87,7 @@ export function storageServiceManifest(
       },
       ...(shape.failureDetection ? { failureDetection: shape.failureDetection } : {}),
       ...(shape.failback ? { failback: shape.failback } : {}),
+      ...shape.spec,
     },
   };
 }
