@@ -160,9 +160,15 @@ describe("a StorageService's NetworkPolicies, as stored by the API server", () =
       labels: { app: "web" },
     };
     const prometheus: PodPlace = { namespace: "monitoring", labels: { app: "prometheus" } };
-    const updated = await eventually("the head's policy to follow spec.clients", async () => {
+    // Both policies are applied in the same reconcile, one beside the other: wait for both.
+    const updated = await eventually("both policies to follow the new spec", async () => {
       const items = await policiesOf(ns);
-      return items.length === 2 && admitted(items, webClient, head, HEAD_PORT) && items;
+      return (
+        items.length === 2 &&
+        admitted(items, webClient, head, HEAD_PORT) &&
+        admitted(items, prometheus, servers[0]!, METRICS_PORT) &&
+        items
+      );
     });
     expect(admitted(updated, { namespace: ns, labels: { app: "web" } }, head, HEAD_PORT)).toBe(false);
     expect(
