@@ -187,7 +187,7 @@ export const LabelSelectorRequirementSchema = withRules(
     key: z.string().min(1).max(317).describe("The label key the requirement applies to."),
     operator: z.enum(LABEL_SELECTOR_OPERATORS).describe("In, NotIn, Exists or DoesNotExist."),
     values: z
-      .array(z.string().max(63))
+      .array(z.string().max(63).describe("A label value."))
       .max(64)
       .optional()
       .describe("Values for In and NotIn (at least one); none for Exists and DoesNotExist."),
