@@ -20,6 +20,7 @@ import {
   spawnHead,
   startHeadFor,
   startInProcess,
+  TOKEN,
   type ChildHead,
   type ServerSlot,
 } from "./harness.ts";
@@ -407,9 +408,9 @@ describe("the caps, past which a head answers 503 with Retry-After", () => {
   }
 
   /** A request whose headers arrived and whose body never ends: it stays in flight. */
-  async function hangingRequest(url: string, declared = 100): Promise<Socket> {
+  async function hangingRequest(url: string, declared = 100, path = "/v1/op", headers = ""): Promise<Socket> {
     const { socket } = await rawConnect(url);
-    socket.write(`POST /v1/op HTTP/1.1\r\nHost: head\r\nContent-Length: ${declared}\r\n\r\n{`);
+    socket.write(`POST ${path} HTTP/1.1\r\nHost: head\r\n${headers}Content-Length: ${declared}\r\n\r\n{`);
     return socket;
   }
 
@@ -461,6 +462,39 @@ describe("the caps, past which a head answers 503 with Retry-After", () => {
         "the head to take connections again",
       );
     });
+  });
+
+  it("a server holds the same caps: budget, requests in flight, silent connections", async () => {
+    const [slot] = await planServers(1);
+    const server = await startInProcess(slot!, [slot!], {
+      servers: undefined,
+      limits: { maxBufferedBodyBytes: 1000, maxRequestsInFlight: 3, headersTimeoutMs: 500 },
+    });
+    try {
+      const url = server.url;
+      const auth = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
+      const tooBig = await fetch(`${url}/v1/fence`, {
+        method: "POST",
+        headers: auth,
+        body: " ".repeat(1001),
+      });
+      expect(tooBig.status).toBe(503);
+      expect(tooBig.headers.get("retry-after")).toBe("1");
+      const silent = await rawConnect(url);
+      expect((await silent.closed).ms).toBeLessThan(1500);
+      const hanging = await Promise.all(
+        [1, 2, 3].map(() => hangingRequest(url, 10, "/v1/fence", `Authorization: Bearer ${TOKEN}\r\n`)),
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      const refused = await fetch(`${url}/v1/fence`, { method: "POST", headers: auth, body: "{}" });
+      expect(refused.status).toBe(503);
+      expect(await refused.json()).toMatchObject({ error: "overloaded" });
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      for (const c of hanging) c.destroy();
+    } finally {
+      await server.close();
+      cleanup([slot!]);
+    }
   });
 
   it("uses the documented defaults when none are given", () => {
