@@ -2,13 +2,40 @@
 // and each answer classified by what it says about the request's effect.
 import type { z } from "zod";
 import type { ReplicaReply } from "./quorum.ts";
-import type { KvRecord } from "./record.ts";
+import { LIMITS, type KvRecord } from "./record.ts";
 import { describeError, failedBeforeSending } from "./transport.ts";
 import { applyResponseSchema, PATHS, readResponseSchema } from "./wire.ts";
 
 export type RpcResult<T> =
   | { readonly kind: "ok"; readonly body: T }
   | { readonly kind: Exclude<ReplicaReply, "ok">; readonly message: string };
+
+/** Room for a small answer: an epoch state, or the booleans of an apply, with its envelope. */
+const SMALL_REPLY_BYTES = 64 * 1024;
+/** The longest a record can be in a server's answer: key and value escaped in the worst case. */
+const MAX_RECORD_REPLY_BYTES = 6 * (LIMITS.maxKeyBytes + LIMITS.maxValueBytes) + 512;
+
+/** The body as text, or null once it passes `maxBytes` (the rest is not read). */
+async function readCapped(res: Response, maxBytes: number): Promise<string | null> {
+  const declared = Number(res.headers.get("content-length") ?? NaN);
+  if (declared > maxBytes || res.body === null) {
+    await res.body?.cancel();
+    return res.body === null ? "" : null;
+  }
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return Buffer.concat(chunks, size).toString("utf8");
+    size += value.length;
+    if (size > maxBytes) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+}
 
 /** JSON.parse that answers undefined (which no reply schema accepts) instead of throwing. */
 function parseOrUndefined(text: string): unknown {
@@ -28,7 +55,18 @@ export class ServerRpc {
     this.#timeoutMs = timeoutMs;
   }
 
-  async post<T>(address: string, path: string, body: unknown, schema: z.ZodType<T>): Promise<RpcResult<T>> {
+  /**
+   * POSTs `body` and classifies the answer. A reply longer than `maxReplyBytes` (default: room for
+   * an epoch state, what fence answers) is cut off and counts as unknown: a broken or hostile
+   * address cannot make the head hold more than the largest valid answer.
+   */
+  async post<T>(
+    address: string,
+    path: string,
+    body: unknown,
+    schema: z.ZodType<T>,
+    maxReplyBytes = SMALL_REPLY_BYTES,
+  ): Promise<RpcResult<T>> {
     let res: Response;
     try {
       res = await fetch(`http://${address}${path}`, {
@@ -43,11 +81,14 @@ export class ServerRpc {
         message: `${address}: ${describeError(err)}`,
       };
     }
-    let text: string;
+    let text: string | null;
     try {
-      text = await res.text();
+      text = await readCapped(res, maxReplyBytes);
     } catch (err) {
       return { kind: "unknown", message: `${address}: ${describeError(err)}` };
+    }
+    if (text === null) {
+      return { kind: "unknown", message: `${address}: answer longer than ${maxReplyBytes} bytes` };
     }
     if (res.status === 200) {
       const parsed = schema.safeParse(parseOrUndefined(text));
@@ -111,7 +152,13 @@ export class ServerBatcher {
     const size = record.key.length + (record.value?.length ?? 0);
     return this.#enqueue(this.#applies, address, record, size, (records) =>
       this.#rpc
-        .post(address, PATHS.apply, { ...this.#envelope, records }, applyResponseSchema)
+        .post(
+          address,
+          PATHS.apply,
+          { ...this.#envelope, records },
+          applyResponseSchema,
+          SMALL_REPLY_BYTES + 8 * records.length,
+        )
         .then((r) =>
           r.kind !== "ok"
             ? r
@@ -125,7 +172,13 @@ export class ServerBatcher {
   read(address: string, key: string): Promise<RpcResult<KvRecord | null>> {
     return this.#enqueue(this.#reads, address, key, key.length, (keys) =>
       this.#rpc
-        .post(address, PATHS.read, { ...this.#envelope, keys }, readResponseSchema)
+        .post(
+          address,
+          PATHS.read,
+          { ...this.#envelope, keys },
+          readResponseSchema,
+          SMALL_REPLY_BYTES + MAX_RECORD_REPLY_BYTES * keys.length,
+        )
         .then((r) =>
           r.kind !== "ok"
             ? r

@@ -9,6 +9,8 @@ import { HEAD_SERVING_LIMITS } from "../../../src/dataplane/admission.ts";
 import type { HeadHandle } from "../../../src/dataplane/head.ts";
 import type { ServerAddress } from "../../../src/dataplane/placement.ts";
 import { LIMITS } from "../../../src/dataplane/record.ts";
+import { ServerRpc } from "../../../src/dataplane/server-client.ts";
+import { applyResponseSchema, PATHS } from "../../../src/dataplane/wire.ts";
 import type { ServerHandle } from "../../../src/dataplane/server.ts";
 import {
   cleanup,
@@ -237,6 +239,8 @@ type Nonsense =
   | "json null"
   | "server error"
   | "cut mid-answer"
+  | "endless answer"
+  | "declares 1 GiB"
   | "no answer";
 
 const NONSENSE: Nonsense[] = [
@@ -248,6 +252,8 @@ const NONSENSE: Nonsense[] = [
   "json null",
   "server error",
   "cut mid-answer",
+  "endless answer",
+  "declares 1 GiB",
   "no answer",
 ];
 
@@ -302,6 +308,19 @@ async function startNonsenseServer(mode: () => Nonsense): Promise<{ server: Serv
           res.writeHead(200, { "content-length": "1000" });
           res.write('{"epoch":');
           return setTimeout(() => res.destroy(), 10);
+        case "endless answer": {
+          res.writeHead(200, { "content-type": "application/json" });
+          res.write('{"epoch":1,"holder":"');
+          const chunk = "x".repeat(64 * 1024);
+          const more = () => {
+            while (!res.destroyed && res.write(chunk));
+            if (!res.destroyed) res.once("drain", more);
+          };
+          return more();
+        }
+        case "declares 1 GiB":
+          res.writeHead(200, { "content-length": String(1024 * 1024 * 1024) });
+          return res.write('{"epoch":');
         case "no answer":
           return undefined;
       }
@@ -354,6 +373,26 @@ describe("a head process whose server addresses answer nonsense", () => {
     }
     expect(head.process.exitCode).toBe(null);
     expect(head.stderr()).toBe("");
+    expect(residentMemory(head.process.pid!).peak).toBeLessThan(PEAK_RSS_BOUND);
+  });
+
+  it("stops reading an answer past the longest valid one, long before its timeout", async () => {
+    const rpc = new ServerRpc("t", 10_000);
+    for (const mode of ["endless answer", "declares 1 GiB"] as const) {
+      nonsense = mode;
+      const started = Date.now();
+      const r = await rpc.post(
+        fakes[1]!.address,
+        PATHS.apply,
+        { epoch: 1, head: "h", records: [] },
+        applyResponseSchema,
+      );
+      expect(r, mode).toMatchObject({
+        kind: "unknown",
+        message: expect.stringMatching(/answer longer than 65536 bytes/),
+      });
+      expect(Date.now() - started, mode).toBeLessThan(2000);
+    }
   });
 
   it("reports writes as outcome unknown, not a crash, when every replica answers nonsense", async () => {
