@@ -16,7 +16,7 @@ const SMALL_REPLY_BYTES = 64 * 1024;
 const MAX_RECORD_REPLY_BYTES = 6 * (LIMITS.maxKeyBytes + LIMITS.maxValueBytes) + 512;
 
 /** The body as text, or null once it passes `maxBytes` (the rest is not read). */
-async function readCapped(res: Response, maxBytes: number): Promise<string | null> {
+export async function readCapped(res: Response, maxBytes: number): Promise<string | null> {
   const declared = Number(res.headers.get("content-length") ?? NaN);
   if (declared > maxBytes || res.body === null) {
     await res.body?.cancel();

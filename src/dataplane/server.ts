@@ -282,6 +282,7 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
               submit: (op) => committer.submit(op),
               token: options.token,
               pageSize: SERVER_DEFAULTS.changesPageSize,
+              pageBytes: SERVER_DEFAULTS.changesPageBytes,
               timeoutMs: SERVER_DEFAULTS.peerTimeoutMs,
             },
             share,

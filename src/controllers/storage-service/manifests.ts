@@ -22,6 +22,12 @@ const IMAGE_USER = 65532;
 const DATA_DIR = "/data";
 /** Port of /metrics on heads and servers, apart from the data ports so a NetworkPolicy can tell them apart. */
 export const METRICS_PORT = 9400;
+/**
+ * Node sizes its heap from the machine's memory, not the container's, and collects lazily below
+ * that: capped, the garbage of bad clients' bodies is collected long before the pod's memory
+ * limit (docs/DATAPLANE.md measures a head with this setting; pods need 512 MiB or more).
+ */
+export const DATAPLANE_NODE_OPTIONS = "--max-old-space-size=256";
 /** A head is a stateless router: a short grace lets it finish requests in flight, no more. */
 export const HEAD_TERMINATION_GRACE_SECONDS = 3;
 
@@ -98,6 +104,7 @@ function fromConfig(service: StorageService, key: string): k8s.V1EnvVarSource {
 function sharedEnv(service: StorageService, role: string, port: number): k8s.V1EnvVar[] {
   return [
     { name: "UNDERSTUDY_ROLE", value: role },
+    { name: "NODE_OPTIONS", value: DATAPLANE_NODE_OPTIONS },
     { name: "UNDERSTUDY_LISTEN", value: `0.0.0.0:${port}` },
     { name: "UNDERSTUDY_METRICS_LISTEN", value: `0.0.0.0:${METRICS_PORT}` },
     {

@@ -7,7 +7,11 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { parseStorageService, type StorageService } from "../../../src/api/index.ts";
-import { METRICS_PORT, headPod } from "../../../src/controllers/storage-service/manifests.ts";
+import {
+  DATAPLANE_NODE_OPTIONS,
+  METRICS_PORT,
+  headPod,
+} from "../../../src/controllers/storage-service/manifests.ts";
 import {
   headNetworkPolicy,
   serverNetworkPolicy,
@@ -237,9 +241,10 @@ describe("spec.metricsScrapers", () => {
   });
 });
 
-describe("the metrics port", () => {
-  it("is a named container port of the head, and the data plane is told to listen on it", () => {
+describe("the data plane container", () => {
+  it("has a named metrics port the data plane is told to listen on, and a capped heap", () => {
     const container = headPod(service(), 1, { kind: "zone", zone: "zone-a" }).spec!.containers[0]!;
+    expect(container.env).toContainEqual({ name: "NODE_OPTIONS", value: DATAPLANE_NODE_OPTIONS });
     expect(container.ports).toContainEqual({ name: "metrics", containerPort: METRICS_PORT, protocol: "TCP" });
     expect(container.env).toContainEqual({
       name: "UNDERSTUDY_METRICS_LISTEN",

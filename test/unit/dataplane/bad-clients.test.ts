@@ -5,6 +5,7 @@
 import { createServer as createHttpServer, type Server } from "node:http";
 import { connect, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DATAPLANE_NODE_OPTIONS } from "../../../src/controllers/storage-service/manifests.ts";
 import { HEAD_SERVING_LIMITS } from "../../../src/dataplane/admission.ts";
 import type { HeadHandle } from "../../../src/dataplane/head.ts";
 import type { ServerAddress } from "../../../src/dataplane/placement.ts";
@@ -28,8 +29,12 @@ import {
 } from "./harness.ts";
 
 const MiB = 1024 * 1024;
-/** The head's peak RSS under every attack below stays under this (docs/DATAPLANE.md). */
-const PEAK_RSS_BOUND = 320 * MiB;
+/**
+ * The head's peak RSS under every attack below stays under this (docs/DATAPLANE.md): measured
+ * peaks were 250-300 MiB; the rest of the way to the bound is V8 collecting lazily up to the
+ * heap cap the operator gives it.
+ */
+const PEAK_RSS_BOUND = 360 * MiB;
 
 /** The largest valid request: a 1 MiB value with every byte spelled \u0041 (6 MiB on the wire). */
 const largestValidBody = (key: string) =>
@@ -122,6 +127,8 @@ describe("a head process under bad clients", () => {
     slots = await planServers(3);
     servers = await Promise.all(slots.map((s) => startInProcess(s, slots)));
     head = await spawnHead(serverList(slots), 1, {
+      // As the operator runs it (src/controllers/storage-service/manifests.ts).
+      NODE_OPTIONS: DATAPLANE_NODE_OPTIONS,
       // Short, but not so short that a loaded machine delays a legitimate request past them.
       UNDERSTUDY_HEADERS_TIMEOUT_MS: "3000",
       UNDERSTUDY_REQUEST_TIMEOUT_MS: "4000",
@@ -197,6 +204,7 @@ describe("a head process under bad clients", () => {
   });
 
   it("keeps serving with 1,000 idle connections open, and closes them after the headers timeout", async () => {
+    measure("before 1,000 idle connections");
     const idle = await Promise.all(Array.from({ length: 1000 }, () => rawConnect(head.url)));
     const closed = Promise.all(idle.map((c) => c.closed));
     measure("with 1,000 idle connections");
