@@ -67,11 +67,17 @@ function overloaded(role: string, what: string): HttpError {
   );
 }
 
+/** What one admitted request holds until its handler is done. */
+interface Held {
+  bytes: number;
+}
+
 export class Admission {
   readonly limits: ServingLimits;
   readonly #role: string;
   #inFlight = 0;
   #bufferedBytes = 0;
+  readonly #held = new WeakMap<IncomingMessage, Held>();
 
   constructor(role: string, limits: ServingLimits) {
     this.limits = limits;
@@ -88,9 +94,11 @@ export class Admission {
 
   /**
    * An HTTP server with the limits set; `handler` sees only admitted requests. A refused request
-   * is answered here and its connection closed (its body is never read).
+   * is answered here and its connection closed (its body is never read). A request counts, and
+   * its body bytes stay held, until the promise `handler` returns settles: a client that hangs up
+   * early does not free what its request still holds.
    */
-  createServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  createServer(handler: (req: IncomingMessage, res: ServerResponse) => Promise<unknown> | void): Server {
     const { limits } = this;
     const server = createServer(
       {
@@ -103,16 +111,23 @@ export class Admission {
       },
       (req, res) => {
         const path = (req.url ?? "/").split("?")[0]!;
-        if (!CHEAP_PATHS.has(path)) {
-          if (this.#inFlight >= limits.maxRequestsInFlight) {
-            req.resume();
-            sendError(res, overloaded(this.#role, `has ${this.#inFlight} requests in flight (the limit)`));
-            return;
-          }
-          this.#inFlight++;
-          res.once("close", () => this.#inFlight--);
+        if (CHEAP_PATHS.has(path)) {
+          void settled(() => handler(req, res));
+          return;
         }
-        handler(req, res);
+        if (this.#inFlight >= limits.maxRequestsInFlight) {
+          req.resume();
+          sendError(res, overloaded(this.#role, `has ${this.#inFlight} requests in flight (the limit)`));
+          return;
+        }
+        this.#inFlight++;
+        const held: Held = { bytes: 0 };
+        this.#held.set(req, held);
+        void settled(() => handler(req, res)).then(() => {
+          this.#inFlight--;
+          this.#bufferedBytes -= held.bytes;
+          held.bytes = 0;
+        });
       },
     );
     server.maxConnections = limits.maxConnections;
@@ -139,7 +154,18 @@ export class Admission {
    */
   async readBody(req: IncomingMessage, res: ServerResponse, maxBytes: number): Promise<Buffer> {
     const declared = Number(req.headers["content-length"] ?? NaN);
-    let held = 0;
+    let held = this.#held.get(req);
+    if (held === undefined) {
+      // Not an admitted request (a path the handler was not expected to read a body on): the
+      // bytes are given back with the response.
+      const own: Held = { bytes: 0 };
+      res.once("close", () => {
+        this.#bufferedBytes -= own.bytes;
+        own.bytes = 0;
+      });
+      held = own;
+    }
+    const holder = held;
     const hold = (bytes: number) => {
       if (this.#bufferedBytes + bytes > this.limits.maxBufferedBodyBytes) {
         throw overloaded(
@@ -148,15 +174,21 @@ export class Admission {
         );
       }
       this.#bufferedBytes += bytes;
-      held += bytes;
+      holder.bytes += bytes;
     };
-    res.once("close", () => {
-      this.#bufferedBytes -= held;
-      held = 0;
-    });
     // A declared length is held up front (past maxBytes readBody refuses it); a chunked body as it comes.
     const known = Number.isSafeInteger(declared) && declared >= 0;
     if (known && declared <= maxBytes) hold(declared);
     return readBody(req, maxBytes, known ? undefined : hold);
   }
+}
+
+/** Runs `work` and resolves when it has settled, whatever it did: nothing escapes as a rejection. */
+function settled(work: () => Promise<unknown> | void): Promise<void> {
+  return Promise.resolve()
+    .then(work)
+    .then(
+      () => undefined,
+      () => undefined,
+    );
 }

@@ -406,7 +406,7 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
   const http = admission.createServer((req, res) => {
     inflight++;
     const path = (req.url ?? "/").split("?")[0]!;
-    route(req, res, path)
+    return route(req, res, path)
       .catch((err: unknown): [string, number] => {
         const e =
           err instanceof HttpError

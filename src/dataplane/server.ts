@@ -233,7 +233,7 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
   const http = admission.createServer((req, res) => {
     inflight++;
     const path = (req.url ?? "/").split("?")[0]!;
-    route(req, res, path)
+    return route(req, res, path)
       .catch((err: unknown) => {
         const httpError =
           err instanceof HttpError

@@ -7,7 +7,7 @@ import { connect, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATAPLANE_NODE_OPTIONS } from "../../../src/controllers/storage-service/manifests.ts";
 import { HEAD_SERVING_LIMITS } from "../../../src/dataplane/admission.ts";
-import type { HeadHandle } from "../../../src/dataplane/head.ts";
+import { startHead, type HeadHandle } from "../../../src/dataplane/head.ts";
 import type { ServerAddress } from "../../../src/dataplane/placement.ts";
 import { LIMITS } from "../../../src/dataplane/record.ts";
 import { ServerRpc } from "../../../src/dataplane/server-client.ts";
@@ -18,6 +18,7 @@ import {
   eventually,
   op,
   planServers,
+  quiet,
   residentMemory,
   serverList,
   spawnHead,
@@ -400,6 +401,38 @@ describe("a head process whose server addresses answer nonsense", () => {
         message: expect.stringMatching(/answer longer than 65536 bytes/),
       });
       expect(Date.now() - started, mode).toBeLessThan(2000);
+    }
+  });
+
+  it("holds a request's body bytes until it is done, even when its client hung up", async () => {
+    nonsense = "no answer";
+    const head = await startHead({
+      listen: "127.0.0.1:0",
+      token: TOKEN,
+      servers: fakes.map((f, i) => ({ zone: `zone-${"abc"[i]}`, address: f.address })),
+      epoch: 1,
+      logger: quiet,
+      serverTimeoutMs: 2000,
+      limits: { maxBufferedBodyBytes: 1000 },
+    });
+    try {
+      await head.ready;
+      // 900 bytes of body, then the client goes; the head still waits on its replicas.
+      const body = JSON.stringify({ op: "put", key: "k", value: "x".repeat(860) });
+      const { socket } = await rawConnect(head.url);
+      socket.write(`POST /v1/op HTTP/1.1\r\nHost: head\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      await new Promise((r) => setTimeout(r, 200));
+      socket.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+      const next = await op(head.url, { op: "put", key: "k2", value: "x".repeat(200) });
+      expect(next.body).toMatchObject({ error: "overloaded", outcome: "not_applied" });
+      await eventually(
+        async () =>
+          (await op(head.url, { op: "put", key: "k2", value: "x".repeat(200) })).body.error !== "overloaded",
+        "the bytes to be given back once the first request is done",
+      );
+    } finally {
+      await head.close();
     }
   });
 
