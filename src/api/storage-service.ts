@@ -10,6 +10,7 @@ import {
   observedGeneration,
   positiveQuantity,
   quantity,
+  stringMap,
   timestamp,
   uniqueItems,
 } from "./common.ts";
@@ -206,6 +207,53 @@ export const FailoverSettingsSchema = z
   .describe("Limits on how a failover proceeds and how often a switchover may take a tenant's slot.")
   .prefault({});
 
+export const LABEL_SELECTOR_OPERATORS = ["In", "NotIn", "Exists", "DoesNotExist"] as const;
+
+export const LabelSelectorRequirementSchema = withRules(
+  z.object({
+    key: z.string().min(1).max(317).describe("The label key the requirement applies to."),
+    operator: z.enum(LABEL_SELECTOR_OPERATORS).describe("In, NotIn, Exists or DoesNotExist."),
+    values: z
+      .array(z.string().max(63).describe("A label value."))
+      .max(64)
+      .optional()
+      .describe("Values for In and NotIn (at least one); none for Exists and DoesNotExist."),
+  }),
+  [
+    {
+      cel: "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) : (!has(self.values) || size(self.values) == 0)",
+      message: "In and NotIn need values; Exists and DoesNotExist take none",
+      fieldPath: ".values",
+      holds: (r) =>
+        r.operator === "In" || r.operator === "NotIn"
+          ? (r.values?.length ?? 0) > 0
+          : (r.values?.length ?? 0) === 0,
+    },
+  ],
+).describe("A label selector requirement, as in a Kubernetes label selector.");
+
+export const LabelSelectorSchema = z
+  .object({
+    matchLabels: stringMap("Labels that must all be present with these values.").optional(),
+    matchExpressions: z
+      .array(LabelSelectorRequirementSchema)
+      .max(32)
+      .optional()
+      .describe("Requirements that must all hold."),
+  })
+  .describe("A Kubernetes label selector; an empty one selects everything.");
+
+export const PeerSelectorSchema = z
+  .object({
+    namespaceSelector: LabelSelectorSchema.optional().describe(
+      "Namespaces the pods may be in, by their labels (kubernetes.io/metadata.name names one). Unset: the storage service's own namespace.",
+    ),
+    podSelector: LabelSelectorSchema.optional().describe(
+      "The pods, by their labels. Unset: every pod of those namespaces.",
+    ),
+  })
+  .describe("Pods allowed in, as a NetworkPolicy peer: a namespace selector and a pod selector.");
+
 type SpecShape = {
   pool: string;
   zones: string[];
@@ -255,6 +303,12 @@ export const StorageServiceSpecSchema = withRules(
     failureDetection: FailureDetectionSchema,
     failback: FailbackSchema,
     failover: FailoverSettingsSchema,
+    clients: PeerSelectorSchema.optional().describe(
+      "Pods that may reach the head's client port (the service's NetworkPolicy). Unset: pods of the service's own namespace. Tenant pods (label understudy.dev/role=tenant) are left out unless podSelector names the label understudy.dev/role itself. The operator's probe is always let in.",
+    ),
+    metricsScrapers: PeerSelectorSchema.optional().describe(
+      "Pods that may reach the metrics port of the head and the servers (for example Prometheus). Unset: none.",
+    ),
   }),
   [
     {
@@ -520,3 +574,5 @@ export function parseStorageServiceUpdate(
     ]),
   ]);
 }
+export type LabelSelector = z.output<typeof LabelSelectorSchema>;
+export type PeerSelector = z.output<typeof PeerSelectorSchema>;

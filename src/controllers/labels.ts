@@ -31,5 +31,15 @@ export const roles = {
 } as const;
 
 export const managedBy = "understudy";
+
+/**
+ * Labels every operator pod carries whatever the release is called (deploy/helm's
+ * "understudy.labels"; the plain manifests are rendered from it): NetworkPolicies let the
+ * operator's probe in by them, in the operator's namespace.
+ */
+export const operatorPodLabels = {
+  "app.kubernetes.io/component": "operator",
+  "app.kubernetes.io/part-of": "understudy",
+} as const;
 export const finalizer = `${prefix}/slot-release`;
 export const placeholderPriorityClass = "understudy-placeholder";

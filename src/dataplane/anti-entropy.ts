@@ -3,6 +3,8 @@
 // the last position it stored. Applying keeps the highest sequence per key, so pulling
 // is idempotent and safe at any time; it is how a server that was down catches up.
 import { placePartitions, partitionsOfServer, type ServerAddress } from "./placement.ts";
+import { LIMITS } from "./record.ts";
+import { readCapped } from "./server-client.ts";
 import type { StoreOp, StoreResult, ServerStore } from "./server-store.ts";
 import { changesResponseSchema, PATHS } from "./wire.ts";
 
@@ -34,7 +36,19 @@ export interface PullContext {
   readonly submit: (op: StoreOp) => Promise<StoreResult>;
   readonly token: string;
   readonly pageSize: number;
+  /** Value bytes a peer puts in one page (past them it starts the next). */
+  readonly pageBytes: number;
   readonly timeoutMs: number;
+}
+
+/** The longest a valid page can be: its values and one more record, escaped in the worst case, and its keys. */
+function maxPageReplyBytes(ctx: PullContext): number {
+  const escaped = 6;
+  return (
+    escaped * (ctx.pageBytes + LIMITS.maxKeyBytes + LIMITS.maxValueBytes) +
+    ctx.pageSize * (escaped * LIMITS.maxKeyBytes + 512) +
+    64 * 1024
+  );
 }
 
 /** Pulls everything new from one peer; returns how many records replaced local ones. */
@@ -52,8 +66,13 @@ export async function pullFromPeer(ctx: PullContext, share: PeerShare): Promise<
       headers: { authorization: `Bearer ${ctx.token}` },
       signal: AbortSignal.timeout(ctx.timeoutMs),
     });
-    if (res.status !== 200) throw new Error(`peer ${share.peer} answered ${res.status}: ${await res.text()}`);
-    const page = changesResponseSchema.parse(await res.json());
+    if (res.status !== 200) {
+      const said = (await readCapped(res, 4096)) ?? "(a long answer)";
+      throw new Error(`peer ${share.peer} answered ${res.status}: ${said}`);
+    }
+    const text = await readCapped(res, maxPageReplyBytes(ctx));
+    if (text === null) throw new Error(`peer ${share.peer} sent a page longer than any valid one`);
+    const page = changesResponseSchema.parse(JSON.parse(text));
     if (incarnation !== undefined && page.incarnation !== incarnation && since !== 0) {
       // The peer's database was replaced: its positions mean nothing now, start over.
       since = 0;
@@ -78,6 +97,9 @@ export async function pullFromPeer(ctx: PullContext, share: PeerShare): Promise<
       if (result.kind === "ok") applied += result.applied.filter(Boolean).length;
     }
     if (!page.more) return applied;
+    // A peer that says "more" without moving on would keep this loop (and its server) busy forever.
+    if (page.next <= since)
+      throw new Error(`peer ${share.peer} says more but its position stays at ${since}`);
     since = page.next;
     incarnation = page.incarnation;
   }

@@ -1,12 +1,14 @@
 // The head role: stateless router. Fences older epochs, then serves get/put/delete/cas
 // by quorum over the servers that own each key's partition.
 import { randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Admission, HEAD_SERVING_LIMITS, type ServingLimits } from "./admission.ts";
 import { OP_PATH, opRequestSchema, precheckOp, type FailureOutcome, type OpRequest } from "./api.ts";
-import { HttpError, parseHostPort, readBody, sendError, sendJson } from "./http-util.ts";
+import { HttpError, parseHostPort, sendError, sendJson } from "./http-util.ts";
 import { KeyedMutex } from "./key-lock.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { listenForMetrics } from "./metrics-listener.ts";
 import { Counter, createRegistry, Gauge, Histogram } from "./metrics.ts";
 import { partitionOfKey, placePartitions, type ServerAddress } from "./placement.ts";
 import { minimumReadQuorum, stillPossible, writeOutcome, writeQuorum, type ReplicaReply } from "./quorum.ts";
@@ -29,6 +31,10 @@ export interface HeadOptions {
   readonly fenceRetryMs?: number;
   /** Keys whose latest record the head remembers, to skip the read before a write. */
   readonly cacheSize?: number;
+  /** Caps on what clients may hold; each unset field keeps its HEAD_SERVING_LIMITS default. */
+  readonly limits?: Partial<ServingLimits>;
+  /** host:port of a listener serving only GET /metrics (for a NetworkPolicy that lets scrapers reach only it). */
+  readonly metricsListen?: string;
   readonly logger?: Logger;
   readonly processMetrics?: boolean;
 }
@@ -372,7 +378,7 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
     if (path !== OP_PATH)
       throw new HttpError(404, "not_found", `no such path ${path}; operations go to POST ${OP_PATH}`);
     if (method !== "POST") throw new HttpError(405, "method_not_allowed", `${OP_PATH} takes POST`);
-    const body = await readBody(req, LIMITS.maxBodyBytes);
+    const body = await admission.readBody(req, res, LIMITS.maxBodyBytes);
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString("utf8"));
@@ -396,10 +402,11 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
     }
   }
 
-  const http = createServer((req, res) => {
+  const admission = new Admission("head", { ...HEAD_SERVING_LIMITS, ...options.limits });
+  const http = admission.createServer((req, res) => {
     inflight++;
     const path = (req.url ?? "/").split("?")[0]!;
-    route(req, res, path)
+    return route(req, res, path)
       .catch((err: unknown): [string, number] => {
         const e =
           err instanceof HttpError
@@ -416,7 +423,6 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
         if (inflight === 0) inflightDone?.();
       });
   });
-  http.keepAliveTimeout = 30_000;
   const { host, port } = parseHostPort(options.listen);
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
@@ -424,7 +430,14 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
   });
   const address = `${host}:${(http.address() as AddressInfo).port}`;
   const url = `http://${address}`;
-  log.info({ url, epoch, headId, servers: options.servers.length, w, readQuorum }, "listening");
+  const metricsListener =
+    options.metricsListen === undefined
+      ? null
+      : await listenForMetrics(options.metricsListen, registry, admission.limits);
+  log.info(
+    { url, metrics: metricsListener?.address, epoch, headId, servers: options.servers.length, w, readQuorum },
+    "listening",
+  );
 
   // Fencing: claim the epoch on every server; ready once each partition has a write quorum fenced.
   // Servers not reached yet keep being retried, so an old head loses every server, not just a quorum.
@@ -462,7 +475,9 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
       await new Promise((resolve) => setTimeout(resolve, options.fenceRetryMs ?? HEAD_DEFAULTS.fenceRetryMs));
     }
   };
-  const fencing = Promise.all(options.servers.map((s) => fenceOne(s.address)));
+  const fencing = Promise.all(options.servers.map((s) => fenceOne(s.address))).catch((err: unknown) =>
+    log.error({ err }, "fencing stopped"),
+  );
 
   let closed: Promise<void> | null = null;
   const close = () => {
@@ -475,6 +490,7 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
       await fencing;
       http.closeAllConnections();
       await stopped;
+      await metricsListener?.close();
       log.info("closed");
     })();
     return closed;

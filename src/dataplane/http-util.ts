@@ -8,26 +8,56 @@ export class HttpError extends Error {
   readonly status: number;
   readonly code: string;
   readonly extra: Record<string, unknown>;
-  constructor(status: number, code: string, message: string, extra: Record<string, unknown> = {}) {
+  /** Response headers the refusal needs (Retry-After, Connection: close). */
+  readonly headers: Record<string, string>;
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    extra: Record<string, unknown> = {},
+    headers: Record<string, string> = {},
+  ) {
     super(message);
     this.status = status;
     this.code = code;
     this.extra = extra;
+    this.headers = headers;
   }
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 
+/** Answers with the error; if an answer had already begun, the connection is cut instead. */
 export function sendError(res: ServerResponse, err: HttpError): void {
-  sendJson(res, err.status, { error: err.code, message: err.message, ...err.extra });
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, err.status, { error: err.code, message: err.message, ...err.extra }, err.headers);
 }
 
-/** Reads the body, refusing (413) past `maxBytes` without buffering the rest. */
-export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+/**
+ * Reads the body, refusing (413) past `maxBytes` without buffering the rest. `onChunk` may
+ * refuse a chunk by throwing (the body is then dropped and the read rejects with that error).
+ */
+export function readBody(
+  req: IncomingMessage,
+  maxBytes: number,
+  onChunk?: (bytes: number) => void,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers["content-length"] ?? 0);
     if (declared > maxBytes) {
@@ -40,20 +70,33 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
       );
       return;
     }
+    // With a declared length the body goes straight into one buffer: no second copy at the end.
+    const whole = Number.isSafeInteger(declared) && declared > 0 ? Buffer.allocUnsafe(declared) : null;
     const chunks: Buffer[] = [];
     let size = 0;
+    const refuse = (err: unknown) => {
+      req.off("data", onData);
+      chunks.length = 0;
+      req.resume();
+      reject(err);
+    };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > maxBytes) {
-        req.off("data", onData);
-        req.resume();
-        reject(new HttpError(413, "body_too_large", `request body exceeds the limit of ${maxBytes} bytes`));
+        refuse(new HttpError(413, "body_too_large", `request body exceeds the limit of ${maxBytes} bytes`));
         return;
       }
-      chunks.push(chunk);
+      try {
+        onChunk?.(chunk.length);
+      } catch (err) {
+        refuse(err);
+        return;
+      }
+      if (whole) chunk.copy(whole, size - chunk.length);
+      else chunks.push(chunk);
     };
     req.on("data", onData);
-    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("end", () => resolve(whole ? whole.subarray(0, size) : Buffer.concat(chunks, size)));
     req.on("error", reject);
   });
 }

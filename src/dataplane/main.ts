@@ -1,5 +1,6 @@
 // understudy-dataplane: `server` or `head`, configured by flags or UNDERSTUDY_* variables.
 import { Command, Option } from "commander";
+import { HEAD_SERVING_LIMITS, SERVER_SERVING_LIMITS, type ServingLimits } from "./admission.ts";
 import { loadServers, loadToken, positiveInt } from "./config.ts";
 import { startHead } from "./head.ts";
 import { createLogger } from "./log.ts";
@@ -37,7 +38,65 @@ function shared(cmd: Command): Command {
         .argParser(positiveInt("replication factor"))
         .default(3),
     )
+    .addOption(
+      new Option("--metrics-listen <host:port>", "also serve GET /metrics on this address alone").env(
+        "UNDERSTUDY_METRICS_LISTEN",
+      ),
+    )
     .addOption(new Option("--log-level <level>").env("UNDERSTUDY_LOG_LEVEL").default("info"));
+}
+
+/** Flag, variable and meaning of each serving limit; the defaults depend on the role. */
+const LIMIT_FLAGS: Record<keyof ServingLimits, [flag: string, env: string, help: string]> = {
+  maxConnections: ["--max-connections <n>", "UNDERSTUDY_MAX_CONNECTIONS", "open connections"],
+  maxRequestsInFlight: [
+    "--max-requests-in-flight <n>",
+    "UNDERSTUDY_MAX_REQUESTS_IN_FLIGHT",
+    "requests handled at once (past it: 503 + Retry-After)",
+  ],
+  maxBufferedBodyBytes: [
+    "--max-buffered-body-bytes <n>",
+    "UNDERSTUDY_MAX_BUFFERED_BODY_BYTES",
+    "request body bytes held at once by all requests (past it: 503 + Retry-After)",
+  ],
+  headersTimeoutMs: [
+    "--headers-timeout-ms <ms>",
+    "UNDERSTUDY_HEADERS_TIMEOUT_MS",
+    "time a connection has to send its request headers",
+  ],
+  requestTimeoutMs: [
+    "--request-timeout-ms <ms>",
+    "UNDERSTUDY_REQUEST_TIMEOUT_MS",
+    "time a request has to arrive whole",
+  ],
+  keepAliveTimeoutMs: [
+    "--keep-alive-timeout-ms <ms>",
+    "UNDERSTUDY_KEEP_ALIVE_TIMEOUT_MS",
+    "idle time after which a keep-alive connection is closed",
+  ],
+  maxRequestsPerSocket: [
+    "--max-requests-per-socket <n>",
+    "UNDERSTUDY_MAX_REQUESTS_PER_SOCKET",
+    "requests one connection may carry (0 = no limit)",
+  ],
+};
+
+function withLimits(cmd: Command, defaults: ServingLimits): Command {
+  for (const [key, [flag, env, help]] of Object.entries(LIMIT_FLAGS)) {
+    cmd.addOption(
+      new Option(flag, help)
+        .env(env)
+        .argParser(positiveInt(env))
+        .default(defaults[key as keyof ServingLimits]),
+    );
+  }
+  return cmd;
+}
+
+function limitsOf(flags: ServingLimits): ServingLimits {
+  return Object.fromEntries(
+    Object.keys(LIMIT_FLAGS).map((key) => [key, flags[key as keyof ServingLimits]]),
+  ) as unknown as ServingLimits;
 }
 
 interface SharedFlags {
@@ -47,6 +106,7 @@ interface SharedFlags {
   servers?: string;
   partitions: number;
   replicationFactor: number;
+  metricsListen?: string;
   logLevel: string;
 }
 
@@ -72,7 +132,10 @@ const program = new Command("understudy-dataplane").description(
   "Understudy storage service: head and server roles",
 );
 
-shared(program.command("server").description("store partitions durably and apply what heads send"))
+withLimits(
+  shared(program.command("server").description("store partitions durably and apply what heads send")),
+  SERVER_SERVING_LIMITS,
+)
   .addOption(
     new Option("--data-dir <path>", "directory of the server's database")
       .env("UNDERSTUDY_DATA_DIR")
@@ -100,14 +163,15 @@ shared(program.command("server").description("store partitions durably and apply
   )
   .action(
     async (
-      flags: SharedFlags & {
-        dataDir: string;
-        zone: string;
-        advertise?: string;
-        epoch?: number;
-        groupCommitWindowMs: number;
-        antiEntropyIntervalMs: number;
-      },
+      flags: SharedFlags &
+        ServingLimits & {
+          dataDir: string;
+          zone: string;
+          advertise?: string;
+          epoch?: number;
+          groupCommitWindowMs: number;
+          antiEntropyIntervalMs: number;
+        },
     ) => {
       const logger = createLogger("understudy-server", flags.logLevel);
       const handle = await startServer({
@@ -122,6 +186,8 @@ shared(program.command("server").description("store partitions durably and apply
         epoch: flags.epoch,
         groupCommitWindowMs: flags.groupCommitWindowMs,
         antiEntropyIntervalMs: flags.antiEntropyIntervalMs,
+        limits: limitsOf(flags),
+        metricsListen: flags.metricsListen,
         logger,
         processMetrics: true,
       });
@@ -129,7 +195,10 @@ shared(program.command("server").description("store partitions durably and apply
     },
   );
 
-shared(program.command("head").description("route client operations to server quorums"))
+withLimits(
+  shared(program.command("head").description("route client operations to server quorums")),
+  HEAD_SERVING_LIMITS,
+)
   .addOption(
     new Option("--epoch <n>", "this head's epoch (raised by the operator at every failover)")
       .env("UNDERSTUDY_EPOCH")
@@ -147,26 +216,32 @@ shared(program.command("head").description("route client operations to server qu
       .argParser(positiveInt("server timeout"))
       .default(2000),
   )
-  .action(async (flags: SharedFlags & { epoch: number; readQuorum?: number; serverTimeoutMs: number }) => {
-    const logger = createLogger("understudy-head", flags.logLevel);
-    if (flags.servers === undefined) throw new Error("a head needs --servers / UNDERSTUDY_SERVERS");
-    const handle = await startHead({
-      listen: flags.listen,
-      token: loadToken(flags.token, flags.tokenFile),
-      servers: loadServers(flags.servers),
-      epoch: flags.epoch,
-      partitions: flags.partitions,
-      replicationFactor: flags.replicationFactor,
-      readQuorum: flags.readQuorum,
-      serverTimeoutMs: flags.serverTimeoutMs,
-      logger,
-      processMetrics: true,
-    });
-    handle.ready.catch((err: unknown) =>
-      logger.error({ err: (err as Error).message }, "head cannot take its epoch"),
-    );
-    onSignals(handle.close, logger);
-  });
+  .action(
+    async (
+      flags: SharedFlags & ServingLimits & { epoch: number; readQuorum?: number; serverTimeoutMs: number },
+    ) => {
+      const logger = createLogger("understudy-head", flags.logLevel);
+      if (flags.servers === undefined) throw new Error("a head needs --servers / UNDERSTUDY_SERVERS");
+      const handle = await startHead({
+        listen: flags.listen,
+        token: loadToken(flags.token, flags.tokenFile),
+        servers: loadServers(flags.servers),
+        epoch: flags.epoch,
+        partitions: flags.partitions,
+        replicationFactor: flags.replicationFactor,
+        readQuorum: flags.readQuorum,
+        serverTimeoutMs: flags.serverTimeoutMs,
+        limits: limitsOf(flags),
+        metricsListen: flags.metricsListen,
+        logger,
+        processMetrics: true,
+      });
+      handle.ready.catch((err: unknown) =>
+        logger.error({ err: (err as Error).message }, "head cannot take its epoch"),
+      );
+      onSignals(handle.close, logger);
+    },
+  );
 
 const argv = [...process.argv];
 const role = process.env.UNDERSTUDY_ROLE;

@@ -19,13 +19,21 @@ export interface KvRecord extends Sequence {
   readonly value: string | null;
 }
 
+const MAX_KEY_BYTES = 1024;
+const MAX_VALUE_BYTES = 1024 * 1024;
+/** JSON may spell any byte of a string as \u00XX: six bytes on the wire for one stored. */
+const JSON_ESCAPE_FACTOR = 6;
+
 export const LIMITS = {
   /** UTF-8 bytes of a key. */
-  maxKeyBytes: 1024,
+  maxKeyBytes: MAX_KEY_BYTES,
   /** UTF-8 bytes of a value. */
-  maxValueBytes: 1024 * 1024,
-  /** A client request body: one value, JSON-escaped in the worst case, plus the envelope. */
-  maxBodyBytes: 8 * 1024 * 1024,
+  maxValueBytes: MAX_VALUE_BYTES,
+  /**
+   * A client request body: the largest valid request (key and value escaped in the worst case)
+   * plus 64 KiB for the envelope and whitespace. Refused while reading, past it.
+   */
+  maxBodyBytes: JSON_ESCAPE_FACTOR * (MAX_KEY_BYTES + MAX_VALUE_BYTES) + 64 * 1024,
   /** A head-to-server body: a batch of records (the head flushes past 1 Mi characters) plus one more. */
   maxServerBodyBytes: 16 * 1024 * 1024,
 } as const;

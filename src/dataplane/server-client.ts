@@ -2,13 +2,49 @@
 // and each answer classified by what it says about the request's effect.
 import type { z } from "zod";
 import type { ReplicaReply } from "./quorum.ts";
-import type { KvRecord } from "./record.ts";
+import { LIMITS, type KvRecord } from "./record.ts";
 import { describeError, failedBeforeSending } from "./transport.ts";
 import { applyResponseSchema, PATHS, readResponseSchema } from "./wire.ts";
 
 export type RpcResult<T> =
   | { readonly kind: "ok"; readonly body: T }
   | { readonly kind: Exclude<ReplicaReply, "ok">; readonly message: string };
+
+/** Room for a small answer: an epoch state, or the booleans of an apply, with its envelope. */
+const SMALL_REPLY_BYTES = 64 * 1024;
+/** The longest a record can be in a server's answer: key and value escaped in the worst case. */
+const MAX_RECORD_REPLY_BYTES = 6 * (LIMITS.maxKeyBytes + LIMITS.maxValueBytes) + 512;
+
+/** The body as text, or null once it passes `maxBytes` (the rest is not read). */
+export async function readCapped(res: Response, maxBytes: number): Promise<string | null> {
+  const declared = Number(res.headers.get("content-length") ?? NaN);
+  if (declared > maxBytes || res.body === null) {
+    await res.body?.cancel();
+    return res.body === null ? "" : null;
+  }
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return Buffer.concat(chunks, size).toString("utf8");
+    size += value.length;
+    if (size > maxBytes) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+}
+
+/** JSON.parse that answers undefined (which no reply schema accepts) instead of throwing. */
+function parseOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
 
 export class ServerRpc {
   readonly #token: string;
@@ -19,7 +55,18 @@ export class ServerRpc {
     this.#timeoutMs = timeoutMs;
   }
 
-  async post<T>(address: string, path: string, body: unknown, schema: z.ZodType<T>): Promise<RpcResult<T>> {
+  /**
+   * POSTs `body` and classifies the answer. A reply longer than `maxReplyBytes` (default: room for
+   * an epoch state, what fence answers) is cut off and counts as unknown: a broken or hostile
+   * address cannot make the head hold more than the largest valid answer.
+   */
+  async post<T>(
+    address: string,
+    path: string,
+    body: unknown,
+    schema: z.ZodType<T>,
+    maxReplyBytes = SMALL_REPLY_BYTES,
+  ): Promise<RpcResult<T>> {
     let res: Response;
     try {
       res = await fetch(`http://${address}${path}`, {
@@ -34,14 +81,17 @@ export class ServerRpc {
         message: `${address}: ${describeError(err)}`,
       };
     }
-    let text: string;
+    let text: string | null;
     try {
-      text = await res.text();
+      text = await readCapped(res, maxReplyBytes);
     } catch (err) {
       return { kind: "unknown", message: `${address}: ${describeError(err)}` };
     }
+    if (text === null) {
+      return { kind: "unknown", message: `${address}: answer longer than ${maxReplyBytes} bytes` };
+    }
     if (res.status === 200) {
-      const parsed = schema.safeParse(JSON.parse(text));
+      const parsed = schema.safeParse(parseOrUndefined(text));
       return parsed.success
         ? { kind: "ok", body: parsed.data }
         : { kind: "unknown", message: `${address}: unexpected answer ${text.slice(0, 200)}` };
@@ -52,6 +102,19 @@ export class ServerRpc {
     if ((res.status >= 400 && res.status < 500) || res.status === 503) return { kind: "refused", message };
     return { kind: "unknown", message };
   }
+}
+
+/** A 200 whose per-item answers do not line up with the batch: nothing can be concluded from it. */
+function mismatch(address: string, sent: number, answered: number) {
+  return {
+    kind: "unknown",
+    message: `${address}: answered ${answered} items for a batch of ${sent}`,
+  } as const;
+}
+
+/** Whether a read's answer is for the key asked (a server answers null when it holds none). */
+function answers(record: KvRecord | null, key: string): boolean {
+  return record === null || record.key === key;
 }
 
 interface Waiter<T> {
@@ -89,9 +152,19 @@ export class ServerBatcher {
     const size = record.key.length + (record.value?.length ?? 0);
     return this.#enqueue(this.#applies, address, record, size, (records) =>
       this.#rpc
-        .post(address, PATHS.apply, { ...this.#envelope, records }, applyResponseSchema)
+        .post(
+          address,
+          PATHS.apply,
+          { ...this.#envelope, records },
+          applyResponseSchema,
+          SMALL_REPLY_BYTES + 8 * records.length,
+        )
         .then((r) =>
-          r.kind === "ok" ? records.map((): RpcResult<true> => ({ kind: "ok", body: true })) : r,
+          r.kind !== "ok"
+            ? r
+            : r.body.applied.length === records.length
+              ? records.map((): RpcResult<true> => ({ kind: "ok", body: true }))
+              : mismatch(address, records.length, r.body.applied.length),
         ),
     );
   }
@@ -99,9 +172,20 @@ export class ServerBatcher {
   read(address: string, key: string): Promise<RpcResult<KvRecord | null>> {
     return this.#enqueue(this.#reads, address, key, key.length, (keys) =>
       this.#rpc
-        .post(address, PATHS.read, { ...this.#envelope, keys }, readResponseSchema)
+        .post(
+          address,
+          PATHS.read,
+          { ...this.#envelope, keys },
+          readResponseSchema,
+          SMALL_REPLY_BYTES + MAX_RECORD_REPLY_BYTES * keys.length,
+        )
         .then((r) =>
-          r.kind === "ok" ? r.body.records.map((record) => ({ kind: "ok", body: record }) as const) : r,
+          r.kind !== "ok"
+            ? r
+            : r.body.records.length === keys.length &&
+                r.body.records.every((rec, i) => answers(rec, keys[i]!))
+              ? r.body.records.map((record) => ({ kind: "ok", body: record }) as const)
+              : mismatch(address, keys.length, r.body.records.length),
         ),
     );
   }
@@ -137,8 +221,10 @@ export class ServerBatcher {
     const pending = queues.get(address);
     if (pending === undefined || pending.items.length === 0) return;
     queues.delete(address);
-    void send(pending.items).then((results) => {
-      pending.waiters.forEach((w, i) => w.resolve(Array.isArray(results) ? results[i]! : results));
-    });
+    void send(pending.items)
+      .catch((err: unknown) => ({ kind: "unknown", message: `${address}: ${describeError(err)}` }) as const)
+      .then((results) => {
+        pending.waiters.forEach((w, i) => w.resolve(Array.isArray(results) ? results[i]! : results));
+      });
   }
 }

@@ -1,18 +1,12 @@
 // The server role: stores its partitions' records durably and applies what heads send.
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Admission, SERVER_SERVING_LIMITS, type ServingLimits } from "./admission.ts";
 import { pullFromPeer, peersToSync, type PeerShare } from "./anti-entropy.ts";
 import { admit } from "./epoch.ts";
-import {
-  checkBearer,
-  HttpError,
-  parseHostPort,
-  parseJson,
-  readBody,
-  sendError,
-  sendJson,
-} from "./http-util.ts";
+import { checkBearer, HttpError, parseHostPort, parseJson, sendError, sendJson } from "./http-util.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { listenForMetrics } from "./metrics-listener.ts";
 import { Counter, createRegistry, Gauge, Histogram } from "./metrics.ts";
 import { partitionOfKey, type ServerAddress } from "./placement.ts";
 import { GroupCommitter } from "./group-commit.ts";
@@ -38,6 +32,10 @@ export interface ServerOptions {
   readonly groupCommitWindowMs?: number;
   readonly maxBatch?: number;
   readonly antiEntropyIntervalMs?: number;
+  /** Caps on what clients may hold; each unset field keeps its SERVER_SERVING_LIMITS default. */
+  readonly limits?: Partial<ServingLimits>;
+  /** host:port of a listener serving only GET /metrics (for a NetworkPolicy that lets scrapers reach only it). */
+  readonly metricsListen?: string;
   readonly logger?: Logger;
   readonly processMetrics?: boolean;
 }
@@ -191,7 +189,7 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
     }
 
     if (method !== "POST") throw new HttpError(405, "method_not_allowed", `${path} takes POST`);
-    const body = await readBody(req, LIMITS.maxServerBodyBytes);
+    const body = await admission.readBody(req, res, LIMITS.maxServerBodyBytes);
 
     if (path === PATHS.apply) {
       const request = parseJson(body, applyRequestSchema);
@@ -231,10 +229,11 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
     return 200;
   }
 
-  const http = createServer((req, res) => {
+  const admission = new Admission("server", { ...SERVER_SERVING_LIMITS, ...options.limits });
+  const http = admission.createServer((req, res) => {
     inflight++;
     const path = (req.url ?? "/").split("?")[0]!;
-    route(req, res, path)
+    return route(req, res, path)
       .catch((err: unknown) => {
         const httpError =
           err instanceof HttpError
@@ -251,7 +250,6 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
         if (inflight === 0) inflightDone?.();
       });
   });
-  http.keepAliveTimeout = 30_000;
 
   const { host, port } = parseHostPort(options.listen);
   await new Promise<void>((resolve, reject) => {
@@ -284,6 +282,7 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
               submit: (op) => committer.submit(op),
               token: options.token,
               pageSize: SERVER_DEFAULTS.changesPageSize,
+              pageBytes: SERVER_DEFAULTS.changesPageBytes,
               timeoutMs: SERVER_DEFAULTS.peerTimeoutMs,
             },
             share,
@@ -314,7 +313,20 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
     timer.unref();
   };
   void ready.then(schedule);
-  log.info({ url, zone: options.zone, epoch: store.epoch.epoch, peers: shares.length }, "listening");
+  const metricsListener =
+    options.metricsListen === undefined
+      ? null
+      : await listenForMetrics(options.metricsListen, registry, admission.limits);
+  log.info(
+    {
+      url,
+      metrics: metricsListener?.address,
+      zone: options.zone,
+      epoch: store.epoch.epoch,
+      peers: shares.length,
+    },
+    "listening",
+  );
 
   // Graceful stop: refuse new requests with 503 + Connection: close (so clients learn nothing was
   // applied instead of finding a dead socket), let in-flight commits finish, give keep-alive
@@ -339,6 +351,7 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
       await stopped;
       await committer.drained();
       store.close();
+      await metricsListener?.close();
       log.info("closed");
     })();
     return closing;

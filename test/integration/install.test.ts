@@ -237,6 +237,20 @@ describe("the Helm chart", () => {
     expect(
       await may({ group: "apps", resource: "statefulsets", verb: "delete", namespace: "any-tenant" }),
     ).toBe(false);
+    // A storage service's NetworkPolicies: applied (patch, which may create), never deleted by hand.
+    for (const verb of ["create", "patch"]) {
+      expect(
+        await may({ group: "networking.k8s.io", resource: "networkpolicies", verb, namespace: "any-tenant" }),
+      ).toBe(true);
+    }
+    expect(
+      await may({
+        group: "networking.k8s.io",
+        resource: "networkpolicies",
+        verb: "delete",
+        namespace: "any-tenant",
+      }),
+    ).toBe(false);
   });
 
   it("is enough for the operator: with only the chart's ServiceAccount token, a pool gets its slots", async () => {

@@ -56,6 +56,8 @@ export interface ServiceShape {
   failureDetection?: Record<string, number>;
   failover?: { headStartDeadlineSeconds?: number; switchoverCooldownSeconds?: number };
   annotations?: Record<string, string>;
+  /** Any other spec fields (for instance clients, metricsScrapers). */
+  spec?: Record<string, unknown>;
 }
 
 /** The image test heads run; KWOK makes their pods Ready (see test/cluster/stages.ts for one it never does). */
@@ -90,6 +92,7 @@ export function storageServiceManifest(
       ...(shape.failureDetection ? { failureDetection: shape.failureDetection } : {}),
       ...(shape.failback ? { failback: shape.failback } : {}),
       ...(shape.failover ? { failover: shape.failover } : {}),
+      ...shape.spec,
     },
   };
 }

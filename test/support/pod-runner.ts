@@ -490,6 +490,9 @@ export class PodRunner {
     const address = `${podIP}:${port}`;
     replaceFlag(argv, "--listen", () => address);
     vars.set("UNDERSTUDY_LISTEN", address);
+    // The metrics listener too: every process here shares one host, so each binds its pod's IP.
+    const metricsPort = portOf(vars.get("UNDERSTUDY_METRICS_LISTEN"));
+    if (metricsPort !== undefined) vars.set("UNDERSTUDY_METRICS_LISTEN", `${podIP}:${metricsPort}`);
 
     // A server's data directory: a folder per pod name unless it already sits on a mounted volume.
     let dataDir: string | undefined;

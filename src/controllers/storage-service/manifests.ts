@@ -20,6 +20,14 @@ export const DATAPLANE_MAIN = "dist/src/dataplane/main.js";
 /** The image's user (see Dockerfile). */
 const IMAGE_USER = 65532;
 const DATA_DIR = "/data";
+/** Port of /metrics on heads and servers, apart from the data ports so a NetworkPolicy can tell them apart. */
+export const METRICS_PORT = 9400;
+/**
+ * Node sizes its heap from the machine's memory, not the container's, and collects lazily below
+ * that: capped, the garbage of bad clients' bodies is collected long before the pod's memory
+ * limit (docs/DATAPLANE.md measures a head with this setting; pods need 512 MiB or more).
+ */
+export const DATAPLANE_NODE_OPTIONS = "--max-old-space-size=256";
 /** A head is a stateless router: a short grace lets it finish requests in flight, no more. */
 export const HEAD_TERMINATION_GRACE_SECONDS = 3;
 
@@ -48,7 +56,8 @@ export function ownerReference(service: StorageService): k8s.V1OwnerReference {
   };
 }
 
-function meta(service: StorageService, name: string, extraLabels: Record<string, string> = {}) {
+/** Metadata of an object the service owns: its labels and the owner reference that deletes it with the service. */
+export function meta(service: StorageService, name: string, extraLabels: Record<string, string> = {}) {
   return {
     name,
     namespace: service.metadata.namespace!,
@@ -95,7 +104,9 @@ function fromConfig(service: StorageService, key: string): k8s.V1EnvVarSource {
 function sharedEnv(service: StorageService, role: string, port: number): k8s.V1EnvVar[] {
   return [
     { name: "UNDERSTUDY_ROLE", value: role },
+    { name: "NODE_OPTIONS", value: DATAPLANE_NODE_OPTIONS },
     { name: "UNDERSTUDY_LISTEN", value: `0.0.0.0:${port}` },
+    { name: "UNDERSTUDY_METRICS_LISTEN", value: `0.0.0.0:${METRICS_PORT}` },
     {
       name: "UNDERSTUDY_TOKEN",
       valueFrom: { secretKeyRef: { name: tokenSecretName(service.metadata.name!), key: configKeys.token } },
@@ -161,7 +172,10 @@ export function headPod(service: StorageService, epoch: number, placement: HeadP
     name: "head",
     image: service.spec.head.image,
     args: [DATAPLANE_MAIN, "head"],
-    ports: [{ name: "client", containerPort: port, protocol: "TCP" }],
+    ports: [
+      { name: "client", containerPort: port, protocol: "TCP" },
+      { name: "metrics", containerPort: METRICS_PORT, protocol: "TCP" },
+    ],
     env: [...sharedEnv(service, "head", port), { name: "UNDERSTUDY_EPOCH", value: String(epoch) }],
     readinessProbe: {
       httpGet: { path: "/readyz", port },
@@ -258,7 +272,10 @@ export function serverStatefulSet(service: StorageService, zone: string): k8s.V1
               name: "server",
               image: servers.image,
               args: [DATAPLANE_MAIN, "server"],
-              ports: [{ name: "server", containerPort: servers.port, protocol: "TCP" }],
+              ports: [
+                { name: "server", containerPort: servers.port, protocol: "TCP" },
+                { name: "metrics", containerPort: METRICS_PORT, protocol: "TCP" },
+              ],
               env,
               volumeMounts: [{ name: "data", mountPath: DATA_DIR }, tmpMount],
               readinessProbe: {

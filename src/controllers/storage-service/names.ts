@@ -13,6 +13,11 @@ export const configMapName = (service: string) => `${service}-config`;
 /** The shared head-to-server token, generated once. */
 export const tokenSecretName = (service: string) => `${service}-token`;
 
+/** The NetworkPolicy of the head pods (clients, the operator's probe, metrics scrapers). */
+export const headPolicyName = (service: string) => `${service}-head`;
+/** The NetworkPolicy of the server pods (the service's heads and servers, metrics scrapers). */
+export const serverPolicyName = (service: string) => `${service}-servers`;
+
 /** Keys of the ConfigMap and the Secret. */
 export const configKeys = {
   /** `zone=host:port,...` with the servers' stable DNS names. */

@@ -1,6 +1,6 @@
 // Keeps the objects a StorageService owns as the manifests describe them: the token Secret (created
-// once, never rewritten), the ConfigMap, the head Service, and per zone a headless Service and a
-// server StatefulSet. Applied with server-side apply when their content changes, and again every
+// once, never rewritten), the ConfigMap, the head Service, the head's and the servers'
+// NetworkPolicies, and per zone a headless Service and a server StatefulSet. Applied with server-side apply when their content changes, and again every
 // ten minutes (the informers' resync period) so one deleted or changed by hand comes back. The
 // head Service, which routing hangs on, is watched: it comes back at once.
 import type * as k8s from "@kubernetes/client-node";
@@ -20,6 +20,7 @@ import {
   tokenSecret,
 } from "./manifests.ts";
 import { headServiceName, tokenSecretName } from "./names.ts";
+import { headNetworkPolicy, serverNetworkPolicy } from "./network-policies.ts";
 import type { Known } from "./observe.ts";
 
 const REAPPLY_MS = 600_000;
@@ -94,6 +95,8 @@ export async function ensureResources(
     ensureSecret(ctx, service),
     applyIfChanged(ctx, service, serverConfigMap(service, serverPods(ctx, service))),
     ensureHeadService(ctx, service, known),
+    applyIfChanged(ctx, service, headNetworkPolicy(service, { namespace: ctx.namespace })),
+    applyIfChanged(ctx, service, serverNetworkPolicy(service)),
     ...service.spec.zones.flatMap((zone) => [
       applyIfChanged(ctx, service, serverHeadlessService(service, zone)),
       applyIfChanged(ctx, service, serverStatefulSet(service, zone)),

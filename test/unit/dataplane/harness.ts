@@ -1,6 +1,6 @@
 // Test scaffolding: real servers and heads on 127.0.0.1 with ephemeral ports and temp dirs.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -131,6 +131,51 @@ export async function spawnServer(
     void exited.then((code) => fail(new Error(`server exited with ${code} before listening: ${stderr}`)));
   });
   return { process: child, exited };
+}
+
+/** A head running as `node src/dataplane/main.ts head` in a child process. */
+export interface ChildHead extends ChildServer {
+  readonly url: string;
+  /** Everything the head wrote to stderr (an unhandled rejection would land here before exit). */
+  stderr(): string;
+}
+
+export async function spawnHead(
+  servers: readonly ServerAddress[],
+  epoch: number,
+  extraEnv: Record<string, string> = {},
+): Promise<ChildHead> {
+  const child = spawn(join(REPO, "node_modules/.bin/node"), [join(REPO, "src/dataplane/main.ts"), "head"], {
+    cwd: REPO,
+    env: {
+      ...process.env,
+      UNDERSTUDY_LISTEN: "127.0.0.1:0",
+      UNDERSTUDY_EPOCH: String(epoch),
+      UNDERSTUDY_TOKEN: TOKEN,
+      UNDERSTUDY_SERVERS: servers.map((s) => `${s.zone}=${s.address}`).join(","),
+      UNDERSTUDY_LOG_LEVEL: "info",
+      ...extraEnv,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const exited = new Promise<number | null>((ok) => child.once("exit", (code) => ok(code)));
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  const lines = createInterface({ input: child.stdout! });
+  const url = await new Promise<string>((ok, fail) => {
+    lines.on("line", (line) => {
+      if (line.includes('"msg":"listening"')) ok((JSON.parse(line) as { url: string }).url);
+    });
+    void exited.then((code) => fail(new Error(`head exited with ${code} before listening: ${stderr}`)));
+  });
+  return { process: child, exited, url, stderr: () => stderr };
+}
+
+/** Resident memory of a process now and at its peak (VmRSS, VmHWM), in bytes. */
+export function residentMemory(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)![1]) * 1024;
+  return { rss: kib("VmRSS"), peak: kib("VmHWM") };
 }
 
 /** Polls `probe` until it returns true (bounded: fails the test after `limitMs`). */

@@ -1,0 +1,46 @@
+// /metrics on a port of its own, so a NetworkPolicy can let a scraper reach the metrics without
+// reaching the data (the data port serves /metrics too, to whoever may reach it anyway).
+import type { AddressInfo } from "node:net";
+import { Admission, type ServingLimits } from "./admission.ts";
+import { HttpError, parseHostPort, sendError } from "./http-util.ts";
+import type { Registry } from "./metrics.ts";
+
+export interface MetricsListener {
+  /** host:port actually bound. */
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+export async function listenForMetrics(
+  listen: string,
+  registry: Registry,
+  limits: ServingLimits,
+): Promise<MetricsListener> {
+  const http = new Admission("metrics listener", limits).createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0]!;
+    if (req.method !== "GET" || path !== "/metrics") {
+      sendError(res, new HttpError(404, "not_found", "this port serves GET /metrics only"));
+      return;
+    }
+    registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { "content-type": registry.contentType });
+        res.end(text);
+      },
+      (err: unknown) => sendError(res, new HttpError(500, "internal", (err as Error).message)),
+    );
+  });
+  const { host, port } = parseHostPort(listen);
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(port, host, () => resolve());
+  });
+  return {
+    address: `${host}:${(http.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        http.closeAllConnections();
+      }),
+  };
+}
