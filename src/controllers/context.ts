@@ -24,11 +24,14 @@ export interface WriteMemory {
   grants: CacheExpectations;
   /** The placeholder PriorityClass exists (created, or found). */
   priorityClassEnsured: boolean;
+  /** Objects a storage service owns, as last applied (hash and time) by owner uid, kind and name. */
+  applied: Map<string, { hash: string; at: number }>;
 }
 
 export const newWriteMemory = (): WriteMemory => ({
   grants: new CacheExpectations(),
   priorityClassEnsured: false,
+  applied: new Map(),
 });
 
 export interface Cache<T> {

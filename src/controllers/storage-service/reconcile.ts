@@ -357,7 +357,7 @@ async function releaseSlots(
   const identity = serviceIdentity({ namespace, name });
   const held = slotLeasesHeldBy(ctx, identity);
   if (held.length === 0) {
-    forgetApplied(uid);
+    forgetApplied(ctx, uid);
     ctx.failoverMetrics?.forget(namespace, name);
     return {};
   }

@@ -25,9 +25,6 @@ import type { Known } from "./observe.ts";
 
 const REAPPLY_MS = 600_000;
 
-/** What was last applied, by owner uid, kind and name: a write-saving memo, never a source of decisions. */
-const applied = new Map<string, { hash: string; at: number }>();
-
 function memoKey(service: StorageService, obj: k8s.KubernetesObject): string {
   return `${service.metadata.uid}/${obj.kind}/${obj.metadata!.name}`;
 }
@@ -35,30 +32,35 @@ function memoKey(service: StorageService, obj: k8s.KubernetesObject): string {
 const hashOf = (obj: k8s.KubernetesObject) => createHash("sha256").update(JSON.stringify(obj)).digest("hex");
 
 /** Whether `obj` (whose hash is `hash`) was applied as it is now less than REAPPLY_MS ago. */
-function recentlyApplied(service: StorageService, obj: k8s.KubernetesObject, hash = hashOf(obj)): boolean {
-  const last = applied.get(memoKey(service, obj));
-  return !!last && last.hash === hash && Date.now() - last.at < REAPPLY_MS;
+function recentlyApplied(
+  ctx: ControllerContext,
+  service: StorageService,
+  obj: k8s.KubernetesObject,
+  hash = hashOf(obj),
+): boolean {
+  const last = ctx.writes.applied.get(memoKey(service, obj));
+  return !!last && last.hash === hash && ctx.now() - last.at < REAPPLY_MS;
 }
 
 async function applyIfChanged(ctx: ControllerContext, service: StorageService, obj: k8s.KubernetesObject) {
   const hash = hashOf(obj);
-  if (recentlyApplied(service, obj, hash)) return;
+  if (recentlyApplied(ctx, service, obj, hash)) return;
   const key = memoKey(service, obj);
-  applied.delete(key);
-  const now = Date.now();
+  ctx.writes.applied.delete(key);
+  const now = ctx.now();
   await ctx.client.apply(obj);
-  applied.set(key, { hash, at: now });
+  ctx.writes.applied.set(key, { hash, at: now });
 }
 
 /** Forgets the memo of a service (deleted, or its objects must be checked again). */
-export function forgetApplied(uid: string | undefined): void {
-  for (const key of applied.keys()) if (key.startsWith(`${uid}/`)) applied.delete(key);
+export function forgetApplied(ctx: ControllerContext, uid: string | undefined): void {
+  for (const key of ctx.writes.applied.keys()) if (key.startsWith(`${uid}/`)) ctx.writes.applied.delete(key);
 }
 
 async function ensureSecret(ctx: ControllerContext, service: StorageService): Promise<void> {
   const key = `${service.metadata.uid}/Secret/${tokenSecretName(service.metadata.name!)}`;
-  const last = applied.get(key);
-  if (last && Date.now() - last.at < REAPPLY_MS) return;
+  const last = ctx.writes.applied.get(key);
+  if (last && ctx.now() - last.at < REAPPLY_MS) return;
   // Created, never read: a 409 says it is there, so the operator needs no right to read Secrets.
   try {
     const token = randomBytes(32).toString("hex");
@@ -69,7 +71,7 @@ async function ensureSecret(ctx: ControllerContext, service: StorageService): Pr
   } catch (err) {
     if (!isConflict(err)) throw err;
   }
-  applied.set(key, { hash: "", at: Date.now() });
+  ctx.writes.applied.set(key, { hash: "", at: ctx.now() });
 }
 
 export function serverPods(ctx: ControllerContext, service: StorageService): k8s.V1Pod[] {
@@ -114,7 +116,11 @@ async function ensureHeadService(
     headServiceName(service.metadata.name!),
     service.metadata.namespace,
   );
-  if (cached && routedEpochOf(cached) === wanted && recentlyApplied(service, headService(service, wanted))) {
+  if (
+    cached &&
+    routedEpochOf(cached) === wanted &&
+    recentlyApplied(ctx, service, headService(service, wanted))
+  ) {
     known.routedEpoch = wanted;
     return;
   }
