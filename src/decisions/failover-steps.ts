@@ -9,6 +9,7 @@
 // - the head pod of an epoch has one name, so it cannot be created twice;
 // - the epoch written to status and the Service selector is the recorded target, never "current + 1";
 // - a record is written with the status resourceVersion it was decided on (optimistic lock).
+import { FAILOVER_STEPS } from "../api/index.ts";
 import type { SlotAbandonReason } from "../api/storage-service.ts";
 import { chooseFailoverSlot } from "./failover-slot.ts";
 import type { HeadHealth } from "./head-health.ts";
@@ -25,16 +26,10 @@ import type {
   SlotView,
 } from "./types.ts";
 
-export const FailoverStep = {
-  Detected: "Detected",
-  SlotChosen: "SlotChosen",
-  Revoked: "Revoked",
-  HeadStarted: "HeadStarted",
-  RoutingSwitched: "RoutingSwitched",
-  OldHeadFenced: "OldHeadFenced",
-  Replenished: "Replenished",
-  Done: "Done",
-} as const;
+/** The failover's steps by name (the order is FAILOVER_STEPS', in src/api). */
+export const FailoverStep = Object.fromEntries(FAILOVER_STEPS.map((step) => [step, step])) as {
+  readonly [K in (typeof FAILOVER_STEPS)[number]]: K;
+};
 export type FailoverStep = (typeof FailoverStep)[keyof typeof FailoverStep];
 
 /** The head of a service as status records it. */
