@@ -1,6 +1,5 @@
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClaimSummary, PoolSummary, ServiceSummary, StatusReport } from "../../src/cli/model.ts";
 import {
@@ -12,6 +11,7 @@ import {
 import type { CustomObject } from "../../src/kube/client.ts";
 import type { ResourceRef } from "../../src/kube/resources.ts";
 import { kubeconfigPath } from "../cluster/config.ts";
+import { cli } from "../support/cli.ts";
 import { installCrds } from "../support/crds.ts";
 import { deleteNamespace, eventually, freshNamespace, testClient } from "../support/kube.ts";
 import { claimManifest, deletePool, poolManifest } from "../support/pools.ts";
@@ -31,11 +31,6 @@ const run = Date.now().toString(36);
 const poolName = `cli-${run}`;
 let tenants: string;
 let storage: string;
-
-async function cli(...args: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)(node, [cliMain, ...args], { env, cwd: root });
-  return stdout;
-}
 
 const iso = (offsetMs: number) => new Date(Date.parse("2026-03-01T11:50:00Z") + offsetMs).toISOString();
 const condition = (type: string, status: string, reason: string, message = "") => ({

@@ -1,8 +1,6 @@
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runVariant } from "../../bench/utilization.ts";
 import {
@@ -13,7 +11,7 @@ import {
 import { podRequests } from "../../src/controllers/views.ts";
 import type { PlanReport } from "../../src/plan/plan.ts";
 import { DEFAULTS, type SimParams } from "../../src/plan/simulate.ts";
-import { kubeconfigPath } from "../cluster/config.ts";
+import { cli } from "../support/cli.ts";
 import { installCrds } from "../support/crds.ts";
 import { deleteNamespace, freshNamespace, testClient } from "../support/kube.ts";
 import { claimManifest, deletePool, poolManifest } from "../support/pools.ts";
@@ -22,11 +20,6 @@ import { claimManifest, deletePool, poolManifest } from "../support/pools.ts";
 // drawing on it and six claims (no operator runs: the planner reads specs, nodes and pods only),
 // then runs the command as a user would.
 
-const root = join(import.meta.dirname, "../..");
-const node = join(root, "node_modules/.bin/node");
-const cliMain = join(root, "src/cli/main.ts");
-const env = { ...process.env, KUBECONFIG: process.env.KUBECONFIG ?? kubeconfigPath, NO_COLOR: "1" };
-
 const client = testClient("understudy-plan-test");
 const run = Date.now().toString(36);
 const poolName = `plan-${run}`;
@@ -34,11 +27,6 @@ const zones = ["zone-a", "zone-b", "zone-c"];
 const SERVICES = 30;
 let tenants: string;
 let storage: string;
-
-async function cli(...args: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)(node, [cliMain, ...args], { env, cwd: root });
-  return stdout;
-}
 
 const plan = async (...args: string[]) =>
   JSON.parse(await cli("plan", poolName, "-o", "json", ...args)) as PlanReport;
