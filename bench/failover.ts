@@ -9,7 +9,6 @@
 // (with the test cluster up: npm run cluster:up). Results go to bench/results/<label>.json.
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
-import { SCOPE_LABEL } from "../test/support/controller-driver.ts";
 import { installCrds } from "../test/support/crds.ts";
 import {
   createScopedClaim,
@@ -28,7 +27,7 @@ import {
   testClient,
 } from "../test/support/kube.ts";
 import { startOperator } from "../test/support/operator.ts";
-import { deleteClaim, deletePool, getClaim, listClaims } from "../test/support/pools.ts";
+import { deleteClaim, deletePool, getClaim, listClaims, testPoolSelector } from "../test/support/pools.ts";
 import { writeResults } from "./chart.ts";
 
 const { values } = parseArgs({
@@ -68,7 +67,7 @@ async function scenario(name: string, leased: boolean): Promise<Sample[]> {
   const ns = await freshNamespace(client, "bench");
   const operator = await startOperator({
     namespace: opNs,
-    poolSelector: `${SCOPE_LABEL}=${scope}`,
+    poolSelector: testPoolSelector(scope),
     env: { UNDERSTUDY_LOG_LEVEL: "info", ...limits },
   });
   const samples: Sample[] = [];

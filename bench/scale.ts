@@ -26,10 +26,8 @@ import { GROUP, MAX_SLOTS_PER_ZONE, STORAGE_SERVICE_PLURAL, VERSION } from "../s
 import { Informer } from "../src/kube/informer.ts";
 import { core } from "../src/kube/resources.ts";
 import { fakeNode } from "../test/cluster/nodes.ts";
-import { SCOPE_LABEL } from "../test/support/controller-driver.ts";
 import { countingProxy } from "../test/support/counting-proxy.ts";
 import { installCrds } from "../test/support/crds.ts";
-import { startControllerProcess } from "../test/support/failover.ts";
 import {
   deleteNamespace,
   freshNamespace,
@@ -40,13 +38,16 @@ import {
 } from "../test/support/kube.ts";
 import { metricValue, startOperator } from "../test/support/operator.ts";
 import { VolumeProvisioner } from "../test/support/pod-runner.ts";
-import { claimManifest, createClaim, createPool, deletePool, poolManifest } from "../test/support/pools.ts";
 import {
-  deleteAllAndWait,
-  operatorRunsStorageServices,
-  ZONES,
-  type ControlPlane,
-} from "../test/e2e/support/stage.ts";
+  claimManifest,
+  createClaim,
+  createPool,
+  deletePool,
+  poolManifest,
+  testPoolSelector,
+  testRunLabel,
+} from "../test/support/pools.ts";
+import { deleteAllAndWait, ZONES, type ControlPlane } from "../test/e2e/support/stage.ts";
 import { percentile, RESULTS_DIR, writeResults, type ChartSpec } from "./chart.ts";
 
 const opts = new Command("scale")
@@ -386,37 +387,22 @@ try {
   servicesNs = await freshNamespace(client, "scale-svc");
 
   const kubeconfig = proxy.kubeconfig();
-  if (operatorRunsStorageServices()) {
-    const operator = await startOperator({
-      namespace: opNs,
-      kubeconfig,
-      env: {
-        UNDERSTUDY_POOL_SELECTOR: `${SCOPE_LABEL}=${scope}`,
-        UNDERSTUDY_KUBE_API_QPS: opts.qps,
-        UNDERSTUDY_KUBE_API_BURST: String(2 * Number(opts.qps)),
-        UNDERSTUDY_CONCURRENCY: opts.concurrency,
-        UNDERSTUDY_LOG_LEVEL: "warn",
-        UNDERSTUDY_LEADER_ELECT: "false",
-        ...(opts.cpuProf ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${opts.cpuProf}` } : {}),
-      },
-    });
-    control = { kind: "operator", ...operator, stop: () => operator.stop() };
-    metricsUrl = operator.metricsUrl;
-  } else {
-    const driver = await startControllerProcess(opNs, scope, {
-      KUBECONFIG: kubeconfig,
+  const operator = await startOperator({
+    namespace: opNs,
+    kubeconfig,
+    env: {
+      UNDERSTUDY_POOL_SELECTOR: testPoolSelector(scope),
+      UNDERSTUDY_KUBE_API_QPS: opts.qps,
+      UNDERSTUDY_KUBE_API_BURST: String(2 * Number(opts.qps)),
+      UNDERSTUDY_CONCURRENCY: opts.concurrency,
       UNDERSTUDY_LOG_LEVEL: "warn",
-    });
-    control = {
-      kind: "driver",
-      process: driver.child,
-      exited: driver.exited,
-      logFile: driver.logFile,
-      stop: () => driver.stop(),
-    };
-  }
-  figures.controllers = control.kind;
-  log(`controllers: ${control.kind} process ${control.process.pid} (log ${control.logFile})`);
+      UNDERSTUDY_LEADER_ELECT: "false",
+      ...(opts.cpuProf ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${opts.cpuProf}` } : {}),
+    },
+  });
+  control = { ...operator, stop: () => operator.stop() };
+  metricsUrl = operator.metricsUrl;
+  log(`operator process ${control.process.pid} (log ${control.logFile})`);
   const t0 = performance.now();
   sampler = setInterval(() => {
     const s = procSample(control!.process.pid!);
@@ -435,7 +421,7 @@ try {
 
   const scoped = <T extends { metadata: Record<string, unknown> }>(m: T): T => ({
     ...m,
-    metadata: { ...m.metadata, labels: { ...((m.metadata.labels as object) ?? {}), [SCOPE_LABEL]: scope } },
+    metadata: { ...m.metadata, labels: { ...((m.metadata.labels as object) ?? {}), [testRunLabel]: scope } },
   });
 
   // 1. The pools.

@@ -35,7 +35,7 @@ const killedAfterStart: Fault = {
     );
     ctx.stage.controllers.process.kill("SIGKILL");
     await ctx.stage.controllers.exited;
-    console.log(`[e2e] ${ctx.stage.controllers.kind} process killed at failover step ${step}`);
+    console.log(`[e2e] operator process killed at failover step ${step}`);
     await sleep(300);
     await ctx.stage.startControlPlane();
   },
@@ -47,7 +47,7 @@ const crashedAt = (step: string): Fault => ({
   inject: killHead,
   async duringFailover(ctx) {
     const code = await Promise.race([ctx.stage.controllers.exited, sleep(60_000).then(() => "no crash")]);
-    console.log(`[e2e] ${ctx.stage.controllers.kind} process exited with ${code} at crash point ${step}`);
+    console.log(`[e2e] operator process exited with ${code} at crash point ${step}`);
     await ctx.stage.startControlPlane();
   },
 });

@@ -1,6 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FAILOVER_STEPS } from "../../src/api/index.ts";
-import { SCOPE_LABEL } from "../support/controller-driver.ts";
 import { installCrds } from "../support/crds.ts";
 import {
   createScopedClaim,
@@ -24,7 +23,14 @@ import {
   testClient,
 } from "../support/kube.ts";
 import { startOperator, type OperatorProcess } from "../support/operator.ts";
-import { deleteClaim, deletePool, getClaim, listClaims, slotLeases } from "../support/pools.ts";
+import {
+  deleteClaim,
+  deletePool,
+  getClaim,
+  listClaims,
+  slotLeases,
+  testPoolSelector,
+} from "../support/pools.ts";
 
 // Crash safety of the failover: the operator process (node src/operator/main.ts) exits with 137 at a
 // crash point (after a step is recorded, before its next effect; `<step>:<n>` before the n-th effect),
@@ -99,7 +105,7 @@ describe("a failover interrupted by an operator crash", () => {
       const options = {
         namespace: opNs,
         identity: `crash-${run}-${n}`,
-        poolSelector: `${SCOPE_LABEL}=${scope}`,
+        poolSelector: testPoolSelector(scope),
         env: { UNDERSTUDY_LOG_LEVEL: "info" },
       };
       operator = await startOperator({ ...options, env: { ...options.env, UNDERSTUDY_CRASH_AT: point } });
@@ -201,7 +207,7 @@ describe("a slot given up (its head not Ready in time) when the operator crashes
       const options = {
         namespace: opNs,
         identity: `giveup-${run}-${n}`,
-        poolSelector: `${SCOPE_LABEL}=${scope}`,
+        poolSelector: testPoolSelector(scope),
         env: { UNDERSTUDY_LOG_LEVEL: "info" },
       };
       operator = await startOperator({ ...options, env: { ...options.env, UNDERSTUDY_CRASH_AT: point } });

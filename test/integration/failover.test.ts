@@ -3,7 +3,6 @@ import { createServer, type Server } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FAILOVER_STEPS, GROUP, POOL_PLURAL, VERSION } from "../../src/api/index.ts";
 import { mergePatchOptions } from "../../src/kube/client.ts";
-import { SCOPE_LABEL } from "../support/controller-driver.ts";
 import { installCrds } from "../support/crds.ts";
 import {
   annotateService,
@@ -36,7 +35,7 @@ import {
   testKubeConfig,
 } from "../support/kube.ts";
 import { metricValue, startOperator, type OperatorProcess } from "../support/operator.ts";
-import { deletePool, getClaim, getPool, slotLeases } from "../support/pools.ts";
+import { deletePool, getClaim, getPool, slotLeases, testPoolSelector } from "../support/pools.ts";
 
 // Head failover on the real test cluster, run by the real operator process (node
 // src/operator/main.ts): the head made NotReady, its node or its whole zone lost, its probe failing,
@@ -65,7 +64,7 @@ beforeAll(async () => {
   opNs = await freshNamespace(client, "fo-op");
   operator = await startOperator({
     namespace: opNs,
-    poolSelector: `${SCOPE_LABEL}=${scope}`,
+    poolSelector: testPoolSelector(scope),
     env: { UNDERSTUDY_LOG_LEVEL: "info" },
   });
 });

@@ -10,13 +10,12 @@ import { parseAllDocuments } from "yaml";
 import { GROUP, STORAGE_SERVICE_PLURAL, VERSION } from "../../src/api/index.ts";
 import { METRICS_PORT } from "../../src/controllers/storage-service/manifests.ts";
 import { mergePatchOptions } from "../../src/kube/client.ts";
-import { SCOPE_LABEL } from "../support/controller-driver.ts";
 import { installCrds } from "../support/crds.ts";
 import { createScopedClaim, createScopedPool, createService, getService } from "../support/failover.ts";
 import { deleteNamespace, eventually, freshNamespace, testClient } from "../support/kube.ts";
 import { admitted, type PodPlace } from "../support/network-policy.ts";
 import { startOperator, type OperatorProcess } from "../support/operator.ts";
-import { deletePool } from "../support/pools.ts";
+import { deletePool, testPoolSelector } from "../support/pools.ts";
 
 const REPO = join(import.meta.dirname, "../..");
 const client = testClient();
@@ -52,7 +51,7 @@ beforeAll(async () => {
   await installCrds();
   opNs = await freshNamespace(client, "netpol-op");
   ns = await freshNamespace(client, "netpol");
-  operator = await startOperator({ namespace: opNs, poolSelector: `${SCOPE_LABEL}=${scope}` });
+  operator = await startOperator({ namespace: opNs, poolSelector: testPoolSelector(scope) });
   await createScopedPool(client, pool, scope, {
     zones: { "zone-a": 1, "zone-b": 1, "zone-c": 1 },
     allowedNamespaces: [ns],

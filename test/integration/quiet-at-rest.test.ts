@@ -8,7 +8,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { GROUP, POOL_PLURAL, VERSION } from "../../src/api/index.ts";
 import { headServiceName } from "../../src/controllers/storage-service/index.ts";
 import { mergePatchOptions } from "../../src/kube/client.ts";
-import { SCOPE_LABEL } from "../support/controller-driver.ts";
 import { countingProxy, type CountingProxy } from "../support/counting-proxy.ts";
 import { installCrds } from "../support/crds.ts";
 import {
@@ -20,7 +19,7 @@ import {
 } from "../support/failover.ts";
 import { deleteNamespace, eventually, freshNamespace, testClient } from "../support/kube.ts";
 import { metricValue, startOperator, type OperatorProcess } from "../support/operator.ts";
-import { deletePool, getClaim, getPool } from "../support/pools.ts";
+import { deletePool, getClaim, getPool, testPoolSelector } from "../support/pools.ts";
 
 const client = testClient();
 const run = Date.now().toString(36);
@@ -39,7 +38,7 @@ beforeAll(async () => {
   operator = await startOperator({
     namespace: opNs,
     kubeconfig: proxy.kubeconfig(),
-    poolSelector: `${SCOPE_LABEL}=${scope}`,
+    poolSelector: testPoolSelector(scope),
   });
 });
 

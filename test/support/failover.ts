@@ -1,24 +1,19 @@
 // Building and watching storage services, pools and claims for the failover tests and benchmark.
-// Every object carries the driver's scope label, so only this run's controllers see it.
+// Every object carries the test run's label, so only the operator started for the run sees it.
 import type * as k8s from "@kubernetes/client-node";
-import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
-import { pino } from "pino";
 import { GROUP, STORAGE_SERVICE_PLURAL, VERSION, type StorageServiceStatus } from "../../src/api/index.ts";
-import { claimControllerSpec, poolControllerSpec } from "../../src/controllers/specs.ts";
-import {
-  headServiceName,
-  startStorageServiceSupport,
-  storageServiceControllerSpec,
-} from "../../src/controllers/storage-service/index.ts";
+import { headServiceName } from "../../src/controllers/storage-service/index.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
 import { isNotFound } from "../../src/kube/errors.ts";
-import { kubeconfigPath } from "../cluster/config.ts";
-import { SCOPE_LABEL, startDriver, type Driver } from "./controller-driver.ts";
 import { eventually, isPodReady } from "./kube.ts";
-import { claimManifest, createClaim, createPool, poolManifest, type PoolShape } from "./pools.ts";
+import {
+  claimManifest,
+  createClaim,
+  createPool,
+  poolManifest,
+  testRunLabel,
+  type PoolShape,
+} from "./pools.ts";
 
 export type ServiceStatus = StorageServiceStatus;
 export interface ServiceObject {
@@ -27,14 +22,12 @@ export interface ServiceObject {
   status?: ServiceStatus;
 }
 
-const root = join(import.meta.dirname, "../..");
-
-/** Pools, claims and storage services of a scope are seen only by drivers of that scope. */
+/** Pools, claims and storage services of a scope are seen only by the operator selecting that scope. */
 export const scoped = <T extends { metadata: Record<string, unknown> }>(manifest: T, scope: string): T => ({
   ...manifest,
   metadata: {
     ...manifest.metadata,
-    labels: { ...((manifest.metadata.labels as Record<string, string>) ?? {}), [SCOPE_LABEL]: scope },
+    labels: { ...((manifest.metadata.labels as Record<string, string>) ?? {}), [testRunLabel]: scope },
   },
 });
 
@@ -229,76 +222,4 @@ export async function eventsOf(
     fieldSelector: `involvedObject.name=${name}`,
   });
   return list.items;
-}
-
-/** The pool, claim and storage service controllers with the head prober, in this process. */
-export function startControllers(namespace: string, scope: string): Promise<Driver> {
-  return startDriver({
-    specs: [poolControllerSpec, claimControllerSpec, storageServiceControllerSpec],
-    namespace,
-    scope,
-    ...(process.env.UNDERSTUDY_LOG_LEVEL ? { log: pino({ level: process.env.UNDERSTUDY_LOG_LEVEL }) } : {}),
-    support: (ctx, enqueue) =>
-      startStorageServiceSupport(ctx, (key) => enqueue(storageServiceControllerSpec.name, key)),
-  });
-}
-
-export interface ControllerProcess {
-  child: ChildProcess;
-  exited: Promise<number | null>;
-  logFile: string;
-  stop(): Promise<number | null>;
-}
-
-/** The same controllers as a child process (test/support/driver-main.ts), for crash tests. */
-export async function startControllerProcess(
-  namespace: string,
-  scope: string,
-  env: Record<string, string> = {},
-): Promise<ControllerProcess> {
-  const logDir = join(root, ".understudy", "logs");
-  mkdirSync(logDir, { recursive: true });
-  const logFile = join(logDir, `driver-${namespace}.log`);
-  const log = createWriteStream(logFile, { flags: "a" });
-  const child = spawn(join(root, "node_modules/.bin/node"), [join(root, "test/support/driver-main.ts")], {
-    env: {
-      ...process.env,
-      KUBECONFIG: process.env.KUBECONFIG ?? kubeconfigPath,
-      UNDERSTUDY_NAMESPACE: namespace,
-      UNDERSTUDY_TEST_SCOPE: scope,
-      UNDERSTUDY_LOG_LEVEL: process.env.UNDERSTUDY_LOG_LEVEL ?? "info",
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout!.pipe(log);
-  child.stderr!.pipe(log);
-  const exited = new Promise<number | null>((resolve) =>
-    child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : null))),
-  );
-  // Ready once its caches are filled and controllers run.
-  await new Promise<void>((resolve, reject) => {
-    let buffered = "";
-    const onData = (chunk: Buffer) => {
-      buffered += chunk.toString();
-      if (buffered.includes("controllers started")) {
-        child.stdout!.off("data", onData);
-        resolve();
-      }
-    };
-    child.stdout!.on("data", onData);
-    void exited.then((code) => reject(new Error(`controller process exited with ${code} before starting`)));
-  });
-  return {
-    child,
-    exited,
-    logFile,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-      const code = await Promise.race([exited, sleep(10_000).then(() => "timeout" as const)]);
-      if (code !== "timeout") return code;
-      child.kill("SIGKILL");
-      return exited;
-    },
-  };
 }

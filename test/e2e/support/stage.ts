@@ -7,6 +7,7 @@ import { CLAIM_PLURAL, GROUP, STORAGE_SERVICE_PLURAL, VERSION } from "../../../s
 import { mergePatchOptions, type KubeClient } from "../../../src/kube/client.ts";
 import { isNotFound } from "../../../src/kube/errors.ts";
 import { installCrds } from "../../support/crds.ts";
+import { testPoolSelector, testRunLabel } from "../../support/pools.ts";
 import {
   deleteNamespace,
   eventually,
@@ -17,10 +18,6 @@ import {
   testKubeConfig,
 } from "../../support/kube.ts";
 import type { ChildProcess } from "node:child_process";
-import { controllerSpecs } from "../../../src/controllers/index.ts";
-import { storageServiceControllerSpec } from "../../../src/controllers/storage-service/index.ts";
-import { SCOPE_LABEL } from "../../support/controller-driver.ts";
-import { startControllerProcess } from "../../support/failover.ts";
 import { startOperator } from "../../support/operator.ts";
 import { PodRunner } from "../../support/pod-runner.ts";
 import {
@@ -47,21 +44,13 @@ export interface StageOptions {
   operatorEnv?: Record<string, string>;
 }
 
-/**
- * The controllers as a real child process: the operator (`node src/operator/main.ts`) once it runs
- * the storage service controller, else the test driver's process (test/support/driver-main.ts) that
- * runs the same controllers, so the scenarios play either way. Both can be killed and restarted.
- */
+/** The operator as a real child process (`node src/operator/main.ts`): it can be killed and restarted. */
 export interface ControlPlane {
-  kind: "operator" | "driver";
   process: ChildProcess;
   exited: Promise<number | null>;
   logFile: string;
   stop(): Promise<number | null>;
 }
-
-export const operatorRunsStorageServices = () =>
-  controllerSpecs.some((spec) => spec.name === storageServiceControllerSpec.name);
 
 /** Sub-second detection: the operator probes the head every 200 ms and gives up after 2 misses. */
 export const FAST_DETECTION = {
@@ -148,36 +137,25 @@ export class Stage {
     const labels = (manifest.metadata.labels as Record<string, string> | undefined) ?? {};
     return {
       ...manifest,
-      metadata: { ...manifest.metadata, labels: { ...labels, [SCOPE_LABEL]: this.pool } },
+      metadata: { ...manifest.metadata, labels: { ...labels, [testRunLabel]: this.pool } },
     };
   }
 
   async startControlPlane(env: Record<string, string> = {}): Promise<ControlPlane> {
     mkdirSync(E2E_DIR, { recursive: true });
-    if (operatorRunsStorageServices()) {
-      const operator = await startOperator({
-        namespace: this.operatorNs,
-        env: {
-          UNDERSTUDY_POOL_SELECTOR: `${SCOPE_LABEL}=${this.pool}`,
-          // Short leader-election timings, so a restarted operator takes over in seconds.
-          UNDERSTUDY_LEASE_DURATION: "3s",
-          UNDERSTUDY_RENEW_DEADLINE: "2s",
-          UNDERSTUDY_RETRY_PERIOD: "500ms",
-          UNDERSTUDY_LOG_LEVEL: "info",
-          ...env,
-        },
-      });
-      this.controllers = { kind: "operator", ...operator, stop: () => operator.stop() };
-    } else {
-      const driver = await startControllerProcess(this.operatorNs, this.pool, env);
-      this.controllers = {
-        kind: "driver",
-        process: driver.child,
-        exited: driver.exited,
-        logFile: driver.logFile,
-        stop: () => driver.stop(),
-      };
-    }
+    const operator = await startOperator({
+      namespace: this.operatorNs,
+      env: {
+        UNDERSTUDY_POOL_SELECTOR: testPoolSelector(this.pool),
+        // Short leader-election timings, so a restarted operator takes over in seconds.
+        UNDERSTUDY_LEASE_DURATION: "3s",
+        UNDERSTUDY_RENEW_DEADLINE: "2s",
+        UNDERSTUDY_RETRY_PERIOD: "500ms",
+        UNDERSTUDY_LOG_LEVEL: "info",
+        ...env,
+      },
+    });
+    this.controllers = { ...operator, stop: () => operator.stop() };
     return this.controllers;
   }
 
