@@ -4,7 +4,16 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { OP_PATH, opRequestSchema, precheckOp, type FailureOutcome, type OpRequest } from "./api.ts";
-import { HttpError, parseHostPort, readBody, sendError, sendJson } from "./http-util.ts";
+import {
+  checkExpected,
+  HttpError,
+  parseHostPort,
+  readBody,
+  sendError,
+  sendJson,
+  stampIdentity,
+} from "./http-util.ts";
+import type { Identity } from "./identity.ts";
 import { KeyedMutex } from "./key-lock.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { Counter, createRegistry, Gauge, Histogram } from "./metrics.ts";
@@ -21,6 +30,12 @@ export interface HeadOptions {
   readonly servers: readonly ServerAddress[];
   /** This head's epoch; must be higher than every earlier head's (the operator raises it at each failover). */
   readonly epoch: number;
+  /**
+   * Who this head is: its StorageService's UID and its pod's name. Named on every reply and in
+   * /healthz, so a probe or client that reached another process at this address can tell; also
+   * what the head expects of its servers (their replies must name the same service).
+   */
+  readonly identity?: { readonly service?: string; readonly pod?: string };
   readonly partitions?: number;
   readonly replicationFactor?: number;
   /** Replies a read waits for; default R - W + 1, the smallest that meets every write quorum. */
@@ -39,6 +54,8 @@ export interface HeadHandle {
   readonly epoch: number;
   /** This process's identity; its epoch belongs to it alone. */
   readonly headId: string;
+  /** What this head says it is on every reply. */
+  readonly identity: Identity;
   /** Resolves once a write quorum of every partition has taken this epoch; rejects if a newer head exists. */
   readonly ready: Promise<void>;
   close(): Promise<void>;
@@ -82,7 +99,16 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
   const placement = placePartitions(options.servers, partitions, replicationFactor);
   const epoch = options.epoch;
   const headId = randomUUID();
-  const rpc = new ServerRpc(options.token, options.serverTimeoutMs ?? HEAD_DEFAULTS.serverTimeoutMs);
+  const self: Identity = {
+    service: options.identity?.service ?? "",
+    role: "head",
+    pod: options.identity?.pod ?? "",
+    epoch,
+  };
+  const rpc = new ServerRpc(options.token, options.serverTimeoutMs ?? HEAD_DEFAULTS.serverTimeoutMs, {
+    service: self.service,
+    role: "server",
+  });
   const batcher = new ServerBatcher(rpc, epoch, headId);
   const locks = new KeyedMutex();
   const cache = new Map<string, KeyState>();
@@ -350,17 +376,12 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
     const method = req.method ?? "GET";
     if (method === "GET" && path === "/healthz") {
       const status = superseded === null ? 200 : 503;
-      sendJson(res, status, {
-        status: superseded === null ? "ok" : "fenced",
-        role: "head",
-        epoch,
-        ready: isReady,
-      });
+      sendJson(res, status, { status: superseded === null ? "ok" : "fenced", ...self, ready: isReady });
       return ["healthz", status];
     }
     if (method === "GET" && path === "/readyz") {
       const ok = isReady && superseded === null && !closing;
-      sendJson(res, ok ? 200 : 503, { ready: ok, epoch, fenced: superseded !== null });
+      sendJson(res, ok ? 200 : 503, { ready: ok, ...self, fenced: superseded !== null });
       return ["readyz", ok ? 200 : 503];
     }
     if (method === "GET" && path === "/metrics") {
@@ -372,6 +393,7 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
     if (path !== OP_PATH)
       throw new HttpError(404, "not_found", `no such path ${path}; operations go to POST ${OP_PATH}`);
     if (method !== "POST") throw new HttpError(405, "method_not_allowed", `${OP_PATH} takes POST`);
+    checkExpected(req, self, { outcome: "not_applied" });
     const body = await readBody(req, LIMITS.maxBodyBytes);
     let parsed: unknown;
     try {
@@ -398,6 +420,7 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
 
   const http = createServer((req, res) => {
     inflight++;
+    stampIdentity(res, self);
     const path = (req.url ?? "/").split("?")[0]!;
     route(req, res, path)
       .catch((err: unknown): [string, number] => {
@@ -424,7 +447,19 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
   });
   const address = `${host}:${(http.address() as AddressInfo).port}`;
   const url = `http://${address}`;
-  log.info({ url, epoch, headId, servers: options.servers.length, w, readQuorum }, "listening");
+  log.info(
+    {
+      url,
+      epoch,
+      headId,
+      service: self.service,
+      pod: self.pod,
+      servers: options.servers.length,
+      w,
+      readQuorum,
+    },
+    "listening",
+  );
 
   // Fencing: claim the epoch on every server; ready once each partition has a write quorum fenced.
   // Servers not reached yet keep being retried, so an old head loses every server, not just a quorum.
@@ -480,5 +515,5 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
     return closed;
   };
 
-  return { url, address, epoch, headId, ready, close };
+  return { url, address, epoch, headId, identity: self, ready, close };
 }

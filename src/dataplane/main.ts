@@ -37,7 +37,20 @@ function shared(cmd: Command): Command {
         .argParser(positiveInt("replication factor"))
         .default(3),
     )
+    .addOption(
+      new Option("--service-uid <uid>", "the StorageService's UID, named on every reply").env(
+        "UNDERSTUDY_SERVICE_UID",
+      ),
+    )
+    .addOption(
+      new Option("--pod-name <name>", "this pod's name, named on every reply").env("UNDERSTUDY_POD_NAME"),
+    )
     .addOption(new Option("--log-level <level>").env("UNDERSTUDY_LOG_LEVEL").default("info"));
+}
+
+/** Who this process says it is on every reply (see identity.ts). */
+function identityOf(flags: SharedFlags): { service?: string; pod?: string } {
+  return { service: flags.serviceUid, pod: flags.podName };
 }
 
 interface SharedFlags {
@@ -47,6 +60,8 @@ interface SharedFlags {
   servers?: string;
   partitions: number;
   replicationFactor: number;
+  serviceUid?: string;
+  podName?: string;
   logLevel: string;
 }
 
@@ -114,6 +129,7 @@ shared(program.command("server").description("store partitions durably and apply
         listen: flags.listen,
         dataDir: flags.dataDir,
         zone: flags.zone,
+        identity: identityOf(flags),
         token: loadToken(flags.token, flags.tokenFile),
         servers: flags.servers !== undefined ? loadServers(flags.servers) : undefined,
         advertise: flags.advertise,
@@ -155,6 +171,7 @@ shared(program.command("head").description("route client operations to server qu
       token: loadToken(flags.token, flags.tokenFile),
       servers: loadServers(flags.servers),
       epoch: flags.epoch,
+      identity: identityOf(flags),
       partitions: flags.partitions,
       replicationFactor: flags.replicationFactor,
       readQuorum: flags.readQuorum,
