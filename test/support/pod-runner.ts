@@ -398,6 +398,12 @@ export class PodRunner {
   readonly #preload: string;
   /** Pods (by uid) this runner has claimed: it reports their readiness. */
   readonly #claimed = new Set<string>();
+  /** Pods (by uid) whose status this runner has written. */
+  readonly #reported = new Set<string>();
+  /** Pods (by uid) given a fresh address, and that address (until the informer shows it). */
+  readonly #movedTo = new Map<string, string>();
+  /** Pods (by uid) claimed after KWOK made them Ready (logged once each). */
+  readonly #lateClaims = new Set<string>();
   /** Every pod IP seen in this run: never handed out again by the runner. */
   readonly #seenIPs = new Set<string>();
   readonly #freshAddresses = addressesFromTop(podCidr);
@@ -563,8 +569,19 @@ export class PodRunner {
               : {}),
             ...(entry.lastExit ? { lastExit: entry.lastExit } : {}),
           };
+    // Claimed too late (a loaded machine): KWOK made the pod Ready before the claim reached it, and
+    // the operator may have seen it so. Taking that back while the process starts would read as a
+    // failed head; leave it until the process is ready or exits, as before claims existed.
+    const uid = pod.metadata!.uid!;
+    const readyByKwok = pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+    if (!this.#reported.has(uid) && readyByKwok && view.running && !view.ready && !view.lastExit) {
+      if (!this.#lateClaims.has(uid)) this.#log(`${pod.metadata!.name}: claimed after KWOK made it Ready`);
+      this.#lateClaims.add(uid);
+      return;
+    }
     const patch = kubeletStatusPatch(pod, view, new Date().toISOString());
     if (!patch) return;
+    this.#reported.add(uid);
     try {
       await this.#client.core.patchNamespacedPodStatus(
         { name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, body: patch },
@@ -582,6 +599,9 @@ export class PodRunner {
    */
   async #moveOffHeldAddress(key: string, pod: k8s.V1Pod): Promise<boolean> {
     const ip = pod.status!.podIP!;
+    const movedTo = this.#movedTo.get(pod.metadata!.uid!);
+    if (movedTo !== undefined && movedTo !== ip) return true; // our move is on its way to the informer
+    this.#movedTo.delete(pod.metadata!.uid!);
     const ports = (pod.spec?.containers ?? []).flatMap((c) => (c.ports ?? []).map((p) => p.containerPort));
     const holder = [...this.#entries.values()].find(
       (e) => e.key !== key && e.child !== undefined && e.address.startsWith(`${ip}:`),
@@ -597,6 +617,7 @@ export class PodRunner {
     }
     if (fresh === undefined) throw new Error(`no free address found in ${podCidr}`);
     this.#seenIPs.add(fresh);
+    this.#movedTo.set(pod.metadata!.uid!, fresh);
     this.#log(`${key}: address ${ip} is held by the process of ${holder.key}; the pod gets ${fresh}`);
     await this.#client.core.patchNamespacedPodStatus(
       {
