@@ -2,6 +2,14 @@
 // peer's change feed (records ordered by the peer's local log sequence number) since
 // the last position it stored. Applying keeps the highest sequence per key, so pulling
 // is idempotent and safe at any time; it is how a server that was down catches up.
+import {
+  EXPECT_HEADER,
+  formatIdentity,
+  IDENTITY_HEADER,
+  identityMismatch,
+  parseIdentity,
+  type ExpectedIdentity,
+} from "./identity.ts";
 import { placePartitions, partitionsOfServer, type ServerAddress } from "./placement.ts";
 import { LIMITS } from "./record.ts";
 import { readCapped } from "./server-client.ts";
@@ -35,6 +43,8 @@ export interface PullContext {
   readonly store: ServerStore;
   readonly submit: (op: StoreOp) => Promise<StoreResult>;
   readonly token: string;
+  /** What the peer must say it is (a server of this service): records are taken from no one else. */
+  readonly expected: ExpectedIdentity;
   readonly pageSize: number;
   /** Value bytes a peer puts in one page (past them it starts the next). */
   readonly pageBytes: number;
@@ -63,9 +73,14 @@ export async function pullFromPeer(ctx: PullContext, share: PeerShare): Promise<
     url.searchParams.set("partitions", share.partitions.join(","));
     url.searchParams.set("limit", String(ctx.pageSize));
     const res = await fetch(url, {
-      headers: { authorization: `Bearer ${ctx.token}` },
+      headers: { authorization: `Bearer ${ctx.token}`, [EXPECT_HEADER]: formatIdentity(ctx.expected) },
       signal: AbortSignal.timeout(ctx.timeoutMs),
     });
+    const mismatch = identityMismatch(ctx.expected, parseIdentity(res.headers.get(IDENTITY_HEADER)));
+    if (mismatch !== null) {
+      await res.body?.cancel();
+      throw new Error(`peer ${share.peer} is not a server of this service (${mismatch})`);
+    }
     if (res.status !== 200) {
       const said = (await readCapped(res, 4096)) ?? "(a long answer)";
       throw new Error(`peer ${share.peer} answered ${res.status}: ${said}`);

@@ -1,10 +1,29 @@
 // Client library for the head's API. It follows the head across failovers through a
 // resolver, retries what is safe to retry, and says so when a write's fate is unknown.
 import { OP_PATH, type GetResponse, type OperationName, type OpRequest, type WriteResponse } from "./api.ts";
+import {
+  EXPECT_HEADER,
+  formatIdentity,
+  IDENTITY_HEADER,
+  identityMismatch,
+  MISDIRECTED_STATUS,
+  parseIdentity,
+  type ExpectedIdentity,
+} from "./identity.ts";
 import { describeError, failedBeforeSending } from "./transport.ts";
 
-/** Returns the current head's base URL, e.g. "http://10.0.0.7:7400". */
-export type HeadResolver = () => Promise<string>;
+/** A head to talk to, and what the resolver knows of whom it should find there. */
+export interface HeadTarget {
+  /** Base URL, e.g. "http://10.0.0.7:7400". */
+  readonly url: string;
+  /** The StorageService's UID (overrides ClientOptions.serviceUid). */
+  readonly serviceUid?: string;
+  /** The head pod's name, when the resolver knows it. */
+  readonly pod?: string;
+}
+
+/** Returns the current head: its base URL alone, or with whom to expect there. */
+export type HeadResolver = () => Promise<string | HeadTarget>;
 
 /**
  * The write may or may not have been applied (the head went away mid-request, or could
@@ -38,6 +57,12 @@ export type CasResult = { ok: true; version: number } | { ok: false; currentVers
 
 export interface ClientOptions {
   readonly resolveHead: HeadResolver;
+  /**
+   * The StorageService's UID: every head reply must name it, and requests carry it so that a head
+   * of another service refuses them. Without it (and without one from the resolver) only the role
+   * is checked.
+   */
+  readonly serviceUid?: string;
   /** Attempts per operation, the first included. */
   readonly maxAttempts?: number;
   readonly initialBackoffMs?: number;
@@ -52,19 +77,25 @@ export type Attempt =
   /** Never reached a head: resolver failed or the connection was refused. */
   | { readonly kind: "not_sent"; readonly message: string }
   /** Sent, then the connection broke or timed out: the head may have acted on it. */
-  | { readonly kind: "lost"; readonly message: string };
+  | { readonly kind: "lost"; readonly message: string }
+  /**
+   * Another process answered (not a head of this service, a reused pod IP): whatever it did, it did
+   * not do it to this service, so the operation was not applied here; its answer is not trusted.
+   */
+  | { readonly kind: "misdirected"; readonly message: string };
 
 export type Decision = "done" | "retry" | "unknown" | "fail";
 
 /** Pure retry policy: reads retry freely; writes only when known not applied. */
 export function decide(op: OperationName, attempt: Attempt): Decision {
   const isRead = op === "get";
-  if (attempt.kind === "not_sent") return "retry";
+  if (attempt.kind === "not_sent" || attempt.kind === "misdirected") return "retry";
   if (attempt.kind === "lost") return isRead ? "retry" : "unknown";
   const { status, body } = attempt;
   if (status === 200) return "done";
   if (status === 412 && op === "cas") return "done";
-  if (body.outcome === "not_applied" && (status === 409 || status === 503)) return "retry";
+  if (body.outcome === "not_applied" && (status === 409 || status === 503 || status === MISDIRECTED_STATUS))
+    return "retry";
   if (body.outcome === "unknown") return isRead ? "retry" : "unknown";
   if (status >= 500) return isRead ? "retry" : "unknown";
   return "fail";
@@ -75,9 +106,19 @@ export function backoffMs(attempt: number, initial: number, max: number, random:
   return base / 2 + (base / 2) * random();
 }
 
+/** What a reply from `target` must say it is, with `serviceUid` as the client's default. Pure. */
+export function expectedHead(target: HeadTarget, serviceUid: string | undefined): ExpectedIdentity {
+  const service = target.serviceUid ?? serviceUid;
+  return {
+    role: "head",
+    ...(service !== undefined && service !== "" ? { service } : {}),
+    ...(target.pod !== undefined && target.pod !== "" ? { pod: target.pod } : {}),
+  };
+}
+
 export class DataplaneClient {
-  readonly #options: Required<ClientOptions>;
-  #head: string | null = null;
+  readonly #options: Required<Omit<ClientOptions, "serviceUid">> & Pick<ClientOptions, "serviceUid">;
+  #head: HeadTarget | null = null;
 
   constructor(options: ClientOptions) {
     this.#options = {
@@ -113,17 +154,23 @@ export class DataplaneClient {
   }
 
   async #attempt(request: OpRequest): Promise<Attempt> {
-    let base: string;
+    let target: HeadTarget;
     try {
-      base = this.#head ??= await this.#options.resolveHead();
+      if (this.#head === null) {
+        const resolved = await this.#options.resolveHead();
+        this.#head = typeof resolved === "string" ? { url: resolved } : resolved;
+      }
+      target = this.#head;
     } catch (err) {
       return { kind: "not_sent", message: `resolving the head: ${describeError(err)}` };
     }
+    const base = target.url;
+    const expected = expectedHead(target, this.#options.serviceUid);
     let res: Response;
     try {
       res = await fetch(new URL(OP_PATH, base), {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", [EXPECT_HEADER]: formatIdentity(expected) },
         body: JSON.stringify(request),
         signal: AbortSignal.timeout(this.#options.requestTimeoutMs),
       });
@@ -131,8 +178,16 @@ export class DataplaneClient {
       const message = `${base}: ${describeError(err)}`;
       return failedBeforeSending(err) ? { kind: "not_sent", message } : { kind: "lost", message };
     }
+    let text: string;
     try {
-      const text = await res.text();
+      text = await res.text();
+    } catch (err) {
+      return { kind: "lost", message: `${base}: ${describeError(err)}` };
+    }
+    const mismatch = identityMismatch(expected, parseIdentity(res.headers.get(IDENTITY_HEADER)));
+    if (mismatch !== null)
+      return { kind: "misdirected", message: `${base}: not the head this client looks for (${mismatch})` };
+    try {
       return { kind: "response", status: res.status, body: JSON.parse(text) as Record<string, unknown> };
     } catch (err) {
       return { kind: "lost", message: `${base}: ${describeError(err)}` };

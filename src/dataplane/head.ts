@@ -5,7 +5,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Admission, HEAD_SERVING_LIMITS, type ServingLimits } from "./admission.ts";
 import { OP_PATH, opRequestSchema, precheckOp, type FailureOutcome, type OpRequest } from "./api.ts";
-import { HttpError, parseHostPort, sendError, sendJson } from "./http-util.ts";
+import { checkExpected, HttpError, parseHostPort, sendError, sendJson, stampIdentity } from "./http-util.ts";
+import type { Identity } from "./identity.ts";
 import { KeyedMutex } from "./key-lock.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { listenForMetrics } from "./metrics-listener.ts";
@@ -23,6 +24,12 @@ export interface HeadOptions {
   readonly servers: readonly ServerAddress[];
   /** This head's epoch; must be higher than every earlier head's (the operator raises it at each failover). */
   readonly epoch: number;
+  /**
+   * Who this head is: its StorageService's UID and its pod's name. Named on every reply and in
+   * /healthz, so a probe or client that reached another process at this address can tell; also
+   * what the head expects of its servers (their replies must name the same service).
+   */
+  readonly identity?: { readonly service?: string; readonly pod?: string };
   readonly partitions?: number;
   readonly replicationFactor?: number;
   /** Replies a read waits for; default R - W + 1, the smallest that meets every write quorum. */
@@ -45,6 +52,8 @@ export interface HeadHandle {
   readonly epoch: number;
   /** This process's identity; its epoch belongs to it alone. */
   readonly headId: string;
+  /** What this head says it is on every reply. */
+  readonly identity: Identity;
   /** Resolves once a write quorum of every partition has taken this epoch; rejects if a newer head exists. */
   readonly ready: Promise<void>;
   close(): Promise<void>;
@@ -88,7 +97,16 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
   const placement = placePartitions(options.servers, partitions, replicationFactor);
   const epoch = options.epoch;
   const headId = randomUUID();
-  const rpc = new ServerRpc(options.token, options.serverTimeoutMs ?? HEAD_DEFAULTS.serverTimeoutMs);
+  const self: Identity = {
+    service: options.identity?.service ?? "",
+    role: "head",
+    pod: options.identity?.pod ?? "",
+    epoch,
+  };
+  const rpc = new ServerRpc(options.token, options.serverTimeoutMs ?? HEAD_DEFAULTS.serverTimeoutMs, {
+    service: self.service,
+    role: "server",
+  });
   const batcher = new ServerBatcher(rpc, epoch, headId);
   const locks = new KeyedMutex();
   const cache = new Map<string, KeyState>();
@@ -356,17 +374,12 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
     const method = req.method ?? "GET";
     if (method === "GET" && path === "/healthz") {
       const status = superseded === null ? 200 : 503;
-      sendJson(res, status, {
-        status: superseded === null ? "ok" : "fenced",
-        role: "head",
-        epoch,
-        ready: isReady,
-      });
+      sendJson(res, status, { status: superseded === null ? "ok" : "fenced", ...self, ready: isReady });
       return ["healthz", status];
     }
     if (method === "GET" && path === "/readyz") {
       const ok = isReady && superseded === null && !closing;
-      sendJson(res, ok ? 200 : 503, { ready: ok, epoch, fenced: superseded !== null });
+      sendJson(res, ok ? 200 : 503, { ready: ok, ...self, fenced: superseded !== null });
       return ["readyz", ok ? 200 : 503];
     }
     if (method === "GET" && path === "/metrics") {
@@ -378,6 +391,7 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
     if (path !== OP_PATH)
       throw new HttpError(404, "not_found", `no such path ${path}; operations go to POST ${OP_PATH}`);
     if (method !== "POST") throw new HttpError(405, "method_not_allowed", `${OP_PATH} takes POST`);
+    checkExpected(req, self, { outcome: "not_applied" });
     const body = await admission.readBody(req, res, LIMITS.maxBodyBytes);
     let parsed: unknown;
     try {
@@ -405,6 +419,7 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
   const admission = new Admission("head", { ...HEAD_SERVING_LIMITS, ...options.limits });
   const http = admission.createServer((req, res) => {
     inflight++;
+    stampIdentity(res, self);
     const path = (req.url ?? "/").split("?")[0]!;
     return route(req, res, path)
       .catch((err: unknown): [string, number] => {
@@ -435,7 +450,17 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
       ? null
       : await listenForMetrics(options.metricsListen, registry, admission.limits);
   log.info(
-    { url, metrics: metricsListener?.address, epoch, headId, servers: options.servers.length, w, readQuorum },
+    {
+      url,
+      metrics: metricsListener?.address,
+      epoch,
+      headId,
+      service: self.service,
+      pod: self.pod,
+      servers: options.servers.length,
+      w,
+      readQuorum,
+    },
     "listening",
   );
 
@@ -496,5 +521,5 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
     return closed;
   };
 
-  return { url, address, epoch, headId, ready, close };
+  return { url, address, epoch, headId, identity: self, ready, close };
 }

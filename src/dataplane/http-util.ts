@@ -2,6 +2,15 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
+import {
+  EXPECT_HEADER,
+  formatIdentity,
+  IDENTITY_HEADER,
+  identityMismatch,
+  MISDIRECTED_STATUS,
+  parseExpected,
+  type Identity,
+} from "./identity.ts";
 
 /** A request the handler refuses; `code` is a stable machine-readable word, `message` says what to fix. */
 export class HttpError extends Error {
@@ -130,6 +139,39 @@ export function checkBearer(req: IncomingMessage, token: string): void {
   }
   if (!timingSafeEqual(digest(header.slice("Bearer ".length)), digest(token))) {
     throw new HttpError(401, "unauthorized", "wrong bearer token");
+  }
+}
+
+/** Names this process on a reply: every answer, errors included, says who gave it. */
+export function stampIdentity(res: ServerResponse, self: Identity): void {
+  res.setHeader(IDENTITY_HEADER, formatIdentity(self));
+}
+
+/**
+ * Refuses (421 `misdirected`, before anything is read or applied) a request meant for another
+ * process: the sender named a service, role, pod or epoch this process is not.
+ */
+export function checkExpected(
+  req: IncomingMessage,
+  self: Identity,
+  extra: Record<string, unknown> = {},
+): void {
+  const header = req.headers[EXPECT_HEADER];
+  const expected = parseExpected(Array.isArray(header) ? header.join(";") : header);
+  if (expected === undefined) return;
+  if (expected === null)
+    throw new HttpError(
+      400,
+      "invalid_request",
+      `${EXPECT_HEADER} is not service=<uid>; role=<role>; pod=<name>`,
+    );
+  if (identityMismatch(expected, self) !== null) {
+    throw new HttpError(
+      MISDIRECTED_STATUS,
+      "misdirected",
+      `this is ${formatIdentity(self)}, not ${formatIdentity(expected)}; nothing was applied`,
+      extra,
+    );
   }
 }
 

@@ -9,8 +9,17 @@ export {
   type CasResult,
   type ClientOptions,
   type HeadResolver,
+  type HeadTarget,
 } from "./client.ts";
-export { endpointSliceHeadResolver, pickHeadUrl } from "./head-resolver.ts";
+export {
+  formatIdentity,
+  identityMismatch,
+  parseIdentity,
+  IDENTITY_HEADER,
+  type ExpectedIdentity,
+  type Identity,
+} from "./identity.ts";
+export { endpointSliceHeadResolver, pickHead, pickHeadUrl } from "./head-resolver.ts";
 export { checkOperations, type CheckResult, type Model, type Operation } from "./linearizability.ts";
 export { kvModel, type KvInput, type KvOperation, type KvOutput } from "./register-model.ts";
 export { parseServerList, partitionOfKey, placePartitions, type ServerAddress } from "./placement.ts";

@@ -43,7 +43,20 @@ function shared(cmd: Command): Command {
         "UNDERSTUDY_METRICS_LISTEN",
       ),
     )
+    .addOption(
+      new Option("--service-uid <uid>", "the StorageService's UID, named on every reply").env(
+        "UNDERSTUDY_SERVICE_UID",
+      ),
+    )
+    .addOption(
+      new Option("--pod-name <name>", "this pod's name, named on every reply").env("UNDERSTUDY_POD_NAME"),
+    )
     .addOption(new Option("--log-level <level>").env("UNDERSTUDY_LOG_LEVEL").default("info"));
+}
+
+/** Who this process says it is on every reply (see identity.ts). */
+function identityOf(flags: SharedFlags): { service?: string; pod?: string } {
+  return { service: flags.serviceUid, pod: flags.podName };
 }
 
 /** Flag, variable and meaning of each serving limit; the defaults depend on the role. */
@@ -107,6 +120,8 @@ interface SharedFlags {
   partitions: number;
   replicationFactor: number;
   metricsListen?: string;
+  serviceUid?: string;
+  podName?: string;
   logLevel: string;
 }
 
@@ -178,6 +193,7 @@ withLimits(
         listen: flags.listen,
         dataDir: flags.dataDir,
         zone: flags.zone,
+        identity: identityOf(flags),
         token: loadToken(flags.token, flags.tokenFile),
         servers: flags.servers !== undefined ? loadServers(flags.servers) : undefined,
         advertise: flags.advertise,
@@ -231,6 +247,7 @@ withLimits(
         replicationFactor: flags.replicationFactor,
         readQuorum: flags.readQuorum,
         serverTimeoutMs: flags.serverTimeoutMs,
+        identity: identityOf(flags),
         limits: limitsOf(flags),
         metricsListen: flags.metricsListen,
         logger,

@@ -1,6 +1,14 @@
 // The head's calls to servers: global fetch (undici, keep-alive), Bearer token,
 // and each answer classified by what it says about the request's effect.
 import type { z } from "zod";
+import {
+  EXPECT_HEADER,
+  formatIdentity,
+  IDENTITY_HEADER,
+  identityMismatch,
+  parseIdentity,
+  type ExpectedIdentity,
+} from "./identity.ts";
 import type { ReplicaReply } from "./quorum.ts";
 import { LIMITS, type KvRecord } from "./record.ts";
 import { describeError, failedBeforeSending } from "./transport.ts";
@@ -49,10 +57,13 @@ function parseOrUndefined(text: string): unknown {
 export class ServerRpc {
   readonly #token: string;
   readonly #timeoutMs: number;
+  readonly #expected: ExpectedIdentity;
 
-  constructor(token: string, timeoutMs: number) {
+  /** `expected`: what every answering server must say it is (its service, role server). */
+  constructor(token: string, timeoutMs: number, expected: ExpectedIdentity) {
     this.#token = token;
     this.#timeoutMs = timeoutMs;
+    this.#expected = expected;
   }
 
   /**
@@ -71,7 +82,11 @@ export class ServerRpc {
     try {
       res = await fetch(`http://${address}${path}`, {
         method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${this.#token}` },
+        headers: {
+          "content-type": "application/json",
+          authorization: `Bearer ${this.#token}`,
+          [EXPECT_HEADER]: formatIdentity(this.#expected),
+        },
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
@@ -90,6 +105,11 @@ export class ServerRpc {
     if (text === null) {
       return { kind: "unknown", message: `${address}: answer longer than ${maxReplyBytes} bytes` };
     }
+    // Another process at this address (a reused pod IP): whatever it did, it was not done by one of
+    // our servers, so for this service nothing was applied there.
+    const mismatch = identityMismatch(this.#expected, parseIdentity(res.headers.get(IDENTITY_HEADER)));
+    if (mismatch !== null)
+      return { kind: "refused", message: `${address}: not a server of this service (${mismatch})` };
     if (res.status === 200) {
       const parsed = schema.safeParse(parseOrUndefined(text));
       return parsed.success

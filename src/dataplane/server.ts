@@ -4,7 +4,17 @@ import type { AddressInfo } from "node:net";
 import { Admission, SERVER_SERVING_LIMITS, type ServingLimits } from "./admission.ts";
 import { pullFromPeer, peersToSync, type PeerShare } from "./anti-entropy.ts";
 import { admit } from "./epoch.ts";
-import { checkBearer, HttpError, parseHostPort, parseJson, sendError, sendJson } from "./http-util.ts";
+import {
+  checkBearer,
+  checkExpected,
+  HttpError,
+  parseHostPort,
+  parseJson,
+  sendError,
+  sendJson,
+  stampIdentity,
+} from "./http-util.ts";
+import type { Identity } from "./identity.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { listenForMetrics } from "./metrics-listener.ts";
 import { Counter, createRegistry, Gauge, Histogram } from "./metrics.ts";
@@ -19,6 +29,11 @@ export interface ServerOptions {
   readonly listen: string;
   readonly dataDir: string;
   readonly zone: string;
+  /**
+   * Who this server is: its StorageService's UID and its pod's name, named on every reply; requests
+   * meant for another service are refused, and peers must name the same service.
+   */
+  readonly identity?: { readonly service?: string; readonly pod?: string };
   /** Shared secret every head-to-server and server-to-server request must carry. */
   readonly token: string;
   /** The service's servers (needed for anti-entropy; without it the server only serves). */
@@ -45,6 +60,8 @@ export interface ServerHandle {
   readonly url: string;
   /** host:port actually bound. */
   readonly address: string;
+  /** What this server says it is on every reply. */
+  readonly identity: Identity;
   /** Resolves once the first anti-entropy round has been attempted with every peer. */
   readonly ready: Promise<void>;
   /** Runs one anti-entropy round now; resolves with the number of records it took from peers. */
@@ -76,6 +93,11 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
   const log = options.logger ?? createLogger("understudy-server");
   const partitions = options.partitions ?? SERVER_DEFAULTS.partitions;
   const replicationFactor = options.replicationFactor ?? SERVER_DEFAULTS.replicationFactor;
+  const identity: Identity = {
+    service: options.identity?.service ?? "",
+    role: "server",
+    pod: options.identity?.pod ?? "",
+  };
   const store = new ServerStore(options.dataDir);
   if (options.epoch !== undefined) store.raiseFloor(options.epoch);
 
@@ -144,12 +166,12 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<number> {
     const method = req.method ?? "GET";
     if (method === "GET" && path === "/healthz") {
-      sendJson(res, 200, { status: "ok", role: "server", zone: options.zone, ...store.epoch });
+      sendJson(res, 200, { status: "ok", ...identity, zone: options.zone, ...store.epoch });
       return 200;
     }
     if (method === "GET" && path === "/readyz") {
       const status = isReady && !draining ? 200 : 503;
-      sendJson(res, status, { ready: status === 200, draining });
+      sendJson(res, status, { ready: status === 200, ...identity, draining });
       return status;
     }
     if (method === "GET" && path === "/metrics") {
@@ -163,6 +185,7 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
     }
     if (draining) throw new HttpError(503, "shutting_down", "server is shutting down; nothing was applied");
     checkBearer(req, options.token);
+    checkExpected(req, identity);
 
     if (path === PATHS.changes) {
       if (method !== "GET") throw new HttpError(405, "method_not_allowed", `${path} takes GET`);
@@ -232,6 +255,7 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
   const admission = new Admission("server", { ...SERVER_SERVING_LIMITS, ...options.limits });
   const http = admission.createServer((req, res) => {
     inflight++;
+    stampIdentity(res, identity);
     const path = (req.url ?? "/").split("?")[0]!;
     return route(req, res, path)
       .catch((err: unknown) => {
@@ -281,6 +305,7 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
               store,
               submit: (op) => committer.submit(op),
               token: options.token,
+              expected: { service: identity.service, role: "server" },
               pageSize: SERVER_DEFAULTS.changesPageSize,
               pageBytes: SERVER_DEFAULTS.changesPageBytes,
               timeoutMs: SERVER_DEFAULTS.peerTimeoutMs,
@@ -357,5 +382,5 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
     return closing;
   };
 
-  return { url, address, ready, syncNow, close };
+  return { url, address, identity, ready, syncNow, close };
 }

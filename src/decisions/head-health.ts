@@ -1,5 +1,6 @@
 // Whether a storage service's head has failed, from what the API server and the operator's own probe
 // show, without waiting for Kubernetes' node eviction.
+import { identityMismatch, type ExpectedIdentity, type Identity } from "../dataplane/identity.ts";
 import type { NodeView, PodPhase } from "./types.ts";
 
 export const HeadFailureReason = {
@@ -32,6 +33,55 @@ export interface ProbeRecord {
   failureThreshold: number;
   /** When the current run of failures began. */
   firstFailureAt?: number;
+  /** The head has answered as itself at least once: only then do plain failures count. */
+  answered?: boolean;
+  /** Why the last answer was not the head's own (another process at its address), if it was not. */
+  impostor?: string;
+}
+
+/** What one probe of the head found. */
+export type ProbeOutcome =
+  /** The head answered as itself, healthy. */
+  | { kind: "ok" }
+  /** No answer, or the head answered as itself with an error status. */
+  | { kind: "failed" }
+  /** Something answered that is not this head (another service's head, an older head of this one). */
+  | { kind: "impostor"; message: string };
+
+/**
+ * Judges one probe answer (undefined: none came) against the head pod probed. An answer that does
+ * not name the pod's service, the pod, role head and the pod's epoch is another process at the
+ * pod's IP, which proves the head itself is not serving there: never healthy, whatever its status.
+ */
+export function judgeProbeAnswer(
+  expected: ExpectedIdentity,
+  answer: { status: number; identity: Identity | undefined } | undefined,
+): ProbeOutcome {
+  if (answer === undefined) return { kind: "failed" };
+  const mismatch = identityMismatch({ ...expected, role: "head" }, answer.identity);
+  if (mismatch !== null) return { kind: "impostor", message: mismatch };
+  return answer.status >= 200 && answer.status < 300 ? { kind: "ok" } : { kind: "failed" };
+}
+
+/**
+ * The record after one more probe. Plain failures count only once the head has answered as itself
+ * (a head that never did is not failed but not started, which its pod's readiness covers, and an
+ * image without the endpoint is not failed over again and again); an impostor's answer always
+ * counts, since the head's address is taken by another process.
+ */
+export function recordProbe(record: ProbeRecord, outcome: ProbeOutcome, at: number): ProbeRecord {
+  if (outcome.kind === "ok") {
+    const { firstFailureAt: _first, impostor: _impostor, ...rest } = record;
+    return { ...rest, answered: true, consecutiveFailures: 0 };
+  }
+  if (outcome.kind === "failed" && !record.answered) return record;
+  const { impostor: _impostor, ...rest } = record;
+  return {
+    ...rest,
+    consecutiveFailures: record.consecutiveFailures + 1,
+    firstFailureAt: record.firstFailureAt ?? at,
+    ...(outcome.kind === "impostor" ? { impostor: outcome.message } : {}),
+  };
 }
 
 export interface HeadHealthInput {
@@ -117,7 +167,8 @@ export function assessHeadHealth(input: HeadHealthInput): HeadHealth {
   if (probe && probe.failureThreshold > 0 && probe.consecutiveFailures >= probe.failureThreshold) {
     return fail(
       HeadFailureReason.ProbeFailed,
-      `head pod ${pod.name} failed ${probe.consecutiveFailures} consecutive probes (threshold ${probe.failureThreshold})`,
+      `head pod ${pod.name} failed ${probe.consecutiveFailures} consecutive probes (threshold ${probe.failureThreshold})` +
+        (probe.impostor ? `; another process answers at its address (${probe.impostor})` : ""),
       probe.firstFailureAt,
     );
   }

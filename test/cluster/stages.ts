@@ -7,6 +7,12 @@ import { versions } from "./config.ts";
 // KWOK plays the kubelet through Stage documents. We take the stages that ship in the kwok module,
 // shorten their delays (upstream waits 1-6 s before a pod runs; failover tests want milliseconds)
 // and add fault stages that tests switch on with a label, an annotation or an image.
+//
+// Head and server pods may have a real process behind them (the e2e pod runner, test/support/
+// pod-runner.ts). The runner claims such a pod with an annotation as soon as it sees it; KWOK then
+// only marks it Running, and the runner reports readiness from the process, as a kubelet does. A
+// head or server pod nobody claims (integration tests run no processes) is made Ready by KWOK
+// after a short wait instead, as before.
 
 const upstreamStages = [
   "node/fast/node-initialize.yaml",
@@ -27,6 +33,91 @@ export const nodeNotReadyLabel = "node-not-ready.stage.kwok.x-k8s.io";
 export const podFailedLabel = "pod-container-running-failed.stage.kwok.x-k8s.io";
 /** Annotation on a pod that makes KWOK report it Running but not Ready. */
 export const podNotReadyAnnotation = "fault.understudy.dev/not-ready";
+/** Annotation by which a process runner (the e2e pod runner) claims a pod: it reports its readiness. */
+export const kubeletAnnotation = "understudy.dev/kubelet";
+/** Pods a process runner may claim (the label understudy.dev/role). */
+const processRoles = ["head", "server"];
+/** How long KWOK waits for a runner to claim a head or server pod before it makes the pod Ready itself. */
+export const UNCLAIMED_READY_DELAY_MS = 500;
+
+type Selector = { key: string; operator: string; values?: string[] };
+type StageSpec = {
+  selector: { matchExpressions: Selector[] };
+  delay?: Record<string, unknown>;
+  next: { statusTemplate?: string } & Record<string, unknown>;
+} & Record<string, unknown>;
+
+const roleSelector = (operator: "In" | "NotIn"): Selector => ({
+  key: '.metadata.labels["understudy.dev/role"]',
+  operator,
+  values: processRoles,
+});
+const claimed = (operator: "Exists" | "DoesNotExist"): Selector => ({
+  key: `.metadata.annotations["${kubeletAnnotation}"]`,
+  operator,
+});
+
+/** A claimed pod becomes Running but not Ready: its runner reports Ready once its process is. */
+const runningNotReadyTemplate = [
+  "{{ $now := Now }}",
+  "conditions:",
+  "- lastTransitionTime: {{ $now | Quote }}",
+  '  status: "True"',
+  "  type: Initialized",
+  "- lastTransitionTime: {{ $now | Quote }}",
+  '  status: "False"',
+  "  reason: ContainersNotReady",
+  "  type: Ready",
+  "- lastTransitionTime: {{ $now | Quote }}",
+  '  status: "False"',
+  "  reason: ContainersNotReady",
+  "  type: ContainersReady",
+  "containerStatuses:",
+  "{{ range .spec.containers }}",
+  "- image: {{ .image | Quote }}",
+  "  name: {{ .name | Quote }}",
+  "  ready: false",
+  "  restartCount: 0",
+  "  started: false",
+  "  state:",
+  "    waiting:",
+  "      reason: ContainerCreating",
+  "{{ end }}",
+  "phase: Running",
+  "startTime: {{ $now | Quote }}",
+  "",
+].join("\n");
+
+/**
+ * Upstream pod-ready, split three ways: other pods as upstream; head and server pods a runner
+ * claimed become Running, not Ready; unclaimed ones become Ready after UNCLAIMED_READY_DELAY_MS.
+ */
+function splitPodReady(stage: StageDoc): StageDoc[] {
+  const spec = stage.spec as unknown as StageSpec;
+  const matching = spec.selector.matchExpressions;
+  const variant = (name: string, extra: Selector[], changes: Partial<StageSpec>): StageDoc =>
+    ({
+      ...stage,
+      metadata: { name },
+      spec: {
+        ...spec,
+        selector: { matchExpressions: [...matching, ...extra] },
+        weightFrom: undefined,
+        delayFrom: undefined,
+        ...changes,
+      },
+    }) as unknown as StageDoc;
+  return [
+    { ...stage, spec: { ...spec, selector: { matchExpressions: [...matching, roleSelector("NotIn")] } } },
+    variant("understudy-pod-ready-unclaimed", [roleSelector("In"), claimed("DoesNotExist")], {
+      delay: { durationMilliseconds: UNCLAIMED_READY_DELAY_MS },
+    }),
+    variant("understudy-pod-running-claimed", [roleSelector("In"), claimed("Exists")], {
+      delay: { durationMilliseconds: 0 },
+      next: { ...spec.next, statusTemplate: runningNotReadyTemplate },
+    }),
+  ] as StageDoc[];
+}
 
 const podNotReadyStage = {
   apiVersion: "kwok.x-k8s.io/v1alpha1",
@@ -154,5 +245,6 @@ export function renderStages(moduleDir = kwokModuleDir()): string {
       (d) => d.toJSON() as StageDoc,
     ),
   );
-  return [...docs.map(quicken), podNotReadyStage, podNeverReadyStage].map((d) => stringify(d)).join("---\n");
+  const stages = docs.map(quicken).flatMap((d) => (d.metadata.name === "pod-ready" ? splitPodReady(d) : [d]));
+  return [...stages, podNotReadyStage, podNeverReadyStage].map((d) => stringify(d)).join("---\n");
 }

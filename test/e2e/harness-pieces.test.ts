@@ -1,8 +1,18 @@
 // The e2e harness's pure pieces: how the pod runner reads a container's command and env the way the
-// kubelet does, and how write unavailability is measured from acknowledged writes.
+// kubelet does, what it reports on a pod, which addresses it hands out, and how write
+// unavailability is measured from acknowledged writes.
 import type * as k8s from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { dataplaneArgs, expandVars, fieldValue, podHostnames } from "../support/pod-runner.ts";
+import {
+  addressesFromTop,
+  dataplaneArgs,
+  expandVars,
+  fieldValue,
+  kubeletStatusPatch,
+  podHostnames,
+  readinessOf,
+  type ContainerView,
+} from "../support/pod-runner.ts";
 import { writeUnavailability, type WriteAck } from "./support/traffic.ts";
 
 describe("dataplaneArgs", () => {
@@ -69,5 +79,113 @@ describe("writeUnavailability", () => {
   });
   it("counts from the fault when nothing was acknowledged before it", () => {
     expect(writeUnavailability([ack(900)], 100)).toEqual({ gapMs: 800, from: 100, to: 900 });
+  });
+});
+
+describe("what the pod runner reports as the kubelet", () => {
+  const NOW = "2026-12-01T10:00:00.000Z";
+  const pod = (status: k8s.V1PodStatus, annotations?: Record<string, string>): k8s.V1Pod => ({
+    metadata: { name: "kv-head-2", ...(annotations ? { annotations } : {}) },
+    spec: { containers: [{ name: "head", image: "understudy:dev" }] },
+    status,
+  });
+  const startingPod = pod({
+    phase: "Running",
+    conditions: [
+      { type: "Initialized", status: "True" },
+      { type: "Ready", status: "False", lastTransitionTime: "t0" as unknown as Date },
+      { type: "ContainersReady", status: "False" },
+    ],
+    containerStatuses: [
+      {
+        name: "head",
+        image: "understudy:dev",
+        imageID: "",
+        ready: false,
+        restartCount: 0,
+        state: { waiting: { reason: "ContainerCreating" } },
+      },
+    ],
+  });
+  const running: ContainerView = { running: true, ready: true, restartCount: 0, startedAt: NOW };
+
+  it("Ready once the process is ready, keeping the other conditions", () => {
+    const patch = kubeletStatusPatch(startingPod, running, NOW)!;
+    expect(patch.status.conditions).toEqual([
+      { type: "Initialized", status: "True" },
+      { type: "Ready", status: "True", lastTransitionTime: NOW },
+      { type: "ContainersReady", status: "True", lastTransitionTime: NOW },
+    ]);
+    expect(patch.status.containerStatuses![0]).toMatchObject({
+      ready: true,
+      started: true,
+      restartCount: 0,
+      state: { running: { startedAt: NOW } },
+    });
+    // Written once: the pod that shows it needs no patch (times are kept to the second there).
+    const shown = pod(JSON.parse(JSON.stringify(patch.status)) as k8s.V1PodStatus);
+    expect(kubeletStatusPatch(shown, { ...running, startedAt: "2026-12-01T10:00:00Z" }, NOW)).toBeUndefined();
+  });
+
+  it("a running process that is not ready yet keeps the pod not Ready, and changes nothing", () => {
+    const patch = kubeletStatusPatch(startingPod, { ...running, ready: false }, NOW)!;
+    expect(patch.status.conditions!.find((c) => c.type === "Ready")).toEqual({
+      type: "Ready",
+      status: "False",
+      lastTransitionTime: "t0",
+      reason: "ContainersNotReady",
+      message: "containers with unready status: [head]",
+    });
+    expect(patch.status.containerStatuses![0]!.state).toEqual({ running: { startedAt: NOW } });
+  });
+
+  it("a process that keeps exiting: not Ready, restarts counted, CrashLoopBackOff, how it ended", () => {
+    const lastExit = { exitCode: 1, reason: "Error", startedAt: NOW, finishedAt: NOW };
+    const patch = kubeletStatusPatch(
+      startingPod,
+      { running: false, ready: false, restartCount: 3, waiting: "CrashLoopBackOff", lastExit },
+      NOW,
+    )!;
+    expect(patch.status.containerStatuses![0]).toMatchObject({
+      ready: false,
+      started: false,
+      restartCount: 3,
+      state: { waiting: { reason: "CrashLoopBackOff" } },
+      lastState: { terminated: lastExit },
+    });
+    expect(patch.status.conditions!.find((c) => c.type === "Ready")!.status).toBe("False");
+  });
+
+  it("the not-ready fault keeps a ready process's pod not Ready", () => {
+    const faulted = pod(startingPod.status!, { "fault.understudy.dev/not-ready": "true" });
+    const patch = kubeletStatusPatch(faulted, running, NOW)!;
+    expect(patch.status.conditions!.find((c) => c.type === "Ready")!.status).toBe("False");
+    expect(patch.status.containerStatuses![0]!.ready).toBe(false);
+  });
+
+  it("checks readiness with the container's httpGet probe, else by connecting", () => {
+    const container: k8s.V1Container = {
+      name: "head",
+      ports: [{ name: "client", containerPort: 7000 }],
+      readinessProbe: { httpGet: { path: "/readyz", port: "client" }, periodSeconds: 2, failureThreshold: 4 },
+    };
+    expect(readinessOf(container, "127.11.0.9:7000")).toEqual({
+      url: "http://127.11.0.9:7000/readyz",
+      periodMs: 2000,
+      failureThreshold: 4,
+      timeoutMs: 1000,
+    });
+    expect(readinessOf({ name: "head" }, "127.11.0.9:7000")).toEqual({
+      url: undefined,
+      periodMs: 10_000,
+      failureThreshold: 3,
+      timeoutMs: 1000,
+    });
+  });
+
+  it("hands out addresses from the top of the pod CIDR, where KWOK's come last", () => {
+    const addresses = addressesFromTop("127.11.0.0/16");
+    expect([addresses.next().value, addresses.next().value]).toEqual(["127.11.255.254", "127.11.255.253"]);
+    expect([...addressesFromTop("10.0.0.0/30")]).toEqual(["10.0.0.2", "10.0.0.1"]);
   });
 });

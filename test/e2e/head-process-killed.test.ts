@@ -1,6 +1,7 @@
-// Failure: the head process is killed (kill -9) while its pod stays Running and Ready; the kubelet
-// (here the pod runner) restarts the container, but a restarted head cannot take its own epoch back
-// (the servers' epoch belongs to the killed process), so only the operator's probe can tell.
+// Failure: the head process is killed (kill -9) while its pod stays Running; the kubelet (here the
+// pod runner) reports it not Ready and restarts the container, but a restarted head cannot take its
+// own epoch back (the servers' epoch belongs to the killed process), so it never becomes Ready
+// again: the operator's probe or the pod's readiness tells, whichever first.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { commonFailures, runScenario, RUNS, type Fault } from "./support/scenario.ts";
 import { Stage } from "./support/stage.ts";

@@ -1,10 +1,14 @@
 // The e2e harness itself: pods that KWOK marks Running get real data-plane processes at their pod
 // IPs, configured from the pod spec as a kubelet would; deleting a pod stops its process, a server
 // recreated under the same name finds its data again, and a killed process comes back on its own.
+// Readiness is the process's (a process that cannot start leaves its pod not Ready), and no pod is
+// given an address a live process holds.
 import type * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient } from "../../src/dataplane/client.ts";
 import { readRecordsOnDisk } from "../../src/dataplane/server-store.ts";
+import { readFileSync } from "node:fs";
+import { mergePatchOptions } from "../../src/kube/client.ts";
 import { podCidr } from "../cluster/config.ts";
 import { canConnect, PodRunner } from "../support/pod-runner.ts";
 import { deleteNamespace, eventually, freshNamespace, testClient, testKubeConfig } from "../support/kube.ts";
@@ -49,9 +53,9 @@ function serverPod(zone: string): k8s.V1Pod {
   };
 }
 
-function headPod(): k8s.V1Pod {
+function headPod(name = "dp-head"): k8s.V1Pod {
   return {
-    metadata: { name: "dp-head", labels: { "understudy.dev/role": "head", app: "dp" } },
+    metadata: { name, labels: { "understudy.dev/role": "head", app: "dp" } },
     spec: {
       nodeName: "kwok-zone-a-2",
       terminationGracePeriodSeconds: 1,
@@ -62,6 +66,11 @@ function headPod(): k8s.V1Pod {
           image: "understudy:dev",
           args: ["head"],
           ports: [{ name: "head", containerPort: 7000 }],
+          readinessProbe: {
+            httpGet: { path: "/readyz", port: "head" },
+            periodSeconds: 1,
+            failureThreshold: 2,
+          },
           volumeMounts: [{ name: "token", mountPath: "/etc/understudy", readOnly: true }],
           env: [
             { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
@@ -81,6 +90,10 @@ function headPod(): k8s.V1Pod {
 
 const podIP = async (name: string) =>
   (await client.core.readNamespacedPod({ name, namespace })).status?.podIP;
+
+const readPod = (name: string) => client.core.readNamespacedPod({ name, namespace });
+const isReady = (pod: k8s.V1Pod) =>
+  pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
 
 beforeAll(async () => {
   namespace = await freshNamespace(client, "pod-runner");
@@ -127,6 +140,47 @@ describe("PodRunner", () => {
     const dp = createClient({ resolveHead: async () => `http://${head.address}`, maxAttempts: 40 });
     for (let i = 0; i < 20; i++) expect(await dp.put(`k${i}`, `v${i}`)).toEqual({ version: 1 });
     expect(await dp.get("k7")).toEqual({ found: true, value: "v7", version: 1 });
+
+    // The runner claimed the pods and reports their readiness: the head is Ready once /readyz passes.
+    const ready = await eventually("the head pod Ready", async () => {
+      const pod = await readPod("dp-head");
+      return isReady(pod) ? pod : undefined;
+    });
+    expect(ready.metadata!.annotations!["understudy.dev/kubelet"]).toBe("pod-runner");
+    expect(ready.status!.containerStatuses![0]).toMatchObject({
+      ready: true,
+      restartCount: 0,
+      started: true,
+    });
+  });
+
+  it("a process that cannot start leaves its pod not Ready, in CrashLoopBackOff, its restarts counted", async () => {
+    const broken = headPod("dp-broken");
+    // No epoch: the head refuses to start (exit 2), again and again.
+    broken.spec!.containers[0]!.env = broken.spec!.containers[0]!.env!.filter(
+      (e) => e.name !== "UNDERSTUDY_EPOCH",
+    );
+    await client.core.createNamespacedPod({ namespace, body: broken });
+    const pod = await eventually(
+      "dp-broken in CrashLoopBackOff",
+      async () => {
+        const p = await readPod("dp-broken");
+        const status = p.status?.containerStatuses?.[0];
+        return status?.state?.waiting?.reason === "CrashLoopBackOff" && (status.restartCount ?? 0) >= 2
+          ? p
+          : undefined;
+      },
+      30_000,
+      50,
+    );
+    expect(pod.status!.phase).toBe("Running");
+    expect(isReady(pod)).toBe(false);
+    const ended = pod.status!.containerStatuses![0]!.lastState?.terminated;
+    expect(ended?.reason).toBe("Error");
+    expect(ended?.exitCode).toBeGreaterThan(0);
+    // It never was Ready on the way there either: no process of it ever answered.
+    expect(runner.process("dp-broken", namespace)!.ready).toBe(false);
+    await client.core.deleteNamespacedPod({ name: "dp-broken", namespace, gracePeriodSeconds: 0 });
   });
 
   it("stops a deleted server pod's process and gives the recreated pod the same data folder", async () => {
@@ -172,9 +226,20 @@ describe("PodRunner", () => {
     await runner.kill(name, "SIGKILL", { namespace, restart: false });
     expect(runner.process(name, namespace)!.running).toBe(false);
     expect(await canConnect(first.address)).toBe(false);
+    // A kubelet sees its container gone: the pod is not Ready, its container waits.
+    const down = await eventually("the pod not Ready", async () => {
+      const p = await readPod(name);
+      return isReady(p) ? undefined : p;
+    });
+    expect(down.status!.containerStatuses![0]!.state?.waiting).toBeDefined();
     await runner.release(name, namespace);
     const second = await runner.waitForListening(name, namespace);
     expect(second.starts).toBe(2);
+    const back = await eventually("the pod Ready again", async () => {
+      const p = await readPod(name);
+      return isReady(p) ? p : undefined;
+    });
+    expect(back.status!.containerStatuses![0]!.restartCount).toBe(1);
 
     await runner.kill(name, "SIGKILL", { namespace });
     const third = await eventually("the restarted process", () => {
@@ -229,6 +294,42 @@ describe("PodRunner", () => {
     await client.core.createNamespacedPod({ namespace, body: solo });
     const info = await runner.waitForListening("solo-0", namespace);
     expect(info.dataDir).toBe(`${runner.root}/volumes/pvc/${namespace}_data-solo-0`);
+  });
+
+  it("never starts a pod's process at an address a live process holds", async () => {
+    // An old head on a partitioned node: its pod is deleted, its process runs on at its address.
+    await client.core.createNamespacedPod({ namespace, body: headPod("dp-old") });
+    const old = await runner.waitForListening("dp-old", namespace);
+    runner.partition("dp-old", namespace);
+    await client.core.deleteNamespacedPod({ name: "dp-old", namespace, gracePeriodSeconds: 0 });
+    // A new pod is handed the same IP (as KWOK does once the old pod is gone): here by hand, while its
+    // process is down, so the runner meets the clash when it starts the process again.
+    await client.core.createNamespacedPod({ namespace, body: headPod("dp-new") });
+    const first = await runner.waitForListening("dp-new", namespace);
+    await runner.kill("dp-new", "SIGKILL", { namespace, restart: false });
+    const oldIP = old.address.split(":")[0]!;
+    await client.core.patchNamespacedPodStatus(
+      { name: "dp-new", namespace, body: { status: { podIP: oldIP, podIPs: [{ ip: oldIP }] } } },
+      mergePatchOptions,
+    );
+    await eventually("the clash in the API", async () => (await podIP("dp-new")) === oldIP);
+    await new Promise((resolve) => setTimeout(resolve, 500)); // and in the runner's informer
+    await runner.release("dp-new", namespace);
+    const moved = await eventually("dp-new on a fresh address", async () => {
+      const ip = await podIP("dp-new");
+      const p = runner.process("dp-new", namespace);
+      return ip !== undefined && ip !== oldIP && p?.running && p.address === `${ip}:7000`
+        ? { ip, p }
+        : undefined;
+    });
+    expect(moved.ip).not.toBe(first.address.split(":")[0]);
+    expect(moved.ip.startsWith(podCidr.split(".").slice(0, 2).join(".") + ".255.")).toBe(true);
+    await runner.waitForListening("dp-new", namespace);
+    // Both live: the old head at its address, the new one at its own; no process failed to bind.
+    expect(await canConnect(old.address)).toBe(true);
+    expect(readFileSync(moved.p.logFile, "utf8")).not.toContain("EADDRINUSE");
+    await runner.kill("dp-old", "SIGKILL", { namespace });
+    await client.core.deleteNamespacedPod({ name: "dp-new", namespace, gracePeriodSeconds: 0 });
   });
 
   it("stops the head's process when its pod is deleted", async () => {

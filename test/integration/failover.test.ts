@@ -1,7 +1,15 @@
 import type * as k8s from "@kubernetes/client-node";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FAILOVER_STEPS, GROUP, POOL_PLURAL, VERSION } from "../../src/api/index.ts";
+import { createClient, DataplaneError } from "../../src/dataplane/client.ts";
+import { startHead, type HeadHandle } from "../../src/dataplane/head.ts";
+import { formatIdentity, IDENTITY_HEADER } from "../../src/dataplane/identity.ts";
+import { createLogger } from "../../src/dataplane/log.ts";
+import { startServer, type ServerHandle } from "../../src/dataplane/server.ts";
 import { mergePatchOptions } from "../../src/kube/client.ts";
 import { installCrds } from "../support/crds.ts";
 import {
@@ -398,11 +406,18 @@ describe("failure detection by the operator's probe", () => {
     await createService(client, w.scope, w.ns, "kv", w.pool, {
       failureDetection: { probePeriodMilliseconds: 100, probeTimeoutMilliseconds: 50, failureThreshold: 3 },
     });
-    const { pod } = await waitForServing(client, w.ns, "kv", 1);
-    // Play the head process on its pod IP (KWOK hands out loopback addresses).
+    const { pod, service: serving } = await waitForServing(client, w.ns, "kv", 1);
+    // Play the head process on its pod IP (KWOK hands out loopback addresses), answering as itself.
     let answered = 0;
+    const identity = {
+      service: serving.metadata!.uid!,
+      role: "head",
+      pod: pod.metadata!.name!,
+      epoch: 1,
+    } as const;
     server = createServer((_req, res) => {
       answered++;
+      res.setHeader(IDENTITY_HEADER, formatIdentity(identity));
       res.end("ok");
     });
     await new Promise<void>((resolve) => server!.listen(7000, pod.status!.podIP!, resolve));
@@ -412,6 +427,97 @@ describe("failure detection by the operator's probe", () => {
     const service = await waitForFailover(client, w.ns, "kv", 1);
     expect(service.status!.lastFailover).toMatchObject({ reason: "ProbeFailed", toZone: "zone-b", epoch: 2 });
     await expectOneServingHead(w, service, "kv");
+  });
+});
+
+describe("another service's head at the head's address", () => {
+  // A real data plane of another service: three servers and its head, the head bound to the pod IP
+  // of our service's head, as when a pod IP is reused while an old head still runs on a cut-off node.
+  const quiet = createLogger("foreign", "silent");
+  let dirs: string[] = [];
+  let servers: ServerHandle[] = [];
+  let foreign: HeadHandle | undefined;
+  afterEach(async () => {
+    await foreign?.close();
+    await Promise.all(servers.map((s) => s.close()));
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    foreign = undefined;
+    servers = [];
+    dirs = [];
+  });
+
+  async function foreignService(listen: string): Promise<HeadHandle> {
+    const identity = { service: "uid-of-another-service", pod: "other-head-3" };
+    dirs = ["zone-a", "zone-b", "zone-c"].map(() => mkdtempSync(join(tmpdir(), "foreign-server-")));
+    servers = await Promise.all(
+      dirs.map((dataDir, i) =>
+        startServer({
+          listen: "127.0.0.1:0",
+          dataDir,
+          zone: `zone-${"abc"[i]}`,
+          token: "foreign-token",
+          identity: { service: identity.service, pod: `other-server-${i}` },
+          logger: quiet,
+        }),
+      ),
+    );
+    const head = await startHead({
+      listen,
+      token: "foreign-token",
+      servers: servers.map((s, i) => ({ zone: `zone-${"abc"[i]}`, address: s.address })),
+      epoch: 3,
+      identity,
+      logger: quiet,
+    });
+    await head.ready;
+    return head;
+  }
+
+  it("is found out by the probe within the detection settings and failed over; a client refuses it", async () => {
+    const w = await world({ "zone-b": 1 }, 1);
+    const detection = { probePeriodMilliseconds: 100, probeTimeoutMilliseconds: 50, failureThreshold: 3 };
+    await createService(client, w.scope, w.ns, "kv", w.pool, { failureDetection: detection });
+    const { pod, service: serving } = await waitForServing(client, w.ns, "kv", 1);
+    const headUrl = `http://${pod.status!.podIP!}:7000`;
+
+    // The head pod looks Ready; what answers at its address is another service's head, serving.
+    const foreignAt = Date.now();
+    foreign = await foreignService(`${pod.status!.podIP!}:7000`);
+    const health = await fetch(`${headUrl}/healthz`);
+    expect(health.status).toBe(200);
+
+    // A client of kv that reaches it refuses it: nothing is written there, for kv or the other service.
+    const kvClient = createClient({
+      resolveHead: async () => headUrl,
+      serviceUid: serving.metadata!.uid!,
+      maxAttempts: 3,
+      initialBackoffMs: 1,
+    });
+    const refused = await kvClient.put("k", "for-kv").catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(DataplaneError);
+    expect((refused as DataplaneError).code).toBe("unavailable");
+    expect((refused as Error).message).toContain("not the head this client looks for");
+    const otherClient = createClient({
+      resolveHead: async () => foreign!.url,
+      serviceUid: "uid-of-another-service",
+    });
+    expect(await otherClient.get("k")).toEqual({ found: false, value: null, version: 0 });
+
+    // The operator's probe fails the head and a failover follows, as for any failed head.
+    const service = await waitForFailover(client, w.ns, "kv", 1);
+    const last = service.status!.lastFailover!;
+    expect(last).toMatchObject({ reason: "ProbeFailed", toZone: "zone-b", epoch: 2 });
+    // Three probes 100 ms apart, then the reconcile: well under two seconds on a busy machine.
+    const detectedAfterMs = Date.parse(last.startedAt) - foreignAt;
+    expect(detectedAfterMs).toBeLessThan(
+      detection.failureThreshold * detection.probePeriodMilliseconds + 2_000,
+    );
+    const failed = (await eventsOf(client, w.ns, "kv")).find((e) => e.reason === "HeadFailed");
+    expect(failed?.message).toContain("another process answers at its address");
+    expect(failed?.message).toContain("service uid-of-another-service");
+    await expectOneServingHead(w, service, "kv");
+    // The other service's head was never fenced or harmed: it still serves its own clients.
+    expect(await otherClient.put("still-mine", "yes")).toEqual({ version: 1 });
   });
 });
 

@@ -15,8 +15,21 @@
 //   lookups of <hostname>.<subdomain>.<ns>.svc[.cluster.local] (StatefulSet pods). Service names
 //   are not answered: the API server refuses loopback addresses in EndpointSlices, so the test
 //   cluster's Services never have endpoints to resolve to;
+// - readiness comes from the real process, as the kubelet reports it: the runner claims every head
+//   and server pod it sees (annotation understudy.dev/kubelet, see test/cluster/stages.ts), so KWOK
+//   only marks it Running, and the runner writes the Ready condition and the container status
+//   itself: Ready once the container's readinessProbe (httpGet) passes (without a probe: once the
+//   process accepts connections), not Ready after failureThreshold failures, at once when the
+//   process exits; restarts counted, CrashLoopBackOff while a process that keeps exiting waits to
+//   restart. Until its first success it probes every 100 ms rather than every periodSeconds, so a
+//   new head is seen Ready as soon as it is;
 // - restartPolicy Always/OnFailure: a process that exits while its pod should run is restarted
 //   with a backoff (0.5 s doubling to 5 s; the kubelet's CrashLoopBackOff starts at 10 s);
+// - addresses: a pod never gets an address a live process holds. KWOK hands a deleted pod's IP to
+//   the next pod, while the deleted pod's process may still be draining, or running on because its
+//   node is partitioned; the runner then gives the new pod an address never used in this run
+//   (counting down from the top of the pod CIDR; KWOK counts up), as a CNI plugin would not reuse
+//   an address still in use;
 // - a pod deleted, terminating, Failed or Succeeded: SIGTERM, then SIGKILL after the pod's grace
 //   period (capped by `maxGraceMs`); a pod only made NotReady keeps its process (split brain);
 // - faults the kubelet cannot show: kill(pod) kills the process alone, killNode(node) kills every
@@ -35,15 +48,17 @@ import {
   writeFileSync,
   writeSync,
 } from "node:fs";
-import { connect } from "node:net";
-import { tmpdir } from "node:os";
+import { connect, createServer } from "node:net";
+import { constants as osConstants, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
-import { KubeClient } from "../../src/kube/client.ts";
+import { KubeClient, mergePatchOptions } from "../../src/kube/client.ts";
 import { isNotFound } from "../../src/kube/errors.ts";
 import { Informer } from "../../src/kube/informer.ts";
 import { core } from "../../src/kube/resources.ts";
+import { podCidr } from "../cluster/config.ts";
+import { kubeletAnnotation, podNotReadyAnnotation } from "../cluster/stages.ts";
 
 const REPO = resolve(import.meta.dirname, "../..");
 export const DATAPLANE_MAIN = join(REPO, "src/dataplane/main.ts");
@@ -98,6 +113,8 @@ export interface ProcessInfo {
   running: boolean;
   /** Times this pod's process was started (restarts included). */
   starts: number;
+  /** The container's readiness as the runner reports it on the pod. */
+  ready: boolean;
   logFile: string;
   /** The exact command line, for debugging. */
   argv: string[];
@@ -126,6 +143,156 @@ interface Entry {
   backoffMs: number;
   restartTimer: NodeJS.Timeout | undefined;
   logFile: string;
+  container: { name: string; image: string };
+  readiness: Readiness;
+  /** Ready per the readiness check; false from every start until it passes. */
+  ready: boolean;
+  probeFailures: number;
+  probeTimer: NodeJS.Timeout | undefined;
+  /** How the previous run of this pod's container ended. */
+  lastExit: ContainerExit | undefined;
+  /** Exits in a row without becoming ready in between. */
+  crashes: number;
+}
+
+/** How the runner decides a container is ready: its readinessProbe, else that it accepts connections. */
+export interface Readiness {
+  /** An httpGet probe's URL; undefined: a TCP connect to the process's address. */
+  url: string | undefined;
+  periodMs: number;
+  failureThreshold: number;
+  timeoutMs: number;
+}
+
+export interface ContainerExit {
+  exitCode: number;
+  reason: string;
+  startedAt: string;
+  finishedAt: string;
+}
+
+/** What the runner knows of a pod's container, to report as the kubelet would. */
+export interface ContainerView {
+  running: boolean;
+  ready: boolean;
+  restartCount: number;
+  /** When the running process started (ISO). */
+  startedAt?: string;
+  /** Why it is not running: ContainerCreating, CrashLoopBackOff, Error, ... */
+  waiting?: string;
+  lastExit?: ContainerExit;
+}
+
+/** The readiness check of a container whose process listens at `address` (podIP:port). Pure. */
+export function readinessOf(container: k8s.V1Container, address: string): Readiness {
+  const probe = container.readinessProbe;
+  const ip = address.slice(0, address.lastIndexOf(":"));
+  const timing = {
+    periodMs: (probe?.periodSeconds ?? 10) * 1000,
+    failureThreshold: probe?.failureThreshold ?? 3,
+    timeoutMs: (probe?.timeoutSeconds ?? 1) * 1000,
+  };
+  const http = probe?.httpGet;
+  if (!http) return { url: undefined, ...timing };
+  const port =
+    typeof http.port === "number" || /^\d+$/.test(String(http.port))
+      ? Number(http.port)
+      : container.ports?.find((p) => p.name === http.port)?.containerPort;
+  const host = ip.includes(":") ? `[${ip}]` : ip;
+  return { url: `http://${host}:${port ?? portOf(address)}${http.path ?? "/"}`, ...timing };
+}
+
+// Which state, not when: the API server keeps times to the second, and a restart shows in restartCount.
+const stateKey = (state: k8s.V1ContainerState | undefined) =>
+  state?.running
+    ? "running"
+    : state?.waiting
+      ? `waiting:${state.waiting.reason ?? ""}`
+      : state?.terminated
+        ? "terminated"
+        : "";
+
+/**
+ * The status patch (JSON merge) a kubelet would write for the pod's first container, or undefined
+ * when the pod already shows it. The fault annotation of test/cluster/stages.ts keeps it not Ready.
+ * Pure.
+ */
+export function kubeletStatusPatch(
+  pod: k8s.V1Pod,
+  view: ContainerView,
+  now: string,
+): { status: k8s.V1PodStatus } | undefined {
+  const container = pod.spec!.containers[0]!;
+  const ready = view.ready && view.running && pod.metadata?.annotations?.[podNotReadyAnnotation] !== "true";
+  const state: k8s.V1ContainerState = view.running
+    ? { running: { startedAt: (view.startedAt ?? now) as unknown as Date } }
+    : { waiting: { reason: view.waiting ?? "ContainerCreating" } };
+  const current = pod.status?.containerStatuses?.find((c) => c.name === container.name);
+  const conditions = pod.status?.conditions ?? [];
+  const conditionIs = (type: string) =>
+    conditions.find((c) => c.type === type)?.status === (ready ? "True" : "False");
+  if (
+    conditionIs("Ready") &&
+    conditionIs("ContainersReady") &&
+    current?.ready === ready &&
+    current.restartCount === view.restartCount &&
+    stateKey(current.state) === stateKey(state)
+  )
+    return undefined;
+  const condition = (type: string): k8s.V1PodCondition => {
+    const old = conditions.find((c) => c.type === type);
+    const status = ready ? "True" : "False";
+    return {
+      type,
+      status,
+      lastTransitionTime: (old?.status === status ? old.lastTransitionTime : now) as unknown as Date,
+      ...(ready
+        ? {}
+        : { reason: "ContainersNotReady", message: `containers with unready status: [${container.name}]` }),
+    };
+  };
+  const lastState: k8s.V1ContainerState = view.lastExit
+    ? {
+        terminated: {
+          exitCode: view.lastExit.exitCode,
+          reason: view.lastExit.reason,
+          startedAt: view.lastExit.startedAt as unknown as Date,
+          finishedAt: view.lastExit.finishedAt as unknown as Date,
+        },
+      }
+    : {};
+  return {
+    status: {
+      conditions: [
+        ...conditions.filter((c) => c.type !== "Ready" && c.type !== "ContainersReady"),
+        condition("Ready"),
+        condition("ContainersReady"),
+      ],
+      containerStatuses: [
+        {
+          name: container.name,
+          image: container.image ?? "",
+          imageID: current?.imageID ?? "",
+          ready,
+          started: view.running,
+          restartCount: view.restartCount,
+          state,
+          lastState,
+        },
+      ],
+    },
+  };
+}
+
+/** The pod CIDR's addresses from the top down (KWOK hands them from the bottom up). IPv4 only. */
+export function* addressesFromTop(cidr: string): Generator<string> {
+  const [base, bits] = cidr.split("/") as [string, string];
+  const start = base.split(".").reduce((n, octet) => n * 256 + Number(octet), 0);
+  const size = 2 ** (32 - Number(bits));
+  for (let i = size - 2; i >= 1; i--) {
+    const n = start + i;
+    yield [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
+  }
 }
 
 type EnvVar = k8s.V1EnvVar;
@@ -229,6 +396,17 @@ export class PodRunner {
   readonly #deadNodes = new Set<string>();
   readonly #hostsFile: string;
   readonly #preload: string;
+  /** Pods (by uid) this runner has claimed: it reports their readiness. */
+  readonly #claimed = new Set<string>();
+  /** Pods (by uid) whose status this runner has written. */
+  readonly #reported = new Set<string>();
+  /** Pods (by uid) given a fresh address, and that address (until the informer shows it). */
+  readonly #movedTo = new Map<string, string>();
+  /** Pods (by uid) claimed after KWOK made them Ready (logged once each). */
+  readonly #lateClaims = new Set<string>();
+  /** Every pod IP seen in this run: never handed out again by the runner. */
+  readonly #seenIPs = new Set<string>();
+  readonly #freshAddresses = addressesFromTop(podCidr);
   #stopped = false;
   #onExit = () => {
     for (const e of this.#entries.values()) e.child?.kill("SIGKILL");
@@ -267,6 +445,8 @@ export class PodRunner {
       });
       pods.on((e) => {
         this.#writeHosts();
+        if (e.object.status?.podIP) this.#seenIPs.add(e.object.status.podIP);
+        if (e.type !== "delete") this.#claim(e.object);
         this.#enqueue(`${e.object.metadata!.namespace}/${e.object.metadata!.name}`);
       });
       this.#pods.push(pods);
@@ -303,6 +483,32 @@ export class PodRunner {
     return undefined;
   }
 
+  /**
+   * Claims a pod as its kubelet: from then on KWOK leaves its readiness to this runner. Done at once
+   * (not in the pod's queue, which may be busy stopping an older pod of the same name), before KWOK
+   * would make an unclaimed pod Ready on its own.
+   */
+  #claim(pod: k8s.V1Pod): void {
+    const uid = pod.metadata?.uid;
+    const role = pod.metadata?.labels?.[ROLE_LABEL];
+    if (!uid || this.#claimed.has(uid) || pod.metadata?.deletionTimestamp) return;
+    if (role === undefined || !this.#roles.includes(role)) return;
+    this.#claimed.add(uid);
+    if (pod.metadata?.annotations?.[kubeletAnnotation]) return;
+    void this.#client.core
+      .patchNamespacedPod(
+        {
+          name: pod.metadata!.name!,
+          namespace: pod.metadata!.namespace!,
+          body: { metadata: { uid, annotations: { [kubeletAnnotation]: "pod-runner" } } },
+        },
+        mergePatchOptions,
+      )
+      .catch((err: unknown) => {
+        if (!isNotFound(err)) this.#log(`claiming pod ${pod.metadata!.name}: ${String(err)}`);
+      });
+  }
+
   /** Per pod, changes are handled one at a time, in order. */
   #enqueue(key: string): Promise<void> {
     const next = (this.#queues.get(key) ?? Promise.resolve())
@@ -337,12 +543,96 @@ export class PodRunner {
       entry = undefined;
     }
     if (!this.#shouldRun(pod)) return;
-    if (entry?.child || entry?.heldDown || entry?.restartTimer) return;
-    await this.#startProcess(key, pod, entry);
+    if (!entry?.child && !entry?.heldDown && !entry?.restartTimer) {
+      if (await this.#moveOffHeldAddress(key, pod)) return; // the pod's update brings us back here
+      await this.#startProcess(key, pod, entry);
+    }
+    await this.#report(pod, this.#entries.get(key));
+  }
+
+  /** Writes the pod's Ready condition and container status from its process, when they differ. */
+  async #report(pod: k8s.V1Pod, entry: Entry | undefined): Promise<void> {
+    if (entry !== undefined && entry.uid !== pod.metadata!.uid) entry = undefined;
+    const view: ContainerView =
+      entry === undefined
+        ? { running: false, ready: false, restartCount: 0 }
+        : {
+            running: entry.child !== undefined,
+            ready: entry.ready,
+            restartCount: Math.max(0, entry.starts - 1),
+            startedAt: new Date(entry.startedAt).toISOString(),
+            ...(entry.child === undefined
+              ? {
+                  waiting:
+                    entry.crashes >= 2 ? "CrashLoopBackOff" : entry.lastExit ? "Error" : "ContainerCreating",
+                }
+              : {}),
+            ...(entry.lastExit ? { lastExit: entry.lastExit } : {}),
+          };
+    // Claimed too late (a loaded machine): KWOK made the pod Ready before the claim reached it, and
+    // the operator may have seen it so. Taking that back while the process starts would read as a
+    // failed head; leave it until the process is ready or exits, as before claims existed.
+    const uid = pod.metadata!.uid!;
+    const readyByKwok = pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+    if (!this.#reported.has(uid) && readyByKwok && view.running && !view.ready && !view.lastExit) {
+      if (!this.#lateClaims.has(uid)) this.#log(`${pod.metadata!.name}: claimed after KWOK made it Ready`);
+      this.#lateClaims.add(uid);
+      return;
+    }
+    const patch = kubeletStatusPatch(pod, view, new Date().toISOString());
+    if (!patch) return;
+    this.#reported.add(uid);
+    try {
+      await this.#client.core.patchNamespacedPodStatus(
+        { name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, body: patch },
+        mergePatchOptions,
+      );
+    } catch (err) {
+      if (!isNotFound(err)) this.#log(`${pod.metadata!.name}: reporting status: ${String(err)}`);
+    }
+  }
+
+  /**
+   * A CNI plugin never hands out an address still in use; KWOK does (it recycles a deleted pod's IP
+   * at once). When another live process holds the pod's IP, the pod gets an address never used in
+   * this run instead. Returns whether it moved the pod.
+   */
+  async #moveOffHeldAddress(key: string, pod: k8s.V1Pod): Promise<boolean> {
+    const ip = pod.status!.podIP!;
+    const movedTo = this.#movedTo.get(pod.metadata!.uid!);
+    if (movedTo !== undefined && movedTo !== ip) return true; // our move is on its way to the informer
+    this.#movedTo.delete(pod.metadata!.uid!);
+    const ports = (pod.spec?.containers ?? []).flatMap((c) => (c.ports ?? []).map((p) => p.containerPort));
+    const holder = [...this.#entries.values()].find(
+      (e) => e.key !== key && e.child !== undefined && e.address.startsWith(`${ip}:`),
+    );
+    if (holder === undefined) return false;
+    let fresh: string | undefined;
+    for (let tries = 0; fresh === undefined && tries < 1000; tries++) {
+      const candidate = this.#freshAddresses.next();
+      if (candidate.done) break;
+      if (this.#seenIPs.has(candidate.value)) continue;
+      if ((await Promise.all(ports.map((p) => bindable(candidate.value, p)))).every(Boolean))
+        fresh = candidate.value;
+    }
+    if (fresh === undefined) throw new Error(`no free address found in ${podCidr}`);
+    this.#seenIPs.add(fresh);
+    this.#movedTo.set(pod.metadata!.uid!, fresh);
+    this.#log(`${key}: address ${ip} is held by the process of ${holder.key}; the pod gets ${fresh}`);
+    await this.#client.core.patchNamespacedPodStatus(
+      {
+        name: pod.metadata!.name!,
+        namespace: pod.metadata!.namespace!,
+        body: { metadata: { uid: pod.metadata!.uid }, status: { podIP: fresh, podIPs: [{ ip: fresh }] } },
+      },
+      mergePatchOptions,
+    );
+    return true;
   }
 
   async #stop(entry: Entry, graceMs: number): Promise<void> {
     entry.stopping = true;
+    clearTimeout(entry.probeTimer);
     clearTimeout(entry.restartTimer);
     entry.restartTimer = undefined;
     const child = entry.child;
@@ -408,17 +698,65 @@ export class PodRunner {
       backoffMs: same ? previous.backoffMs : 0,
       restartTimer: undefined,
       logFile,
+      container: { name: container.name, image: container.image ?? "" },
+      readiness: readinessOf(container, resolved.address),
+      ready: false,
+      probeFailures: 0,
+      probeTimer: undefined,
+      lastExit: same ? previous.lastExit : undefined,
+      crashes: same ? previous.crashes : 0,
     };
     this.#entries.set(key, entry);
     child.once("exit", (code, signal) => this.#exited(entry, code, signal));
+    this.#probe(entry, 0);
+  }
+
+  /**
+   * The readiness check, as the kubelet runs it: every period once ready (every 100 ms before, so
+   * a new head is seen Ready as soon as it is); a change is written to the pod.
+   */
+  #probe(entry: Entry, delayMs: number): void {
+    entry.probeTimer = setTimeout(async () => {
+      if (entry.child === undefined || entry.partitioned) return;
+      const { url, timeoutMs, failureThreshold, periodMs } = entry.readiness;
+      const ok =
+        url === undefined ? await canConnect(entry.address, timeoutMs) : await httpReady(url, timeoutMs);
+      if (entry.child === undefined || entry.partitioned) return;
+      const was = entry.ready;
+      if (ok) {
+        entry.probeFailures = 0;
+        entry.ready = true;
+        entry.crashes = 0;
+      } else if (++entry.probeFailures >= failureThreshold) {
+        entry.ready = false;
+      }
+      if (entry.ready !== was) void this.#enqueue(entry.key);
+      this.#probe(entry, entry.ready ? periodMs : Math.min(periodMs, 100));
+    }, delayMs);
+    entry.probeTimer.unref();
   }
 
   #exited(entry: Entry, code: number | null, signal: NodeJS.Signals | null): void {
     entry.child = undefined;
+    entry.ready = false;
+    clearTimeout(entry.probeTimer);
+    const finishedAt = new Date().toISOString();
     const fd = openSync(entry.logFile, "a");
-    writeSync(fd, `=== ${new Date().toISOString()} exited code=${code} signal=${signal}\n`);
+    writeSync(fd, `=== ${finishedAt} exited code=${code} signal=${signal}\n`);
     closeSync(fd);
-    if (entry.stopping || entry.heldDown || entry.partitioned || this.#stopped) return;
+    // As the kubelet: exit code 128 + n for a signal, and how it ended in lastState.
+    const exitCode = code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0);
+    entry.lastExit = {
+      exitCode,
+      reason: exitCode === 0 ? "Completed" : "Error",
+      startedAt: new Date(entry.startedAt).toISOString(),
+      finishedAt,
+    };
+    entry.crashes++;
+    if (entry.stopping || entry.heldDown || entry.partitioned || this.#stopped) {
+      if (!entry.stopping && !entry.partitioned && !this.#stopped) void this.#enqueue(entry.key);
+      return;
+    }
     const pod = this.#pod(entry.key);
     const policy = pod?.spec?.restartPolicy ?? "Always";
     if (policy === "Never" || (policy === "OnFailure" && code === 0)) return;
@@ -431,6 +769,7 @@ export class PodRunner {
       void this.#enqueue(entry.key);
     }, entry.backoffMs);
     entry.restartTimer.unref();
+    void this.#enqueue(entry.key); // report the exit now: not Ready, waiting to restart
   }
 
   #workDir(pod: k8s.V1Pod): string {
@@ -651,6 +990,7 @@ export class PodRunner {
         pid: e.child?.pid,
         running: e.child !== undefined,
         starts: e.starts,
+        ready: e.ready,
         logFile: e.logFile,
         argv: e.argv,
         dataDir: e.dataDir,
@@ -885,6 +1225,26 @@ export function fieldValue(pod: k8s.V1Pod, path: string): string {
     default:
       throw new Error(`fieldRef ${path} is not supported by the pod runner`);
   }
+}
+
+/** An httpGet probe's verdict: a status from 200 to 399 within the timeout. */
+async function httpReady(url: string, timeoutMs: number): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    await res.body?.cancel();
+    return res.status >= 200 && res.status < 400;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether nothing listens on ip:port (a bind there succeeds). */
+function bindable(ip: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, ip, () => server.close(() => resolve(true)));
+  });
 }
 
 export function canConnect(address: string, timeoutMs = 500): Promise<boolean> {

@@ -100,11 +100,17 @@ function fromConfig(service: StorageService, key: string): k8s.V1EnvVarSource {
   return { configMapKeyRef: { name: configMapName(service.metadata.name!), key } };
 }
 
-/** Settings the head and the servers share. */
+/**
+ * Settings the head and the servers share. The service's UID and the pod's name are who the process
+ * says it is on every reply: the operator's probe and the clients refuse another process found at
+ * the pod's IP (a reused address, a partitioned old head).
+ */
 function sharedEnv(service: StorageService, role: string, port: number): k8s.V1EnvVar[] {
   return [
     { name: "UNDERSTUDY_ROLE", value: role },
     { name: "NODE_OPTIONS", value: DATAPLANE_NODE_OPTIONS },
+    { name: "UNDERSTUDY_SERVICE_UID", value: service.metadata.uid! },
+    { name: "UNDERSTUDY_POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
     { name: "UNDERSTUDY_LISTEN", value: `0.0.0.0:${port}` },
     { name: "UNDERSTUDY_METRICS_LISTEN", value: `0.0.0.0:${METRICS_PORT}` },
     {
@@ -243,10 +249,9 @@ export function serverStatefulSet(service: StorageService, zone: string): k8s.V1
     ...sharedEnv(service, "server", servers.port),
     { name: "UNDERSTUDY_DATA_DIR", value: DATA_DIR },
     { name: "UNDERSTUDY_ZONE", value: zone },
-    { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
     {
       name: "UNDERSTUDY_ADVERTISE",
-      value: `$(POD_NAME).${name}.${service.metadata.namespace}.svc:${servers.port}`,
+      value: `$(UNDERSTUDY_POD_NAME).${name}.${service.metadata.namespace}.svc:${servers.port}`,
     },
   ];
   const requirements = resources(servers.resources);

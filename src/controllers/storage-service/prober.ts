@@ -1,24 +1,37 @@
 // The operator's own probe of each storage service's head: GET http://<podIP>:<port>/healthz every
 // probePeriodMilliseconds with a timeout. Like an informer cache, it is a source of observations: it
 // keeps the consecutive failures per service in memory, the reconciler reads them through
-// ctx.probes, and crossing the threshold enqueues the service at once.
+// ctx.probes, and crossing the threshold enqueues the service at once. The answer must name the
+// pod probed (service UID, pod, role head, epoch): a pod IP can be reused while an old process still
+// holds it, and that process's 200 says nothing about the head.
 import type * as k8s from "@kubernetes/client-node";
-import type { ProbeRecord } from "../../decisions/head-health.ts";
+import {
+  judgeProbeAnswer,
+  recordProbe,
+  type ProbeOutcome,
+  type ProbeRecord,
+} from "../../decisions/head-health.ts";
+import { IDENTITY_HEADER, identityFromBody, parseIdentity, type Identity } from "../../dataplane/identity.ts";
 import type { ObservedState } from "../context.ts";
 import { keyOf } from "../context.ts";
 import { parsedStorageService } from "../indexes.ts";
+import { labels } from "../labels.ts";
 
 /** A probe record of one head pod: the reconciler uses it only while that pod is the head. */
 export interface HeadProbeRecord extends ProbeRecord {
   pod: string;
-  /** The head has answered at least once: only then do failures count (see HeadProber). */
+  /** The head has answered as itself at least once: only then do plain failures count. */
   answered: boolean;
 }
 
 export interface ProbeTarget {
   /** `namespace/name` of the StorageService. */
   key: string;
+  /** The StorageService's UID, which the head must name. */
+  serviceUid: string;
   pod: string;
+  /** The head pod's epoch (its label), which the head must name; undefined when the pod has none. */
+  epoch?: number;
   ip: string;
   port: number;
   periodMs: number;
@@ -52,10 +65,13 @@ export function probeTargets(cache: Pick<ObservedState, "services" | "pods">): P
     const ip = pod?.status?.podIP;
     if (!ip || pod?.metadata?.deletionTimestamp) return [];
     const detection = service.spec.failureDetection;
+    const epoch = Number(pod.metadata?.labels?.[labels.epoch]);
     return [
       {
         key: keyOf(raw),
+        serviceUid: service.metadata.uid ?? "",
         pod: podName,
+        ...(Number.isInteger(epoch) && pod.metadata?.labels?.[labels.epoch] ? { epoch } : {}),
         ip,
         port: service.spec.head.port,
         periodMs: detection.probePeriodMilliseconds,
@@ -67,7 +83,9 @@ export function probeTargets(cache: Pick<ObservedState, "services" | "pods">): P
 }
 
 const sameTarget = (a: ProbeTarget, b: ProbeTarget) =>
+  a.serviceUid === b.serviceUid &&
   a.pod === b.pod &&
+  a.epoch === b.epoch &&
   a.ip === b.ip &&
   a.port === b.port &&
   a.periodMs === b.periodMs &&
@@ -78,9 +96,8 @@ export const healthzUrl = (target: Pick<ProbeTarget, "ip" | "port">) =>
   `http://${target.ip.includes(":") ? `[${target.ip}]` : target.ip}:${target.port}/healthz`;
 
 /**
- * Probes heads and counts consecutive failures. A head's failures count only once it has answered
- * a probe: a head that never answered is not "failed" but not started (its pod's readiness covers
- * that), and this keeps an image without the endpoint from being failed over again and again.
+ * Probes heads and counts consecutive failures (the rules are recordProbe's): plain failures count
+ * once the head has answered as itself; an answer from another process always counts.
  */
 export class HeadProber {
   private readonly entries = new Map<string, Entry>();
@@ -145,33 +162,55 @@ export class HeadProber {
     if (this.entries.get(entry.target.key) !== entry || entry.inFlight) return;
     entry.inFlight = true;
     const started = this.now();
-    let ok: boolean;
-    try {
-      const response = await this.fetch(healthzUrl(entry.target), {
-        signal: AbortSignal.timeout(entry.target.timeoutMs),
-      });
-      ok = response.ok;
-      await response.body?.cancel();
-    } catch {
-      ok = false;
-    }
+    const { target } = entry;
+    const answer = await this.ask(target);
+    const outcome = judgeProbeAnswer(
+      {
+        service: target.serviceUid,
+        pod: target.pod,
+        ...(target.epoch !== undefined ? { epoch: target.epoch } : {}),
+      },
+      answer,
+    );
     entry.inFlight = false;
-    if (this.entries.get(entry.target.key) !== entry) return; // replaced or stopped meanwhile
-    this.observe(entry, ok, started);
-    this.schedule(entry, Math.max(0, entry.target.periodMs - (this.now() - started)));
+    if (this.entries.get(target.key) !== entry) return; // replaced or stopped meanwhile
+    this.observe(entry, outcome, started);
+    this.schedule(entry, Math.max(0, target.periodMs - (this.now() - started)));
   }
 
-  private observe(entry: Entry, ok: boolean, at: number): void {
-    const record = entry.record;
-    if (ok) {
-      record.answered = true;
-      record.consecutiveFailures = 0;
-      delete record.firstFailureAt;
-      return;
+  /** One GET /healthz: its status and whom it names (header, else body); undefined if none came. */
+  private async ask(
+    target: ProbeTarget,
+  ): Promise<{ status: number; identity: Identity | undefined } | undefined> {
+    try {
+      const response = await this.fetch(healthzUrl(target), {
+        signal: AbortSignal.timeout(target.timeoutMs),
+      });
+      const text = (await response.text()).slice(0, 4096);
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = undefined;
+      }
+      return {
+        status: response.status,
+        identity: parseIdentity(response.headers.get(IDENTITY_HEADER)) ?? identityFromBody(body),
+      };
+    } catch {
+      return undefined;
     }
-    if (!record.answered) return;
-    record.consecutiveFailures++;
-    record.firstFailureAt ??= at;
-    if (record.consecutiveFailures === record.failureThreshold) this.onChange(entry.target.key);
+  }
+
+  private observe(entry: Entry, outcome: ProbeOutcome, at: number): void {
+    const before = entry.record.consecutiveFailures;
+    const { pod, ...probe } = entry.record;
+    const next = recordProbe(probe, outcome, at);
+    entry.record = { ...next, pod, answered: next.answered === true };
+    if (
+      before < entry.record.failureThreshold &&
+      entry.record.consecutiveFailures >= entry.record.failureThreshold
+    )
+      this.onChange(entry.target.key);
   }
 }

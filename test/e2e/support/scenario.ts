@@ -6,6 +6,7 @@ import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { GROUP, STORAGE_SERVICE_PLURAL, VERSION } from "../../../src/api/index.ts";
+import { IDENTITY_HEADER, parseIdentity, type Identity } from "../../../src/dataplane/identity.ts";
 import type { CheckResult } from "../../../src/dataplane/linearizability.ts";
 import { eventually } from "../../support/kube.ts";
 import { slotLeases } from "../../support/pools.ts";
@@ -46,6 +47,8 @@ export interface ScenarioReport {
   scenario: string;
   run: number;
   service: string;
+  /** The StorageService's metadata.uid (what its heads name in their answers). */
+  serviceUid: string;
   oldHeadPod: string;
   oldHeadNode: string;
   verdict: CheckResult;
@@ -65,6 +68,8 @@ export interface ScenarioReport {
   newHeadReadyMs: number;
   /** performance.now() when the new head was first seen ready. */
   newHeadReadyAt: number;
+  /** The old head at the moment the new head was first seen ready (split brain: still serving). */
+  oldHeadAtNewHeadReady: OldHeadSighting | undefined;
   /** performance.now() of the fault. */
   faultAt: number;
   writeAcks: { label: string; call: number; ret: number }[];
@@ -162,6 +167,7 @@ export async function runScenario(stage: Stage, fault: Fault, run: number): Prom
       scenario: fault.name,
       run,
       service,
+      serviceUid: before.metadata!.uid!,
       oldHeadPod: ctx.headPod,
       oldHeadNode: ctx.headNode,
       verdict,
@@ -173,8 +179,9 @@ export async function runScenario(stage: Stage, fault: Fault, run: number): Prom
       detectionMs: Date.parse(last.startedAt) - Math.round(faultWall),
       failoverMs: last.durationMilliseconds,
       faultToFirstWriteMs: firstNewAck === undefined ? NaN : Math.round(firstNewAck - faultAt),
-      newHeadReadyMs: Math.round(newHeadReadyAt - faultAt),
-      newHeadReadyAt,
+      newHeadReadyMs: Math.round(newHeadReadyAt.at - faultAt),
+      newHeadReadyAt: newHeadReadyAt.at,
+      oldHeadAtNewHeadReady: newHeadReadyAt.oldHead,
       faultAt,
       writeAcks: traffic.writeAcks.map(({ label, call, ret }) => ({ label, call, ret })),
       acknowledgedAfterFailover: traffic.writeAcks.filter((a) => a.call > finishedAt).length,
@@ -197,30 +204,60 @@ export async function runScenario(stage: Stage, fault: Fault, run: number): Prom
   }
 }
 
-/** Polls the head named in status once it is no longer the old one, until it answers /readyz. */
-function watchNewHead(ctx: FaultContext): { result(): Promise<number> } {
+export interface OldHeadSighting {
+  /** The old head's process was running. */
+  running: boolean;
+  /** Its /healthz status, when it answered. */
+  status?: number;
+  /** Whom the answer named. */
+  identity?: Identity;
+}
+
+/** What answers at the old head's address now: its process, and its /healthz answer. */
+async function sightOldHead(ctx: FaultContext): Promise<OldHeadSighting> {
+  const running = ctx.stage.runner.process(ctx.headPod, ctx.stage.serviceNs)?.running === true;
+  try {
+    const res = await fetch(`${ctx.headUrl}/healthz`, { signal: AbortSignal.timeout(500) });
+    await res.text();
+    const identity = parseIdentity(res.headers.get(IDENTITY_HEADER));
+    return identity ? { running, status: res.status, identity } : { running, status: res.status };
+  } catch {
+    return { running };
+  }
+}
+
+/**
+ * Polls the head named in status once it is no longer the old one, until it answers /readyz as
+ * itself; then looks at once at what the old head's address answers.
+ */
+function watchNewHead(ctx: FaultContext): {
+  result(): Promise<{ at: number; oldHead: OldHeadSighting | undefined }>;
+} {
   let stop = false;
   const found = (async () => {
     const deadline = performance.now() + 180_000;
     while (!stop && performance.now() < deadline) {
-      const url = ctx.directory.fromStatus();
-      const pod = ctx.directory.object()?.status?.head?.pod;
-      if (url && pod && pod !== ctx.headPod) {
+      const target = ctx.directory.targetFromStatus();
+      if (target && target.pod !== ctx.headPod) {
         try {
-          const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(200) });
+          const res = await fetch(`${target.url}/readyz`, { signal: AbortSignal.timeout(200) });
           await res.text();
-          if (res.status === 200) return performance.now();
+          const identity = parseIdentity(res.headers.get(IDENTITY_HEADER));
+          if (res.status === 200 && identity?.pod === target.pod) {
+            const at = performance.now();
+            return { at, oldHead: await sightOldHead(ctx) };
+          }
         } catch {
           // not listening yet
         }
       }
       await sleep(20);
     }
-    return NaN;
+    return { at: NaN, oldHead: undefined };
   })();
   return {
     result: async () => {
-      const value = await Promise.race([found, sleep(10_000).then(() => NaN)]);
+      const value = await Promise.race([found, sleep(10_000).then(() => ({ at: NaN, oldHead: undefined }))]);
       stop = true;
       return value;
     },

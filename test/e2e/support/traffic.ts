@@ -17,6 +17,7 @@ import {
   OutcomeUnknown,
   type DataplaneClient,
   type HeadResolver,
+  type HeadTarget,
 } from "../../../src/dataplane/client.ts";
 import { checkOperations, type CheckResult } from "../../../src/dataplane/linearizability.ts";
 import {
@@ -105,14 +106,30 @@ export class HeadDirectory {
 
   /** The head named in the service's status, at its pod's IP. */
   fromStatus(): string | undefined {
-    const svc = this.object();
-    const pod = svc?.status?.head?.pod ? this.pods.get(svc.status.head.pod, this.namespace) : undefined;
-    const ip = pod?.status?.podIP;
-    return ip && svc ? `http://${ip}:${svc.spec.head.port}` : undefined;
+    return this.targetFromStatus()?.url;
   }
 
   /** The head Service's ready endpoint, as the EndpointSlice controller would publish it. */
   fromEndpoints(): string | undefined {
+    return this.targetFromEndpoints()?.url;
+  }
+
+  /** The head named in status, and whom to expect there: this service (by UID) and that pod. */
+  targetFromStatus(): HeadTarget | undefined {
+    const svc = this.object();
+    const pod = svc?.status?.head?.pod ? this.pods.get(svc.status.head.pod, this.namespace) : undefined;
+    const ip = pod?.status?.podIP;
+    if (!ip || !svc) return undefined;
+    return this.#target(`http://${ip}:${svc.spec.head.port}`, pod.metadata!.name!);
+  }
+
+  #target(url: string, pod: string): HeadTarget {
+    const uid = this.object()?.metadata?.uid;
+    return uid ? { url, pod, serviceUid: uid } : { url, pod };
+  }
+
+  /** The endpoint as an EndpointSlice would name it: its address and its pod (targetRef). */
+  targetFromEndpoints(): HeadTarget | undefined {
     const svc = this.kubeServices.get(`${this.service}-head`, this.namespace);
     const selector = Object.entries(svc?.spec?.selector ?? {});
     const port = svc?.spec?.ports?.[0]?.targetPort ?? svc?.spec?.ports?.[0]?.port;
@@ -129,14 +146,16 @@ export class HeadDirectory {
       .sort((a, b) =>
         String(b.metadata?.creationTimestamp).localeCompare(String(a.metadata?.creationTimestamp)),
       );
-    return ready[0] ? `http://${ready[0].status!.podIP}:${port}` : undefined;
+    return ready[0]
+      ? this.#target(`http://${ready[0].status!.podIP}:${port}`, ready[0].metadata!.name!)
+      : undefined;
   }
 
   resolver(kind: "status" | "endpoints"): HeadResolver {
     return async () => {
-      const url = kind === "status" ? this.fromStatus() : this.fromEndpoints();
-      if (url === undefined) throw new Error(`no head known yet (${kind})`);
-      return url;
+      const target = kind === "status" ? this.targetFromStatus() : this.targetFromEndpoints();
+      if (target === undefined) throw new Error(`no head known yet (${kind})`);
+      return target;
     };
   }
 }

@@ -152,7 +152,7 @@ describe("the servers", () => {
     expect(env(container, "UNDERSTUDY_ZONE")?.value).toBe("zone-b");
     expect(env(container, "UNDERSTUDY_DATA_DIR")?.value).toBe("/data");
     expect(env(container, "UNDERSTUDY_ADVERTISE")?.value).toBe(
-      "$(POD_NAME).kv-server-zone-b.storage.svc:7001",
+      "$(UNDERSTUDY_POD_NAME).kv-server-zone-b.storage.svc:7001",
     );
     expect(container.volumeMounts).toContainEqual({ name: "data", mountPath: "/data" });
     expect(set.spec!.volumeClaimTemplates![0]!.spec).toMatchObject({
@@ -211,6 +211,26 @@ describe("the servers", () => {
       partitions: "64",
       "replication-factor": "3",
     });
+  });
+});
+
+describe("identity", () => {
+  it("head and server processes learn the service's UID and their pod's name, which they name on every reply", () => {
+    const head = headPod(service(), 3, { kind: "zone", zone: "zone-a" }).spec!.containers[0]!;
+    const server = serverStatefulSet(service(), "zone-b").spec!.template.spec!.containers[0]!;
+    for (const container of [head, server]) {
+      expect(env(container, "UNDERSTUDY_SERVICE_UID")).toEqual({
+        name: "UNDERSTUDY_SERVICE_UID",
+        value: "uid-1",
+      });
+      expect(env(container, "UNDERSTUDY_POD_NAME")).toEqual({
+        name: "UNDERSTUDY_POD_NAME",
+        valueFrom: { fieldRef: { fieldPath: "metadata.name" } },
+      });
+    }
+    // The advertised address expands the pod name, so it must be defined before it.
+    const names = server.env!.map((e) => e.name);
+    expect(names.indexOf("UNDERSTUDY_POD_NAME")).toBeLessThan(names.indexOf("UNDERSTUDY_ADVERTISE"));
   });
 });
 

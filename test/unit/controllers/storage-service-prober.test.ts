@@ -10,21 +10,26 @@ import {
   probeTargets,
   type ProbeTarget,
 } from "../../../src/controllers/storage-service/prober.ts";
+import { formatIdentity, IDENTITY_HEADER, type Identity } from "../../../src/dataplane/identity.ts";
 import { eventually } from "../../support/kube.ts";
 
 // The head prober against real HTTP servers on loopback: a head that answers, one that stops, one
-// that never did.
+// that never did, and another process answering at the head's address.
 
 const servers: Server[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
 });
 
-async function head(initial = 200) {
+const KV_HEAD_1: Identity = { service: "uid-kv", role: "head", pod: "kv-head-1", epoch: 1 };
+
+/** A process answering /healthz with `initial` as `identity` (null: names nobody). */
+async function head(initial = 200, identity: Identity | null = KV_HEAD_1) {
   let hits = 0;
   let status = initial;
   const server = createServer((req, res) => {
     hits++;
+    if (identity) res.setHeader(IDENTITY_HEADER, formatIdentity(identity));
     res.statusCode = req.url === "/healthz" ? status : 404;
     res.end();
   });
@@ -40,7 +45,9 @@ async function head(initial = 200) {
 
 const target = (port: number, overrides: Partial<ProbeTarget> = {}): ProbeTarget => ({
   key: "storage/kv",
+  serviceUid: "uid-kv",
   pod: "kv-head-1",
+  epoch: 1,
   ip: "127.0.0.1",
   port,
   periodMs: 20,
@@ -91,7 +98,7 @@ describe("HeadProber", () => {
 
   it("starts over when the head pod changes", async () => {
     const first = await head(200);
-    const second = await head(503);
+    const second = await head(503, { ...KV_HEAD_1, pod: "kv-head-2" });
     const prober = new HeadProber();
     try {
       prober.update([target(first.port)]);
@@ -115,6 +122,45 @@ describe("HeadProber", () => {
       prober.update([target(port)]);
       await eventually("probed", () => hits() >= 4);
       expect(prober.record("storage", "kv")).toMatchObject({ answered: false, consecutiveFailures: 0 });
+    } finally {
+      prober.stop();
+    }
+  });
+
+  it("counts every answer from another process at the head's address, even before the head ever answered", async () => {
+    // Another service's head holds the address (a reused pod IP): it answers 200, as itself.
+    const { port } = await head(200, { service: "uid-other", role: "head", pod: "other-head-3", epoch: 3 });
+    const changed: string[] = [];
+    const prober = new HeadProber({ onChange: (key) => changed.push(key) });
+    try {
+      prober.update([target(port)]);
+      const failed = await eventually("impostor failures", () => {
+        const r = prober.record("storage", "kv");
+        return r && r.consecutiveFailures >= 3 ? r : undefined;
+      });
+      expect(failed).toMatchObject({ answered: false, failureThreshold: 3 });
+      expect(failed.impostor).toContain("service uid-other, not uid-kv");
+      expect(failed.impostor).toContain("pod other-head-3, not kv-head-1");
+      expect(changed).toEqual(["storage/kv"]);
+    } finally {
+      prober.stop();
+    }
+  });
+
+  it("fails an older head of the same service, and an answer that names nobody", async () => {
+    const older = await head(200, { ...KV_HEAD_1, epoch: 0 });
+    const anonymous = await head(200, null);
+    const prober = new HeadProber();
+    try {
+      prober.update([target(older.port), target(anonymous.port, { key: "storage/other" })]);
+      await eventually(
+        "both failing",
+        () =>
+          (prober.record("storage", "kv")?.consecutiveFailures ?? 0) >= 2 &&
+          (prober.record("storage", "other")?.consecutiveFailures ?? 0) >= 2,
+      );
+      expect(prober.record("storage", "kv")!.impostor).toContain("epoch 0, not 1");
+      expect(prober.record("storage", "other")!.impostor).toContain("names no understudy identity");
     } finally {
       prober.stop();
     }
@@ -153,7 +199,7 @@ describe("probeTargets", () => {
     const service = (name: string, head?: string): CustomObject => ({
       apiVersion: "understudy.dev/v1alpha1",
       kind: "StorageService",
-      metadata: { name, namespace: "storage" },
+      metadata: { name, namespace: "storage", uid: `uid-${name}` },
       spec: {
         pool: "p",
         zones: ["zone-a"],
@@ -169,7 +215,7 @@ describe("probeTargets", () => {
       ...(head ? { status: { head: { pod: head } } } : {}),
     });
     const pod = (name: string, ip?: string): k8s.V1Pod => ({
-      metadata: { name, namespace: "storage" },
+      metadata: { name, namespace: "storage", labels: { "understudy.dev/epoch": "2" } },
       status: ip ? { podIP: ip } : {},
     });
     const targets = probeTargets({
@@ -179,7 +225,9 @@ describe("probeTargets", () => {
     expect(targets).toEqual([
       {
         key: "storage/kv",
+        serviceUid: "uid-kv",
         pod: "kv-head-2",
+        epoch: 2,
         ip: "127.10.0.8",
         port: 7100,
         periodMs: 200,

@@ -2,6 +2,7 @@
 // connections, requests past the caps, and server addresses that answer nonsense. The head runs
 // as a real child process on loopback; it must keep serving, never crash, and stay within the
 // memory bound docs/DATAPLANE.md states (its peak RSS, VmHWM, is read from /proc).
+import { formatIdentity, IDENTITY_HEADER } from "../../../src/dataplane/identity.ts";
 import { createServer as createHttpServer, type Server } from "node:http";
 import { connect, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -267,11 +268,13 @@ const NONSENSE: Nonsense[] = [
 ];
 
 /**
- * An address that takes the epoch when asked to fence (so a head becomes ready on it) and then
- * answers every apply and read with `mode()`.
+ * An address that says it is a server (identity checks pass: what is tried here is what a server
+ * of the service could send), takes the epoch when asked to fence (so a head becomes ready on it)
+ * and then answers every apply and read with `mode()`.
  */
 async function startNonsenseServer(mode: () => Nonsense): Promise<{ server: Server; address: string }> {
   const server = createHttpServer((req, res) => {
+    res.setHeader(IDENTITY_HEADER, formatIdentity({ role: "server" }));
     let body = "";
     req.on("data", (d: Buffer) => (body += d.toString()));
     req.on("end", () => {
@@ -386,7 +389,7 @@ describe("a head process whose server addresses answer nonsense", () => {
   });
 
   it("stops reading an answer past the longest valid one, long before its timeout", async () => {
-    const rpc = new ServerRpc("t", 10_000);
+    const rpc = new ServerRpc("t", 10_000, { role: "server" });
     for (const mode of ["endless answer", "declares 1 GiB"] as const) {
       nonsense = mode;
       const started = Date.now();

@@ -43,7 +43,11 @@ describe("writes through the head with three servers in three zones (R=3, W=2)",
         .find((l) => l.startsWith(`understudy_server_requests_total{route="${route}",status="200"}`));
       return Number(line?.split(" ")[1] ?? 0);
     };
-    const batcher = new ServerBatcher(new ServerRpc(TOKEN, 2000), head.epoch, head.headId);
+    const batcher = new ServerBatcher(
+      new ServerRpc(TOKEN, 2000, { role: "server" }),
+      head.epoch,
+      head.headId,
+    );
     const address = slots[0]!.address;
     const [appliesBefore, readsBefore] = [await requests("/v1/apply"), await requests("/v1/read")];
     const records = Array.from({ length: 50 }, (_, i) => {

@@ -1,8 +1,12 @@
 import { describe, expect, it } from "vitest";
 import {
   assessHeadHealth,
+  judgeProbeAnswer,
+  recordProbe,
   type HeadHealthInput,
   type HeadPodView,
+  type ProbeOutcome,
+  type ProbeRecord,
 } from "../../../src/decisions/head-health.ts";
 import { node } from "./fixtures.ts";
 
@@ -114,6 +118,75 @@ describe("assessHeadHealth", () => {
       }),
     ).toMatchObject({
       reason: "NodeNotReady",
+    });
+  });
+});
+
+describe("judging a probe answer by whom it names", () => {
+  const expected = { service: "uid-kv", pod: "kv-head-4", epoch: 4 };
+  const own = { service: "uid-kv", role: "head", pod: "kv-head-4", epoch: 4 } as const;
+
+  it("ok only when the head answers as itself with a success status", () => {
+    expect(judgeProbeAnswer(expected, { status: 200, identity: own })).toEqual({ kind: "ok" });
+    expect(judgeProbeAnswer(expected, { status: 503, identity: own })).toEqual({ kind: "failed" });
+    expect(judgeProbeAnswer(expected, undefined)).toEqual({ kind: "failed" });
+  });
+
+  it.each([
+    [
+      "another service's head",
+      { ...own, service: "uid-other", pod: "other-head-2", epoch: 2 },
+      "service uid-other",
+    ],
+    ["an older head of this service", { ...own, pod: "kv-head-3", epoch: 3 }, "pod kv-head-3, not kv-head-4"],
+    ["a server", { service: "uid-kv", role: "server", pod: "kv-server-zone-a-0" }, "role server, not head"],
+    ["a process naming nobody", undefined, "names no understudy identity"],
+  ] as const)("an impostor, whatever its status: %s", (_what, identity, message) => {
+    const outcome = judgeProbeAnswer(expected, { status: 200, identity });
+    expect(outcome.kind).toBe("impostor");
+    expect((outcome as { message: string }).message).toContain(message);
+  });
+});
+
+describe("recording probes", () => {
+  const fresh: ProbeRecord = { consecutiveFailures: 0, failureThreshold: 2 };
+  const run = (outcomes: ProbeOutcome[], from = fresh) =>
+    outcomes.reduce((record, outcome, i) => recordProbe(record, outcome, 1000 + i), from);
+  const impostor: ProbeOutcome = { kind: "impostor", message: "answered as service uid-other, not uid-kv" };
+
+  it("plain failures count only once the head answered as itself", () => {
+    expect(run([{ kind: "failed" }, { kind: "failed" }])).toEqual(fresh);
+    expect(run([{ kind: "ok" }, { kind: "failed" }, { kind: "failed" }])).toEqual({
+      consecutiveFailures: 2,
+      failureThreshold: 2,
+      answered: true,
+      firstFailureAt: 1001,
+    });
+  });
+
+  it("an impostor's answers count from the first, and fail the head with the reason", () => {
+    const record = run([impostor, impostor]);
+    expect(record).toMatchObject({
+      consecutiveFailures: 2,
+      firstFailureAt: 1000,
+      impostor: impostor.message,
+    });
+    expect(record.answered).toBeUndefined();
+    expect(assess({ probe: record })).toMatchObject({
+      healthy: false,
+      reason: "ProbeFailed",
+      since: 1000,
+      message: expect.stringContaining(
+        "another process answers at its address (answered as service uid-other",
+      ),
+    });
+  });
+
+  it("the head answering as itself again clears the count and the impostor", () => {
+    expect(run([impostor, { kind: "ok" }])).toEqual({
+      consecutiveFailures: 0,
+      failureThreshold: 2,
+      answered: true,
     });
   });
 });
