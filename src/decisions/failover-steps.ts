@@ -365,15 +365,7 @@ function chooseSlot(
         heldByService(slot, observed),
     )
     .sort((a, b) => compareStrings(a.leaseName, b.leaseName))[0];
-  if (stillHeld) {
-    return {
-      kind: "casLease",
-      leaseName: stillHeld.leaseName,
-      expectedResourceVersion: stillHeld.resourceVersion,
-      from: stillHeld.holder,
-      to: { kind: "free" },
-    };
-  }
+  if (stillHeld) return giveBack(stillHeld);
   if (pool.refusal) return wait(FailoverWaitReason.NamespaceNotAllowed, pool.refusal, opts.noSlotRetryMs);
   const excluded = [...(state.abandonedSlots ?? [])];
   if (state.oldHead?.slot) excluded.push(state.oldHead.slot);
@@ -608,20 +600,23 @@ function replenish(state: FailoverRecord, observed: FailoverObserved, opts: Fail
   );
 }
 
+/** Gives a slot the service holds back to the pool: a compare-and-swap on its Lease. */
+function giveBack(slot: SlotView): FailoverAction {
+  return {
+    kind: "casLease",
+    leaseName: slot.leaseName,
+    expectedResourceVersion: slot.resourceVersion,
+    from: slot.holder,
+    to: { kind: "free" },
+  };
+}
+
 /** Replenished: release any slot the service holds besides its head's, then finish. */
 function finish(state: FailoverRecord, observed: FailoverObserved): FailoverAction {
   const stray = observed.pool?.slots
     .filter((slot) => heldByService(slot, observed) && slot.leaseName !== state.slot?.leaseName)
-    .sort((a, b) => (a.leaseName < b.leaseName ? -1 : 1))[0];
-  if (stray) {
-    return {
-      kind: "casLease",
-      leaseName: stray.leaseName,
-      expectedResourceVersion: stray.resourceVersion,
-      from: stray.holder,
-      to: { kind: "free" },
-    };
-  }
+    .sort((a, b) => compareStrings(a.leaseName, b.leaseName))[0];
+  if (stray) return giveBack(stray);
   const done = advance(state, FailoverStep.Done, observed.now);
   const summary: FailoverSummary = {
     startedAt: state.startedAt,
