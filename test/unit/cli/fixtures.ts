@@ -1,4 +1,5 @@
 // Objects as the API server lists them, with the status the operator would have written.
+import type { CliIO } from "../../../src/cli/program.ts";
 import type { ClaimObject, PoolObject, ServiceObject } from "../../../src/cli/model.ts";
 
 export const NOW = Date.parse("2026-03-01T12:00:00Z");
@@ -153,3 +154,15 @@ export const failingOver: ServiceObject = {
     },
   },
 };
+
+/** The command's output streams and clock, captured. */
+export function io(): CliIO & { out: string; err: string } {
+  const captured = {
+    out: "",
+    err: "",
+    now: () => NOW,
+    stdout: { write: (s: string) => (captured.out += s) },
+    stderr: { write: (s: string) => (captured.err += s) },
+  };
+  return captured;
+}

@@ -1,18 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { run, type CliIO } from "../../../src/cli/program.ts";
+import { io } from "./fixtures.ts";
+import { run } from "../../../src/cli/program.ts";
 
 // `understudy plan` refuses bad flags before it touches a cluster, naming the flag and the rule.
-
-function io(): CliIO & { out: string; err: string } {
-  const captured = {
-    out: "",
-    err: "",
-    now: () => Date.parse("2026-03-01T12:00:00Z"),
-    stdout: { write: (s: string) => (captured.out += s) },
-    stderr: { write: (s: string) => (captured.err += s) },
-  };
-  return captured;
-}
 
 const argv = (...args: string[]) => ["node", "/usr/local/bin/understudy", "plan", ...args];
 

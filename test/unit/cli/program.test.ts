@@ -1,19 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { io } from "./fixtures.ts";
 import { hasKubeconfigSource } from "../../../src/cli/kube.ts";
-import { programName, run, type CliIO } from "../../../src/cli/program.ts";
+import { programName, run } from "../../../src/cli/program.ts";
 
 // The command layer without a cluster: argument handling, help and errors.
-
-function io(): CliIO & { out: string; err: string } {
-  const captured = {
-    out: "",
-    err: "",
-    now: () => Date.parse("2026-03-01T12:00:00Z"),
-    stdout: { write: (s: string) => (captured.out += s) },
-    stderr: { write: (s: string) => (captured.err += s) },
-  };
-  return captured;
-}
 
 const argv = (...args: string[]) => ["node", "/usr/local/bin/understudy", ...args];
 

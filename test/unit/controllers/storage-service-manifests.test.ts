@@ -1,6 +1,6 @@
 import type * as k8s from "@kubernetes/client-node";
+import { service } from "./fixtures.ts";
 import { describe, expect, it } from "vitest";
-import { parseStorageService, type StorageService } from "../../../src/api/index.ts";
 import {
   DATAPLANE_MAIN,
   headPod,
@@ -14,25 +14,6 @@ import {
   tokenSecret,
 } from "../../../src/controllers/storage-service/manifests.ts";
 import { loadServers } from "../../../src/dataplane/config.ts";
-
-function service(edit: (spec: Record<string, unknown>) => void = () => {}): StorageService {
-  const spec: Record<string, unknown> = {
-    pool: "contingency",
-    zones: ["zone-a", "zone-b", "zone-c"],
-    primaryZone: "zone-a",
-    head: { image: "example/understudy:1", port: 7000 },
-    servers: { image: "example/understudy:1", port: 7001, replicasPerZone: 2, storage: { size: "1Gi" } },
-  };
-  edit(spec);
-  const parsed = parseStorageService({
-    apiVersion: "understudy.dev/v1alpha1",
-    kind: "StorageService",
-    metadata: { name: "kv", namespace: "storage", uid: "uid-1" },
-    spec,
-  });
-  if (!parsed.ok) throw new Error(parsed.message);
-  return parsed.value;
-}
 
 const env = (container: k8s.V1Container, name: string) => container.env?.find((e) => e.name === name);
 

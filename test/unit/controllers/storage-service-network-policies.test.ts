@@ -1,6 +1,7 @@
 // The NetworkPolicies a StorageService owns, asked what they let through: who reaches the head's
 // client port, the servers' port and the metrics port, for the default spec and for spec.clients
 // and spec.metricsScrapers. The operator pod's labels are read from the plain manifests.
+import { service } from "./fixtures.ts";
 import type * as k8s from "@kubernetes/client-node";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -20,24 +21,6 @@ import { admitted, type PodPlace } from "../../support/network-policy.ts";
 
 const REPO = join(import.meta.dirname, "../../..");
 const OPERATOR_NS = "understudy-system";
-
-function service(edit: (spec: Record<string, unknown>) => void = () => {}): StorageService {
-  const spec: Record<string, unknown> = {
-    pool: "contingency",
-    zones: ["zone-a", "zone-b", "zone-c"],
-    head: { image: "example/understudy:1", port: 7000 },
-    servers: { image: "example/understudy:1", port: 7001, storage: { size: "1Gi" } },
-  };
-  edit(spec);
-  const parsed = parseStorageService({
-    apiVersion: "understudy.dev/v1alpha1",
-    kind: "StorageService",
-    metadata: { name: "kv", namespace: "storage", uid: "uid-1" },
-    spec,
-  });
-  if (!parsed.ok) throw new Error(parsed.message);
-  return parsed.value;
-}
 
 /** The operator Deployment's pod labels, as the plain manifests (rendered from the chart) give them. */
 function operatorPodLabelsFromManifests(): Record<string, string> {
