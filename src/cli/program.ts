@@ -31,6 +31,7 @@ import { addPlanOptions, planInputs, type PlanFlags } from "./plan-flags.ts";
 import { renderPlan } from "./render-plan.ts";
 import { makeStyle, wantsColor } from "./style.ts";
 import { switchoverFinished, switchoverValue } from "./switchover.ts";
+import { VERSION } from "../version.ts";
 
 export interface OutputStream {
   write(text: string): unknown;
@@ -72,6 +73,7 @@ export function buildProgram(io: CliIO, name = "understudy"): Command {
     .addOption(
       new Option("-o, --output <format>", "output format").choices(["table", "json"]).default("table"),
     )
+    .version(VERSION, "--version", "print the version")
     .showHelpAfterError()
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
@@ -187,6 +189,22 @@ export function buildProgram(io: CliIO, name = "understudy"): Command {
         },
       });
       print(opts, { ...request, failover }, () => renderFailover(failover, context()));
+    });
+
+  program
+    .command("version")
+    .description("the version of this command, and of the Node.js that runs it")
+    .action((_opts, cmd: Command) => {
+      const version = {
+        version: VERSION,
+        node: process.version,
+        platform: `${process.platform}/${process.arch}`,
+      };
+      print(
+        globals(cmd),
+        version,
+        () => `understudy ${VERSION} (node ${version.node}, ${version.platform})\n`,
+      );
     });
 
   addPlanOptions(

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { io } from "./fixtures.ts";
 import { hasKubeconfigSource } from "../../../src/cli/kube.ts";
@@ -17,8 +18,25 @@ describe("the command line", () => {
   it("lists its commands in --help and exits 0", async () => {
     const cli = io();
     expect(await run(argv("--help"), cli)).toBe(0);
-    for (const command of ["status", "pool", "claims", "services", "failover"])
+    for (const command of ["status", "pool", "claims", "services", "failover", "version"])
       expect(cli.out).toContain(command);
+  });
+
+  it("prints package.json's version as `version` and `--version`", async () => {
+    const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
+      version: string;
+    };
+    const plain = io();
+    expect(await run(argv("version"), plain)).toBe(0);
+    expect(plain.out).toBe(
+      `understudy ${pkg.version} (node ${process.version}, ${process.platform}/${process.arch})\n`,
+    );
+    const json = io();
+    expect(await run(argv("version", "-o", "json"), json)).toBe(0);
+    expect(JSON.parse(json.out)).toMatchObject({ version: pkg.version, node: process.version });
+    const flag = io();
+    expect(await run(argv("--version"), flag)).toBe(0);
+    expect(flag.out).toBe(`${pkg.version}\n`);
   });
 
   it("refuses an unknown output format before touching a cluster", async () => {
