@@ -3,23 +3,31 @@
 #   operator: the default command
 #   head:     args ["dist/src/dataplane/main.js", "head"]
 #   server:   args ["dist/src/dataplane/main.js", "server"]
-# The RUN steps are the commands CI runs; test/unit/cli/dockerfile.test.ts keeps them so.
+# test/integration/image.test.ts runs the image under runc.
+
+# The base: Node.js 24 on Debian. `npm run image` (scripts/image/build.sh) builds without a Docker
+# engine or a registry: it makes this base locally and passes it in with --build-arg BASE_IMAGE.
+ARG BASE_IMAGE=node:24-slim
 
 # Build: install everything, compile src/ to dist/ (tsc -p tsconfig.build.json).
-FROM node:24-slim AS build
+FROM ${BASE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
+# Behind a TLS-inspecting proxy, the build is handed its CA as the secret npm-ca, and told so:
+# --secret id=npm-ca,src=<bundle> --build-arg NODE_EXTRA_CA_CERTS=/run/secrets/npm-ca
+ARG NODE_EXTRA_CA_CERTS
+RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=npm-ca npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
 # Runtime: production dependencies and the compiled JavaScript only.
-FROM node:24-slim AS runtime
+FROM ${BASE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
+ARG NODE_EXTRA_CA_CERTS
+RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=npm-ca npm ci --omit=dev --no-audit --no-fund
 COPY --from=build /app/dist ./dist
 # Files stay root-owned and read-only to the process: the root filesystem can be mounted
 # read-only; the server role writes only to its volume, Node only to /tmp.
