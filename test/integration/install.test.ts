@@ -1,12 +1,12 @@
 import type * as k8s from "@kubernetes/client-node";
 import * as kube from "@kubernetes/client-node";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
+import { parseAllDocuments, parseDocument } from "yaml";
 import { poolResource as poolRef, storageServiceResource as serviceRef } from "../../src/api/index.ts";
 import type { CustomObject } from "../../src/kube/client.ts";
 import { isNotFound } from "../../src/kube/errors.ts";
@@ -139,12 +139,15 @@ describe("the Helm chart", () => {
   });
 
   it("installs into a fresh namespace: the operator Deployment, its ServiceAccount, RBAC and metrics Service", async () => {
+    // The CRDs came from installCrds(), as from `kubectl apply -f crds/`: not this release's.
     await helm(
       "install",
       release,
       chart,
       "-n",
       namespace,
+      "--set",
+      "crds.create=false",
       "--set-string",
       `operator.poolSelector=${poolSelector}`,
       "--wait",
@@ -175,7 +178,7 @@ describe("the Helm chart", () => {
     expect(deployment.status?.readyReplicas).toBe(2);
     const env = deployment.spec!.template.spec!.containers[0]!.env!;
     expect(env.find((e) => e.name === "UNDERSTUDY_POOL_SELECTOR")?.value).toBe(poolSelector);
-    // The CRDs came with the chart (or were there already, which Helm leaves alone).
+    // The CRDs are there, managed apart from the release.
     for (const plural of ["contingencypools", "poolclaims", "storageservices"])
       expect(
         await exists({
@@ -433,5 +436,136 @@ describe("the plain manifests", () => {
       500,
     );
     expect(ready).toBe(true);
+  });
+});
+
+describe("the chart's CRDs", () => {
+  const crdRelease = `understudy-crds-${run}`;
+  const crdNames = readdirSync(join(root, "crds"))
+    .filter((f) => f.endsWith(".yaml"))
+    .map((f) => f.replace(/\.yaml$/, ""));
+  const poolCrd = "contingencypools.understudy.dev";
+  const keptPool = `crds-kept-${run}`;
+  const changedChart = join(work, "changed-chart");
+  const extensions = testKubeConfig().makeApiClient(kube.ApiextensionsV1Api);
+  let crdNamespace: string | undefined;
+  // No pool carries this label: the release's operator replicas (KWOK pods, no process) manage nothing.
+  const helmRelease = (command: "install" | "upgrade", chartDir: string) =>
+    helm(
+      command,
+      crdRelease,
+      chartDir,
+      "-n",
+      crdNamespace!,
+      "--set-string",
+      `operator.poolSelector=${instanceLabel}=${crdRelease}`,
+      "--wait",
+      "--timeout",
+      "2m",
+    );
+  const specProperties = async () =>
+    Object.keys(
+      (await extensions.readCustomResourceDefinition({ name: poolCrd })).spec.versions[0]!.schema!
+        .openAPIV3Schema!.properties!.spec!.properties!,
+    );
+
+  afterAll(async () => {
+    await deletePool(client, keptPool);
+    if (crdNamespace) {
+      await helm("uninstall", crdRelease, "-n", crdNamespace, "--wait").catch(() => undefined);
+      await deleteNamespace(client, crdNamespace);
+    }
+    // Whatever happened above, the cluster's CRDs are the repository's again for the tests after.
+    await installCrds();
+  });
+
+  it("install with the release, which takes over CRDs applied before once they are labelled for it", async () => {
+    crdNamespace = await freshNamespace(client, "install-crds");
+    // The adoption docs/OPERATIONS.md ("Upgrading") describes for CRDs that came from elsewhere.
+    await kubectl("label", "crd", ...crdNames, "app.kubernetes.io/managed-by=Helm", "--overwrite");
+    await kubectl(
+      "annotate",
+      "crd",
+      ...crdNames,
+      `meta.helm.sh/release-name=${crdRelease}`,
+      `meta.helm.sh/release-namespace=${crdNamespace}`,
+      "--overwrite",
+    );
+    await helmRelease("install", chart);
+    const manifest = documents(await helm("get", "manifest", crdRelease, "-n", crdNamespace));
+    expect(
+      manifest
+        .filter((o) => o.kind === "CustomResourceDefinition")
+        .map((o) => o.metadata!.name)
+        .sort(),
+    ).toEqual([...crdNames].sort());
+    for (const name of crdNames) {
+      const crd = await extensions.readCustomResourceDefinition({ name });
+      expect(crd.metadata!.annotations).toMatchObject({
+        "helm.sh/resource-policy": "keep",
+        "meta.helm.sh/release-name": crdRelease,
+      });
+    }
+  });
+
+  it("are upgraded by helm upgrade: a field added to a CRD is served", async () => {
+    // Before: the API server prunes a field the schema does not know.
+    const pool = poolManifest(keptPool, { zones: { "zone-a": 1 }, allowedNamespaces: [] });
+    await client.createCustom(poolRef, { ...pool, spec: { ...pool.spec, upgradeCheck: "before" } });
+    const before = await client.getCustom<CustomObject<Record<string, unknown>>>(poolRef, keptPool);
+    expect(before.spec).not.toHaveProperty("upgradeCheck");
+
+    // The chart of a release whose ContingencyPool has one more spec field.
+    cpSync(chart, changedChart, { recursive: true });
+    const file = join(changedChart, "templates/crds", `${poolCrd}.yaml`);
+    const [open, ...rest] = readFileSync(file, "utf8").trimEnd().split("\n");
+    const close = rest.pop();
+    const crd = parseDocument(rest.join("\n"));
+    crd.setIn(
+      [
+        "spec",
+        "versions",
+        0,
+        "schema",
+        "openAPIV3Schema",
+        "properties",
+        "spec",
+        "properties",
+        "upgradeCheck",
+      ],
+      crd.createNode({ type: "string", description: "A field of the next release." }),
+    );
+    writeFileSync(file, [open, crd.toString({ lineWidth: 0 }), close, ""].join("\n"));
+    await helmRelease("upgrade", changedChart);
+
+    expect(await specProperties()).toContain("upgradeCheck");
+    await eventually("the new field to be kept by the API server", async () => {
+      await client.patchCustom(poolRef, keptPool, undefined, { spec: { upgradeCheck: "after" } });
+      const after = await client.getCustom<CustomObject<Record<string, unknown>>>(poolRef, keptPool);
+      return after.spec?.upgradeCheck === "after";
+    });
+  });
+
+  it("are kept by helm uninstall, and so is every custom resource", async () => {
+    // Back to this repository's CRDs: the upgrade removes the field again.
+    await helmRelease("upgrade", chart);
+    expect(await specProperties()).not.toContain("upgradeCheck");
+
+    await helm("uninstall", crdRelease, "-n", crdNamespace!, "--wait", "--timeout", "2m");
+    await eventually("the release's Deployment to be gone", async () => {
+      try {
+        await client.apps.readNamespacedDeployment({ name: crdRelease, namespace: crdNamespace! });
+        return false;
+      } catch (err) {
+        if (isNotFound(err)) return true;
+        throw err;
+      }
+    });
+    for (const name of crdNames) {
+      const crd = await extensions.readCustomResourceDefinition({ name });
+      expect(crd.metadata!.deletionTimestamp, name).toBeUndefined();
+    }
+    const pool = await client.getCustom<CustomObject>(poolRef, keptPool);
+    expect(pool.metadata?.deletionTimestamp).toBeUndefined();
   });
 });

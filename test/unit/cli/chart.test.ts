@@ -1,6 +1,6 @@
 import type * as k8s from "@kubernetes/client-node";
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
@@ -82,6 +82,25 @@ describe("generated files", () => {
     for (const o of objects.filter((o) => o.metadata?.namespace))
       expect([MANIFESTS_NAMESPACE, "kube-node-lease"]).toContain(o.metadata!.namespace);
     expect(objects.some((o) => o.kind === "CustomResourceDefinition")).toBe(false);
+  });
+});
+
+describe("the CRDs", () => {
+  const crds = defaults.filter((o) => o.kind === "CustomResourceDefinition");
+
+  it("are the chart's templates, exactly crds/ with the keep policy, so that helm upgrade updates them", () => {
+    const files = readdirSync(join(root, "crds")).filter((f) => f.endsWith(".yaml"));
+    expect(crds.map((c) => `${c.metadata!.name}.yaml`).sort()).toEqual(files.sort());
+    for (const crd of crds) {
+      const { annotations, ...metadata } = crd.metadata!;
+      expect(annotations).toEqual({ "helm.sh/resource-policy": "keep" });
+      expect({ ...crd, metadata }).toEqual(parse(read(`crds/${crd.metadata!.name}.yaml`)));
+    }
+  });
+
+  it("are left out with crds.create=false", () => {
+    expect(template("crds.create=false").filter((o) => o.kind === "CustomResourceDefinition")).toEqual([]);
+    expect(templateFails("crds.create=yes")).toContain("/crds/create");
   });
 });
 
