@@ -1,5 +1,6 @@
 // The command layer: parse arguments, fetch, hand what was listed to a pure render, print.
 import { serviceAnnotations, storageServiceResource as serviceResource } from "../api/index.ts";
+import tab from "@bomb.sh/tab/commander";
 import { Command, CommanderError, Option } from "commander";
 import { writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -226,6 +227,9 @@ export function buildProgram(io: CliIO, name = "understudy"): Command {
     print(opts, report, () => renderPlan(report, context()));
   });
 
+  // Shell completion from the command tree above (keep it last): `complete bash|zsh|fish|powershell`
+  // prints the script, which then asks `understudy complete -- <words>` for candidates.
+  tab(program);
   return program;
 }
 
