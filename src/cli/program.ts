@@ -1,7 +1,7 @@
 // The command layer: parse arguments, fetch, hand what was listed to a pure render, print.
 import { serviceAnnotations, storageServiceResource as serviceResource } from "../api/index.ts";
 import tab from "@bomb.sh/tab/commander";
-import { Command, CommanderError, Option } from "commander";
+import { Argument, Command, CommanderError, Option } from "commander";
 import { writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { errorMessage } from "../kube/errors.ts";
@@ -32,6 +32,14 @@ import { addPlanOptions, planInputs, type PlanFlags } from "./plan-flags.ts";
 import { renderPlan } from "./render-plan.ts";
 import { makeStyle, wantsColor } from "./style.ts";
 import { switchoverFinished, switchoverValue } from "./switchover.ts";
+import {
+  collectReport,
+  REPORT_KINDS,
+  reportEntries,
+  reportName,
+  writeArchive,
+  type ReportKind,
+} from "./report.ts";
 import { VERSION } from "../version.ts";
 
 export interface OutputStream {
@@ -226,6 +234,49 @@ export function buildProgram(io: CliIO, name = "understudy"): Command {
     }
     print(opts, report, () => renderPlan(report, context()));
   });
+
+  program
+    .command("report")
+    .addArgument(new Argument("<kind>", "what to report on").choices(REPORT_KINDS))
+    .argument("<name>", "the storage service (in -n's namespace) or the pool")
+    .description(
+      "a support bundle in one .tar.gz: the service or pool with everything the operator made for it, their Events, and the operator's logs",
+    )
+    .option(
+      "-f, --file <path>",
+      "where to write it (default: ./understudy-report-<kind>-<name>-<time>.tar.gz)",
+    )
+    .action(async (kind: ReportKind, name: string, local: { file?: string }, cmd: Command) => {
+      const opts = globals(cmd);
+      const conn = open(opts);
+      const target = {
+        kind,
+        name,
+        namespace: kind === "service" ? (opts.namespace ?? conn.namespace) : undefined,
+      };
+      const collected = await collectReport(conn.client, target);
+      const now = io.now();
+      const entries = reportEntries(target, collected, now);
+      const file = local.file ?? `${reportName(target, now)}.tar.gz`;
+      await writeArchive(file, entries);
+      const summary = {
+        file,
+        objects: entries.filter((e) => e.path.includes("/resources/")).length,
+        events: collected.events.length,
+        logs: collected.logs.filter((l) => l.error === undefined).length,
+        problems: collected.problems.length + collected.logs.filter((l) => l.error !== undefined).length,
+      };
+      print(
+        opts,
+        summary,
+        () =>
+          `wrote ${file}: ${summary.objects} objects, ${summary.events} events, ${summary.logs} operator logs` +
+          (summary.problems > 0
+            ? ` (${summary.problems} could not be read: see problems.txt and logs/)`
+            : "") +
+          "\n",
+      );
+    });
 
   // Shell completion from the command tree above (keep it last): `complete bash|zsh|fish|powershell`
   // prints the script, which then asks `understudy complete -- <words>` for candidates.
