@@ -23,6 +23,16 @@ export const annotations = {
   revokedClaim: `${prefix}/revoked-claim`,
 } as const;
 
+/**
+ * What a placeholder pod tells cluster autoscalers: the free slot's capacity is the point, so
+ * neither Cluster Autoscaler's scale-down nor Karpenter's consolidation or drift may take its node
+ * away (docs/OPERATIONS.md, "Cluster Autoscaler and Karpenter").
+ */
+export const placeholderAnnotations = {
+  "cluster-autoscaler.kubernetes.io/safe-to-evict": "false",
+  "karpenter.sh/do-not-disrupt": "true",
+} as const;
+
 export const roles = {
   placeholder: "placeholder",
   tenant: "tenant",

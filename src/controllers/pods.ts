@@ -3,7 +3,7 @@ import type * as k8s from "@kubernetes/client-node";
 import { CLAIM_KIND, type ContingencyPool, type PoolClaim } from "../api/index.ts";
 import type { SlotView } from "../decisions/types.ts";
 import { tenantPodFieldRule } from "../decisions/tenant-pod-fields.ts";
-import { labels, managedBy, placeholderPriorityClass, roles } from "./labels.ts";
+import { labels, managedBy, placeholderAnnotations, placeholderPriorityClass, roles } from "./labels.ts";
 
 export const placeholderName = (leaseName: string) => `placeholder-${leaseName}`;
 const TENANT_POD_SUFFIX = "-tenant";
@@ -64,6 +64,7 @@ export function placeholderPod(pool: ContingencyPool, slot: SlotView, namespace:
       name: placeholderName(slot.leaseName),
       namespace,
       labels: slotLabels(slot, roles.placeholder),
+      annotations: { ...placeholderAnnotations },
     },
     spec: {
       nodeName: slot.node,

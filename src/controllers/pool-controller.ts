@@ -18,7 +18,7 @@ import { planSlotPlacement } from "../decisions/slot-placement.ts";
 import type { SlotView } from "../decisions/types.ts";
 import { isConflict, isNotFound } from "../kube/errors.ts";
 import type { ControllerContext, ReconcileResult } from "./context.ts";
-import { annotations, labels, roles } from "./labels.ts";
+import { annotations, labels, placeholderAnnotations, roles } from "./labels.ts";
 import { placeholderName, placeholderPod, placeholderPriorityClassObject, tenantPodClaim } from "./pods.ts";
 import { noticeRevocation } from "./revocation.ts";
 import {
@@ -270,6 +270,9 @@ async function deletePod(
   }
 }
 
+const lacksAnnotations = (pod: k8s.V1Pod) =>
+  Object.entries(placeholderAnnotations).some(([key, value]) => pod.metadata?.annotations?.[key] !== value);
+
 /** A free slot has exactly one placeholder, on its node; a held slot has none. */
 async function syncPlaceholders(
   ctx: ControllerContext,
@@ -285,6 +288,18 @@ async function syncPlaceholders(
       (!wanted || existing.spec?.nodeName !== slot.node || existing.status?.phase === "Failed")
     ) {
       if (!existing.metadata?.deletionTimestamp) await deletePod(ctx, name, ctx.namespace, 0);
+      continue;
+    }
+    if (wanted && existing && !existing.metadata?.deletionTimestamp && lacksAnnotations(existing)) {
+      // A placeholder made by an earlier version: told what the autoscalers must leave alone.
+      try {
+        await ctx.client.mergePatch(
+          { apiVersion: "v1", kind: "Pod", metadata: { name, namespace: ctx.namespace } },
+          { metadata: { annotations: placeholderAnnotations } },
+        );
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
       continue;
     }
     if (wanted && !existing) {

@@ -87,6 +87,22 @@ describe("a contingency pool of 6 slots over three zones", () => {
     });
     for (const p of pods)
       expect(zoneOfNode.get(p.spec!.nodeName!)).toBe(p.metadata!.labels!["understudy.dev/zone"]);
+    // Autoscalers may not take a free slot's node away (docs/OPERATIONS.md).
+    const keep = {
+      "cluster-autoscaler.kubernetes.io/safe-to-evict": "false",
+      "karpenter.sh/do-not-disrupt": "true",
+    };
+    for (const p of pods) expect(p.metadata!.annotations).toMatchObject(keep);
+    // A placeholder without them (as an earlier version made it) gets them back.
+    const bare = pods[0]!.metadata!.name!;
+    await client.mergePatch(
+      { apiVersion: "v1", kind: "Pod", metadata: { name: bare, namespace: opNs } },
+      { metadata: { annotations: { "karpenter.sh/do-not-disrupt": null } } },
+    );
+    await eventually("the placeholder's annotations restored", async () => {
+      const pod = await client.core.readNamespacedPod({ name: bare, namespace: opNs });
+      return pod.metadata?.annotations?.["karpenter.sh/do-not-disrupt"] === "true";
+    });
 
     const status = await eventually("status counts 6 free", async () => {
       const s = (await getPool(client, pool)).status;
