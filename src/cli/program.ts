@@ -279,8 +279,11 @@ export function buildProgram(io: CliIO, name = "understudy"): Command {
     });
 
   // Shell completion from the command tree above (keep it last): `complete bash|zsh|fish|powershell`
-  // prints the script, which then asks `understudy complete -- <words>` for candidates.
+  // prints the script, which then asks `understudy complete -- <words>` for candidates. The script
+  // is for the `understudy` command even when run as `kubectl understudy` (tab takes the name now).
+  program.name("understudy");
   tab(program);
+  program.name(name);
   return program;
 }
 

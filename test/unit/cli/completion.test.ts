@@ -1,4 +1,6 @@
 import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
@@ -24,6 +26,22 @@ describe("shell completion", () => {
     expect(script).toContain("complete -F __understudy_complete understudy");
     expect(script).toContain("understudy complete -- ");
     await expect(run("bash", ["-n", "-c", script])).resolves.toBeDefined();
+  });
+
+  it("completes the understudy command when run as a kubectl plugin too", async () => {
+    // kubectl runs the plugin as kubectl-understudy: the command then calls itself "kubectl understudy".
+    const bin = mkdtempSync(join(tmpdir(), "understudy-plugin-"));
+    try {
+      symlinkSync(join(root, "src/cli/main.ts"), join(bin, "kubectl-understudy"));
+      const plugin = (...args: string[]) =>
+        run(join(root, "node_modules/.bin/node"), [join(bin, "kubectl-understudy"), ...args], { cwd: root });
+      expect((await plugin("--help")).stdout).toMatch(/^Usage: kubectl understudy /);
+      expect((await plugin("complete", "bash")).stdout).toContain(
+        "complete -F __understudy_complete understudy",
+      );
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
 
   it("prints a zsh script for compdef", async () => {
