@@ -16,7 +16,8 @@ COPY package.json package-lock.json ./
 # Behind a TLS-inspecting proxy, the build is handed its CA as the secret npm-ca, and told so:
 # --secret id=npm-ca,src=<bundle> --build-arg NODE_EXTRA_CA_CERTS=/run/secrets/npm-ca
 ARG NODE_EXTRA_CA_CERTS
-RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=npm-ca npm ci --no-audit --no-fund
+# No install scripts: the only one is the node devDependency's download of Node.js, which the base has.
+RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=npm-ca npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
