@@ -207,7 +207,7 @@ withLimits(
         logger,
         processMetrics: true,
       });
-      onSignals(handle.close, logger);
+      onSignals(() => handle.close(), logger);
     },
   );
 
@@ -256,7 +256,7 @@ withLimits(
       handle.ready.catch((err: unknown) =>
         logger.error({ err: (err as Error).message }, "head cannot take its epoch"),
       );
-      onSignals(handle.close, logger);
+      onSignals(() => handle.close(), logger);
     },
   );
 
