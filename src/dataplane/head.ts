@@ -1,13 +1,14 @@
 // The head role: stateless router. Fences older epochs, then serves get/put/delete/cas
 // by quorum over the servers that own each key's partition.
 import { randomUUID } from "node:crypto";
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { Admission, HEAD_SERVING_LIMITS, type ServingLimits } from "./admission.ts";
 import { OP_PATH, opRequestSchema, precheckOp, type FailureOutcome, type OpRequest } from "./api.ts";
-import { checkExpected, HttpError, parseHostPort, sendError, sendJson, stampIdentity } from "./http-util.ts";
+import type { ClientTokens } from "./client-auth.ts";
+import { checkExpected, HttpError, sendError, sendJson, stampIdentity } from "./http-util.ts";
 import type { Identity } from "./identity.ts";
 import { KeyedMutex } from "./key-lock.ts";
+import type { ServingListener } from "./listener.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { listenForMetrics, type MetricsListener } from "./metrics-listener.ts";
 import { Counter, createRegistry, Gauge, Histogram, type Registry } from "./metrics.ts";
@@ -15,6 +16,7 @@ import { partitionOfKey, placePartitions, type ServerAddress } from "./placement
 import { minimumReadQuorum, stillPossible, writeOutcome, writeQuorum, type ReplicaReply } from "./quorum.ts";
 import { compareSequence, exists, LIMITS, newestRecord, type KvRecord, type Sequence } from "./record.ts";
 import { ServerBatcher, ServerRpc } from "./server-client.ts";
+import { Dialer, type TlsMaterial, type TlsMode } from "./tls.ts";
 import { epochStateSchema, PATHS } from "./wire.ts";
 
 export interface HeadOptions {
@@ -44,6 +46,13 @@ export interface HeadOptions {
   readonly metricsListen?: string;
   readonly logger?: Logger;
   readonly processMetrics?: boolean;
+  /**
+   * TLS: the head serves `material`'s certificate to clients (and, in permissive mode, plain HTTP
+   * beside it) and dials its servers over TLS, trusting `material`'s CA. Unset or disabled: plain.
+   */
+  readonly tls?: { readonly mode: TlsMode; readonly material: TlsMaterial };
+  /** Clients allowed to operate (by their tokens' digests); unset: any client that reaches the head. */
+  readonly clientTokens?: ClientTokens;
 }
 
 export interface HeadHandle {
@@ -117,7 +126,8 @@ class Head implements HeadHandle {
   readonly #opSeconds: Histogram<"op">;
   readonly #repairs: Counter;
   readonly #admission: Admission;
-  readonly #http: Server;
+  readonly #http: ServingListener;
+  readonly #dialer: Dialer;
   #metricsListener: MetricsListener | null = null;
   /** The sequence number of this epoch's last write. */
   #n = 0;
@@ -137,8 +147,9 @@ class Head implements HeadHandle {
     return this.#address;
   }
 
+  /** The head's base URL: https when it serves TLS (in permissive mode it takes plain HTTP too). */
   get url(): string {
-    return `http://${this.#address}`;
+    return `${this.#dialer.scheme}://${this.#address}`;
   }
 
   static async start(options: HeadOptions): Promise<Head> {
@@ -170,10 +181,14 @@ class Head implements HeadHandle {
       pod: options.identity?.pod ?? "",
       epoch: this.epoch,
     };
-    this.#rpc = new ServerRpc(options.token, options.serverTimeoutMs ?? HEAD_DEFAULTS.serverTimeoutMs, {
-      service: this.identity.service,
-      role: "server",
-    });
+    const tls = options.tls?.mode === "disabled" ? undefined : options.tls;
+    this.#dialer = new Dialer(tls === undefined ? {} : { material: tls.material });
+    this.#rpc = new ServerRpc(
+      options.token,
+      options.serverTimeoutMs ?? HEAD_DEFAULTS.serverTimeoutMs,
+      { service: this.identity.service, role: "server" },
+      this.#dialer,
+    );
     this.#batcher = new ServerBatcher(this.#rpc, this.epoch, this.headId);
     this.#cacheSize = options.cacheSize ?? HEAD_DEFAULTS.cacheSize;
     this.ready = new Promise<void>((resolve, reject) => {
@@ -214,16 +229,14 @@ class Head implements HeadHandle {
     });
 
     this.#admission = new Admission("head", { ...HEAD_SERVING_LIMITS, ...options.limits });
-    this.#http = this.#admission.createServer((req, res) => this.#handle(req, res));
+    this.#http = this.#admission.createServer(
+      (req, res) => this.#handle(req, res),
+      tls === undefined ? undefined : { mode: tls.mode as "permissive" | "required", material: tls.material },
+    );
   }
 
   async #listen(): Promise<void> {
-    const { host, port } = parseHostPort(this.#options.listen);
-    await new Promise<void>((resolve, reject) => {
-      this.#http.once("error", reject);
-      this.#http.listen(port, host, () => resolve());
-    });
-    this.#address = `${host}:${(this.#http.address() as AddressInfo).port}`;
+    this.#address = await this.#http.listen(this.#options.listen);
     if (this.#options.metricsListen !== undefined) {
       this.#metricsListener = await listenForMetrics(
         this.#options.metricsListen,
@@ -505,6 +518,7 @@ class Head implements HeadHandle {
     if (path !== OP_PATH)
       throw new HttpError(404, "not_found", `no such path ${path}; operations go to POST ${OP_PATH}`);
     if (method !== "POST") throw new HttpError(405, "method_not_allowed", `${OP_PATH} takes POST`);
+    this.#options.clientTokens?.authenticate(req);
     checkExpected(req, this.identity, { outcome: "not_applied" });
     const body = await this.#admission.readBody(req, res, LIMITS.maxBodyBytes);
     let parsed: unknown;
@@ -600,13 +614,14 @@ class Head implements HeadHandle {
     this.#closed ??= (async () => {
       this.#closing = true;
       this.#rejectReady(new Error("head closed"));
-      const stopped = new Promise<void>((resolve) => this.#http.close(() => resolve()));
+      const stopped = this.#http.close();
       this.#http.closeIdleConnections();
       if (this.#inflight > 0) await new Promise<void>((resolve) => (this.#inflightDone = resolve));
       await this.#fencing;
       this.#http.closeAllConnections();
       await stopped;
       await this.#metricsListener?.close();
+      await this.#dialer.close();
       this.#log.info("closed");
     })();
     return this.#closed;

@@ -1,6 +1,5 @@
 // The server role: stores its partitions' records durably and applies what heads send.
-import type { IncomingMessage, Server as HttpServer, ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { Admission, SERVER_SERVING_LIMITS, type ServingLimits } from "./admission.ts";
 import { pullFromPeer, peersToSync, type PeerShare } from "./anti-entropy.ts";
 import { admit } from "./epoch.ts";
@@ -8,13 +7,13 @@ import {
   checkBearer,
   checkExpected,
   HttpError,
-  parseHostPort,
   parseJson,
   sendError,
   sendJson,
   stampIdentity,
 } from "./http-util.ts";
 import type { Identity } from "./identity.ts";
+import type { ServingListener } from "./listener.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { listenForMetrics, type MetricsListener } from "./metrics-listener.ts";
 import { Counter, createRegistry, Gauge, Histogram, type Registry } from "./metrics.ts";
@@ -22,6 +21,7 @@ import { partitionOfKey, type ServerAddress } from "./placement.ts";
 import { GroupCommitter } from "./group-commit.ts";
 import { LIMITS } from "./record.ts";
 import { ServerStore, type StoreOp, type StoreResult } from "./server-store.ts";
+import { Dialer, type TlsMaterial, type TlsMode } from "./tls.ts";
 import { applyRequestSchema, fenceRequestSchema, PATHS, readRequestSchema } from "./wire.ts";
 
 export interface ServerOptions {
@@ -53,6 +53,11 @@ export interface ServerOptions {
   readonly metricsListen?: string;
   readonly logger?: Logger;
   readonly processMetrics?: boolean;
+  /**
+   * TLS: the server serves `material`'s certificate (and, in permissive mode, plain HTTP beside it)
+   * and pulls from its peers over TLS, trusting `material`'s CA. Unset or disabled: plain.
+   */
+  readonly tls?: { readonly mode: TlsMode; readonly material: TlsMaterial };
 }
 
 export interface ServerHandle {
@@ -111,8 +116,8 @@ class Server implements ServerHandle {
   readonly #antiEntropyRounds: Counter<"result">;
   readonly #committer: GroupCommitter<StoreOp, StoreResult>;
   readonly #admission: Admission;
-  readonly #http: HttpServer;
-  readonly #sockets = new Set<Socket>();
+  readonly #http: ServingListener;
+  readonly #dialer: Dialer;
   #metricsListener: MetricsListener | null = null;
   #address = "";
   #shares: PeerShare[] = [];
@@ -209,11 +214,12 @@ class Server implements ServerHandle {
     });
 
     this.#admission = new Admission("server", { ...SERVER_SERVING_LIMITS, ...options.limits });
-    this.#http = this.#admission.createServer((req, res) => this.#handle(req, res));
-    this.#http.on("connection", (socket: Socket) => {
-      this.#sockets.add(socket);
-      socket.once("close", () => this.#sockets.delete(socket));
-    });
+    const tls = options.tls?.mode === "disabled" ? undefined : options.tls;
+    this.#dialer = new Dialer(tls === undefined ? {} : { material: tls.material });
+    this.#http = this.#admission.createServer(
+      (req, res) => this.#handle(req, res),
+      tls === undefined ? undefined : { mode: tls.mode as "permissive" | "required", material: tls.material },
+    );
   }
 
   /** host:port actually bound. */
@@ -221,8 +227,9 @@ class Server implements ServerHandle {
     return this.#address;
   }
 
+  /** The server's base URL: https when it serves TLS (in permissive mode it takes plain HTTP too). */
   get url(): string {
-    return `http://${this.#address}`;
+    return `${this.#dialer.scheme}://${this.#address}`;
   }
 
   get ready(): Promise<void> {
@@ -230,12 +237,7 @@ class Server implements ServerHandle {
   }
 
   async #listen(): Promise<void> {
-    const { host, port } = parseHostPort(this.#options.listen);
-    await new Promise<void>((resolve, reject) => {
-      this.#http.once("error", reject);
-      this.#http.listen(port, host, () => resolve());
-    });
-    this.#address = `${host}:${(this.#http.address() as AddressInfo).port}`;
+    this.#address = await this.#http.listen(this.#options.listen);
     // Anti-entropy with every peer that shares partitions with this server.
     const self = this.#options.advertise ?? this.#address;
     const servers = this.#options.servers;
@@ -412,6 +414,7 @@ class Server implements ServerHandle {
             store: this.#store,
             submit: (op) => this.#committer.submit(op),
             token: this.#options.token,
+            dialer: this.#dialer,
             expected: { service: this.identity.service, role: "server" },
             pageSize: SERVER_DEFAULTS.changesPageSize,
             pageBytes: SERVER_DEFAULTS.changesPageBytes,
@@ -451,13 +454,15 @@ class Server implements ServerHandle {
       await this.#round?.catch(() => undefined);
       await this.#committer.drained();
       const graceEnds = Date.now() + SERVER_DEFAULTS.drainGraceMs;
-      while (this.#sockets.size > 0 && Date.now() < graceEnds) await new Promise((r) => setTimeout(r, 10));
-      const stopped = new Promise<void>((resolve) => this.#http.close(() => resolve()));
+      while (this.#http.sockets.size > 0 && Date.now() < graceEnds)
+        await new Promise((r) => setTimeout(r, 10));
+      const stopped = this.#http.close();
       this.#http.closeAllConnections();
       await stopped;
       await this.#committer.drained();
       this.#store.close();
       await this.#metricsListener?.close();
+      await this.#dialer.close();
       this.#log.info("closed");
     })();
     return this.#closing;
