@@ -10,6 +10,7 @@ import { isConflict } from "../../kube/errors.ts";
 import type { ControllerContext } from "../context.ts";
 import { podsOfService } from "../indexes.ts";
 import { labels, roles } from "../labels.ts";
+import { ensureClientCredentials, ensureServingCertificate } from "./credentials.ts";
 import { readRoutedEpoch } from "./effects.ts";
 import {
   headService,
@@ -93,6 +94,8 @@ export async function ensureResources(
   service: StorageService,
   known: Known,
 ): Promise<void> {
+  // First, so that no head or server pod is made before the Secrets it mounts.
+  await Promise.all([ensureServingCertificate(ctx, service), ensureClientCredentials(ctx, service)]);
   await Promise.all([
     ensureSecret(ctx, service),
     applyIfChanged(ctx, service, serverConfigMap(service, serverPods(ctx, service))),
