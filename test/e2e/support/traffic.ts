@@ -307,13 +307,16 @@ export class Traffic {
     return result;
   }
 
-  /** Reads every key once through `client` (after the failover: what was acknowledged must be there). */
-  async finalReads(resolve: HeadResolver): Promise<void> {
+  /**
+   * Reads every key once through `client` (after the failover: what was acknowledged must be there);
+   * `security` for a head that now wants other credentials than the traffic had.
+   */
+  async finalReads(resolve: HeadResolver, security = this.#options.security): Promise<void> {
     const client = createClient({
       resolveHead: resolve,
       maxAttempts: 100,
       maxBackoffMs: 200,
-      ...this.#options.security,
+      ...security,
     });
     for (const key of this.#keys) {
       await this.record(1000, { kind: "get", key }, () => viaClient(client, { kind: "get", key }), "final");
