@@ -237,13 +237,11 @@ class Head implements HeadHandle {
 
   async #listen(): Promise<void> {
     this.#address = await this.#http.listen(this.#options.listen);
-    if (this.#options.metricsListen !== undefined) {
-      this.#metricsListener = await listenForMetrics(
-        this.#options.metricsListen,
-        this.#registry,
-        this.#admission.limits,
-      );
-    }
+    this.#metricsListener = await listenForMetrics(
+      this.#options.metricsListen,
+      this.#registry,
+      this.#admission.limits,
+    );
     this.#log.info(
       {
         url: this.url,

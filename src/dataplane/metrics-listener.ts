@@ -10,11 +10,13 @@ export interface MetricsListener {
   close(): Promise<void>;
 }
 
+/** Serves `registry` on `listen`; none when `listen` is unset. */
 export async function listenForMetrics(
-  listen: string,
+  listen: string | undefined,
   registry: Registry,
   limits: ServingLimits,
-): Promise<MetricsListener> {
+): Promise<MetricsListener | null> {
+  if (listen === undefined) return null;
   const http = new Admission("metrics listener", limits).createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0]!;
     if (req.method !== "GET" || path !== "/metrics") {

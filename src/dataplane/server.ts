@@ -251,13 +251,11 @@ class Server implements ServerHandle {
   }
 
   async #listenForMetrics(): Promise<void> {
-    if (this.#options.metricsListen !== undefined) {
-      this.#metricsListener = await listenForMetrics(
-        this.#options.metricsListen,
-        this.#registry,
-        this.#admission.limits,
-      );
-    }
+    this.#metricsListener = await listenForMetrics(
+      this.#options.metricsListen,
+      this.#registry,
+      this.#admission.limits,
+    );
     this.#log.info(
       {
         url: this.url,
