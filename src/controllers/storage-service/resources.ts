@@ -62,7 +62,7 @@ async function ensureSecret(ctx: ControllerContext, service: StorageService): Pr
   const key = `${service.metadata.uid}/Secret/${tokenSecretName(service.metadata.name!)}`;
   const last = ctx.writes.applied.get(key);
   if (last && ctx.now() - last.at < REAPPLY_MS) return;
-  // Created, never read: a 409 says it is there, so the operator needs no right to read Secrets.
+  // Created, never read: a 409 says it is there (the operator reads only the TLS and client Secrets).
   try {
     const token = randomBytes(32).toString("hex");
     await ctx.client.core.createNamespacedSecret({

@@ -232,6 +232,7 @@ describe("probeTargets", () => {
         epoch: 2,
         ip: "127.10.0.8",
         port: 7100,
+        tls: false,
         periodMs: 200,
         timeoutMs: 100,
         failureThreshold: 4,
