@@ -15,7 +15,11 @@ import { HeadDirectory, Traffic } from "./support/traffic.ts";
 const SERVICE = "move";
 let stage: Stage;
 beforeAll(async () => {
-  stage = await Stage.create({ prefix: "e2e-tls-move" });
+  // No operator is killed here: leader-election timings that ride out a loaded machine.
+  stage = await Stage.create({
+    prefix: "e2e-tls-move",
+    operatorEnv: { UNDERSTUDY_LEASE_DURATION: "15s", UNDERSTUDY_RENEW_DEADLINE: "10s" },
+  });
 });
 afterAll(async () => {
   await stage?.teardown();
@@ -69,7 +73,11 @@ const clients = (directory: HeadDirectory) =>
 describe("moving a running storage service from plain HTTP to TLS", () => {
   it("loses no acknowledged write: Permissive, switchover, clients on TLS, Required, switchover", async () => {
     await stage.createService(SERVICE);
-    await patchSpec({ failover: { switchoverCooldownSeconds: 0 } });
+    // Detection is not under test here: a probe that rides out a loaded machine.
+    await patchSpec({
+      failover: { switchoverCooldownSeconds: 0 },
+      failureDetection: { probePeriodMilliseconds: 1000, probeTimeoutMilliseconds: 900, failureThreshold: 5 },
+    });
     const directory = await new HeadDirectory(stage.kc, stage.serviceNs, SERVICE).start();
     const plain = new Traffic({ clients: clients(directory), keyPrefix: "plain-", seed: 1 }).start();
     await sleep(2000);
