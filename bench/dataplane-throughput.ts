@@ -1,16 +1,20 @@
 // Acknowledged writes/s and latency through the head (R=3, W=2, three server processes)
 // side by side with writes sent straight to one server process with the same durability
-// (node:sqlite WAL, synchronous=FULL, group commit). Every process is real; the load
-// generator runs here. Usage:
+// (node:sqlite WAL, synchronous=FULL, group commit), and the head with TLS on every hop and client
+// authentication on beside the same head with both off, in one run. Every process is real; the
+// load generator runs here. Usage:
 //   npx node bench/dataplane-throughput.ts [--clients 32] [--writes 4000] [--value-bytes 100]
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { cpus, tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
+import { Agent } from "undici";
+import { tokenDigest } from "../src/dataplane/client-auth.ts";
 import { partitionOfKey } from "../src/dataplane/placement.ts";
+import { createCa, issueServing } from "../src/pki/certificates.ts";
 
 const { values } = parseArgs({
   options: {
@@ -51,11 +55,48 @@ async function spawnRole(role: "server" | "head", env: Record<string, string>): 
   });
 }
 
-async function startServers(count: number): Promise<string[]> {
+/** TLS files (a CA of this run, a certificate for 127.0.0.1) and a client token's digest file. */
+async function securityFiles(): Promise<{ env: Record<string, string>; ca: string; clientToken: string }> {
+  const dir = mkdtempSync(join(tmpdir(), "understudy-bench-tls-"));
+  dirs.push(dir);
+  const notBefore = new Date(Date.now() - 60_000);
+  const notAfter = new Date(Date.now() + 24 * 3600_000);
+  const ca = await createCa("bench CA", notBefore, notAfter);
+  const serving = await issueServing(ca, {
+    commonName: "bench",
+    dnsNames: ["localhost"],
+    ipAddresses: ["127.0.0.1"],
+    notBefore,
+    notAfter,
+  });
+  const clientToken = "bench-client-token-0123456789abcdef";
+  const files = { "tls.crt": serving.cert, "tls.key": serving.key, "ca.crt": ca.cert };
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  writeFileSync(join(dir, "clients.json"), JSON.stringify({ bench: tokenDigest(clientToken) }));
+  return {
+    env: {
+      UNDERSTUDY_TLS_MODE: "required",
+      UNDERSTUDY_TLS_CERT_FILE: join(dir, "tls.crt"),
+      UNDERSTUDY_TLS_KEY_FILE: join(dir, "tls.key"),
+      UNDERSTUDY_TLS_CA_FILE: join(dir, "ca.crt"),
+    },
+    ca: ca.cert,
+    clientToken,
+  };
+}
+
+interface Servers {
+  addresses: string[];
+  /** Each server's /metrics port (plain HTTP whatever the data port speaks). */
+  metrics: string[];
+}
+
+async function startServers(count: number, tlsEnv: Record<string, string> = {}): Promise<Servers> {
   const zones = ["zone-a", "zone-b", "zone-c"];
   const addresses = await Promise.all(
     Array.from({ length: count }, async () => `127.0.0.1:${await freePort()}`),
   );
+  const metrics = await Promise.all(addresses.map(async () => `127.0.0.1:${await freePort()}`));
   const list = addresses.map((a, i) => `${zones[i % 3]}=${a}`).join(",");
   await Promise.all(
     addresses.map((address, i) => {
@@ -67,10 +108,12 @@ async function startServers(count: number): Promise<string[]> {
         UNDERSTUDY_ZONE: zones[i % 3]!,
         ...(count > 1 ? { UNDERSTUDY_SERVERS: list } : {}),
         UNDERSTUDY_ANTI_ENTROPY_INTERVAL_MS: "0",
+        UNDERSTUDY_METRICS_LISTEN: metrics[i]!,
+        ...tlsEnv,
       });
     }),
   );
-  return addresses;
+  return { addresses, metrics };
 }
 
 interface Result {
@@ -129,7 +172,8 @@ async function measured(address: string, name: string, send: (i: number) => Prom
 const auth = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
 
 async function direct(): Promise<Result & { batch: number }> {
-  const [address] = await startServers(1);
+  const servers = await startServers(1);
+  const address = servers.addresses[0]!;
   const url = `http://${address}`;
   await fetch(`${url}/v1/fence`, {
     method: "POST",
@@ -148,27 +192,47 @@ async function direct(): Promise<Result & { batch: number }> {
       }),
     });
   await load("warm-up", (i) => apply(`warm-${i}`));
-  return measured(address!, "one server, direct", (i) => apply(`direct-${i}`));
+  return measured(servers.metrics[0]!, "one server, direct", (i) => apply(`direct-${i}`));
 }
 
-async function throughHead(): Promise<(Result & { batch: number })[]> {
-  const addresses = await startServers(3);
+/**
+ * Three servers and a head; `secure`: TLS required on every hop (client to head, head to servers)
+ * and the head requiring a client token, as spec.tls.mode Required and spec.authentication do.
+ */
+async function throughHead(secure: boolean): Promise<(Result & { batch: number })[]> {
+  const security = secure ? await securityFiles() : undefined;
+  const { addresses, metrics } = await startServers(3, security?.env);
   const port = await freePort();
   await spawnRole("head", {
     UNDERSTUDY_LISTEN: `127.0.0.1:${port}`,
     UNDERSTUDY_SERVERS: addresses.map((a, i) => `${["zone-a", "zone-b", "zone-c"][i]}=${a}`).join(","),
     UNDERSTUDY_EPOCH: "1",
+    ...security?.env,
+    ...(security
+      ? { UNDERSTUDY_CLIENT_TOKENS_FILE: join(dirname(security.env.UNDERSTUDY_TLS_CA_FILE!), "clients.json") }
+      : {}),
   });
+  const agent = security ? new Agent({ connect: { ca: security.ca } }) : undefined;
   const put = (key: string) =>
-    fetch(`http://127.0.0.1:${port}/v1/op`, {
+    fetch(`${security ? "https" : "http"}://127.0.0.1:${port}/v1/op`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: {
+        "content-type": "application/json",
+        ...(security ? { authorization: `Bearer ${security.clientToken}` } : {}),
+      },
       body: JSON.stringify({ op: "put", key, value: VALUE }),
-    });
+      ...(agent ? { dispatcher: agent } : {}),
+    } as RequestInit);
+  const label = secure ? "TLS + auth" : "no TLS, no auth";
   await load("warm-up", (i) => put(`warm-${i}`));
-  const fresh = await measured(addresses[0]!, "head, new keys (read + write)", (i) => put(`new-${i}`));
+  const fresh = await measured(metrics[0]!, `head, ${label}, new keys (read + write)`, (i) =>
+    put(`new-${i}`),
+  );
   // Keys the head has written before: their version is cached, so the write needs no read.
-  const known = await measured(addresses[0]!, "head, rewrites (version cached)", (i) => put(`new-${i}`));
+  const known = await measured(metrics[0]!, `head, ${label}, rewrites (version cached)`, (i) =>
+    put(`new-${i}`),
+  );
+  await agent?.close();
   return [fresh, known];
 }
 
@@ -187,7 +251,12 @@ try {
   stopAll();
   children.length = 0;
   dirs.length = 0;
-  const head = await throughHead();
+  const plain = await throughHead(false);
+  stopAll();
+  children.length = 0;
+  dirs.length = 0;
+  const secure = await throughHead(true);
+  const head = [...plain, ...secure];
   const rows = [base, ...head];
   console.log("");
   console.log(
@@ -205,6 +274,15 @@ try {
         `${(r.p50 / base.p50).toFixed(2)}x p50 latency`,
     );
   }
+  console.log("");
+  plain.forEach((off, i) => {
+    const on = secure[i]!;
+    console.log(
+      `TLS + auth vs off (${off.name.replace(/^head, no TLS, no auth, /, "")}): ` +
+        `${(on.perSecond / off.perSecond).toFixed(3)} of the writes/s ` +
+        `(${((1 - on.perSecond / off.perSecond) * 100).toFixed(1)} % cost), p50 ${on.p50.toFixed(2)} vs ${off.p50.toFixed(2)} ms`,
+    );
+  });
 } finally {
   stopAll();
 }

@@ -207,6 +207,66 @@ export const FailoverSettingsSchema = z
   .describe("Limits on how a failover proceeds and how often a switchover may take a tenant's slot.")
   .prefault({});
 
+/** Disabled: plain HTTP. Permissive: TLS and plain accepted, TLS dialed. Required: TLS only. */
+export const TLS_MODES = ["Disabled", "Permissive", "Required"] as const;
+export type TlsModeName = (typeof TLS_MODES)[number];
+
+/** Serving certificates live 90 days and are renewed when a third of that is left. */
+export const DEFAULT_CERTIFICATE_VALIDITY_HOURS = 2160;
+
+export const TlsSchema = z
+  .object({
+    mode: z
+      .enum(TLS_MODES)
+      .default("Disabled")
+      .describe(
+        "Disabled (the default, so services made before TLS keep working): plain HTTP. Permissive: heads and servers accept TLS and plain HTTP on the same port and dial each other over TLS; the step between Disabled and Required while clients move to TLS. Required: TLS only, from clients to the head, from the head to servers and between servers. The operator keeps a CA per service (Secret <name>-ca) and issues the serving certificate (Secret <name>-tls, keys ca.crt, tls.crt, tls.key) that heads and servers mount; clients trust ca.crt.",
+      ),
+    certificateValidityHours: z
+      .int()
+      .min(1)
+      .max(8760)
+      .default(DEFAULT_CERTIFICATE_VALIDITY_HOURS)
+      .describe(
+        "Lifetime of the serving certificate, in hours; the operator issues a new one when a third of it is left, and the processes take it from their mounted Secret without a restart. 1 to 8760.",
+      ),
+  })
+  .describe("TLS on every hop of the data plane, with certificates from the service's own CA.")
+  .prefault({});
+
+export const AUTHENTICATION_MODES = ["Disabled", "Required"] as const;
+
+export const AuthenticationSchema = z
+  .object({
+    mode: z
+      .enum(AUTHENTICATION_MODES)
+      .default("Disabled")
+      .describe(
+        "Disabled (the default, so services made before authentication keep working): any client that reaches the head may operate. Required: only the clients listed, each with its own bearer token; others get 401 and change nothing.",
+      ),
+    clients: z
+      .array(
+        z
+          .object({
+            name: dnsLabel(
+              "The client's name: its token is in Secret <service>-client-<name>, key token. Remove it from the list to revoke it alone.",
+            ),
+          })
+          .describe("A client the operator issues a credential to."),
+      )
+      .max(256)
+      .default([])
+      .superRefine(uniqueItems((c: { name: string }) => c.name, "client name"))
+      .meta({
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["name"],
+        description:
+          "Clients that may operate when mode is Required. A client removed here has its Secret deleted and is refused by the head within seconds of its Secret volume updating, without a restart.",
+      }),
+  })
+  .describe("Who may operate on the data: a bearer token per named client, issued by the operator.")
+  .prefault({});
+
 export const LABEL_SELECTOR_OPERATORS = ["In", "NotIn", "Exists", "DoesNotExist"] as const;
 
 export const LabelSelectorRequirementSchema = withRules(
@@ -309,6 +369,8 @@ export const StorageServiceSpecSchema = withRules(
     metricsScrapers: PeerSelectorSchema.optional().describe(
       "Pods that may reach the metrics port of the head and the servers (for example Prometheus). Unset: none.",
     ),
+    tls: TlsSchema,
+    authentication: AuthenticationSchema,
   }),
   [
     {

@@ -2,9 +2,11 @@
 // buffered, and how long a connection may take to send its headers, its request, or nothing.
 // Past a cap a request gets 503 + Retry-After (nothing was applied), so a flood of bad clients
 // costs bounded memory instead of an OOM kill, which for a head is a failover that revokes a tenant.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type ServerOptions, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { Socket } from "node:net";
 import { HttpError, readBody, sendError } from "./http-util.ts";
+import { ServingListener, type ListenerTls } from "./listener.ts";
 
 export interface ServingLimits {
   /** Open connections; past it new connections are closed at once (Node's server.maxConnections). */
@@ -98,40 +100,46 @@ export class Admission {
    * its body bytes stay held, until the promise `handler` returns settles: a client that hangs up
    * early does not free what its request still holds.
    */
-  createServer(handler: (req: IncomingMessage, res: ServerResponse) => Promise<unknown> | void): Server {
+  createServer(
+    handler: (req: IncomingMessage, res: ServerResponse) => Promise<unknown> | void,
+    tls?: ListenerTls,
+  ): ServingListener {
     const { limits } = this;
-    const server = createServer(
-      {
-        headersTimeout: limits.headersTimeoutMs,
-        requestTimeout: limits.requestTimeoutMs,
-        keepAliveTimeout: limits.keepAliveTimeoutMs,
-        // Node checks the two timeouts above on this period (default 30 s, which let a slow
-        // sender keep its connection up to 30 s past them).
-        connectionsCheckingInterval: Math.max(100, Math.min(1000, limits.headersTimeoutMs / 4)),
-      },
-      (req, res) => {
-        const path = (req.url ?? "/").split("?")[0]!;
-        if (CHEAP_PATHS.has(path)) {
-          void settled(() => handler(req, res));
-          return;
-        }
-        if (this.#inFlight >= limits.maxRequestsInFlight) {
-          req.resume();
-          sendError(res, overloaded(this.#role, `has ${this.#inFlight} requests in flight (the limit)`));
-          return;
-        }
-        this.#inFlight++;
-        const held: Held = { bytes: 0 };
-        this.#held.set(req, held);
-        void settled(() => handler(req, res)).then(() => {
-          this.#inFlight--;
-          this.#bufferedBytes -= held.bytes;
-          held.bytes = 0;
-        });
-      },
-    );
+    const options: ServerOptions = {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // Node checks the two timeouts above on this period (default 30 s, which let a slow
+      // sender keep its connection up to 30 s past them).
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, limits.headersTimeoutMs / 4)),
+    };
+    const admit = (req: IncomingMessage, res: ServerResponse) => {
+      const path = (req.url ?? "/").split("?")[0]!;
+      if (CHEAP_PATHS.has(path)) {
+        void settled(() => handler(req, res));
+        return;
+      }
+      if (this.#inFlight >= limits.maxRequestsInFlight) {
+        req.resume();
+        sendError(res, overloaded(this.#role, `has ${this.#inFlight} requests in flight (the limit)`));
+        return;
+      }
+      this.#inFlight++;
+      const held: Held = { bytes: 0 };
+      this.#held.set(req, held);
+      void settled(() => handler(req, res)).then(() => {
+        this.#inFlight--;
+        this.#bufferedBytes -= held.bytes;
+        held.bytes = 0;
+      });
+    };
+    const plain = createServer(options, admit);
+    const secure = tls === undefined ? undefined : createHttpsServer(options, admit);
+    for (const server of [plain, secure])
+      if (server) server.maxRequestsPerSocket = limits.maxRequestsPerSocket;
+    const listener = new ServingListener(plain, secure, tls);
+    const server = listener.front;
     server.maxConnections = limits.maxConnections;
-    server.maxRequestsPerSocket = limits.maxRequestsPerSocket;
     // Node's headersTimeout starts with a connection's first byte: a connection that sends nothing
     // would stay open until the client hangs up. Closed here instead, after the same time.
     server.on("connection", (socket: Socket) => {
@@ -145,7 +153,7 @@ export class Admission {
       timer.unref();
       socket.once("close", () => clearTimeout(timer));
     });
-    return server;
+    return listener;
   }
 
   /**

@@ -13,6 +13,7 @@ import {
 import { placePartitions, partitionsOfServer, type ServerAddress } from "./placement.ts";
 import { LIMITS } from "./record.ts";
 import { readCapped } from "./server-client.ts";
+import type { Dialer } from "./tls.ts";
 import type { StoreOp, StoreResult, ServerStore } from "./server-store.ts";
 import { changesResponseSchema, PATHS } from "./wire.ts";
 
@@ -43,6 +44,8 @@ export interface PullContext {
   readonly store: ServerStore;
   readonly submit: (op: StoreOp) => Promise<StoreResult>;
   readonly token: string;
+  /** Plain HTTP or TLS trusting the service's CA. */
+  readonly dialer: Dialer;
   /** What the peer must say it is (a server of this service): records are taken from no one else. */
   readonly expected: ExpectedIdentity;
   readonly pageSize: number;
@@ -68,14 +71,17 @@ export async function pullFromPeer(ctx: PullContext, share: PeerShare): Promise<
   let incarnation = cursor?.incarnation;
   let applied = 0;
   for (;;) {
-    const url = new URL(`http://${share.peer}${PATHS.changes}`);
+    const url = new URL(ctx.dialer.url(share.peer, PATHS.changes));
     url.searchParams.set("since", String(since));
     url.searchParams.set("partitions", share.partitions.join(","));
     url.searchParams.set("limit", String(ctx.pageSize));
-    const res = await fetch(url, {
-      headers: { authorization: `Bearer ${ctx.token}`, [EXPECT_HEADER]: formatIdentity(ctx.expected) },
-      signal: AbortSignal.timeout(ctx.timeoutMs),
-    });
+    const res = await fetch(
+      url,
+      ctx.dialer.init({
+        headers: { authorization: `Bearer ${ctx.token}`, [EXPECT_HEADER]: formatIdentity(ctx.expected) },
+        signal: AbortSignal.timeout(ctx.timeoutMs),
+      }),
+    );
     const mismatch = identityMismatch(ctx.expected, parseIdentity(res.headers.get(IDENTITY_HEADER)));
     if (mismatch !== null) {
       await res.body?.cancel();

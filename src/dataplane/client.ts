@@ -10,6 +10,8 @@ import {
   parseIdentity,
   type ExpectedIdentity,
 } from "./identity.ts";
+import { readFileSync } from "node:fs";
+import { Dialer, TlsMaterial } from "./tls.ts";
 import { describeError, failedBeforeSending } from "./transport.ts";
 
 /** A head to talk to, and what the resolver knows of whom it should find there. */
@@ -69,6 +71,14 @@ export interface ClientOptions {
   readonly maxBackoffMs?: number;
   readonly requestTimeoutMs?: number;
   readonly random?: () => number;
+  /**
+   * TLS to the head: the CA its certificate must chain to (PEM text or a file, re-read when it
+   * changes), and the name it must carry when the resolver gives an IP (the head Service's DNS name,
+   * `<service>-head.<namespace>.svc`). Set, the client speaks https whatever scheme the resolver gives.
+   */
+  readonly tls?: { readonly ca?: string; readonly caFile?: string; readonly serverName?: string };
+  /** The client's credential, sent as `Authorization: Bearer`: the token itself or a file holding it. */
+  readonly credentials?: { readonly token?: string; readonly tokenFile?: string };
 }
 
 /** What one attempt produced. */
@@ -116,8 +126,30 @@ export function expectedHead(target: HeadTarget, serviceUid: string | undefined)
   };
 }
 
+/** The TLS dialer of a client's options: plain HTTP without a CA. */
+function dialerOf(tls: ClientOptions["tls"]): Dialer {
+  if (tls === undefined || (tls.ca === undefined && tls.caFile === undefined)) return new Dialer();
+  const material =
+    tls.caFile !== undefined
+      ? TlsMaterial.fromFiles({ caFile: tls.caFile })
+      : TlsMaterial.fromPem({ ca: tls.ca! });
+  material.watch();
+  return new Dialer({ material, ...(tls.serverName !== undefined ? { serverName: tls.serverName } : {}) });
+}
+
+/** The Authorization header of a client's credentials, if it has any. */
+function authorizationOf(credentials: ClientOptions["credentials"]): Record<string, string> {
+  const token =
+    credentials?.token ??
+    (credentials?.tokenFile !== undefined ? readFileSync(credentials.tokenFile, "utf8").trim() : undefined);
+  return token === undefined || token === "" ? {} : { authorization: `Bearer ${token}` };
+}
+
 export class DataplaneClient {
-  readonly #options: Required<Omit<ClientOptions, "serviceUid">> & Pick<ClientOptions, "serviceUid">;
+  readonly #options: Required<Omit<ClientOptions, "serviceUid" | "tls" | "credentials">> &
+    Pick<ClientOptions, "serviceUid">;
+  readonly #dialer: Dialer;
+  readonly #authorization: Record<string, string>;
   #head: HeadTarget | null = null;
 
   constructor(options: ClientOptions) {
@@ -129,6 +161,13 @@ export class DataplaneClient {
       random: Math.random,
       ...options,
     };
+    this.#dialer = dialerOf(options.tls);
+    this.#authorization = authorizationOf(options.credentials);
+  }
+
+  /** Closes the client's TLS connection pool (plain connections need nothing). */
+  close(): Promise<void> {
+    return this.#dialer.close();
   }
 
   async get(key: string): Promise<{ found: boolean; value: string | null; version: number }> {
@@ -164,16 +203,23 @@ export class DataplaneClient {
     } catch (err) {
       return { kind: "not_sent", message: `resolving the head: ${describeError(err)}` };
     }
-    const base = target.url;
+    const base = this.#dialer.rebase(target.url);
     const expected = expectedHead(target, this.#options.serviceUid);
     let res: Response;
     try {
-      res = await fetch(new URL(OP_PATH, base), {
-        method: "POST",
-        headers: { "content-type": "application/json", [EXPECT_HEADER]: formatIdentity(expected) },
-        body: JSON.stringify(request),
-        signal: AbortSignal.timeout(this.#options.requestTimeoutMs),
-      });
+      res = await fetch(
+        new URL(OP_PATH, base),
+        this.#dialer.init({
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            [EXPECT_HEADER]: formatIdentity(expected),
+            ...this.#authorization,
+          },
+          body: JSON.stringify(request),
+          signal: AbortSignal.timeout(this.#options.requestTimeoutMs),
+        }),
+      );
     } catch (err) {
       const message = `${base}: ${describeError(err)}`;
       return failedBeforeSending(err) ? { kind: "not_sent", message } : { kind: "lost", message };

@@ -2,19 +2,21 @@
 // by quorum over the servers that own each key's partition.
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { Admission, HEAD_SERVING_LIMITS, type ServingLimits } from "./admission.ts";
 import { OP_PATH, opRequestSchema, precheckOp, type FailureOutcome, type OpRequest } from "./api.ts";
-import { checkExpected, HttpError, parseHostPort, sendError, sendJson, stampIdentity } from "./http-util.ts";
+import type { ClientTokens } from "./client-auth.ts";
+import { checkExpected, HttpError, sendError, sendJson, stampIdentity } from "./http-util.ts";
 import type { Identity } from "./identity.ts";
 import { KeyedMutex } from "./key-lock.ts";
+import type { ServingListener } from "./listener.ts";
 import { createLogger, type Logger } from "./log.ts";
-import { listenForMetrics } from "./metrics-listener.ts";
-import { Counter, createRegistry, Gauge, Histogram } from "./metrics.ts";
+import { listenForMetrics, type MetricsListener } from "./metrics-listener.ts";
+import { Counter, createRegistry, Gauge, Histogram, type Registry } from "./metrics.ts";
 import { partitionOfKey, placePartitions, type ServerAddress } from "./placement.ts";
 import { minimumReadQuorum, stillPossible, writeOutcome, writeQuorum, type ReplicaReply } from "./quorum.ts";
 import { compareSequence, exists, LIMITS, newestRecord, type KvRecord, type Sequence } from "./record.ts";
 import { ServerBatcher, ServerRpc } from "./server-client.ts";
+import { Dialer, type TlsMaterial, type TlsMode } from "./tls.ts";
 import { epochStateSchema, PATHS } from "./wire.ts";
 
 export interface HeadOptions {
@@ -44,6 +46,13 @@ export interface HeadOptions {
   readonly metricsListen?: string;
   readonly logger?: Logger;
   readonly processMetrics?: boolean;
+  /**
+   * TLS: the head serves `material`'s certificate to clients (and, in permissive mode, plain HTTP
+   * beside it) and dials its servers over TLS, trusting `material`'s CA. Unset or disabled: plain.
+   */
+  readonly tls?: { readonly mode: TlsMode; readonly material: TlsMaterial };
+  /** Clients allowed to operate (by their tokens' digests); unset: any client that reaches the head. */
+  readonly clientTokens?: ClientTokens;
 }
 
 export interface HeadHandle {
@@ -85,96 +94,204 @@ function keyState(record: KvRecord | null): KeyState | null {
     : { epoch: record.epoch, n: record.n, version: record.version, exists: exists(record) };
 }
 
-export async function startHead(options: HeadOptions): Promise<HeadHandle> {
-  const log = options.logger ?? createLogger("understudy-head");
-  const partitions = options.partitions ?? HEAD_DEFAULTS.partitions;
-  const replicationFactor = options.replicationFactor ?? HEAD_DEFAULTS.replicationFactor;
-  const w = writeQuorum(replicationFactor);
-  const readQuorum = options.readQuorum ?? minimumReadQuorum(replicationFactor, w);
-  if (readQuorum + w <= replicationFactor || readQuorum > replicationFactor) {
-    throw new Error(`read quorum ${readQuorum} must satisfy R_read + W > R (W=${w}, R=${replicationFactor})`);
+/** Starts a head: listens at once, and is ready (`ready`) once it has fenced older epochs. */
+export function startHead(options: HeadOptions): Promise<HeadHandle> {
+  return Head.start(options);
+}
+
+/**
+ * One head process's router: the quorum logic and request handlers as methods over the state they
+ * share (the sequence counter, the key cache, readiness and fencing).
+ */
+class Head implements HeadHandle {
+  readonly epoch: number;
+  readonly headId = randomUUID();
+  readonly identity: Identity;
+  readonly ready: Promise<void>;
+  #address = "";
+
+  readonly #options: HeadOptions;
+  readonly #log: Logger;
+  readonly #partitions: number;
+  readonly #w: number;
+  readonly #readQuorum: number;
+  readonly #placement: readonly (readonly string[])[];
+  readonly #rpc: ServerRpc;
+  readonly #batcher: ServerBatcher;
+  readonly #locks = new KeyedMutex();
+  readonly #cache = new Map<string, KeyState>();
+  readonly #cacheSize: number;
+  readonly #registry: Registry;
+  readonly #ops: Counter<"op" | "result">;
+  readonly #opSeconds: Histogram<"op">;
+  readonly #repairs: Counter;
+  readonly #admission: Admission;
+  readonly #http: ServingListener;
+  readonly #dialer: Dialer;
+  #metricsListener: MetricsListener | null = null;
+  /** The sequence number of this epoch's last write. */
+  #n = 0;
+  #isReady = false;
+  #superseded: string | null = null;
+  #closing = false;
+  #closed: Promise<void> | null = null;
+  #inflight = 0;
+  #inflightDone: (() => void) | null = null;
+  #fencing: Promise<unknown> = Promise.resolve();
+  readonly #fenced = new Set<string>();
+  readonly #warned = new Set<string>();
+  #resolveReady!: () => void;
+  #rejectReady!: (e: Error) => void;
+
+  get address(): string {
+    return this.#address;
   }
-  const placement = placePartitions(options.servers, partitions, replicationFactor);
-  const epoch = options.epoch;
-  const headId = randomUUID();
-  const self: Identity = {
-    service: options.identity?.service ?? "",
-    role: "head",
-    pod: options.identity?.pod ?? "",
-    epoch,
-  };
-  const rpc = new ServerRpc(options.token, options.serverTimeoutMs ?? HEAD_DEFAULTS.serverTimeoutMs, {
-    service: self.service,
-    role: "server",
-  });
-  const batcher = new ServerBatcher(rpc, epoch, headId);
-  const locks = new KeyedMutex();
-  const cache = new Map<string, KeyState>();
-  const cacheSize = options.cacheSize ?? HEAD_DEFAULTS.cacheSize;
-  let n = 0;
-  let isReady = false;
-  let superseded: string | null = null;
-  let closing = false;
 
-  const registry = createRegistry(options.processMetrics ?? false);
-  const ops = new Counter({
-    name: "understudy_head_ops_total",
-    help: "Client operations by operation and result.",
-    labelNames: ["op", "result"],
-    registers: [registry],
-  });
-  const opSeconds = new Histogram({
-    name: "understudy_head_op_seconds",
-    help: "Client operation latency.",
-    labelNames: ["op"],
-    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1, 2.5],
-    registers: [registry],
-  });
-  const repairs = new Counter({
-    name: "understudy_head_read_repairs_total",
-    help: "Records written back to lagging replicas by reads.",
-    registers: [registry],
-  });
-  new Gauge({ name: "understudy_head_epoch", help: "This head's epoch.", registers: [registry] }).set(epoch);
-  new Gauge({
-    name: "understudy_head_ready",
-    help: "1 once fencing is done and the head serves requests.",
-    registers: [registry],
-    collect() {
-      this.set(isReady && superseded === null ? 1 : 0);
-    },
-  });
+  /** The head's base URL: https when it serves TLS (in permissive mode it takes plain HTTP too). */
+  get url(): string {
+    return `${this.#dialer.scheme}://${this.#address}`;
+  }
 
-  const markSuperseded = (message: string) => {
-    if (superseded !== null) return;
-    superseded = message;
-    log.warn({ epoch, reason: message }, "a newer head has fenced this one; refusing all requests");
-  };
+  static async start(options: HeadOptions): Promise<Head> {
+    const head = new Head(options);
+    await head.#listen();
+    head.#fencing = Promise.all(options.servers.map((s) => head.#fenceOne(s.address))).catch((err: unknown) =>
+      head.#log.error({ err }, "fencing stopped"),
+    );
+    return head;
+  }
 
-  const cacheSet = (key: string, state: KeyState | null) => {
-    cache.delete(key);
+  private constructor(options: HeadOptions) {
+    this.#options = options;
+    this.#log = options.logger ?? createLogger("understudy-head");
+    this.#partitions = options.partitions ?? HEAD_DEFAULTS.partitions;
+    const replicationFactor = options.replicationFactor ?? HEAD_DEFAULTS.replicationFactor;
+    this.#w = writeQuorum(replicationFactor);
+    this.#readQuorum = options.readQuorum ?? minimumReadQuorum(replicationFactor, this.#w);
+    if (this.#readQuorum + this.#w <= replicationFactor || this.#readQuorum > replicationFactor) {
+      throw new Error(
+        `read quorum ${this.#readQuorum} must satisfy R_read + W > R (W=${this.#w}, R=${replicationFactor})`,
+      );
+    }
+    this.#placement = placePartitions(options.servers, this.#partitions, replicationFactor);
+    this.epoch = options.epoch;
+    this.identity = {
+      service: options.identity?.service ?? "",
+      role: "head",
+      pod: options.identity?.pod ?? "",
+      epoch: this.epoch,
+    };
+    const tls = options.tls?.mode === "disabled" ? undefined : options.tls;
+    this.#dialer = new Dialer(tls === undefined ? {} : { material: tls.material });
+    this.#rpc = new ServerRpc(
+      options.token,
+      options.serverTimeoutMs ?? HEAD_DEFAULTS.serverTimeoutMs,
+      { service: this.identity.service, role: "server" },
+      this.#dialer,
+    );
+    this.#batcher = new ServerBatcher(this.#rpc, this.epoch, this.headId);
+    this.#cacheSize = options.cacheSize ?? HEAD_DEFAULTS.cacheSize;
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.#resolveReady = resolve;
+      this.#rejectReady = reject;
+    });
+    this.ready.catch(() => undefined);
+
+    this.#registry = createRegistry(options.processMetrics ?? false);
+    const registers = [this.#registry];
+    this.#ops = new Counter({
+      name: "understudy_head_ops_total",
+      help: "Client operations by operation and result.",
+      labelNames: ["op", "result"],
+      registers,
+    });
+    this.#opSeconds = new Histogram({
+      name: "understudy_head_op_seconds",
+      help: "Client operation latency.",
+      labelNames: ["op"],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1, 2.5],
+      registers,
+    });
+    this.#repairs = new Counter({
+      name: "understudy_head_read_repairs_total",
+      help: "Records written back to lagging replicas by reads.",
+      registers,
+    });
+    new Gauge({ name: "understudy_head_epoch", help: "This head's epoch.", registers }).set(this.epoch);
+    const serving = () => (this.#isReady && this.#superseded === null ? 1 : 0);
+    new Gauge({
+      name: "understudy_head_ready",
+      help: "1 once fencing is done and the head serves requests.",
+      registers,
+      collect() {
+        this.set(serving());
+      },
+    });
+
+    this.#admission = new Admission("head", { ...HEAD_SERVING_LIMITS, ...options.limits });
+    this.#http = this.#admission.createServer(
+      (req, res) => this.#handle(req, res),
+      tls === undefined ? undefined : { mode: tls.mode as "permissive" | "required", material: tls.material },
+    );
+  }
+
+  async #listen(): Promise<void> {
+    this.#address = await this.#http.listen(this.#options.listen);
+    this.#metricsListener = await listenForMetrics(
+      this.#options.metricsListen,
+      this.#registry,
+      this.#admission.limits,
+    );
+    this.#log.info(
+      {
+        url: this.url,
+        metrics: this.#metricsListener?.address,
+        epoch: this.epoch,
+        headId: this.headId,
+        service: this.identity.service,
+        pod: this.identity.pod,
+        servers: this.#options.servers.length,
+        w: this.#w,
+        readQuorum: this.#readQuorum,
+      },
+      "listening",
+    );
+  }
+
+  #markSuperseded(message: string): void {
+    if (this.#superseded !== null) return;
+    this.#superseded = message;
+    this.#log.warn(
+      { epoch: this.epoch, reason: message },
+      "a newer head has fenced this one; refusing all requests",
+    );
+  }
+
+  #cacheSet(key: string, state: KeyState | null): void {
+    this.#cache.delete(key);
     if (state === null) return;
-    cache.set(key, state);
-    if (cache.size > cacheSize) cache.delete(cache.keys().next().value!);
-  };
+    this.#cache.set(key, state);
+    if (this.#cache.size > this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value!);
+  }
 
-  const fencedError = (outcome: FailureOutcome) =>
-    new OpFailure(
+  #fencedError(outcome: FailureOutcome): OpFailure {
+    return new OpFailure(
       409,
       "head_fenced",
-      `head epoch ${epoch} has been superseded (${superseded}); send requests to the current head`,
+      `head epoch ${this.epoch} has been superseded (${this.#superseded}); send requests to the current head`,
       outcome,
     );
+  }
 
-  function checkServing(): void {
-    if (superseded !== null) throw fencedError("not_applied");
-    if (closing)
+  #checkServing(): void {
+    if (this.#superseded !== null) throw this.#fencedError("not_applied");
+    if (this.#closing)
       throw new OpFailure(503, "shutting_down", "head is shutting down; nothing was applied", "not_applied");
-    if (!isReady) {
+    if (!this.#isReady) {
       throw new OpFailure(
         503,
         "not_ready",
-        `head is still fencing older epochs (epoch ${epoch}); nothing was applied, retry shortly`,
+        `head is still fencing older epochs (epoch ${this.epoch}); nothing was applied, retry shortly`,
         "not_applied",
       );
     }
@@ -184,7 +301,7 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
    * Sends `record` to `targets` and settles as soon as `needed` of them made it durable.
    * If that becomes impossible, waits for every reply so the outcome is exact.
    */
-  function replicate(
+  #replicate(
     record: KvRecord,
     targets: readonly string[],
     needed: number,
@@ -196,13 +313,13 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
       let failed = 0;
       let settled = false;
       for (const address of targets) {
-        void batcher.apply(address, record).then((r) => {
+        void this.#batcher.apply(address, record).then((r) => {
           replies.push(r.kind);
           if (r.kind === "ok") acks++;
           else {
             failed++;
             messages.push(r.message);
-            if (r.kind === "fenced") markSuperseded(r.message);
+            if (r.kind === "fenced") this.#markSuperseded(r.message);
           }
           if (settled) return;
           if (acks >= needed) {
@@ -221,22 +338,23 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
    * Quorum read with write-back: the newest record among R_read replies is returned only
    * once W replicas hold it, so no later read can miss what this one returned.
    */
-  async function quorumRead(key: string, partition: number): Promise<KvRecord | null> {
-    const replicas = placement[partition]!;
+  async #quorumRead(key: string, partition: number): Promise<KvRecord | null> {
+    const replicas = this.#placement[partition]!;
+    const readQuorum = this.#readQuorum;
     const replies = await new Promise<{ address: string; record: KvRecord | null }[]>((resolve, reject) => {
       const oks: { address: string; record: KvRecord | null }[] = [];
       const messages: string[] = [];
       let answer: KvRecord | null | undefined;
       for (const address of replicas) {
-        void batcher.read(address, key).then((r) => {
+        void this.#batcher.read(address, key).then((r) => {
           if (r.kind !== "ok") {
             messages.push(r.message);
-            if (r.kind === "fenced") markSuperseded(r.message);
+            if (r.kind === "fenced") this.#markSuperseded(r.message);
             if (answer === undefined && !stillPossible(replicas.length, messages.length, readQuorum)) {
               answer = null;
               reject(
-                superseded !== null
-                  ? fencedError("not_applied")
+                this.#superseded !== null
+                  ? this.#fencedError("not_applied")
                   : new OpFailure(
                       503,
                       "quorum_unavailable",
@@ -250,8 +368,8 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
           if (answer !== undefined) {
             // A late reply: bring that replica up to date in the background.
             if (answer !== null && (r.body === null || compareSequence(r.body, answer) < 0)) {
-              repairs.inc();
-              void batcher.apply(address, answer);
+              this.#repairs.inc();
+              void this.#batcher.apply(address, answer);
             }
             return;
           }
@@ -265,13 +383,14 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
     });
     const newest = newestRecord(replies.map((r) => r.record));
     if (newest === null) return null;
+    const w = this.#w;
     const holders = replies.filter((r) => r.record !== null && compareSequence(r.record, newest) === 0);
     if (holders.length >= w) return newest;
     const lagging = replicas.filter((a) => !holders.some((h) => h.address === a));
-    repairs.inc(lagging.length);
-    const repaired = await replicate(newest, lagging, w - holders.length);
+    this.#repairs.inc(lagging.length);
+    const repaired = await this.#replicate(newest, lagging, w - holders.length);
     if (!repaired.acknowledged) {
-      if (superseded !== null) throw fencedError("not_applied");
+      if (this.#superseded !== null) throw this.#fencedError("not_applied");
       throw new OpFailure(
         503,
         "quorum_unavailable",
@@ -282,17 +401,17 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
     return newest;
   }
 
-  async function get(key: string) {
-    const partition = partitionOfKey(key, partitions);
-    return locks.run(key, async () => {
-      checkServing();
+  async #get(key: string) {
+    const partition = partitionOfKey(key, this.#partitions);
+    return this.#locks.run(key, async () => {
+      this.#checkServing();
       try {
-        const record = await quorumRead(key, partition);
-        cacheSet(key, keyState(record));
+        const record = await this.#quorumRead(key, partition);
+        this.#cacheSet(key, keyState(record));
         const found = exists(record);
         return { key, found, value: found ? record!.value : null, version: found ? record!.version : 0 };
       } catch (err) {
-        cache.delete(key);
+        this.#cache.delete(key);
         throw err;
       }
     });
@@ -302,16 +421,16 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
    * put, delete and cas: under the key's lock, learn the current version (cache or
    * quorum read), decide, then write the next version with a fresh sequence.
    */
-  async function write(key: string, value: string | null, expectedVersion: number | undefined) {
-    const partition = partitionOfKey(key, partitions);
-    return locks.run(key, async () => {
-      checkServing();
-      let current = cache.get(key);
+  async #write(key: string, value: string | null, expectedVersion: number | undefined) {
+    const partition = partitionOfKey(key, this.#partitions);
+    return this.#locks.run(key, async () => {
+      this.#checkServing();
+      let current = this.#cache.get(key);
       if (current === undefined) {
         try {
-          current = keyState(await quorumRead(key, partition)) ?? undefined;
+          current = keyState(await this.#quorumRead(key, partition)) ?? undefined;
         } catch (err) {
-          cache.delete(key);
+          this.#cache.delete(key);
           throw err;
         }
       }
@@ -330,16 +449,24 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
           );
         }
       }
-      n += 1;
-      const record: KvRecord = { key, partition, epoch, n, version: (current?.version ?? 0) + 1, value };
-      const result = await replicate(record, placement[partition]!, w);
+      this.#n += 1;
+      const record: KvRecord = {
+        key,
+        partition,
+        epoch: this.epoch,
+        n: this.#n,
+        version: (current?.version ?? 0) + 1,
+        value,
+      };
+      const w = this.#w;
+      const result = await this.#replicate(record, this.#placement[partition]!, w);
       if (result.acknowledged) {
-        cacheSet(key, keyState(record));
+        this.#cacheSet(key, keyState(record));
         return { key, version: record.version };
       }
-      cache.delete(key);
+      this.#cache.delete(key);
       const outcome = writeOutcome(result.replies, w) === "not_applied" ? "not_applied" : "unknown";
-      if (superseded !== null) throw fencedError(outcome);
+      if (this.#superseded !== null) throw this.#fencedError(outcome);
       const acks = result.replies.filter((r) => r === "ok").length;
       throw new OpFailure(
         503,
@@ -354,45 +481,44 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
     });
   }
 
-  async function execute(request: OpRequest): Promise<unknown> {
+  async #execute(request: OpRequest): Promise<unknown> {
     switch (request.op) {
       case "get":
-        return get(request.key);
+        return this.#get(request.key);
       case "put":
-        return write(request.key, request.value, undefined);
+        return this.#write(request.key, request.value, undefined);
       case "delete":
-        return write(request.key, null, undefined);
+        return this.#write(request.key, null, undefined);
       case "cas":
-        return write(request.key, request.value, request.expectedVersion);
+        return this.#write(request.key, request.value, request.expectedVersion);
     }
   }
 
-  let inflight = 0;
-  let inflightDone: (() => void) | null = null;
-
-  async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<[string, number]> {
+  async #route(req: IncomingMessage, res: ServerResponse, path: string): Promise<[string, number]> {
     const method = req.method ?? "GET";
+    const fenced = this.#superseded !== null;
     if (method === "GET" && path === "/healthz") {
-      const status = superseded === null ? 200 : 503;
-      sendJson(res, status, { status: superseded === null ? "ok" : "fenced", ...self, ready: isReady });
+      const status = fenced ? 503 : 200;
+      sendJson(res, status, { status: fenced ? "fenced" : "ok", ...this.identity, ready: this.#isReady });
       return ["healthz", status];
     }
     if (method === "GET" && path === "/readyz") {
-      const ok = isReady && superseded === null && !closing;
-      sendJson(res, ok ? 200 : 503, { ready: ok, ...self, fenced: superseded !== null });
+      const ok = this.#isReady && !fenced && !this.#closing;
+      sendJson(res, ok ? 200 : 503, { ready: ok, ...this.identity, fenced });
       return ["readyz", ok ? 200 : 503];
     }
     if (method === "GET" && path === "/metrics") {
-      const text = await registry.metrics();
-      res.writeHead(200, { "content-type": registry.contentType });
+      const text = await this.#registry.metrics();
+      res.writeHead(200, { "content-type": this.#registry.contentType });
       res.end(text);
       return ["metrics", 200];
     }
     if (path !== OP_PATH)
       throw new HttpError(404, "not_found", `no such path ${path}; operations go to POST ${OP_PATH}`);
     if (method !== "POST") throw new HttpError(405, "method_not_allowed", `${OP_PATH} takes POST`);
-    checkExpected(req, self, { outcome: "not_applied" });
-    const body = await admission.readBody(req, res, LIMITS.maxBodyBytes);
+    this.#options.clientTokens?.authenticate(req);
+    checkExpected(req, this.identity, { outcome: "not_applied" });
+    const body = await this.#admission.readBody(req, res, LIMITS.maxBodyBytes);
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString("utf8"));
@@ -408,118 +534,94 @@ export async function startHead(options: HeadOptions): Promise<HeadHandle> {
     const request = checked.data;
     const started = performance.now();
     try {
-      const result = await execute(request);
+      const result = await this.#execute(request);
       sendJson(res, 200, result);
       return [request.op, 200];
     } finally {
-      opSeconds.observe({ op: request.op }, (performance.now() - started) / 1000);
+      this.#opSeconds.observe({ op: request.op }, (performance.now() - started) / 1000);
     }
   }
 
-  const admission = new Admission("head", { ...HEAD_SERVING_LIMITS, ...options.limits });
-  const http = admission.createServer((req, res) => {
-    inflight++;
-    stampIdentity(res, self);
+  #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.#inflight++;
+    stampIdentity(res, this.identity);
     const path = (req.url ?? "/").split("?")[0]!;
-    return route(req, res, path)
+    return this.#route(req, res, path)
       .catch((err: unknown): [string, number] => {
         const e =
           err instanceof HttpError
             ? err
             : new HttpError(500, "internal", `head error: ${(err as Error).message}`);
-        if (e.status === 500) log.error({ err }, "request failed");
+        if (e.status === 500) this.#log.error({ err }, "request failed");
         if (e.status === 413) res.setHeader("connection", "close");
         sendError(res, e);
         return ["other", e.status];
       })
-      .then(([op, status]) => ops.inc({ op, result: String(status) }))
+      .then(([op, status]) => this.#ops.inc({ op, result: String(status) }))
       .finally(() => {
-        inflight--;
-        if (inflight === 0) inflightDone?.();
+        this.#inflight--;
+        if (this.#inflight === 0) this.#inflightDone?.();
       });
-  });
-  const { host, port } = parseHostPort(options.listen);
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", reject);
-    http.listen(port, host, () => resolve());
-  });
-  const address = `${host}:${(http.address() as AddressInfo).port}`;
-  const url = `http://${address}`;
-  const metricsListener =
-    options.metricsListen === undefined
-      ? null
-      : await listenForMetrics(options.metricsListen, registry, admission.limits);
-  log.info(
-    {
-      url,
-      metrics: metricsListener?.address,
-      epoch,
-      headId,
-      service: self.service,
-      pod: self.pod,
-      servers: options.servers.length,
-      w,
-      readQuorum,
-    },
-    "listening",
-  );
+  }
 
-  // Fencing: claim the epoch on every server; ready once each partition has a write quorum fenced.
-  // Servers not reached yet keep being retried, so an old head loses every server, not just a quorum.
-  let resolveReady!: () => void;
-  let rejectReady!: (e: Error) => void;
-  const ready = new Promise<void>((resolve, reject) => {
-    resolveReady = resolve;
-    rejectReady = reject;
-  });
-  ready.catch(() => undefined);
-  const fenced = new Set<string>();
-  const warned = new Set<string>();
-  const quorumFenced = () => placement.every((replicas) => replicas.filter((a) => fenced.has(a)).length >= w);
-  const fenceOne = async (address: string): Promise<void> => {
-    while (!closing && superseded === null) {
-      const r = await rpc.post(address, PATHS.fence, { epoch, head: headId }, epochStateSchema);
+  #quorumFenced(): boolean {
+    return this.#placement.every((replicas) => replicas.filter((a) => this.#fenced.has(a)).length >= this.#w);
+  }
+
+  /**
+   * Fencing: claims the epoch on one server, retrying until it answers; ready once each partition
+   * has a write quorum fenced. Servers not reached yet keep being retried, so an old head loses
+   * every server, not just a quorum.
+   */
+  async #fenceOne(address: string): Promise<void> {
+    while (!this.#closing && this.#superseded === null) {
+      const r = await this.#rpc.post(
+        address,
+        PATHS.fence,
+        { epoch: this.epoch, head: this.headId },
+        epochStateSchema,
+      );
       if (r.kind === "ok") {
-        fenced.add(address);
-        if (!isReady && quorumFenced()) {
-          isReady = true;
-          log.info({ epoch, fenced: fenced.size }, "fenced a write quorum of every partition; ready");
-          resolveReady();
+        this.#fenced.add(address);
+        if (!this.#isReady && this.#quorumFenced()) {
+          this.#isReady = true;
+          this.#log.info(
+            { epoch: this.epoch, fenced: this.#fenced.size },
+            "fenced a write quorum of every partition; ready",
+          );
+          this.#resolveReady();
         }
         return;
       }
       if (r.kind === "fenced") {
-        markSuperseded(r.message);
-        rejectReady(new Error(`epoch ${epoch} cannot be taken: ${r.message}`));
+        this.#markSuperseded(r.message);
+        this.#rejectReady(new Error(`epoch ${this.epoch} cannot be taken: ${r.message}`));
         return;
       }
-      if (!warned.has(address)) {
-        warned.add(address);
-        log.warn({ server: address, reason: r.message }, "cannot fence server yet; retrying");
+      if (!this.#warned.has(address)) {
+        this.#warned.add(address);
+        this.#log.warn({ server: address, reason: r.message }, "cannot fence server yet; retrying");
       }
-      await new Promise((resolve) => setTimeout(resolve, options.fenceRetryMs ?? HEAD_DEFAULTS.fenceRetryMs));
+      await new Promise((resolve) =>
+        setTimeout(resolve, this.#options.fenceRetryMs ?? HEAD_DEFAULTS.fenceRetryMs),
+      );
     }
-  };
-  const fencing = Promise.all(options.servers.map((s) => fenceOne(s.address))).catch((err: unknown) =>
-    log.error({ err }, "fencing stopped"),
-  );
+  }
 
-  let closed: Promise<void> | null = null;
-  const close = () => {
-    closed ??= (async () => {
-      closing = true;
-      rejectReady(new Error("head closed"));
-      const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
-      http.closeIdleConnections();
-      if (inflight > 0) await new Promise<void>((resolve) => (inflightDone = resolve));
-      await fencing;
-      http.closeAllConnections();
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#closing = true;
+      this.#rejectReady(new Error("head closed"));
+      const stopped = this.#http.close();
+      this.#http.closeIdleConnections();
+      if (this.#inflight > 0) await new Promise<void>((resolve) => (this.#inflightDone = resolve));
+      await this.#fencing;
+      this.#http.closeAllConnections();
       await stopped;
-      await metricsListener?.close();
-      log.info("closed");
+      await this.#metricsListener?.close();
+      await this.#dialer.close();
+      this.#log.info("closed");
     })();
-    return closed;
-  };
-
-  return { url, address, epoch, headId, identity: self, ready, close };
+    return this.#closed;
+  }
 }

@@ -2,9 +2,11 @@
 import { Command, Option } from "commander";
 import { HEAD_SERVING_LIMITS, SERVER_SERVING_LIMITS, type ServingLimits } from "./admission.ts";
 import { loadServers, loadToken, positiveInt } from "./config.ts";
+import { CLIENT_TOKENS_RELOAD_INTERVAL_MS, ClientTokens } from "./client-auth.ts";
 import { startHead } from "./head.ts";
 import { createLogger } from "./log.ts";
 import { startServer } from "./server.ts";
+import { TLS_MODES, TLS_RELOAD_INTERVAL_MS, TlsMaterial, type TlsMode } from "./tls.ts";
 
 const ROLES = ["server", "head"];
 
@@ -51,7 +53,51 @@ function shared(cmd: Command): Command {
     .addOption(
       new Option("--pod-name <name>", "this pod's name, named on every reply").env("UNDERSTUDY_POD_NAME"),
     )
+    .addOption(
+      new Option("--tls-mode <mode>", "disabled: plain HTTP; permissive: TLS and plain; required: TLS only")
+        .env("UNDERSTUDY_TLS_MODE")
+        .choices(TLS_MODES)
+        .default("disabled"),
+    )
+    .addOption(
+      new Option("--tls-cert-file <path>", "this process's certificate (PEM), re-read when it changes").env(
+        "UNDERSTUDY_TLS_CERT_FILE",
+      ),
+    )
+    .addOption(
+      new Option("--tls-key-file <path>", "the certificate's private key (PEM)").env(
+        "UNDERSTUDY_TLS_KEY_FILE",
+      ),
+    )
+    .addOption(
+      new Option("--tls-ca-file <path>", "the CA (PEM) that peers' certificates must chain to").env(
+        "UNDERSTUDY_TLS_CA_FILE",
+      ),
+    )
+    .addOption(
+      new Option("--tls-reload-interval-ms <ms>", "how often the TLS files are checked for a change")
+        .env("UNDERSTUDY_TLS_RELOAD_INTERVAL_MS")
+        .argParser(positiveInt("TLS reload interval"))
+        .default(TLS_RELOAD_INTERVAL_MS),
+    )
     .addOption(new Option("--log-level <level>").env("UNDERSTUDY_LOG_LEVEL").default("info"));
+}
+
+/** The TLS material from the flags, watched for renewals; undefined when TLS is disabled. */
+function tlsOf(
+  flags: SharedFlags,
+  log: ReturnType<typeof createLogger>,
+): { mode: TlsMode; material: TlsMaterial } | undefined {
+  if (flags.tlsMode === "disabled") return undefined;
+  const { tlsCertFile: certFile, tlsKeyFile: keyFile, tlsCaFile: caFile } = flags;
+  if (certFile === undefined || keyFile === undefined || caFile === undefined)
+    throw new Error(`--tls-mode ${flags.tlsMode} needs --tls-cert-file, --tls-key-file and --tls-ca-file`);
+  const material = TlsMaterial.fromFiles({ certFile, keyFile, caFile });
+  material.onChange(() => log.info({ certFile }, "TLS certificate reloaded"));
+  material.watch(flags.tlsReloadIntervalMs, (err) =>
+    log.warn({ err: err.message }, "TLS files changed but cannot be used yet; keeping the current ones"),
+  );
+  return { mode: flags.tlsMode, material };
 }
 
 /** Who this process says it is on every reply (see identity.ts). */
@@ -122,6 +168,11 @@ interface SharedFlags {
   metricsListen?: string;
   serviceUid?: string;
   podName?: string;
+  tlsMode: TlsMode;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  tlsCaFile?: string;
+  tlsReloadIntervalMs: number;
   logLevel: string;
 }
 
@@ -204,10 +255,11 @@ withLimits(
         antiEntropyIntervalMs: flags.antiEntropyIntervalMs,
         limits: limitsOf(flags),
         metricsListen: flags.metricsListen,
+        tls: tlsOf(flags, logger),
         logger,
         processMetrics: true,
       });
-      onSignals(handle.close, logger);
+      onSignals(() => handle.close(), logger);
     },
   );
 
@@ -232,12 +284,35 @@ withLimits(
       .argParser(positiveInt("server timeout"))
       .default(2000),
   )
+  .addOption(
+    new Option(
+      "--client-tokens-file <path>",
+      "JSON {client: sha256 hex of its token}; set, only those clients may operate (re-read when it changes)",
+    ).env("UNDERSTUDY_CLIENT_TOKENS_FILE"),
+  )
   .action(
     async (
-      flags: SharedFlags & ServingLimits & { epoch: number; readQuorum?: number; serverTimeoutMs: number },
+      flags: SharedFlags &
+        ServingLimits & {
+          epoch: number;
+          readQuorum?: number;
+          serverTimeoutMs: number;
+          clientTokensFile?: string;
+        },
     ) => {
       const logger = createLogger("understudy-head", flags.logLevel);
       if (flags.servers === undefined) throw new Error("a head needs --servers / UNDERSTUDY_SERVERS");
+      const clientTokens =
+        flags.clientTokensFile === undefined ? undefined : ClientTokens.fromFile(flags.clientTokensFile);
+      clientTokens?.watch(
+        CLIENT_TOKENS_RELOAD_INTERVAL_MS,
+        (clients) => logger.info({ clients }, "client credentials reloaded"),
+        (err) =>
+          logger.warn(
+            { err: err.message },
+            "client credentials file cannot be used; keeping the current ones",
+          ),
+      );
       const handle = await startHead({
         listen: flags.listen,
         token: loadToken(flags.token, flags.tokenFile),
@@ -250,13 +325,15 @@ withLimits(
         identity: identityOf(flags),
         limits: limitsOf(flags),
         metricsListen: flags.metricsListen,
+        tls: tlsOf(flags, logger),
+        ...(clientTokens !== undefined ? { clientTokens } : {}),
         logger,
         processMetrics: true,
       });
       handle.ready.catch((err: unknown) =>
         logger.error({ err: (err as Error).message }, "head cannot take its epoch"),
       );
-      onSignals(handle.close, logger);
+      onSignals(() => handle.close(), logger);
     },
   );
 

@@ -1,8 +1,7 @@
 // /metrics on a port of its own, so a NetworkPolicy can let a scraper reach the metrics without
 // reaching the data (the data port serves /metrics too, to whoever may reach it anyway).
-import type { AddressInfo } from "node:net";
 import { Admission, type ServingLimits } from "./admission.ts";
-import { HttpError, parseHostPort, sendError } from "./http-util.ts";
+import { HttpError, sendError } from "./http-util.ts";
 import type { Registry } from "./metrics.ts";
 
 export interface MetricsListener {
@@ -11,11 +10,13 @@ export interface MetricsListener {
   close(): Promise<void>;
 }
 
+/** Serves `registry` on `listen`; none when `listen` is unset. */
 export async function listenForMetrics(
-  listen: string,
+  listen: string | undefined,
   registry: Registry,
   limits: ServingLimits,
-): Promise<MetricsListener> {
+): Promise<MetricsListener | null> {
+  if (listen === undefined) return null;
   const http = new Admission("metrics listener", limits).createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0]!;
     if (req.method !== "GET" || path !== "/metrics") {
@@ -30,17 +31,13 @@ export async function listenForMetrics(
       (err: unknown) => sendError(res, new HttpError(500, "internal", (err as Error).message)),
     );
   });
-  const { host, port } = parseHostPort(listen);
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", reject);
-    http.listen(port, host, () => resolve());
-  });
+  const address = await http.listen(listen);
   return {
-    address: `${host}:${(http.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        http.close(() => resolve());
-        http.closeAllConnections();
-      }),
+    address,
+    close: () => {
+      const closed = http.close();
+      http.closeAllConnections();
+      return closed;
+    },
   };
 }

@@ -11,6 +11,7 @@ import {
 } from "./identity.ts";
 import type { ReplicaReply } from "./quorum.ts";
 import { LIMITS, type KvRecord } from "./record.ts";
+import { Dialer } from "./tls.ts";
 import { describeError, failedBeforeSending } from "./transport.ts";
 import { applyResponseSchema, PATHS, readResponseSchema } from "./wire.ts";
 
@@ -58,12 +59,17 @@ export class ServerRpc {
   readonly #token: string;
   readonly #timeoutMs: number;
   readonly #expected: ExpectedIdentity;
+  readonly #dialer: Dialer;
 
-  /** `expected`: what every answering server must say it is (its service, role server). */
-  constructor(token: string, timeoutMs: number, expected: ExpectedIdentity) {
+  /**
+   * `expected`: what every answering server must say it is (its service, role server); `dialer`:
+   * plain HTTP or TLS trusting the service's CA.
+   */
+  constructor(token: string, timeoutMs: number, expected: ExpectedIdentity, dialer = new Dialer()) {
     this.#token = token;
     this.#timeoutMs = timeoutMs;
     this.#expected = expected;
+    this.#dialer = dialer;
   }
 
   /**
@@ -80,16 +86,19 @@ export class ServerRpc {
   ): Promise<RpcResult<T>> {
     let res: Response;
     try {
-      res = await fetch(`http://${address}${path}`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          authorization: `Bearer ${this.#token}`,
-          [EXPECT_HEADER]: formatIdentity(this.#expected),
-        },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
+      res = await fetch(
+        this.#dialer.url(address, path),
+        this.#dialer.init({
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            authorization: `Bearer ${this.#token}`,
+            [EXPECT_HEADER]: formatIdentity(this.#expected),
+          },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(this.#timeoutMs),
+        }),
+      );
     } catch (err) {
       return {
         kind: failedBeforeSending(err) ? "not_sent" : "unknown",

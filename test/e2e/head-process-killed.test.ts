@@ -6,9 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { commonFailures, runScenario, RUNS, type Fault } from "./support/scenario.ts";
 import { Stage } from "./support/stage.ts";
 
+// UNDERSTUDY_E2E_SECURE=1: the same scenario with TLS required on every hop and client authentication.
+const secure = process.env.UNDERSTUDY_E2E_SECURE === "1";
+
 let stage: Stage;
 beforeAll(async () => {
-  stage = await Stage.create({ prefix: "e2e-killed" });
+  stage = await Stage.create({ prefix: secure ? "e2e-killed-tls" : "e2e-killed", secure });
 });
 afterAll(async () => {
   await stage?.teardown();
@@ -21,7 +24,7 @@ const fault: Fault = {
   },
 };
 
-describe("head process killed", () => {
+describe(`head process killed${secure ? " (TLS and client authentication on)" : ""}`, () => {
   for (let run = 0; run < RUNS; run++) {
     it(`run ${run + 1}/${RUNS}: fails over onto a slot in another zone with no acknowledged write lost and no stale read`, async () => {
       const report = await runScenario(stage, fault, run);

@@ -53,6 +53,7 @@ import { constants as osConstants, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
+import { Agent } from "undici";
 import { KubeClient, mergePatchOptions } from "../../src/kube/client.ts";
 import { isNotFound } from "../../src/kube/errors.ts";
 import { Informer } from "../../src/kube/informer.ts";
@@ -72,6 +73,22 @@ const persistentVolumeClaims = {
   kind: "PersistentVolumeClaim",
   namespaced: true,
 } as const;
+
+const secrets = {
+  group: "",
+  version: "v1",
+  plural: "secrets",
+  kind: "Secret",
+  namespaced: true,
+} as const;
+
+/** A Secret volume of a running container: rewritten when the Secret changes, as the kubelet does. */
+interface SecretMount {
+  namespace: string;
+  secretName: string;
+  items: readonly k8s.V1KeyToPath[] | undefined;
+  local: string;
+}
 
 /** Node 24 runs the .ts sources; the machine's own node may be older. */
 export function nodeBinary(): string {
@@ -153,6 +170,7 @@ interface Entry {
   lastExit: ContainerExit | undefined;
   /** Exits in a row without becoming ready in between. */
   crashes: number;
+  secretMounts: SecretMount[];
 }
 
 /** How the runner decides a container is ready: its readinessProbe, else that it accepts connections. */
@@ -199,7 +217,8 @@ export function readinessOf(container: k8s.V1Container, address: string): Readin
       ? Number(http.port)
       : container.ports?.find((p) => p.name === http.port)?.containerPort;
   const host = ip.includes(":") ? `[${ip}]` : ip;
-  return { url: `http://${host}:${port ?? portOf(address)}${http.path ?? "/"}`, ...timing };
+  const scheme = http.scheme === "HTTPS" ? "https" : "http";
+  return { url: `${scheme}://${host}:${port ?? portOf(address)}${http.path ?? "/"}`, ...timing };
 }
 
 // Which state, not when: the API server keeps times to the second, and a restart shows in restartCount.
@@ -389,6 +408,7 @@ export class PodRunner {
   readonly #client: KubeClient;
   readonly #roles: readonly string[];
   readonly #pods: Informer<k8s.V1Pod>[] = [];
+  readonly #secrets: Informer<k8s.V1Secret>[] = [];
   #provisioner: VolumeProvisioner | undefined;
   /** By namespace/name: at most one process per pod name (a recreated pod waits for the old one). */
   readonly #entries = new Map<string, Entry>();
@@ -450,6 +470,17 @@ export class PodRunner {
         this.#enqueue(`${e.object.metadata!.namespace}/${e.object.metadata!.name}`);
       });
       this.#pods.push(pods);
+      const secretInformer = new Informer<k8s.V1Secret>(this.#options.kubeConfig, {
+        resource: secrets,
+        namespace,
+        resyncMs: 5_000,
+        maxBackoffMs: 1_000,
+        onError: this.#watchError(`secret watch in ${namespace}`),
+      });
+      secretInformer.on((e) => {
+        if (e.type !== "delete") this.#refreshSecret(e.object);
+      });
+      this.#secrets.push(secretInformer);
     }
     if (this.#options.provisionVolumes ?? true) {
       this.#provisioner = new VolumeProvisioner(
@@ -460,7 +491,11 @@ export class PodRunner {
       );
     }
     process.on("exit", this.#onExit);
-    await Promise.all([...this.#pods.map((i) => i.start()), this.#provisioner?.start()]);
+    await Promise.all([
+      ...this.#pods.map((i) => i.start()),
+      ...this.#secrets.map((i) => i.start()),
+      this.#provisioner?.start(),
+    ]);
   }
 
   /** client-node ends a watch quiet for 30 s with a TimeoutError; the informer resumes it. */
@@ -507,6 +542,17 @@ export class PodRunner {
       .catch((err: unknown) => {
         if (!isNotFound(err)) this.#log(`claiming pod ${pod.metadata!.name}: ${String(err)}`);
       });
+  }
+
+  /** A Secret changed: the files of every running container that mounts it are rewritten. */
+  #refreshSecret(secret: k8s.V1Secret): void {
+    const data = secretData(secret);
+    for (const entry of this.#entries.values()) {
+      for (const mount of entry.secretMounts) {
+        if (mount.namespace === secret.metadata?.namespace && mount.secretName === secret.metadata?.name)
+          writeVolumeFiles(mount.local, data, mount.items);
+      }
+    }
   }
 
   /** Per pod, changes are handled one at a time, in order. */
@@ -705,6 +751,7 @@ export class PodRunner {
       probeTimer: undefined,
       lastExit: same ? previous.lastExit : undefined,
       crashes: same ? previous.crashes : 0,
+      secretMounts: resolved.secretMounts,
     };
     this.#entries.set(key, entry);
     child.once("exit", (code, signal) => this.#exited(entry, code, signal));
@@ -784,7 +831,13 @@ export class PodRunner {
     container: k8s.V1Container,
     role: string,
     podIP: string,
-  ): Promise<{ env: Record<string, string>; argv: string[]; address: string; dataDir?: string }> {
+  ): Promise<{
+    env: Record<string, string>;
+    argv: string[];
+    address: string;
+    dataDir?: string;
+    secretMounts: SecretMount[];
+  }> {
     const namespace = pod.metadata!.namespace!;
     const vars = new Map<string, string>();
     for (const source of container.envFrom ?? []) {
@@ -803,7 +856,7 @@ export class PodRunner {
     const argv = dataplaneArgs(words, role);
 
     // Volumes: files for secrets and configMaps, folders for the rest; their paths made local.
-    const mounts = await this.#mountVolumes(pod, container);
+    const { mounts, secretMounts } = await this.#mountVolumes(pod, container);
     const local = (path: string) => {
       for (const m of mounts) {
         if (path === m.mountPath || path.startsWith(`${m.mountPath}/`))
@@ -845,7 +898,7 @@ export class PodRunner {
         dataDir = folder;
       }
     }
-    return { env: Object.fromEntries(vars), argv, address, dataDir };
+    return { env: Object.fromEntries(vars), argv, address, dataDir, secretMounts };
   }
 
   async #envValue(
@@ -905,13 +958,7 @@ export class PodRunner {
 
   async #secret(namespace: string, name: string, optional?: boolean): Promise<Record<string, string>> {
     try {
-      const secret = await this.#client.core.readNamespacedSecret({ name, namespace });
-      return {
-        ...Object.fromEntries(
-          Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]),
-        ),
-        ...(secret.stringData ?? {}),
-      };
+      return secretData(await this.#client.core.readNamespacedSecret({ name, namespace }));
     } catch (err) {
       if (isNotFound(err) && optional) return {};
       throw new Error(`secret ${namespace}/${name}: ${isNotFound(err) ? "not found" : String(err)}`, {
@@ -923,10 +970,11 @@ export class PodRunner {
   async #mountVolumes(
     pod: k8s.V1Pod,
     container: k8s.V1Container,
-  ): Promise<{ mountPath: string; local: string }[]> {
+  ): Promise<{ mounts: { mountPath: string; local: string }[]; secretMounts: SecretMount[] }> {
     const namespace = pod.metadata!.namespace!;
     const volumes = new Map((pod.spec?.volumes ?? []).map((v) => [v.name, v]));
     const mounts: { mountPath: string; local: string }[] = [];
+    const secretMounts: SecretMount[] = [];
     for (const mount of container.volumeMounts ?? []) {
       const volume = volumes.get(mount.name);
       let local: string;
@@ -940,15 +988,9 @@ export class PodRunner {
             ? await this.#secret(namespace, volume.secret.secretName!, volume.secret.optional)
             : await this.#configMap(namespace, volume.configMap!.name!, volume.configMap!.optional);
           const items = (volume.secret ?? volume.configMap)!.items;
-          const files = items ? items.map((i) => [i.path, data[i.key]] as const) : Object.entries(data);
-          for (const [path, content] of files) {
-            if (content === undefined) continue;
-            const file = join(local, path);
-            mkdirSync(dirname(file), { recursive: true });
-            const tmp = `${file}.tmp`;
-            writeFileSync(tmp, content, { mode: 0o600 });
-            renameSync(tmp, file);
-          }
+          writeVolumeFiles(local, data, items);
+          if (volume.secret)
+            secretMounts.push({ namespace, secretName: volume.secret.secretName!, items, local });
         }
       }
       mkdirSync(local, { recursive: true });
@@ -957,7 +999,7 @@ export class PodRunner {
         local: mount.subPath ? join(local, mount.subPath) : local,
       });
     }
-    return mounts.sort((a, b) => b.mountPath.length - a.mountPath.length);
+    return { mounts: mounts.sort((a, b) => b.mountPath.length - a.mountPath.length), secretMounts };
   }
 
   /** The cluster DNS the children see: pod hostnames. */
@@ -1083,7 +1125,7 @@ export class PodRunner {
   /** Stops watching and every process (SIGTERM, then SIGKILL). The root folder stays, for its logs. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    for (const i of this.#pods) i.stop();
+    for (const i of [...this.#pods, ...this.#secrets]) i.stop();
     await Promise.all([...this.#entries.values()].map((e) => this.#stop(e, 2_000)));
     this.#entries.clear();
     await this.#provisioner?.stop();
@@ -1190,6 +1232,32 @@ export class VolumeProvisioner {
   }
 }
 
+function secretData(secret: k8s.V1Secret): Record<string, string> {
+  return {
+    ...Object.fromEntries(
+      Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]),
+    ),
+    ...(secret.stringData ?? {}),
+  };
+}
+
+/** A Secret's or ConfigMap's keys as files under `local`, each replaced whole (rename). */
+function writeVolumeFiles(
+  local: string,
+  data: Record<string, string>,
+  items: readonly k8s.V1KeyToPath[] | undefined,
+): void {
+  const files = items ? items.map((i) => [i.path, data[i.key]] as const) : Object.entries(data);
+  for (const [path, content] of files) {
+    if (content === undefined) continue;
+    const file = join(local, path);
+    mkdirSync(dirname(file), { recursive: true });
+    const tmp = `${file}.tmp`;
+    writeFileSync(tmp, content, { mode: 0o600 });
+    renameSync(tmp, file);
+  }
+}
+
 function pick(
   data: Record<string, string>,
   key: string,
@@ -1227,10 +1295,16 @@ export function fieldValue(pod: k8s.V1Pod, path: string): string {
   }
 }
 
+/** The kubelet's HTTPS probes do not check the certificate. */
+const unverified = new Agent({ connect: { rejectUnauthorized: false } });
+
 /** An httpGet probe's verdict: a status from 200 to 399 within the timeout. */
 async function httpReady(url: string, timeoutMs: number): Promise<boolean> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const res = await fetch(url, {
+      signal: AbortSignal.timeout(timeoutMs),
+      ...(url.startsWith("https:") ? { dispatcher: unverified } : {}),
+    } as RequestInit);
     await res.body?.cancel();
     return res.status >= 200 && res.status < 400;
   } catch {

@@ -7,10 +7,12 @@ import { headPodName } from "../../decisions/names.ts";
 import { labels, managedBy, roles } from "../labels.ts";
 import {
   PARTITIONS,
+  clientDigestsSecretName,
   configKeys,
   configMapName,
   headServiceName,
   serverSetName,
+  tlsSecretName,
   tokenSecretName,
 } from "./names.ts";
 
@@ -96,6 +98,69 @@ const podSecurity: k8s.V1PodSecurityContext = {
 const tmpVolume: k8s.V1Volume = { name: "tmp", emptyDir: {} };
 const tmpMount: k8s.V1VolumeMount = { name: "tmp", mountPath: "/tmp" };
 
+/** Where the serving certificate's Secret is mounted, and the head's client digests. */
+const TLS_DIR = "/etc/understudy/tls";
+const CLIENTS_DIR = "/etc/understudy/clients";
+/** Secret files readable by the image's user (fsGroup) alone. */
+const SECRET_FILE_MODE = 0o440;
+
+/** The data plane's --tls-mode for the spec's mode. */
+const tlsModeFlag = (service: StorageService) => service.spec.tls.mode.toLowerCase();
+const tlsOn = (service: StorageService) => service.spec.tls.mode !== "Disabled";
+
+/** A Secret a data-plane container reads files of: its volume, its mount and the variables naming the files. */
+interface MountedSecret {
+  volumes: k8s.V1Volume[];
+  mounts: k8s.V1VolumeMount[];
+  env: k8s.V1EnvVar[];
+}
+
+/** The TLS Secret (none when TLS is off). */
+function tlsPieces(service: StorageService): MountedSecret {
+  if (!tlsOn(service)) return { volumes: [], mounts: [], env: [] };
+  return {
+    volumes: [
+      {
+        name: "tls",
+        secret: { secretName: tlsSecretName(service.metadata.name!), defaultMode: SECRET_FILE_MODE },
+      },
+    ],
+    mounts: [{ name: "tls", mountPath: TLS_DIR, readOnly: true }],
+    env: [
+      { name: "UNDERSTUDY_TLS_MODE", value: tlsModeFlag(service) },
+      { name: "UNDERSTUDY_TLS_CERT_FILE", value: `${TLS_DIR}/${configKeys.tlsCert}` },
+      { name: "UNDERSTUDY_TLS_KEY_FILE", value: `${TLS_DIR}/${configKeys.tlsKey}` },
+      { name: "UNDERSTUDY_TLS_CA_FILE", value: `${TLS_DIR}/${configKeys.caCert}` },
+    ],
+  };
+}
+
+/** The head's client digests Secret, when the service requires authentication. */
+function clientPieces(service: StorageService): MountedSecret {
+  if (service.spec.authentication.mode === "Disabled") return { volumes: [], mounts: [], env: [] };
+  return {
+    volumes: [
+      {
+        name: "clients",
+        secret: {
+          secretName: clientDigestsSecretName(service.metadata.name!),
+          defaultMode: SECRET_FILE_MODE,
+        },
+      },
+    ],
+    mounts: [{ name: "clients", mountPath: CLIENTS_DIR, readOnly: true }],
+    env: [{ name: "UNDERSTUDY_CLIENT_TOKENS_FILE", value: `${CLIENTS_DIR}/${configKeys.clientDigests}` }],
+  };
+}
+
+/** A readiness probe of the data port, over HTTPS when the port speaks TLS (the kubelet does not verify it). */
+function readinessProbe(service: StorageService, port: number, timing: Partial<k8s.V1Probe>): k8s.V1Probe {
+  return {
+    httpGet: { path: "/readyz", port, ...(tlsOn(service) ? { scheme: "HTTPS" } : {}) },
+    ...timing,
+  };
+}
+
 function fromConfig(service: StorageService, key: string): k8s.V1EnvVarSource {
   return { configMapKeyRef: { name: configMapName(service.metadata.name!), key } };
 }
@@ -159,7 +224,7 @@ export function headPod(service: StorageService, epoch: number, placement: HeadP
     automountServiceAccountToken: false,
     enableServiceLinks: false,
     securityContext: podSecurity,
-    volumes: [tmpVolume],
+    volumes: [tmpVolume, ...tlsPieces(service).volumes, ...clientPieces(service).volumes],
     containers: [],
   };
   if (placement.kind === "slot") {
@@ -182,14 +247,18 @@ export function headPod(service: StorageService, epoch: number, placement: HeadP
       { name: "client", containerPort: port, protocol: "TCP" },
       { name: "metrics", containerPort: METRICS_PORT, protocol: "TCP" },
     ],
-    env: [...sharedEnv(service, "head", port), { name: "UNDERSTUDY_EPOCH", value: String(epoch) }],
-    readinessProbe: {
-      httpGet: { path: "/readyz", port },
+    env: [
+      ...sharedEnv(service, "head", port),
+      { name: "UNDERSTUDY_EPOCH", value: String(epoch) },
+      ...tlsPieces(service).env,
+      ...clientPieces(service).env,
+    ],
+    readinessProbe: readinessProbe(service, port, {
       periodSeconds: 1,
       failureThreshold: 2,
       timeoutSeconds: 1,
-    },
-    volumeMounts: [tmpMount],
+    }),
+    volumeMounts: [tmpMount, ...tlsPieces(service).mounts, ...clientPieces(service).mounts],
     ...(requirements ? { resources: requirements } : {}),
     securityContext: restrictedContainer,
   });
@@ -253,6 +322,7 @@ export function serverStatefulSet(service: StorageService, zone: string): k8s.V1
       name: "UNDERSTUDY_ADVERTISE",
       value: `$(UNDERSTUDY_POD_NAME).${name}.${service.metadata.namespace}.svc:${servers.port}`,
     },
+    ...tlsPieces(service).env,
   ];
   const requirements = resources(servers.resources);
   return {
@@ -271,7 +341,7 @@ export function serverStatefulSet(service: StorageService, zone: string): k8s.V1
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           securityContext: podSecurity,
-          volumes: [tmpVolume],
+          volumes: [tmpVolume, ...tlsPieces(service).volumes],
           containers: [
             {
               name: "server",
@@ -282,12 +352,11 @@ export function serverStatefulSet(service: StorageService, zone: string): k8s.V1
                 { name: "metrics", containerPort: METRICS_PORT, protocol: "TCP" },
               ],
               env,
-              volumeMounts: [{ name: "data", mountPath: DATA_DIR }, tmpMount],
-              readinessProbe: {
-                httpGet: { path: "/readyz", port: servers.port },
+              volumeMounts: [{ name: "data", mountPath: DATA_DIR }, tmpMount, ...tlsPieces(service).mounts],
+              readinessProbe: readinessProbe(service, servers.port, {
                 periodSeconds: 2,
                 failureThreshold: 3,
-              },
+              }),
               ...(requirements ? { resources: requirements } : {}),
               securityContext: restrictedContainer,
             },

@@ -13,6 +13,15 @@ export const configMapName = (service: string) => `${service}-config`;
 /** The shared head-to-server token, generated once. */
 export const tokenSecretName = (service: string) => `${service}-token`;
 
+/** The service's CA (certificate and key): read by the operator alone, never mounted. */
+export const caSecretName = (service: string) => `${service}-ca`;
+/** The serving certificate heads and servers mount, with the CA certificate clients trust. */
+export const tlsSecretName = (service: string) => `${service}-tls`;
+/** One client's bearer token. */
+export const clientSecretName = (service: string, client: string) => `${service}-client-${client}`;
+/** The digests of the allowed clients' tokens, mounted into the head. */
+export const clientDigestsSecretName = (service: string) => `${service}-clients`;
+
 /** The NetworkPolicy of the head pods (clients, the operator's probe, metrics scrapers). */
 export const headPolicyName = (service: string) => `${service}-head`;
 /** The NetworkPolicy of the server pods (the service's heads and servers, metrics scrapers). */
@@ -27,7 +36,36 @@ export const configKeys = {
   partitions: "partitions",
   replicationFactor: "replication-factor",
   token: "token",
+  /** Keys of the TLS Secrets (the kubernetes.io/tls layout, plus the CA). */
+  caCert: "ca.crt",
+  caKey: "ca.key",
+  tlsCert: "tls.crt",
+  tlsKey: "tls.key",
+  /** The client digests Secret's one key: JSON {client: sha256 hex}. */
+  clientDigests: "clients.json",
 } as const;
+
+/**
+ * The DNS names the serving certificate carries: the head Service's, and each server pod's stable
+ * name (`<pod>.<set>.<ns>.svc`, with and without the cluster domain).
+ */
+export function servingDnsNames(service: StorageService): string[] {
+  const name = service.metadata.name!;
+  const ns = service.metadata.namespace!;
+  const head = headServiceName(name);
+  const servers = service.spec.zones.flatMap((zone) => {
+    const set = serverSetName(name, zone);
+    return Array.from({ length: service.spec.servers.replicasPerZone }, (_, i) => [
+      `${set}-${i}.${set}.${ns}.svc`,
+      `${set}-${i}.${set}.${ns}.svc.cluster.local`,
+    ]).flat();
+  });
+  return [head, `${head}.${ns}`, `${head}.${ns}.svc`, `${head}.${ns}.svc.cluster.local`, ...servers];
+}
+
+/** The name a client checks the head's certificate for when it reaches the head by its pod IP. */
+export const headTlsServerName = (service: string, namespace: string) =>
+  `${headServiceName(service)}.${namespace}.svc`;
 
 /** Partitions keys are hashed into: fixed for the service's life (the data plane's default). */
 export const PARTITIONS = 64;

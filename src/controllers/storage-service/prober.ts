@@ -5,6 +5,7 @@
 // pod probed (service UID, pod, role head, epoch): a pod IP can be reused while an old process still
 // holds it, and that process's 200 says nothing about the head.
 import type * as k8s from "@kubernetes/client-node";
+import { Agent } from "undici";
 import {
   judgeProbeAnswer,
   recordProbe,
@@ -34,6 +35,8 @@ export interface ProbeTarget {
   epoch?: number;
   ip: string;
   port: number;
+  /** The head port speaks TLS (spec.tls.mode Permissive or Required). */
+  tls: boolean;
   periodMs: number;
   timeoutMs: number;
   failureThreshold: number;
@@ -74,6 +77,7 @@ export function probeTargets(cache: Pick<ObservedState, "services" | "pods">): P
         ...(Number.isInteger(epoch) && pod.metadata?.labels?.[labels.epoch] ? { epoch } : {}),
         ip,
         port: service.spec.head.port,
+        tls: service.spec.tls.mode !== "Disabled",
         periodMs: detection.probePeriodMilliseconds,
         timeoutMs: detection.probeTimeoutMilliseconds,
         failureThreshold: detection.failureThreshold,
@@ -88,12 +92,13 @@ const sameTarget = (a: ProbeTarget, b: ProbeTarget) =>
   a.epoch === b.epoch &&
   a.ip === b.ip &&
   a.port === b.port &&
+  a.tls === b.tls &&
   a.periodMs === b.periodMs &&
   a.timeoutMs === b.timeoutMs &&
   a.failureThreshold === b.failureThreshold;
 
-export const healthzUrl = (target: Pick<ProbeTarget, "ip" | "port">) =>
-  `http://${target.ip.includes(":") ? `[${target.ip}]` : target.ip}:${target.port}/healthz`;
+export const healthzUrl = (target: Pick<ProbeTarget, "ip" | "port" | "tls">) =>
+  `${target.tls ? "https" : "http"}://${target.ip.includes(":") ? `[${target.ip}]` : target.ip}:${target.port}/healthz`;
 
 /**
  * Probes heads and counts consecutive failures (the rules are recordProbe's): plain failures count
@@ -105,6 +110,11 @@ export class HeadProber {
   private readonly fetch: typeof fetch;
   private readonly now: () => number;
   private stopped = false;
+  /**
+   * TLS to heads without checking their certificate, as the kubelet probes: the probe asks whether
+   * the head lives and names itself, sends nothing secret, and is judged by the identity it answers.
+   */
+  private readonly unverified = new Agent({ connect: { rejectUnauthorized: false } });
 
   constructor(options: HeadProberOptions = {}) {
     this.onChange = options.onChange ?? (() => {});
@@ -149,6 +159,7 @@ export class HeadProber {
 
   stop(): void {
     this.stopped = true;
+    void this.unverified.close().catch(() => undefined);
     for (const entry of this.entries.values()) clearTimeout(entry.timer);
     this.entries.clear();
   }
@@ -185,7 +196,8 @@ export class HeadProber {
     try {
       const response = await this.fetch(healthzUrl(target), {
         signal: AbortSignal.timeout(target.timeoutMs),
-      });
+        ...(target.tls ? { dispatcher: this.unverified } : {}),
+      } as RequestInit);
       const text = (await response.text()).slice(0, 4096);
       let body: unknown;
       try {

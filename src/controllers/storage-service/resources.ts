@@ -10,6 +10,7 @@ import { isConflict } from "../../kube/errors.ts";
 import type { ControllerContext } from "../context.ts";
 import { podsOfService } from "../indexes.ts";
 import { labels, roles } from "../labels.ts";
+import { ensureClientCredentials, ensureServingCertificate } from "./credentials.ts";
 import { readRoutedEpoch } from "./effects.ts";
 import {
   headService,
@@ -61,7 +62,7 @@ async function ensureSecret(ctx: ControllerContext, service: StorageService): Pr
   const key = `${service.metadata.uid}/Secret/${tokenSecretName(service.metadata.name!)}`;
   const last = ctx.writes.applied.get(key);
   if (last && ctx.now() - last.at < REAPPLY_MS) return;
-  // Created, never read: a 409 says it is there, so the operator needs no right to read Secrets.
+  // Created, never read: a 409 says it is there (the operator reads only the TLS and client Secrets).
   try {
     const token = randomBytes(32).toString("hex");
     await ctx.client.core.createNamespacedSecret({
@@ -93,6 +94,8 @@ export async function ensureResources(
   service: StorageService,
   known: Known,
 ): Promise<void> {
+  // First, so that no head or server pod is made before the Secrets it mounts.
+  await Promise.all([ensureServingCertificate(ctx, service), ensureClientCredentials(ctx, service)]);
   await Promise.all([
     ensureSecret(ctx, service),
     applyIfChanged(ctx, service, serverConfigMap(service, serverPods(ctx, service))),

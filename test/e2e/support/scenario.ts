@@ -129,7 +129,12 @@ export async function runScenario(stage: Stage, fault: Fault, run: number): Prom
     directory,
   };
   await eventually("the head Service's endpoint", () => directory.fromEndpoints(), 30_000);
-  const traffic = new Traffic({ clients: (fault.clients ?? defaultClients)(ctx), seed: run + 1 }).start();
+  const security = await stage.security(service);
+  const traffic = new Traffic({
+    clients: (fault.clients ?? defaultClients)(ctx),
+    seed: run + 1,
+    ...(security ? { security } : {}),
+  }).start();
   try {
     await sleep(WARMUP_MS);
     const countBefore = before.status?.failoverCount ?? 0;
@@ -217,7 +222,8 @@ export interface OldHeadSighting {
 async function sightOldHead(ctx: FaultContext): Promise<OldHeadSighting> {
   const running = ctx.stage.runner.process(ctx.headPod, ctx.stage.serviceNs)?.running === true;
   try {
-    const res = await fetch(`${ctx.headUrl}/healthz`, { signal: AbortSignal.timeout(500) });
+    const probe = ctx.stage.probeUrl(`${ctx.headUrl}/healthz`);
+    const res = await fetch(probe.url, { ...probe.init, signal: AbortSignal.timeout(500) });
     await res.text();
     const identity = parseIdentity(res.headers.get(IDENTITY_HEADER));
     return identity ? { running, status: res.status, identity } : { running, status: res.status };
@@ -240,7 +246,8 @@ function watchNewHead(ctx: FaultContext): {
       const target = ctx.directory.targetFromStatus();
       if (target && target.pod !== ctx.headPod) {
         try {
-          const res = await fetch(`${target.url}/readyz`, { signal: AbortSignal.timeout(200) });
+          const probe = ctx.stage.probeUrl(`${target.url}/readyz`);
+          const res = await fetch(probe.url, { ...probe.init, signal: AbortSignal.timeout(200) });
           await res.text();
           const identity = parseIdentity(res.headers.get(IDENTITY_HEADER));
           if (res.status === 200 && identity?.pod === target.pod) {

@@ -29,6 +29,17 @@ import {
   poolManifest,
 } from "../../support/pools.ts";
 import type { ServiceObject } from "./traffic.ts";
+import { Agent } from "undici";
+import type { ClientOptions } from "../../../src/dataplane/client.ts";
+import {
+  clientSecretName,
+  configKeys,
+  headTlsServerName,
+  tlsSecretName,
+} from "../../../src/controllers/storage-service/names.ts";
+
+/** TLS without checking the certificate: for liveness probes only, as the kubelet's. */
+const unverifiedTls = new Agent({ connect: { rejectUnauthorized: false } });
 
 export const ZONES = ["zone-a", "zone-b", "zone-c"] as const;
 /** UNDERSTUDY_E2E_LONG=1 (npm run test:e2e): more runs, longer traffic. */
@@ -42,7 +53,12 @@ export interface StageOptions {
   slotsPerZone?: number;
   /** Extra env of the operator process (for instance UNDERSTUDY_CRASH_AT). */
   operatorEnv?: Record<string, string>;
+  /** Services with TLS required on every hop and client authentication required (client SECURE_CLIENT). */
+  secure?: boolean;
 }
+
+/** The one client a secure stage's services list. */
+export const SECURE_CLIENT = "e2e";
 
 /** The operator as a real child process (`node src/operator/main.ts`): it can be killed and restarted. */
 export interface ControlPlane {
@@ -172,8 +188,39 @@ export class Stage {
         head: { image: "understudy:dev", port: 7000 },
         servers: { image: "understudy:dev", port: 7001, replicasPerZone: 1, storage: { size: "1Gi" } },
         failureDetection: FAST_DETECTION,
+        ...(this.options.secure
+          ? {
+              tls: { mode: "Required" },
+              authentication: { mode: "Required", clients: [{ name: SECURE_CLIENT }] },
+            }
+          : {}),
       },
     };
+  }
+
+  /**
+   * What a client of the service needs on a secure stage, read back from the Secrets the operator
+   * issued: the CA, the head's certificate name, and the client's token. Nothing when not secure.
+   */
+  async security(name: string): Promise<Pick<ClientOptions, "tls" | "credentials"> | undefined> {
+    if (!this.options.secure) return undefined;
+    const read = async (secret: string, key: string) => {
+      const s = await this.client.core.readNamespacedSecret({ name: secret, namespace: this.serviceNs });
+      return Buffer.from(s.data![key]!, "base64").toString("utf8");
+    };
+    return {
+      tls: {
+        ca: await read(tlsSecretName(name), configKeys.caCert),
+        serverName: headTlsServerName(name, this.serviceNs),
+      },
+      credentials: { token: await read(clientSecretName(name, SECURE_CLIENT), configKeys.token) },
+    };
+  }
+
+  /** fetch options for a probe of a head (https unverified on a secure stage, as the kubelet probes). */
+  probeUrl(url: string): { url: string; init: RequestInit } {
+    if (!this.options.secure) return { url, init: {} };
+    return { url: url.replace(/^http:/, "https:"), init: { dispatcher: unverifiedTls } as RequestInit };
   }
 
   /** Creates a storage service and waits until it is Ready and its head process listens. */

@@ -13,6 +13,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { GROUP, STORAGE_SERVICE_KIND, STORAGE_SERVICE_PLURAL, VERSION } from "../../../src/api/index.ts";
 import {
   createClient,
+  type ClientOptions,
   DataplaneError,
   OutcomeUnknown,
   type DataplaneClient,
@@ -176,6 +177,8 @@ export interface TrafficOptions {
   seed?: number;
   /** Pause between one client's operations. */
   thinkMs?: number;
+  /** TLS and credentials every client uses (a service with spec.tls and spec.authentication on). */
+  security?: Pick<ClientOptions, "tls" | "credentials">;
 }
 
 export interface WriteAck {
@@ -258,6 +261,7 @@ export class Traffic {
       maxBackoffMs: 100,
       requestTimeoutMs: 3_000,
       random,
+      ...this.#options.security,
     });
     const seen = new Map<string, number>();
     while (!this.#stopped) {
@@ -303,9 +307,17 @@ export class Traffic {
     return result;
   }
 
-  /** Reads every key once through `client` (after the failover: what was acknowledged must be there). */
-  async finalReads(resolve: HeadResolver): Promise<void> {
-    const client = createClient({ resolveHead: resolve, maxAttempts: 100, maxBackoffMs: 200 });
+  /**
+   * Reads every key once through `client` (after the failover: what was acknowledged must be there);
+   * `security` for a head that now wants other credentials than the traffic had.
+   */
+  async finalReads(resolve: HeadResolver, security = this.#options.security): Promise<void> {
+    const client = createClient({
+      resolveHead: resolve,
+      maxAttempts: 100,
+      maxBackoffMs: 200,
+      ...security,
+    });
     for (const key of this.#keys) {
       await this.record(1000, { kind: "get", key }, () => viaClient(client, { kind: "get", key }), "final");
     }

@@ -223,3 +223,42 @@ describe("the token Secret", () => {
     expect(secret.metadata!.ownerReferences![0]!.uid).toBe("uid-1");
   });
 });
+
+describe("TLS and client authentication in the pods", () => {
+  const secure = () =>
+    service((spec) => {
+      spec.tls = { mode: "Required" };
+      spec.authentication = { mode: "Required", clients: [{ name: "app" }] };
+    });
+  const secretVolumes = (spec: k8s.V1PodSpec) =>
+    (spec.volumes ?? []).flatMap((v) => (v.secret ? [v.secret.secretName] : []));
+
+  it("are off by default: no Secret volumes, plain HTTP probes, no TLS variables", () => {
+    const pod = headPod(service(), 1, { kind: "zone", zone: "zone-a" });
+    const set = serverStatefulSet(service(), "zone-a");
+    expect(secretVolumes(pod.spec!)).toEqual([]);
+    expect(secretVolumes(set.spec!.template.spec!)).toEqual([]);
+    expect(pod.spec!.containers[0]!.readinessProbe!.httpGet!.scheme).toBeUndefined();
+    expect(env(pod.spec!.containers[0]!, "UNDERSTUDY_TLS_MODE")).toBeUndefined();
+    expect(env(pod.spec!.containers[0]!, "UNDERSTUDY_CLIENT_TOKENS_FILE")).toBeUndefined();
+  });
+
+  it("mount the serving certificate in heads and servers, and the client digests in heads only", () => {
+    const pod = headPod(secure(), 1, { kind: "zone", zone: "zone-a" });
+    const head = pod.spec!.containers[0]!;
+    expect(secretVolumes(pod.spec!)).toEqual(["kv-tls", "kv-clients"]);
+    expect(env(head, "UNDERSTUDY_TLS_MODE")?.value).toBe("required");
+    expect(env(head, "UNDERSTUDY_TLS_CERT_FILE")?.value).toBe("/etc/understudy/tls/tls.crt");
+    expect(env(head, "UNDERSTUDY_TLS_CA_FILE")?.value).toBe("/etc/understudy/tls/ca.crt");
+    expect(env(head, "UNDERSTUDY_CLIENT_TOKENS_FILE")?.value).toBe("/etc/understudy/clients/clients.json");
+    expect(head.readinessProbe!.httpGet!.scheme).toBe("HTTPS");
+    expect(head.volumeMounts!.map((m) => m.mountPath)).toContain("/etc/understudy/tls");
+
+    const set = serverStatefulSet(secure(), "zone-a");
+    const server = set.spec!.template.spec!.containers[0]!;
+    expect(secretVolumes(set.spec!.template.spec!)).toEqual(["kv-tls"]);
+    expect(env(server, "UNDERSTUDY_TLS_KEY_FILE")?.value).toBe("/etc/understudy/tls/tls.key");
+    expect(env(server, "UNDERSTUDY_CLIENT_TOKENS_FILE")).toBeUndefined();
+    expect(server.readinessProbe!.httpGet!.scheme).toBe("HTTPS");
+  });
+});

@@ -48,6 +48,7 @@ const target = (port: number, overrides: Partial<ProbeTarget> = {}): ProbeTarget
   serviceUid: "uid-kv",
   pod: "kv-head-1",
   epoch: 1,
+  tls: false,
   ip: "127.0.0.1",
   port,
   periodMs: 20,
@@ -182,9 +183,10 @@ describe("HeadProber", () => {
     }
   });
 
-  it("probes http://<pod IP>:<port>/healthz, bracketing IPv6", () => {
-    expect(healthzUrl({ ip: "127.10.0.4", port: 7000 })).toBe("http://127.10.0.4:7000/healthz");
-    expect(healthzUrl({ ip: "fd00::4", port: 7000 })).toBe("http://[fd00::4]:7000/healthz");
+  it("probes http(s)://<pod IP>:<port>/healthz, bracketing IPv6", () => {
+    expect(healthzUrl({ ip: "127.10.0.4", port: 7000, tls: false })).toBe("http://127.10.0.4:7000/healthz");
+    expect(healthzUrl({ ip: "fd00::4", port: 7000, tls: false })).toBe("http://[fd00::4]:7000/healthz");
+    expect(healthzUrl({ ip: "127.10.0.4", port: 7000, tls: true })).toBe("https://127.10.0.4:7000/healthz");
   });
 });
 
@@ -230,6 +232,7 @@ describe("probeTargets", () => {
         epoch: 2,
         ip: "127.10.0.8",
         port: 7100,
+        tls: false,
         periodMs: 200,
         timeoutMs: 100,
         failureThreshold: 4,
