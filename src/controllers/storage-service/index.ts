@@ -1,11 +1,11 @@
 // The StorageService controller as the runtime runs it: reconcile by "namespace/name", what wakes
-// it, and the head prober that runs beside it.
+// it, and the head probing that runs beside it.
 import { parseHolderIdentity } from "../../decisions/names.ts";
 import { keyOf, splitKey, type ControllerContext, type ControllerSpec } from "../context.ts";
 import type { CustomObject } from "../../kube/client.ts";
 import { perObject } from "../derived.ts";
 import { labels } from "../labels.ts";
-import { HeadProber, probeTargets } from "./prober.ts";
+import { probeTargets } from "./prober.ts";
 import { reconcileStorageService } from "./reconcile.ts";
 
 export { HeadProber, probeTargets, healthzUrl, type HeadProbeRecord, type ProbeTarget } from "./prober.ts";
@@ -67,6 +67,7 @@ function servicesOnNode(ctx: ControllerContext, nodeName: string, zone: string |
 
 export const storageServiceControllerSpec: ControllerSpec = {
   name: "storage-service",
+  start: startProbing,
   reconcile: (ctx, key) => {
     const { namespace, name } = splitKey(key);
     return reconcileStorageService(ctx, namespace!, name);
@@ -117,33 +118,18 @@ export const storageServiceControllerSpec: ControllerSpec = {
   },
 };
 
-export interface StorageServiceSupport {
-  prober: HeadProber;
-  stop(): void;
-}
+/** How often the prober's targets are taken again from the caches. */
+const PROBE_TARGETS_SYNC_MS = 250;
 
 /**
- * Starts what the controller needs beside its reconciles: the head prober, fed from the services in
- * the cache and reported to the reconciler through `ctx.probes`. A head crossing its failure
- * threshold enqueues its service at once.
+ * The head prober (ctx.probes) probes the heads of the services in the cache; a head crossing its
+ * failure threshold enqueues its service at once, without waiting for any watch event.
  */
-export function startStorageServiceSupport(
-  ctx: ControllerContext,
-  enqueue: (key: string) => void,
-  options: { syncEveryMs?: number } = {},
-): StorageServiceSupport {
-  const prober = new HeadProber({ onChange: enqueue });
-  ctx.probes = prober;
+function startProbing(ctx: ControllerContext, enqueue: (key: string) => void): void {
+  const prober = ctx.probes;
+  prober.onThreshold(enqueue);
   const sync = () => prober.update(probeTargets(ctx.cache));
   sync();
-  const timer = setInterval(sync, options.syncEveryMs ?? 250);
-  timer.unref();
-  return {
-    prober,
-    stop() {
-      clearInterval(timer);
-      prober.stop();
-      if (ctx.probes === prober) delete ctx.probes;
-    },
-  };
+  // Unreferenced: the probing lasts as long as the process, like the caches it reads.
+  setInterval(sync, PROBE_TARGETS_SYNC_MS).unref();
 }

@@ -19,7 +19,7 @@ import { observeNodes, parsedPool, poolClaims, slotLeasesOfPool } from "../index
 import { time, toSlotView } from "../views.ts";
 import { serviceIdentity, serviceRef } from "./names.ts";
 
-/** The controller's context (ctx.probes carries the head prober's records when one runs). */
+/** The controller's context (ctx.probes carries the head prober's records). */
 export type StorageServiceContext = ControllerContext;
 
 /** Objects this reconcile wrote, seen before the caches have them. */
@@ -121,7 +121,7 @@ export function assessHead(
   const pod = recorded ? known.pod(ref.namespace, recorded) : undefined;
   const nodeName = pod?.spec?.nodeName;
   const node = nodeName ? nodes.find((n) => n.name === nodeName) : undefined;
-  const probe = ctx.probes?.record(ref.namespace, ref.name);
+  const probe = ctx.probes.record(ref.namespace, ref.name);
   const grace = notReadyGraceMs(service);
   const health = assessHeadHealth({
     now,

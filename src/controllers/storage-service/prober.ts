@@ -40,8 +40,6 @@ export interface ProbeTarget {
 }
 
 export interface HeadProberOptions {
-  /** Called with the service's key when its failures reach the threshold. */
-  onChange?: (key: string) => void;
   fetch?: typeof fetch;
   now?: () => number;
 }
@@ -101,15 +99,22 @@ export const healthzUrl = (target: Pick<ProbeTarget, "ip" | "port">) =>
  */
 export class HeadProber {
   private readonly entries = new Map<string, Entry>();
-  private readonly onChange: (key: string) => void;
+  private readonly listeners = new Set<(key: string) => void>();
   private readonly fetch: typeof fetch;
   private readonly now: () => number;
   private stopped = false;
 
   constructor(options: HeadProberOptions = {}) {
-    this.onChange = options.onChange ?? (() => {});
     this.fetch = options.fetch ?? globalThis.fetch;
     this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * Calls `listener` with a service's key when its head's failures reach the threshold, as an
+   * informer calls a watch handler.
+   */
+  onThreshold(listener: (key: string) => void): void {
+    this.listeners.add(listener);
   }
 
   /** The probe record of a service's head, if it is being probed. */
@@ -211,6 +216,6 @@ export class HeadProber {
       before < entry.record.failureThreshold &&
       entry.record.consecutiveFailures >= entry.record.failureThreshold
     )
-      this.onChange(entry.target.key);
+      for (const listener of this.listeners) listener(entry.target.key);
   }
 }
