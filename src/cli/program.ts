@@ -32,7 +32,7 @@ import { renderPlan } from "./render-plan.ts";
 import { makeStyle, wantsColor } from "./style.ts";
 import { switchoverFinished, switchoverValue } from "./switchover.ts";
 
-export interface OutputStream {
+interface OutputStream {
   write(text: string): unknown;
   isTTY?: boolean;
   hasColors?: () => boolean;
@@ -60,7 +60,7 @@ export function programName(argv1: string | undefined): string {
   return base.startsWith("kubectl-") ? "kubectl understudy" : "understudy";
 }
 
-export function buildProgram(io: CliIO, name = "understudy"): Command {
+function buildProgram(io: CliIO, name = "understudy"): Command {
   const program = new Command(name)
     .description(
       "Inspect Understudy contingency pools, claims and storage services, and trigger switchovers.",

@@ -24,7 +24,7 @@ function section(title: string, body: string, ctx: RenderContext): string {
 }
 
 /** One line about a failover: reason, zones, duration, revoked claim. */
-export function failoverLine(f: FailoverSummary | undefined, ctx: RenderContext): string | undefined {
+function failoverLine(f: FailoverSummary | undefined, ctx: RenderContext): string | undefined {
   if (!f) return undefined;
   const parts = [
     f.reason ?? "failover",
@@ -110,7 +110,7 @@ export function renderPools(pools: readonly PoolSummary[], ctx: RenderContext): 
   );
 }
 
-export function renderZones(pool: PoolSummary, ctx: RenderContext): string {
+function renderZones(pool: PoolSummary, ctx: RenderContext): string {
   return renderTable(
     ["zone", "slots", "free", "leased", "reserved", "pending"],
     pool.zones.map((z): CellInput[] => [
@@ -125,7 +125,7 @@ export function renderZones(pool: PoolSummary, ctx: RenderContext): string {
   );
 }
 
-export function renderSlots(slots: readonly SlotSummary[], ctx: RenderContext): string {
+function renderSlots(slots: readonly SlotSummary[], ctx: RenderContext): string {
   return renderTable(
     ["slot", "zone", "node", "holder"],
     [...slots]

@@ -44,7 +44,7 @@ const POD_GONE_FALLBACK_MS = 5_000;
 /** A tenant pod the API server refused is tried again this often (a change to the claim retries at once). */
 const TENANT_POD_RETRY_MS = 30_000;
 
-export function heldLease(ctx: ControllerContext, namespace: string, name: string): k8s.V1Lease | undefined {
+function heldLease(ctx: ControllerContext, namespace: string, name: string): k8s.V1Lease | undefined {
   const identity = formatHolderIdentity({ kind: "claim", namespace, name });
   return slotLeasesHeldBy(ctx, identity)[0];
 }

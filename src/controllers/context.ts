@@ -13,7 +13,7 @@ import type { FailoverMetrics } from "./storage-service/metrics.ts";
 import type { HeadProber } from "./storage-service/prober.ts";
 import type { LedgerMetrics } from "./metrics.ts";
 
-export type { InvolvedObject, ReconcileResult };
+export type { ReconcileResult };
 
 /**
  * Memos of the controllers' own writes: expectations the caches have not met yet, and writes
@@ -55,7 +55,7 @@ export interface ObservedState {
   headServices: Cache<k8s.V1Service>;
 }
 
-export interface Recorder {
+interface Recorder {
   normal(object: InvolvedObject, reason: string, message: string): void;
   warning(object: InvolvedObject, reason: string, message: string): void;
 }
@@ -137,13 +137,4 @@ export function ignoredUpdates(
   return spec.ignoreStatusUpdates?.includes(kind) ? statusOnlyUpdate : undefined;
 }
 
-export type ObservedObject<K extends keyof ObservedState> =
-  ObservedState[K] extends Cache<infer T> ? T : never;
-
-export const keyOf = (o: { metadata?: { name?: string; namespace?: string } }) =>
-  o.metadata?.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : `${o.metadata?.name}`;
-
-export function splitKey(key: string): { namespace?: string; name: string } {
-  const i = key.indexOf("/");
-  return i < 0 ? { name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
-}
+type ObservedObject<K extends keyof ObservedState> = ObservedState[K] extends Cache<infer T> ? T : never;

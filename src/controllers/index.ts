@@ -18,14 +18,14 @@ import { ledgerMetrics } from "./metrics.ts";
 import { claimControllerSpec, poolControllerSpec } from "./specs.ts";
 import { HeadProber, storageServiceControllerSpec, failoverMetrics } from "./storage-service/index.ts";
 
-export const controllerSpecs: ControllerSpec[] = [
+const controllerSpecs: ControllerSpec[] = [
   poolControllerSpec,
   claimControllerSpec,
   storageServiceControllerSpec,
 ];
 
 /** The caches every reconciler reads: one shared informer per kind. */
-export function observedState(manager: Manager): ObservedState {
+function observedState(manager: Manager): ObservedState {
   return {
     pools: manager.informer(poolResource),
     claims: manager.informer(claimResource),

@@ -3,7 +3,6 @@ import { JsonPatchObjectApi, type JsonPatchOperation, type ObjectHeader } from "
 import { apiVersionOf, type ResourceRef } from "./resources.ts";
 
 export const mergePatchOptions = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
-export const jsonPatchOptions = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch);
 
 export interface CustomObject<Spec = unknown, Status = unknown> extends k8s.KubernetesObject {
   spec: Spec;

@@ -9,8 +9,8 @@ export const versions = {
   helm: process.env.HELM_VERSION ?? "v3.21.4",
 } as const;
 
-export const cacheDir = process.env.UNDERSTUDY_CACHE ?? join(homedir(), ".cache", "understudy");
-export const binDir = join(cacheDir, "bin");
+const cacheDir = process.env.UNDERSTUDY_CACHE ?? join(homedir(), ".cache", "understudy");
+const binDir = join(cacheDir, "bin");
 export const clusterDir = process.env.UNDERSTUDY_CLUSTER_DIR ?? join(cacheDir, "cluster");
 export const kubeconfigPath = join(clusterDir, "kubeconfig");
 

@@ -15,7 +15,7 @@ import {
   type PoolShape,
 } from "./pools.ts";
 
-export type ServiceStatus = StorageServiceStatus;
+type ServiceStatus = StorageServiceStatus;
 export interface ServiceObject {
   metadata: k8s.V1ObjectMeta;
   spec: Record<string, unknown>;
@@ -23,7 +23,7 @@ export interface ServiceObject {
 }
 
 /** Pools, claims and storage services of a scope are seen only by the operator selecting that scope. */
-export const scoped = <T extends { metadata: Record<string, unknown> }>(manifest: T, scope: string): T => ({
+const scoped = <T extends { metadata: Record<string, unknown> }>(manifest: T, scope: string): T => ({
   ...manifest,
   metadata: {
     ...manifest.metadata,

@@ -10,9 +10,9 @@ import { eventually } from "./kube.ts";
 
 const root = join(import.meta.dirname, "../..");
 const nodeBinary = join(root, "node_modules/.bin/node");
-export const operatorLogDir = join(root, ".understudy", "logs");
+const operatorLogDir = join(root, ".understudy", "logs");
 
-export async function freePort(): Promise<number> {
+async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.listen(0, "127.0.0.1", () => {

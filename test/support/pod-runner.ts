@@ -61,9 +61,9 @@ import { podCidr } from "../cluster/config.ts";
 import { kubeletAnnotation, podNotReadyAnnotation } from "../cluster/stages.ts";
 
 const REPO = resolve(import.meta.dirname, "../..");
-export const DATAPLANE_MAIN = join(REPO, "src/dataplane/main.ts");
-export const ROLE_LABEL = "understudy.dev/role";
-export const RUNNER_ROLES = ["head", "server"] as const;
+const DATAPLANE_MAIN = join(REPO, "src/dataplane/main.ts");
+const ROLE_LABEL = "understudy.dev/role";
+const RUNNER_ROLES = ["head", "server"] as const;
 const DEFAULT_PORT = 7400;
 const persistentVolumeClaims = {
   group: "",
@@ -74,7 +74,7 @@ const persistentVolumeClaims = {
 } as const;
 
 /** Node 24 runs the .ts sources; the machine's own node may be older. */
-export function nodeBinary(): string {
+function nodeBinary(): string {
   return Number(process.versions.node.split(".")[0]) === 24
     ? process.execPath
     : join(REPO, "node_modules/.bin/node");
@@ -164,7 +164,7 @@ export interface Readiness {
   timeoutMs: number;
 }
 
-export interface ContainerExit {
+interface ContainerExit {
   exitCode: number;
   reason: string;
   startedAt: string;

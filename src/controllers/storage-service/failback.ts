@@ -39,13 +39,13 @@ export type FailbackOutcome =
   { kind: "done"; requeueAfterMs?: number } | { kind: "idle"; recheckAfterMs?: number };
 
 /** The value of the failback annotation when it asks for a failback not handled yet. */
-export function pendingFailback(service: StorageService): string | undefined {
+function pendingFailback(service: StorageService): string | undefined {
   const value = service.metadata.annotations?.[serviceAnnotations.failback];
   return value !== undefined && value !== "" && value !== service.status?.handledFailback ? value : undefined;
 }
 
 /** Since when some Ready, schedulable node of the zone has been Ready; undefined when none is. */
-export function zoneReadySince(nodes: readonly NodeView[], zone: string): number | undefined {
+function zoneReadySince(nodes: readonly NodeView[], zone: string): number | undefined {
   const ready = nodes.filter((n) => n.zone === zone && n.ready && !n.unschedulable);
   if (ready.length === 0) return undefined;
   return Math.min(...ready.map((n) => n.readyTransitionAt ?? 0));

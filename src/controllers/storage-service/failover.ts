@@ -80,7 +80,7 @@ export interface SwitchoverWait {
 }
 
 /** The value of the switchover annotation when it asks for a switchover not handled yet. */
-export function pendingSwitchover(service: StorageService): string | undefined {
+function pendingSwitchover(service: StorageService): string | undefined {
   const value = service.metadata.annotations?.[serviceAnnotations.switchover];
   return value !== undefined && value !== "" && value !== service.status?.handledSwitchover
     ? value
@@ -95,7 +95,7 @@ export async function driveFailover(
   const opts = { ...DEFAULT_FAILOVER_OPTIONS, ...options };
   const known = new Known(ctx);
   const nodes = allNodes(ctx);
-  return runStepMachine<StorageService, FailoverStep, FailoverOutcome>(
+  return runStepMachine<StorageService, ActionToApply, FailoverOutcome>(
     {
       maxActions: MAX_ACTIONS,
       decide: (service) => decide(ctx, service, known, nodes, opts),
@@ -109,7 +109,7 @@ export async function driveFailover(
 }
 
 /** One action to apply, with what it was decided on. */
-interface FailoverStep {
+interface ActionToApply {
   action:
     | Exclude<FailoverAction, { kind: "idle" } | { kind: "wait" }>
     /** Refused rather than waited for: the head serves, and a switchover nobody can do should not linger. */
@@ -125,7 +125,7 @@ async function decide(
   known: Known,
   nodes: NodeView[],
   opts: FailoverOptions,
-): Promise<StepDecision<FailoverStep, FailoverOutcome>> {
+): Promise<StepDecision<ActionToApply, FailoverOutcome>> {
   const stored = service.status?.failover;
   const record = stored ? fromFailoverStatus(stored) : undefined;
   const pool = observePool(ctx, service, nodes, known);
@@ -222,7 +222,7 @@ type Applied = StepApplied<StorageService>;
 async function apply(
   ctx: StorageServiceContext,
   service: StorageService,
-  { action, record, pool, switchover }: FailoverStep,
+  { action, record, pool, switchover }: ActionToApply,
   known: Known,
 ): Promise<Applied> {
   const ref = serviceRef(service);

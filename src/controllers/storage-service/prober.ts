@@ -12,8 +12,8 @@ import {
   type ProbeRecord,
 } from "../../decisions/head-health.ts";
 import { IDENTITY_HEADER, identityFromBody, parseIdentity, type Identity } from "../../dataplane/identity.ts";
+import { objectKey } from "../../operator/keys.ts";
 import type { ObservedState } from "../context.ts";
-import { keyOf } from "../context.ts";
 import { parsedStorageService } from "../indexes.ts";
 import { labels } from "../labels.ts";
 
@@ -66,7 +66,7 @@ export function probeTargets(cache: Pick<ObservedState, "services" | "pods">): P
     const epoch = Number(pod.metadata?.labels?.[labels.epoch]);
     return [
       {
-        key: keyOf(raw),
+        key: objectKey(raw),
         serviceUid: service.metadata.uid ?? "",
         pod: podName,
         ...(Number.isInteger(epoch) && pod.metadata?.labels?.[labels.epoch] ? { epoch } : {}),
