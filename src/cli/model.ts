@@ -27,10 +27,8 @@ interface ConditionSummary {
   message?: string;
 }
 
-interface ZoneSummary {
-  name: string;
-  /** Slots the spec asks for in the zone. */
-  desired: number;
+/** Slots placed, and how many are in each state (as in the pool's status). */
+interface SlotCounts {
   slots: number;
   free: number;
   leased: number;
@@ -38,18 +36,19 @@ interface ZoneSummary {
   pending: number;
 }
 
-export interface PoolSummary {
+interface ZoneSummary extends SlotCounts {
+  name: string;
+  /** Slots the spec asks for in the zone. */
+  desired: number;
+}
+
+export interface PoolSummary extends SlotCounts {
   name: string;
   createdAt?: string;
   slotSize?: { cpu: string; memory: string };
   hotSpares: number;
   allowedNamespaces: string[];
   desired: number;
-  slots: number;
-  free: number;
-  leased: number;
-  reserved: number;
-  pending: number;
   zones: ZoneSummary[];
   ready?: ConditionSummary;
   /** The operator's estimate of whether a failover would find a slot now (status.failoverCapacity). */

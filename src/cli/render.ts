@@ -110,17 +110,21 @@ export function renderPools(pools: readonly PoolSummary[], ctx: RenderContext): 
   );
 }
 
+/** A zone's slots (of those desired) and their states, as table cells. */
+function zoneCounts(z: PoolSummary["zones"][number]): CellInput[] {
+  return [
+    `${z.slots}/${z.desired}`,
+    countCell(z.free, "ok"),
+    z.leased,
+    z.reserved,
+    countCell(z.pending, "warn"),
+  ];
+}
+
 function renderZones(pool: PoolSummary, ctx: RenderContext): string {
   return renderTable(
     ["zone", "slots", "free", "leased", "reserved", "pending"],
-    pool.zones.map((z): CellInput[] => [
-      z.name,
-      `${z.slots}/${z.desired}`,
-      countCell(z.free, "ok"),
-      z.leased,
-      z.reserved,
-      countCell(z.pending, "warn"),
-    ]),
+    pool.zones.map((z) => [z.name, ...zoneCounts(z)]),
     ctx.style,
   );
 }
@@ -254,17 +258,7 @@ export function renderStatus(report: StatusReport, ctx: RenderContext): string {
         "Slots by zone",
         renderTable(
           ["pool", "zone", "slots", "free", "leased", "reserved", "pending"],
-          zoned.flatMap((p) =>
-            p.zones.map((z): CellInput[] => [
-              p.name,
-              z.name,
-              `${z.slots}/${z.desired}`,
-              countCell(z.free, "ok"),
-              z.leased,
-              z.reserved,
-              countCell(z.pending, "warn"),
-            ]),
-          ),
+          zoned.flatMap((p) => p.zones.map((z) => [p.name, z.name, ...zoneCounts(z)])),
           ctx.style,
         ),
         ctx,
