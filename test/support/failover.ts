@@ -1,11 +1,17 @@
 // Building and watching storage services, pools and claims for the failover tests and benchmark.
 // Every object carries the test run's label, so only the operator started for the run sees it.
 import type * as k8s from "@kubernetes/client-node";
-import { GROUP, STORAGE_SERVICE_PLURAL, VERSION, type StorageServiceStatus } from "../../src/api/index.ts";
+import {
+  GROUP,
+  STORAGE_SERVICE_PLURAL,
+  storageServiceResource,
+  VERSION,
+  type StorageServiceStatus,
+} from "../../src/api/index.ts";
 import { headServiceName } from "../../src/controllers/storage-service/index.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
 import { isNotFound } from "../../src/kube/errors.ts";
-import { eventually, isPodReady } from "./kube.ts";
+import { deleteCustom, eventually, isPodReady } from "./kube.ts";
 import {
   claimManifest,
   createClaim,
@@ -138,19 +144,8 @@ export async function setHeadImage(client: KubeClient, namespace: string, name: 
   );
 }
 
-export async function deleteService(client: KubeClient, namespace: string, name: string) {
-  try {
-    await client.custom.deleteNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: STORAGE_SERVICE_PLURAL,
-      namespace,
-      name,
-    });
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
-}
+export const deleteService = (client: KubeClient, namespace: string, name: string): Promise<void> =>
+  deleteCustom(client, storageServiceResource, name, namespace);
 
 export const condition = (service: ServiceObject, type: string) =>
   service.status?.conditions?.find((c) => c.type === type);
