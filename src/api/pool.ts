@@ -344,6 +344,8 @@ export type ContingencyPool = z.output<typeof ContingencyPoolSchema>;
 export type ContingencyPoolSpec = z.output<typeof ContingencyPoolSpecSchema>;
 export type ContingencyPoolStatus = z.output<typeof ContingencyPoolStatusSchema>;
 export type PoolZoneStatus = z.output<typeof PoolZoneStatusSchema>;
+/** How many slots there are, and how many in each state, all counted (a zone's or a whole pool's). */
+export type SlotCounts = Required<Omit<PoolZoneStatus, "name">>;
 export type FailoverCapacityStatus = z.output<typeof FailoverCapacitySchema>;
 
 export function parsePool(obj: unknown): ParseResult<ContingencyPool> {

@@ -9,6 +9,7 @@ import type {
   LastFailover,
   PoolClaimSpec,
   PoolClaimStatus,
+  SlotCounts,
   StorageServiceSpec,
   StorageServiceStatus,
 } from "../api/index.ts";
@@ -25,15 +26,6 @@ interface ConditionSummary {
   status: string;
   reason?: string;
   message?: string;
-}
-
-/** Slots placed, and how many are in each state (as in the pool's status). */
-interface SlotCounts {
-  slots: number;
-  free: number;
-  leased: number;
-  reserved: number;
-  pending: number;
 }
 
 interface ZoneSummary extends SlotCounts {
