@@ -8,6 +8,7 @@ import {
   VERSION,
   type StorageServiceStatus,
 } from "../../src/api/index.ts";
+import { labels } from "../../src/controllers/labels.ts";
 import { headServiceName } from "../../src/controllers/storage-service/index.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
 import { isNotFound } from "../../src/kube/errors.ts";
@@ -157,7 +158,7 @@ export async function routedEpoch(
 ): Promise<string | undefined> {
   try {
     const svc = await client.core.readNamespacedService({ name: headServiceName(name), namespace });
-    return svc.spec?.selector?.["understudy.dev/epoch"];
+    return svc.spec?.selector?.[labels.epoch];
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;

@@ -53,6 +53,7 @@ import { constants as osConstants, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
+import { labels } from "../../src/controllers/labels.ts";
 import { KubeClient, mergePatchOptions } from "../../src/kube/client.ts";
 import { isNotFound } from "../../src/kube/errors.ts";
 import { Informer } from "../../src/kube/informer.ts";
@@ -62,7 +63,6 @@ import { kubeletAnnotation, podNotReadyAnnotation } from "../cluster/stages.ts";
 
 const REPO = resolve(import.meta.dirname, "../..");
 const DATAPLANE_MAIN = join(REPO, "src/dataplane/main.ts");
-const ROLE_LABEL = "understudy.dev/role";
 const RUNNER_ROLES = ["head", "server"] as const;
 const DEFAULT_PORT = 7400;
 const persistentVolumeClaims = {
@@ -433,7 +433,7 @@ export class PodRunner {
   }
 
   async #watch(): Promise<void> {
-    const selector = `${ROLE_LABEL} in (${this.#roles.join(",")})`;
+    const selector = `${labels.role} in (${this.#roles.join(",")})`;
     for (const namespace of this.#options.namespaces) {
       const pods = new Informer<k8s.V1Pod>(this.#options.kubeConfig, {
         resource: core.pods,
@@ -490,7 +490,7 @@ export class PodRunner {
    */
   #claim(pod: k8s.V1Pod): void {
     const uid = pod.metadata?.uid;
-    const role = pod.metadata?.labels?.[ROLE_LABEL];
+    const role = pod.metadata?.labels?.[labels.role];
     if (!uid || this.#claimed.has(uid) || pod.metadata?.deletionTimestamp) return;
     if (role === undefined || !this.#roles.includes(role)) return;
     this.#claimed.add(uid);
@@ -520,7 +520,7 @@ export class PodRunner {
 
   #shouldRun(pod: k8s.V1Pod | undefined): pod is k8s.V1Pod {
     if (this.#stopped || pod === undefined) return false;
-    const role = pod.metadata?.labels?.[ROLE_LABEL];
+    const role = pod.metadata?.labels?.[labels.role];
     return (
       role !== undefined &&
       this.#roles.includes(role) &&
@@ -647,7 +647,7 @@ export class PodRunner {
   }
 
   async #startProcess(key: string, pod: k8s.V1Pod, previous: Entry | undefined): Promise<void> {
-    const role = pod.metadata!.labels![ROLE_LABEL]!;
+    const role = pod.metadata!.labels![labels.role]!;
     const container = pod.spec!.containers[0]!;
     const podIP = pod.status!.podIP!;
     let resolved: Awaited<ReturnType<PodRunner["resolveContainer"]>>;
