@@ -15,16 +15,12 @@ import { API_VERSION, CLAIM_KIND } from "./names.ts";
 import { parseWith, transitionResult, type ParseResult } from "./parse.ts";
 import { immutable, immutableOptional, transitionErrors, withRules, type TransitionRule } from "./rules.ts";
 
-export const CLAIM_PHASES = ["Pending", "Bound", "Revoking", "Revoked", "Expired"] as const;
-export type ClaimPhase = (typeof CLAIM_PHASES)[number];
+const CLAIM_PHASES = ["Pending", "Bound", "Revoking", "Revoked", "Expired"] as const;
 
-export const CLAIM_CONDITION_TYPES = ["Ready", "Valid"] as const;
-export type ClaimConditionType = (typeof CLAIM_CONDITION_TYPES)[number];
+const MAX_BID = 1_000_000_000;
+const MAX_DURATION_SECONDS = 31_536_000;
 
-export const MAX_BID = 1_000_000_000;
-export const MAX_DURATION_SECONDS = 31_536_000;
-
-export const ContainerSchema = z
+const ContainerSchema = z
   .looseObject({
     name: dnsLabel("Name of the container, unique within the pod."),
     image: z.string().min(1).max(1024).describe("Container image."),
@@ -35,7 +31,7 @@ export const ContainerSchema = z
       "A container, as in a pod spec; fields other than name and image are passed to the pod unchanged.",
   });
 
-export const TenantPodSpecSchema = z
+const TenantPodSpecSchema = z
   .looseObject({
     containers: z
       .array(ContainerSchema)
@@ -54,7 +50,7 @@ export const TenantPodSpecSchema = z
       "Spec of the tenant pod, as a core/v1 PodSpec. The operator sets nodeName (the slot's node), tolerations of the pool and the Understudy labels; the API server validates the rest when it creates the pod.",
   });
 
-export const TenantPodTemplateSchema = z
+const TenantPodTemplateSchema = z
   .object({
     metadata: z
       .object({
@@ -71,12 +67,12 @@ export const TenantPodTemplateSchema = z
     "Template of the pod the claim runs on its slot, named <claim>-tenant and pinned to the slot's node.",
   );
 
-export const claimSpecTransitions: TransitionRule<{ pool: string; zone?: string | undefined }>[] = [
+const claimSpecTransitions: TransitionRule<{ pool: string; zone?: string | undefined }>[] = [
   immutable("pool"),
   immutableOptional("zone"),
 ];
 
-export const PoolClaimSpecSchema = withRules(
+const PoolClaimSpecSchema = withRules(
   z.object({
     pool: dnsLabel("Name of the ContingencyPool to lease a slot from. Immutable."),
     zone: dnsLabel(
@@ -110,7 +106,7 @@ export const PoolClaimSpecSchema = withRules(
   claimSpecTransitions,
 ).describe("Desired state of the claim.");
 
-export const PoolClaimStatusSchema = z
+const PoolClaimStatusSchema = z
   .object({
     observedGeneration: observedGeneration(),
     phase: z
@@ -173,11 +169,8 @@ export const PoolClaimSchema = withRules(
 );
 
 export type PoolClaim = z.output<typeof PoolClaimSchema>;
-export type PoolClaimInput = z.input<typeof PoolClaimSchema>;
 export type PoolClaimSpec = z.output<typeof PoolClaimSpecSchema>;
-export type PoolClaimSpecInput = z.input<typeof PoolClaimSpecSchema>;
 export type PoolClaimStatus = z.output<typeof PoolClaimStatusSchema>;
-export type TenantPodTemplate = z.output<typeof TenantPodTemplateSchema>;
 
 export function parseClaim(obj: unknown): ParseResult<PoolClaim> {
   return parseWith(PoolClaimSchema, obj);

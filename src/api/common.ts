@@ -3,7 +3,7 @@ import { z } from "zod";
 import { QUANTITY_PATTERN, isQuantity, quantityValue, type Quantity } from "./quantity.ts";
 import { withRules } from "./rules.ts";
 
-export const DNS_LABEL_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+const DNS_LABEL_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 const DNS_LABEL_REGEX = new RegExp(DNS_LABEL_PATTERN);
 export const DNS_LABEL_MESSAGE =
   "must be a DNS label: at most 63 characters, lowercase letters, digits and '-', starting and ending with a letter or digit";
@@ -23,7 +23,7 @@ export function dnsLabel(description: string) {
   ]).describe(description);
 }
 
-export const DNS_SUBDOMAIN_PATTERN = "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
+const DNS_SUBDOMAIN_PATTERN = "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
 const DNS_SUBDOMAIN_REGEX = new RegExp(DNS_SUBDOMAIN_PATTERN);
 
 /** A DNS subdomain (RFC 1123): the form of most object names (service accounts, priority classes). */
@@ -97,8 +97,6 @@ export const ObjectMetaSchema = z
       .describe("Objects this object depends on."),
   })
   .describe("Standard object metadata.");
-
-export type ObjectMeta = z.output<typeof ObjectMetaSchema>;
 
 /** Description of a status' `observedGeneration`. */
 export function observedGeneration() {

@@ -2,8 +2,7 @@
 import { z } from "zod";
 import { timestamp } from "./common.ts";
 
-export const CONDITION_STATUSES = ["True", "False", "Unknown"] as const;
-export type ConditionStatus = (typeof CONDITION_STATUSES)[number];
+const CONDITION_STATUSES = ["True", "False", "Unknown"] as const;
 
 /** Condition type the operator sets to False (reason InvalidSpec) when its own re-validation refuses a spec. */
 export const CONDITION_VALID = "Valid";
@@ -51,10 +50,7 @@ export function conditionList(description: string) {
     .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"], description });
 }
 
-export function findCondition(
-  conditions: readonly Condition[] | undefined,
-  type: string,
-): Condition | undefined {
+function findCondition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
   return conditions?.find((condition) => condition.type === type);
 }
 

@@ -16,7 +16,7 @@ import {
 } from "./names.ts";
 import { toStructuralSchema, type JsonSchema } from "./structural.ts";
 
-export interface PrinterColumn {
+interface PrinterColumn {
   name: string;
   type: "string" | "integer" | "number" | "boolean" | "date";
   jsonPath: string;
@@ -209,7 +209,7 @@ export function crdName(names: ResourceNames): string {
   return `${names.plural}.${GROUP}`;
 }
 
-export function customResourceDefinition(definition: ResourceDefinition): JsonSchema {
+function customResourceDefinition(definition: ResourceDefinition): JsonSchema {
   const { names } = definition;
   return {
     apiVersion: "apiextensions.k8s.io/v1",

@@ -3,7 +3,7 @@ import type { z } from "zod";
 import type { TransitionViolation } from "./rules.ts";
 
 /** One failed check, with the field it concerns in the API server's notation ("spec.zones[0].name"). */
-export interface FieldIssue {
+interface FieldIssue {
   path: string;
   message: string;
 }
@@ -27,7 +27,7 @@ export function formatFieldPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-export function formatIssues(issues: readonly FieldIssue[]): string {
+function formatIssues(issues: readonly FieldIssue[]): string {
   return issues
     .map((issue) => (issue.path === "" ? issue.message : `${issue.path}: ${issue.message}`))
     .join("; ");

@@ -19,13 +19,13 @@ import { withRules } from "./rules.ts";
 
 export const MAX_ZONES = 16;
 export const MAX_SLOTS_PER_ZONE = 1000;
-export const MAX_PLANNED_GRACE_SECONDS = 86_400;
-export const MAX_EMERGENCY_GRACE_SECONDS = 300;
+const MAX_PLANNED_GRACE_SECONDS = 86_400;
+const MAX_EMERGENCY_GRACE_SECONDS = 300;
 
 /** The value of `allowedNamespaces` that admits claims from every namespace. */
-export const ANY_NAMESPACE = "*";
+const ANY_NAMESPACE = "*";
 
-export const PoolZoneSchema = z
+const PoolZoneSchema = z
   .object({
     name: dnsLabel(
       "Zone name: a value of the node label topology.kubernetes.io/zone. It is also part of slot Lease names, so it must be a DNS label.",
@@ -50,7 +50,7 @@ const zonesSchema = withRules(z.array(PoolZoneSchema).min(1).max(MAX_ZONES), [
   description: `Zones the pool keeps slots in, with the number of slots in each (1 to ${MAX_ZONES} zones, names unique).`,
 });
 
-export const SlotSizeSchema = z
+const SlotSizeSchema = z
   .object({
     cpu: positiveQuantity("CPU of one slot, as a Kubernetes quantity (for example 500m or 2)."),
     memory: positiveQuantity("Memory of one slot, as a Kubernetes quantity (for example 512Mi or 4Gi)."),
@@ -59,7 +59,7 @@ export const SlotSizeSchema = z
     "Capacity of one slot. A claim's pod and a storage service's head must fit in it; placeholder pods request exactly this much.",
   );
 
-export const TolerationSchema = z
+const TolerationSchema = z
   .object({
     key: z
       .string()
@@ -84,7 +84,7 @@ export const TolerationSchema = z
   })
   .describe("A toleration, as in a pod spec.");
 
-export const RevocationSchema = withRules(
+const RevocationSchema = withRules(
   z.object({
     plannedGraceSeconds: z
       .int()
@@ -135,7 +135,7 @@ const names = (what: string) =>
     .default([])
     .meta({ "x-kubernetes-list-type": "set" });
 
-export const TenantPodsSchema = z
+const TenantPodsSchema = z
   .object({
     serviceAccountNames: names("a service account").describe(
       'Service accounts, besides "default", that tenant pods may run as. Tenant pods run as their namespace\'s "default" service account otherwise.',
@@ -187,7 +187,7 @@ export const TenantPodsSchema = z
   )
   .prefault({});
 
-export const ContingencyPoolSpecSchema = withRules(
+const ContingencyPoolSpecSchema = withRules(
   z.object({
     zones: zonesSchema,
     slotSize: SlotSizeSchema,
@@ -240,7 +240,7 @@ export const ContingencyPoolSpecSchema = withRules(
   ],
 ).describe("Desired state of the pool.");
 
-export const PoolZoneStatusSchema = z
+const PoolZoneStatusSchema = z
   .object({
     name: z.string().describe("Zone name."),
     slots: z.int().min(0).optional().describe("Slots the pool has in this zone (its slot Leases)."),
@@ -265,7 +265,7 @@ export const PoolZoneStatusSchema = z
   })
   .describe("Slot counts of one zone.");
 
-export const FailoverCapacitySchema = z
+const FailoverCapacitySchema = z
   .object({
     services: z.int().min(0).describe("Storage services drawing on the pool."),
     singleFailure: z
@@ -288,7 +288,7 @@ export const FailoverCapacitySchema = z
     "How ready the pool is for failovers now, from the operator's own slot choice over the current slots, nodes and heads; recomputed whenever they change. `understudy plan` sizes the pool for a target over simulated days.",
   );
 
-export const ContingencyPoolStatusSchema = z
+const ContingencyPoolStatusSchema = z
   .object({
     observedGeneration: observedGeneration(),
     slots: z.int().min(0).optional().describe("Slots the pool has in all zones."),
@@ -318,9 +318,6 @@ export const ContingencyPoolStatusSchema = z
   })
   .describe("Observed state of the pool, written by the operator.");
 
-export const POOL_CONDITION_TYPES = ["Ready", "Valid"] as const;
-export type PoolConditionType = (typeof POOL_CONDITION_TYPES)[number];
-
 export const ContingencyPoolSchema = withRules(
   z.object({
     apiVersion: z.literal(API_VERSION).describe("API version of the object."),
@@ -344,16 +341,12 @@ export const ContingencyPoolSchema = withRules(
 );
 
 export type ContingencyPool = z.output<typeof ContingencyPoolSchema>;
-export type ContingencyPoolInput = z.input<typeof ContingencyPoolSchema>;
 export type ContingencyPoolSpec = z.output<typeof ContingencyPoolSpecSchema>;
-export type ContingencyPoolSpecInput = z.input<typeof ContingencyPoolSpecSchema>;
 export type ContingencyPoolStatus = z.output<typeof ContingencyPoolStatusSchema>;
-export type PoolZone = z.output<typeof PoolZoneSchema>;
 export type PoolZoneStatus = z.output<typeof PoolZoneStatusSchema>;
-export type SlotSize = z.output<typeof SlotSizeSchema>;
+/** How many slots there are, and how many in each state, all counted (a zone's or a whole pool's). */
+export type SlotCounts = Required<Omit<PoolZoneStatus, "name">>;
 export type FailoverCapacityStatus = z.output<typeof FailoverCapacitySchema>;
-export type Toleration = z.output<typeof TolerationSchema>;
-export type Revocation = z.output<typeof RevocationSchema>;
 
 export function parsePool(obj: unknown): ParseResult<ContingencyPool> {
   return parseWith(ContingencyPoolSchema, obj);

@@ -30,7 +30,7 @@ export interface TransitionRule<T> {
 }
 
 /** One entry of `x-kubernetes-validations`. */
-export interface CelValidation {
+interface CelValidation {
   rule: string;
   message: string;
   fieldPath?: string;
@@ -45,7 +45,7 @@ function toCel(rule: Rule<never> | TransitionRule<never>): CelValidation {
 }
 
 /** ".servers.storage.size" -> ["servers", "storage", "size"] */
-export function fieldPathSegments(fieldPath: string | undefined): string[] {
+function fieldPathSegments(fieldPath: string | undefined): string[] {
   if (fieldPath === undefined || fieldPath === "") return [];
   return fieldPath.replace(/^\./, "").split(".");
 }

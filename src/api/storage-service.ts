@@ -26,7 +26,7 @@ import {
   type TransitionRule,
 } from "./rules.ts";
 
-export const STORAGE_SERVICE_PHASES = ["Pending", "Ready", "Degraded", "FailingOver", "Failed"] as const;
+const STORAGE_SERVICE_PHASES = ["Pending", "Ready", "Degraded", "FailingOver", "Failed"] as const;
 export type StorageServicePhase = (typeof STORAGE_SERVICE_PHASES)[number];
 
 /** Steps of a failover, in order; each is written to status before its effects. */
@@ -40,24 +40,13 @@ export const FAILOVER_STEPS = [
   "Replenished",
   "Done",
 ] as const;
-export type FailoverStep = (typeof FAILOVER_STEPS)[number];
 
-export const STORAGE_SERVICE_CONDITION_TYPES = [
-  "Ready",
-  "HeadAvailable",
-  "ContingencyAvailable",
-  "FailingOver",
-  "SwitchoverPending",
-  "Valid",
-] as const;
-export type StorageServiceConditionType = (typeof STORAGE_SERVICE_CONDITION_TYPES)[number];
-
-export const FAILBACK_POLICIES = ["Manual", "Automatic"] as const;
+const FAILBACK_POLICIES = ["Manual", "Automatic"] as const;
 export type FailbackPolicy = (typeof FAILBACK_POLICIES)[number];
 
-export const MAX_REPLICATION_FACTOR = 9;
+const MAX_REPLICATION_FACTOR = 9;
 
-export const ResourceRequirementsSchema = z
+const ResourceRequirementsSchema = z
   .object({
     requests: z
       .record(z.string(), quantity("Amount of the resource."))
@@ -74,7 +63,7 @@ function port(defaultPort: number, what: string) {
   return z.int().min(1).max(65535).default(defaultPort).describe(`TCP port ${what} listens on. 1 to 65535.`);
 }
 
-export const HeadSchema = z
+const HeadSchema = z
   .object({
     image: z.string().min(1).max(1024).describe("Container image of the head node."),
     port: port(7000, "the head node"),
@@ -95,7 +84,7 @@ const storageTransitions: TransitionRule<{ size: string | number; storageClassNa
     immutableOptional("storageClassName"),
   ];
 
-export const ServerStorageSchema = withRules(
+const ServerStorageSchema = withRules(
   z.object({
     size: positiveQuantity("Size of each server node's volume (for example 10Gi). Immutable."),
     storageClassName: z
@@ -109,7 +98,7 @@ export const ServerStorageSchema = withRules(
   storageTransitions,
 ).describe("Persistent volume of each server node (a volumeClaimTemplate of the zone's StatefulSet).");
 
-export const ServersSchema = z
+const ServersSchema = z
   .object({
     image: z.string().min(1).max(1024).describe("Container image of the server nodes."),
     port: port(7001, "each server node"),
@@ -124,7 +113,7 @@ export const ServersSchema = z
   })
   .describe("The server nodes, which store the data: one StatefulSet per zone.");
 
-export const FailureDetectionSchema = withRules(
+const FailureDetectionSchema = withRules(
   z.object({
     probePeriodMilliseconds: z
       .int()
@@ -161,7 +150,7 @@ export const FailureDetectionSchema = withRules(
   )
   .prefault({});
 
-export const FailbackSchema = z
+const FailbackSchema = z
   .object({
     policy: z
       .enum(FAILBACK_POLICIES)
@@ -183,9 +172,9 @@ export const FailbackSchema = z
 
 /** How long a new head may take to become Ready: it fences every partition before it reports Ready. */
 export const DEFAULT_HEAD_START_DEADLINE_SECONDS = 60;
-export const DEFAULT_SWITCHOVER_COOLDOWN_SECONDS = 300;
+const DEFAULT_SWITCHOVER_COOLDOWN_SECONDS = 300;
 
-export const FailoverSettingsSchema = z
+const FailoverSettingsSchema = z
   .object({
     headStartDeadlineSeconds: z
       .int()
@@ -267,9 +256,9 @@ export const AuthenticationSchema = z
   .describe("Who may operate on the data: a bearer token per named client, issued by the operator.")
   .prefault({});
 
-export const LABEL_SELECTOR_OPERATORS = ["In", "NotIn", "Exists", "DoesNotExist"] as const;
+const LABEL_SELECTOR_OPERATORS = ["In", "NotIn", "Exists", "DoesNotExist"] as const;
 
-export const LabelSelectorRequirementSchema = withRules(
+const LabelSelectorRequirementSchema = withRules(
   z.object({
     key: z.string().min(1).max(317).describe("The label key the requirement applies to."),
     operator: z.enum(LABEL_SELECTOR_OPERATORS).describe("In, NotIn, Exists or DoesNotExist."),
@@ -292,7 +281,7 @@ export const LabelSelectorRequirementSchema = withRules(
   ],
 ).describe("A label selector requirement, as in a Kubernetes label selector.");
 
-export const LabelSelectorSchema = z
+const LabelSelectorSchema = z
   .object({
     matchLabels: stringMap("Labels that must all be present with these values.").optional(),
     matchExpressions: z
@@ -303,7 +292,7 @@ export const LabelSelectorSchema = z
   })
   .describe("A Kubernetes label selector; an empty one selects everything.");
 
-export const PeerSelectorSchema = z
+const PeerSelectorSchema = z
   .object({
     namespaceSelector: LabelSelectorSchema.optional().describe(
       "Namespaces the pods may be in, by their labels (kubernetes.io/metadata.name names one). Unset: the storage service's own namespace.",
@@ -321,7 +310,7 @@ type SpecShape = {
   replicationFactor: number;
 };
 
-export const storageServiceSpecTransitions: TransitionRule<SpecShape>[] = [
+const storageServiceSpecTransitions: TransitionRule<SpecShape>[] = [
   immutable("pool"),
   {
     ...immutable<SpecShape>("zones", sameSet),
@@ -334,7 +323,7 @@ export const storageServiceSpecTransitions: TransitionRule<SpecShape>[] = [
   },
 ];
 
-export const StorageServiceSpecSchema = withRules(
+const StorageServiceSpecSchema = withRules(
   z.object({
     pool: dnsLabel("Name of the ContingencyPool whose slots the head node fails over to. Immutable."),
     zones: z
@@ -390,7 +379,7 @@ export const StorageServiceSpecSchema = withRules(
   storageServiceSpecTransitions,
 ).describe("Desired state of the storage service.");
 
-export const HeadStatusSchema = z
+const HeadStatusSchema = z
   .object({
     pod: z.string().optional().describe("Name of the current head pod."),
     node: z.string().optional().describe("Node the current head runs on."),
@@ -405,7 +394,7 @@ export const HeadStatusSchema = z
   })
   .describe("Where the current head node runs.");
 
-export const ServerZoneStatusSchema = z
+const ServerZoneStatusSchema = z
   .object({
     zone: z.string().describe("Zone of the StatefulSet."),
     replicas: z.int().min(0).optional().describe("Server pods in the zone."),
@@ -417,7 +406,7 @@ export const ServerZoneStatusSchema = z
 export const SLOT_ABANDON_REASONS = ["HeadNotReady", "NodeNotReady", "LeaseLost"] as const;
 export type SlotAbandonReason = (typeof SLOT_ABANDON_REASONS)[number];
 
-export const FailoverTimelineEntrySchema = z
+const FailoverTimelineEntrySchema = z
   .object({
     step: z.enum(FAILOVER_STEPS).describe("Step reached."),
     at: timestamp("When the step was reached."),
@@ -491,7 +480,7 @@ export const FailoverStatusSchema = z
     "The failover in progress: the step reached and the choices made, written before each step's effects so a restarted operator resumes it.",
   );
 
-export const LastFailoverSchema = z
+const LastFailoverSchema = z
   .object({
     ...failoverFields,
     finishedAt: timestamp("When the failover reached Done.").optional(),
@@ -499,8 +488,7 @@ export const LastFailoverSchema = z
   })
   .describe("The last completed failover.");
 
-export const FAILBACK_STEPS = ["Started", "RoutingSwitched"] as const;
-export type FailbackStep = (typeof FAILBACK_STEPS)[number];
+const FAILBACK_STEPS = ["Started", "RoutingSwitched"] as const;
 
 const failbackFields = {
   step: z
@@ -519,11 +507,11 @@ const failbackFields = {
   headPod: z.string().optional().describe("Name of the new head pod."),
 };
 
-export const FailbackStatusSchema = z
+const FailbackStatusSchema = z
   .object(failbackFields)
   .describe("The failback in progress: the head moving from its slot back to the primary zone.");
 
-export const LastFailbackSchema = z
+const LastFailbackSchema = z
   .object({
     ...failbackFields,
     finishedAt: timestamp("When the failback finished or was given up.").optional(),
@@ -534,7 +522,7 @@ export const LastFailbackSchema = z
   })
   .describe("The last failback.");
 
-export const StorageServiceStatusSchema = z
+const StorageServiceStatusSchema = z
   .object({
     observedGeneration: observedGeneration(),
     phase: z
@@ -601,16 +589,12 @@ export const StorageServiceSchema = withRules(
 );
 
 export type StorageService = z.output<typeof StorageServiceSchema>;
-export type StorageServiceInput = z.input<typeof StorageServiceSchema>;
 export type StorageServiceSpec = z.output<typeof StorageServiceSpecSchema>;
-export type StorageServiceSpecInput = z.input<typeof StorageServiceSpecSchema>;
 export type StorageServiceStatus = z.output<typeof StorageServiceStatusSchema>;
 export type HeadStatus = z.output<typeof HeadStatusSchema>;
 export type ServerZoneStatus = z.output<typeof ServerZoneStatusSchema>;
 export type FailoverStatus = z.output<typeof FailoverStatusSchema>;
 export type LastFailover = z.output<typeof LastFailoverSchema>;
-export type FailoverTimelineEntry = z.output<typeof FailoverTimelineEntrySchema>;
-export type FailoverSettings = z.output<typeof FailoverSettingsSchema>;
 export type FailbackStatus = z.output<typeof FailbackStatusSchema>;
 export type LastFailback = z.output<typeof LastFailbackSchema>;
 export type ResourceRequirements = z.output<typeof ResourceRequirementsSchema>;

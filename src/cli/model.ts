@@ -9,46 +9,38 @@ import type {
   LastFailover,
   PoolClaimSpec,
   PoolClaimStatus,
+  SlotCounts,
   StorageServiceSpec,
   StorageServiceStatus,
 } from "../api/index.ts";
+import { annotations, labels } from "../controllers/labels.ts";
 import type { CustomObject } from "../kube/client.ts";
 
 /** Objects as the API server returns them: nothing is assumed present, the operator may not have written status yet. */
-export type Listed<Spec, Status> = CustomObject<Partial<Spec> | undefined, Partial<Status>>;
+type Listed<Spec, Status> = CustomObject<Partial<Spec> | undefined, Partial<Status>>;
 export type PoolObject = Listed<ContingencyPoolSpec, ContingencyPoolStatus>;
 export type ClaimObject = Listed<PoolClaimSpec, PoolClaimStatus>;
 export type ServiceObject = Listed<StorageServiceSpec, StorageServiceStatus>;
 
-export interface ConditionSummary {
+interface ConditionSummary {
   status: string;
   reason?: string;
   message?: string;
 }
 
-export interface ZoneSummary {
+interface ZoneSummary extends SlotCounts {
   name: string;
   /** Slots the spec asks for in the zone. */
   desired: number;
-  slots: number;
-  free: number;
-  leased: number;
-  reserved: number;
-  pending: number;
 }
 
-export interface PoolSummary {
+export interface PoolSummary extends SlotCounts {
   name: string;
   createdAt?: string;
   slotSize?: { cpu: string; memory: string };
   hotSpares: number;
   allowedNamespaces: string[];
   desired: number;
-  slots: number;
-  free: number;
-  leased: number;
-  reserved: number;
-  pending: number;
   zones: ZoneSummary[];
   ready?: ConditionSummary;
   /** The operator's estimate of whether a failover would find a slot now (status.failoverCapacity). */
@@ -85,7 +77,7 @@ export interface ClaimSummary {
   message?: string;
 }
 
-export interface TimelineStep {
+interface TimelineStep {
   step: string;
   at: string;
   /** Milliseconds since the failure was detected. */
@@ -183,12 +175,12 @@ export function summarizePool(pool: PoolObject): PoolSummary {
 }
 
 export function summarizeSlot(lease: k8s.V1Lease): SlotSummary {
-  const labels = lease.metadata?.labels ?? {};
+  const slotLabels = lease.metadata?.labels ?? {};
   return {
     lease: lease.metadata?.name ?? "",
-    pool: labels["understudy.dev/pool"] ?? "",
-    zone: labels["understudy.dev/zone"] ?? "",
-    node: lease.metadata?.annotations?.["understudy.dev/node"],
+    pool: slotLabels[labels.pool] ?? "",
+    zone: slotLabels[labels.zone] ?? "",
+    node: lease.metadata?.annotations?.[annotations.node],
     holder: lease.spec?.holderIdentity || "free",
   };
 }
@@ -217,7 +209,7 @@ export function summarizeClaim(claim: ClaimObject): ClaimSummary {
   };
 }
 
-export function summarizeFailover(f: Partial<FailoverStatus & LastFailover>): FailoverSummary {
+function summarizeFailover(f: Partial<FailoverStatus & LastFailover>): FailoverSummary {
   const start = f.startedAt ? Date.parse(f.startedAt) : NaN;
   const timeline = (f.timeline ?? []).map((entry) => ({
     step: entry.step,

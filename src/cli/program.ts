@@ -42,7 +42,7 @@ import {
 } from "./report.ts";
 import { VERSION } from "../version.ts";
 
-export interface OutputStream {
+interface OutputStream {
   write(text: string): unknown;
   isTTY?: boolean;
   hasColors?: () => boolean;
@@ -70,7 +70,7 @@ export function programName(argv1: string | undefined): string {
   return base.startsWith("kubectl-") ? "kubectl understudy" : "understudy";
 }
 
-export function buildProgram(io: CliIO, name = "understudy"): Command {
+function buildProgram(io: CliIO, name = "understudy"): Command {
   const program = new Command(name)
     .description(
       "Inspect Understudy contingency pools, claims and storage services, and trigger switchovers.",

@@ -24,7 +24,7 @@ function section(title: string, body: string, ctx: RenderContext): string {
 }
 
 /** One line about a failover: reason, zones, duration, revoked claim. */
-export function failoverLine(f: FailoverSummary | undefined, ctx: RenderContext): string | undefined {
+function failoverLine(f: FailoverSummary | undefined, ctx: RenderContext): string | undefined {
   if (!f) return undefined;
   const parts = [
     f.reason ?? "failover",
@@ -110,22 +110,26 @@ export function renderPools(pools: readonly PoolSummary[], ctx: RenderContext): 
   );
 }
 
-export function renderZones(pool: PoolSummary, ctx: RenderContext): string {
+/** A zone's slots (of those desired) and their states, as table cells. */
+function zoneCounts(z: PoolSummary["zones"][number]): CellInput[] {
+  return [
+    `${z.slots}/${z.desired}`,
+    countCell(z.free, "ok"),
+    z.leased,
+    z.reserved,
+    countCell(z.pending, "warn"),
+  ];
+}
+
+function renderZones(pool: PoolSummary, ctx: RenderContext): string {
   return renderTable(
     ["zone", "slots", "free", "leased", "reserved", "pending"],
-    pool.zones.map((z): CellInput[] => [
-      z.name,
-      `${z.slots}/${z.desired}`,
-      countCell(z.free, "ok"),
-      z.leased,
-      z.reserved,
-      countCell(z.pending, "warn"),
-    ]),
+    pool.zones.map((z) => [z.name, ...zoneCounts(z)]),
     ctx.style,
   );
 }
 
-export function renderSlots(slots: readonly SlotSummary[], ctx: RenderContext): string {
+function renderSlots(slots: readonly SlotSummary[], ctx: RenderContext): string {
   return renderTable(
     ["slot", "zone", "node", "holder"],
     [...slots]
@@ -254,17 +258,7 @@ export function renderStatus(report: StatusReport, ctx: RenderContext): string {
         "Slots by zone",
         renderTable(
           ["pool", "zone", "slots", "free", "leased", "reserved", "pending"],
-          zoned.flatMap((p) =>
-            p.zones.map((z): CellInput[] => [
-              p.name,
-              z.name,
-              `${z.slots}/${z.desired}`,
-              countCell(z.free, "ok"),
-              z.leased,
-              z.reserved,
-              countCell(z.pending, "warn"),
-            ]),
-          ),
+          zoned.flatMap((p) => p.zones.map((z) => [p.name, z.name, ...zoneCounts(z)])),
           ctx.style,
         ),
         ctx,

@@ -44,7 +44,7 @@ const POD_GONE_FALLBACK_MS = 5_000;
 /** A tenant pod the API server refused is tried again this often (a change to the claim retries at once). */
 const TENANT_POD_RETRY_MS = 30_000;
 
-export function heldLease(ctx: ControllerContext, namespace: string, name: string): k8s.V1Lease | undefined {
+function heldLease(ctx: ControllerContext, namespace: string, name: string): k8s.V1Lease | undefined {
   const identity = formatHolderIdentity({ kind: "claim", namespace, name });
   return slotLeasesHeldBy(ctx, identity)[0];
 }
@@ -156,7 +156,7 @@ async function reconcileClaimOnce(
       return {};
     }
     const podReady = await runTenantPod(ctx, claim, pool, slot, pod, nameTaken);
-    const problem = PROBLEM_REASONS.has(podReady.reason);
+    const problem = PROBLEM_REASONS.includes(podReady.reason);
     if (problem && claim.status?.conditions?.find((c) => c.type === "Ready")?.reason !== podReady.reason)
       ctx.events.warning(claim, podReady.reason, podReady.message);
     await writeStatus(
@@ -297,7 +297,7 @@ async function revokeInadmissible(
 }
 
 /** Ready reasons that say the tenant pod cannot run as things are: told by an Event, retried slowly. */
-const PROBLEM_REASONS = new Set(["TenantPodRefused", "TenantPodNameTaken"]);
+const PROBLEM_REASONS: readonly string[] = ["TenantPodRefused", "TenantPodNameTaken"];
 
 /**
  * The tenant pod runs on the slot's node once the placeholder has made room. Returns the claim's

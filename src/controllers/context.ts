@@ -4,16 +4,16 @@
 import type * as k8s from "@kubernetes/client-node";
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
-import type { ProbeRecord } from "../decisions/head-health.ts";
 import type { CustomObject, KubeClient } from "../kube/client.ts";
 import type { ReconcileResult } from "../operator/controller.ts";
 import type { InvolvedObject } from "../operator/events.ts";
 import type { CrashPoint } from "../operator/crash-point.ts";
 import { CacheExpectations } from "./cache-expectations.ts";
 import type { FailoverMetrics } from "./storage-service/metrics.ts";
+import type { HeadProber } from "./storage-service/prober.ts";
 import type { LedgerMetrics } from "./metrics.ts";
 
-export type { InvolvedObject, ReconcileResult };
+export type { ReconcileResult };
 
 /**
  * Memos of the controllers' own writes: expectations the caches have not met yet, and writes
@@ -55,7 +55,7 @@ export interface ObservedState {
   headServices: Cache<k8s.V1Service>;
 }
 
-export interface Recorder {
+interface Recorder {
   normal(object: InvolvedObject, reason: string, message: string): void;
   warning(object: InvolvedObject, reason: string, message: string): void;
 }
@@ -84,9 +84,10 @@ export interface ControllerContext {
   metrics?: LedgerMetrics;
   /**
    * The operator's active probe of storage service heads (storage-service/prober.ts), an observation
-   * source like the caches: consecutive failures of the head pod `pod`. Absent when no prober runs.
+   * source like the caches: consecutive failures of the head pod `pod`. It probes what the storage
+   * service controller's start hook gives it.
    */
-  probes?: { record(namespace: string, name: string): (ProbeRecord & { pod: string }) | undefined };
+  probes: HeadProber;
 }
 
 /**
@@ -97,6 +98,12 @@ export interface ControllerSpec {
   name: string;
   reconcile(ctx: ControllerContext, key: string): Promise<ReconcileResult>;
   watches: { [K in keyof ObservedState]?: (object: ObservedObject<K>, ctx: ControllerContext) => string[] };
+  /**
+   * Work beside the reconciles, started by the runtime once the context is built and the watches
+   * are wired (on every replica, like the caches): an observation source that is not an informer
+   * enqueues keys through `enqueue`. It lasts as long as the process.
+   */
+  start?(ctx: ControllerContext, enqueue: (key: string) => void): void;
   /**
    * Kinds whose status-only updates (statusOnlyUpdate) concern this controller not at all: they
    * enqueue nothing. A pool's status changes with every grant; its claims only read its spec.
@@ -130,13 +137,4 @@ export function ignoredUpdates(
   return spec.ignoreStatusUpdates?.includes(kind) ? statusOnlyUpdate : undefined;
 }
 
-export type ObservedObject<K extends keyof ObservedState> =
-  ObservedState[K] extends Cache<infer T> ? T : never;
-
-export const keyOf = (o: { metadata?: { name?: string; namespace?: string } }) =>
-  o.metadata?.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : `${o.metadata?.name}`;
-
-export function splitKey(key: string): { namespace?: string; name: string } {
-  const i = key.indexOf("/");
-  return i < 0 ? { name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
-}
+type ObservedObject<K extends keyof ObservedState> = ObservedState[K] extends Cache<infer T> ? T : never;

@@ -16,20 +16,16 @@ import { labels, roles } from "./labels.ts";
 import { parseLabelSelector } from "../kube/label-selector.ts";
 import { ledgerMetrics } from "./metrics.ts";
 import { claimControllerSpec, poolControllerSpec } from "./specs.ts";
-import {
-  startStorageServiceSupport,
-  storageServiceControllerSpec,
-  failoverMetrics,
-} from "./storage-service/index.ts";
+import { HeadProber, storageServiceControllerSpec, failoverMetrics } from "./storage-service/index.ts";
 
-export const controllerSpecs: ControllerSpec[] = [
+const controllerSpecs: ControllerSpec[] = [
   poolControllerSpec,
   claimControllerSpec,
   storageServiceControllerSpec,
 ];
 
 /** The caches every reconciler reads: one shared informer per kind. */
-export function observedState(manager: Manager): ObservedState {
+function observedState(manager: Manager): ObservedState {
   return {
     pools: manager.informer(poolResource),
     claims: manager.informer(claimResource),
@@ -71,6 +67,7 @@ export function registerControllers(
       manager.log.flush();
     }),
     failoverMetrics: failoverMetrics(manager.metrics.registry),
+    probes: new HeadProber(),
   };
   for (const spec of specs) {
     const controller = manager.controller({
@@ -87,10 +84,7 @@ export function registerControllers(
         ignoredUpdates(spec, kind),
       );
     }
-    // The head prober runs beside the storage service controller: a head crossing its failure
-    // threshold enqueues its service at once, without waiting for any watch event.
-    if (spec === storageServiceControllerSpec)
-      startStorageServiceSupport(ctx, (key) => controller.enqueue(key));
+    spec.start?.(ctx, (key) => controller.enqueue(key));
   }
   return ctx;
 }

@@ -1,5 +1,5 @@
 // Labels and annotations the operator writes. One place, so every controller spells them alike.
-export const prefix = "understudy.dev";
+const prefix = "understudy.dev";
 
 export const labels = {
   pool: `${prefix}/pool`,
@@ -11,6 +11,8 @@ export const labels = {
   service: `${prefix}/service`,
   epoch: `${prefix}/epoch`,
   managedBy: "app.kubernetes.io/managed-by",
+  /** Kubernetes' well-known label of a node's zone. */
+  nodeZone: "topology.kubernetes.io/zone",
 } as const;
 
 export const annotations = {

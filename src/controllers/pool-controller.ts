@@ -33,7 +33,7 @@ import { sameJson } from "./json-equal.ts";
 import { createSlotLease, deleteSlotLease, slotLease, swapHolder } from "./slot-ledger.ts";
 import { isTerminated, toPoolView, toSlotView } from "./views.ts";
 
-export function poolSlots(ctx: ControllerContext, pool: string): { slot: SlotView; lease: k8s.V1Lease }[] {
+function poolSlots(ctx: ControllerContext, pool: string): { slot: SlotView; lease: k8s.V1Lease }[] {
   return slotLeasesOfPool(ctx, pool).flatMap((lease) => {
     const slot = toSlotView(lease);
     return slot ? [{ slot, lease }] : [];
@@ -322,7 +322,7 @@ async function syncPlaceholders(
   }
 }
 
-export interface SlotCounts {
+interface SlotCounts {
   slots: number;
   free: number;
   leased: number;

@@ -1,18 +1,19 @@
 // The pool and claim controllers as the runtime runs them: reconcile plus what wakes them.
 import { parseHolderIdentity } from "../decisions/names.ts";
 import { reconcileClaim } from "./claim-controller.ts";
-import { keyOf, splitKey, type ControllerSpec } from "./context.ts";
+import { objectKey, parseKey } from "../operator/keys.ts";
+import type { ControllerSpec } from "./context.ts";
 import { annotations, labels, roles } from "./labels.ts";
 import { claimNamedBy } from "./pods.ts";
 import { reconcilePool } from "./pool-controller.ts";
 
-const allPools: ControllerSpec["watches"]["nodes"] = (_node, ctx) => ctx.cache.pools.list().map(keyOf);
+const allPools: ControllerSpec["watches"]["nodes"] = (_node, ctx) => ctx.cache.pools.list().map(objectKey);
 
 export const poolControllerSpec: ControllerSpec = {
   name: "pool",
   reconcile: (ctx, key) => reconcilePool(ctx, key),
   watches: {
-    pools: (pool) => [keyOf(pool)],
+    pools: (pool) => [objectKey(pool)],
     slotLeases: (lease) => {
       const pool = lease.metadata?.labels?.[labels.pool];
       return pool ? [pool] : [];
@@ -37,11 +38,11 @@ export const poolControllerSpec: ControllerSpec = {
 export const claimControllerSpec: ControllerSpec = {
   name: "claim",
   reconcile: (ctx, key) => {
-    const { namespace, name } = splitKey(key);
+    const { namespace, name } = parseKey(key);
     return reconcileClaim(ctx, namespace!, name);
   },
   watches: {
-    claims: (claim) => [keyOf(claim)],
+    claims: (claim) => [objectKey(claim)],
     slotLeases: (lease) => {
       const keys: string[] = [];
       const holder = parseHolderIdentity(lease.spec?.holderIdentity);
@@ -63,7 +64,7 @@ export const claimControllerSpec: ControllerSpec = {
       ctx.cache.claims
         .list()
         .filter((c) => (c.spec as { pool?: string } | undefined)?.pool === pool.metadata?.name)
-        .map(keyOf),
+        .map(objectKey),
   },
   // A claim reads its pool's spec (admission, grace periods) and labels, never its status, which
   // changes with every grant: thousands of claims would be woken for nothing.

@@ -83,7 +83,7 @@ export function toNodeView(
   const alloc = node.status?.allocatable ?? {};
   return {
     name: node.metadata!.name!,
-    zone: node.metadata?.labels?.["topology.kubernetes.io/zone"],
+    zone: node.metadata?.labels?.[labels.nodeZone],
     ready: ready?.status === "True",
     readyTransitionAt: time(ready?.lastTransitionTime),
     unschedulable: node.spec?.unschedulable === true,

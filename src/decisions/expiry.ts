@@ -2,7 +2,7 @@
 import { compareStrings } from "./order.ts";
 import type { ClaimRef, ClaimView } from "./types.ts";
 
-export interface ExpiredClaim {
+interface ExpiredClaim {
   claim: ClaimRef;
   expiresAt: number;
 }

@@ -68,7 +68,7 @@ export interface FailbackOptions {
   idleRecheckMs: number;
 }
 
-export const DEFAULT_FAILBACK_OPTIONS: FailbackOptions = {
+const DEFAULT_FAILBACK_OPTIONS: FailbackOptions = {
   startTimeoutMs: DEFAULT_HEAD_START_DEADLINE_SECONDS * 1000,
   pollMs: 250,
   idleRecheckMs: 10_000,

@@ -19,7 +19,7 @@ export interface FailoverSlotInput {
   avoidNodes?: readonly string[];
 }
 
-export interface FailoverVictim {
+interface FailoverVictim {
   namespace: string;
   name: string;
   /** The claim's bid; undefined when the lease names a claim that no longer exists. */

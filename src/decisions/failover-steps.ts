@@ -193,7 +193,7 @@ export interface FailoverOptions {
 /** Entries kept in a record's timeline (the status schema's bound). */
 export const MAX_FAILOVER_TIMELINE = 16;
 /** Abandoned slots kept in a record (the status schema's bound). */
-export const MAX_ABANDONED_SLOTS = 32;
+const MAX_ABANDONED_SLOTS = 32;
 
 export const DEFAULT_FAILOVER_OPTIONS: FailoverOptions = {
   pollMs: 250,

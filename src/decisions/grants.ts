@@ -11,7 +11,7 @@ export interface GrantInput {
   nodes: readonly NodeView[];
 }
 
-export interface Grant {
+interface Grant {
   claim: ClaimRef;
   slot: SlotView;
   /**

@@ -40,7 +40,3 @@ export function parseHolderIdentity(identity: string | undefined | null): SlotHo
 export function refKey(ref: ClaimRef): string {
   return `${ref.namespace}/${ref.name}`;
 }
-
-export function sameHolder(a: SlotHolder, b: SlotHolder): boolean {
-  return formatHolderIdentity(a) === formatHolderIdentity(b);
-}

@@ -17,7 +17,7 @@ export function toleratesAll(tolerations: readonly Toleration[], taints: readonl
   );
 }
 
-export function matchesSelector(labels: Record<string, string>, selector: Record<string, string>): boolean {
+function matchesSelector(labels: Record<string, string>, selector: Record<string, string>): boolean {
   return Object.entries(selector).every(([key, value]) => labels[key] === value);
 }
 

@@ -36,7 +36,7 @@ export interface PodSecurityViolation {
 }
 
 /** Sysctls the kubelet treats as safe (namespaced and isolated), as of Kubernetes 1.32+. */
-export const SAFE_SYSCTLS: ReadonlySet<string> = new Set([
+const SAFE_SYSCTLS: ReadonlySet<string> = new Set([
   "kernel.shm_rmid_forced",
   "net.ipv4.ip_local_port_range",
   "net.ipv4.ip_unprivileged_port_start",
@@ -52,7 +52,7 @@ export const SAFE_SYSCTLS: ReadonlySet<string> = new Set([
 ]);
 
 /** Inline volume sources the restricted profile allows (`image` since Kubernetes 1.33). */
-export const RESTRICTED_VOLUME_SOURCES: ReadonlySet<string> = new Set([
+const RESTRICTED_VOLUME_SOURCES: ReadonlySet<string> = new Set([
   "configMap",
   "csi",
   "downwardAPI",

@@ -21,7 +21,7 @@ export interface SlotCreation {
   node: string;
 }
 
-export interface SlotRemoval {
+interface SlotRemoval {
   slot: SlotView;
   /** Set for a leased slot: its claim is revoked with the pool's planned grace before the slot goes. */
   revoke?: { claim: ClaimRef; graceSeconds: number };
@@ -30,20 +30,20 @@ export interface SlotRemoval {
 export const StrandedCause = { NodeGone: "NodeGone", NodeNotReady: "NodeNotReady" } as const;
 export type StrandedCause = (typeof StrandedCause)[keyof typeof StrandedCause];
 
-export interface SlotMove {
+interface SlotMove {
   slot: SlotView;
   cause: StrandedCause;
   toNode: string;
 }
 
 /** A stranded slot that stays where it is: leased, reserved by a service, or free with nowhere to go. */
-export interface StrandedSlot {
+interface StrandedSlot {
   slot: SlotView;
   cause: StrandedCause;
   held: "Leased" | "Reserved" | "NoRoom";
 }
 
-export interface SlotShortfall {
+interface SlotShortfall {
   zone: string;
   missing: number;
   reason: "NoEligibleNode" | "InsufficientCapacity";

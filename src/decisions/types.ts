@@ -14,7 +14,7 @@ export interface Resources {
   pods: number;
 }
 
-export type TaintEffect = "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+type TaintEffect = "NoSchedule" | "PreferNoSchedule" | "NoExecute";
 
 export interface Taint {
   key: string;
@@ -31,7 +31,7 @@ export interface Toleration {
 }
 
 /** A node's heartbeat Lease in kube-node-lease. */
-export interface NodeLeaseView {
+interface NodeLeaseView {
   renewTime?: number;
   leaseDurationSeconds?: number;
 }
@@ -108,7 +108,7 @@ export interface ClaimView {
   refusal?: { reason: string; message: string };
 }
 
-export interface PoolZoneView {
+interface PoolZoneView {
   name: string;
   /** Slots to keep for tenants in this zone (slots reserved by a storage service come on top). */
   slots: number;

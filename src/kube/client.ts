@@ -1,8 +1,8 @@
 import * as k8s from "@kubernetes/client-node";
+import { JsonPatchObjectApi, type JsonPatchOperation, type ObjectHeader } from "./json-patch.ts";
 import { apiVersionOf, type ResourceRef } from "./resources.ts";
 
 export const mergePatchOptions = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
-export const jsonPatchOptions = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch);
 
 export interface CustomObject<Spec = unknown, Status = unknown> extends k8s.KubernetesObject {
   spec: Spec;
@@ -20,7 +20,7 @@ export class KubeClient {
   readonly discovery: k8s.DiscoveryV1Api;
   readonly scheduling: k8s.SchedulingV1Api;
   readonly custom: k8s.CustomObjectsApi;
-  readonly objects: k8s.KubernetesObjectApi;
+  readonly objects: JsonPatchObjectApi;
 
   readonly kc: k8s.KubeConfig;
   readonly fieldManager: string;
@@ -34,7 +34,7 @@ export class KubeClient {
     this.discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
     this.scheduling = kc.makeApiClient(k8s.SchedulingV1Api);
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    this.objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+    this.objects = JsonPatchObjectApi.forConfig(kc);
   }
 
   /** Server-side apply: the object states every field this manager owns. */
@@ -47,6 +47,14 @@ export class KubeClient {
       force,
       k8s.PatchStrategy.ServerSideApply,
     );
+  }
+
+  /** A JSON Patch (RFC 6902) of any object; a failed `test` operation fails the whole patch. */
+  jsonPatch<T extends k8s.KubernetesObject>(
+    target: ObjectHeader,
+    operations: readonly JsonPatchOperation[],
+  ): Promise<T> {
+    return this.objects.jsonPatch<T>(target, operations, this.fieldManager);
   }
 
   /** A JSON merge patch of any object; include metadata.resourceVersion to make it conditional. */

@@ -11,7 +11,6 @@ export const isNotFound = (err: unknown) => statusCode(err) === 404;
 /** A compare-and-swap lost: someone else changed the object since we read it. */
 export const isConflict = (err: unknown) => statusCode(err) === 409;
 export const isGone = (err: unknown) => statusCode(err) === 410;
-export const isInvalid = (err: unknown) => statusCode(err) === 422;
 /** The API server judged the request itself and said no (bad, forbidden or invalid): retrying the same request cannot help. */
 export const isRefusal = (err: unknown) => [400, 403, 422].includes(statusCode(err) ?? 0);
 

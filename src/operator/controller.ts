@@ -18,7 +18,7 @@ export interface ReconcileResult {
   requeueAfterMs?: number;
 }
 
-export interface ReconcileContext {
+interface ReconcileContext {
   /** A logger naming the object: `{controller, kind, namespace, name}`. */
   log: Logger;
   /** How many times this key has failed in a row before this attempt. */

@@ -4,7 +4,7 @@
 import type * as k8s from "@kubernetes/client-node";
 import type { KubeClient } from "../kube/client.ts";
 import { statusCode } from "../kube/errors.ts";
-import { jsonPatch, type JsonPatchOperation, type ObjectHeader } from "./json-patch.ts";
+import type { JsonPatchOperation, ObjectHeader } from "../kube/json-patch.ts";
 
 /** The finalizers changed since the object was read; read it again and retry (a 409, like any lost CAS). */
 export class FinalizerConflictError extends Error {
@@ -101,7 +101,7 @@ async function patchFinalizers<T extends k8s.KubernetesObject>(
 ): Promise<T> {
   const header = headerOf(object);
   try {
-    return await jsonPatch<T>(client, header, operations);
+    return await client.jsonPatch<T>(header, operations);
   } catch (err) {
     // A failed `test` is answered 422 with no detail; so is an invalid finalizer name. Tell them
     // apart by looking: if the finalizers are no longer what we read, it was a concurrent change.

@@ -27,7 +27,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 }
 
 /** The logger of one object in one controller: `{controller, kind, namespace, name}`. */
-export function objectLogger(
+function objectLogger(
   parent: Logger,
   object: { controller?: string; kind?: string; namespace?: string; name: string },
 ): Logger {

@@ -4,18 +4,22 @@ import { createLogger } from "./logger.ts";
 import { Manager } from "./manager.ts";
 import { CommanderError, parseSettings, SettingsError, type Settings } from "./settings.ts";
 
-let settings: Settings;
-try {
-  settings = parseSettings(process.argv.slice(2), process.env);
-} catch (err) {
-  // commander has already printed help, or what was wrong with the command line.
-  if (err instanceof CommanderError) process.exit(err.exitCode);
-  if (err instanceof SettingsError) {
-    process.stderr.write(`${err.message}\n`);
-    process.exit(2);
+/** The settings from the command line and the environment; a usage error ends the process here. */
+function readSettings(): Settings {
+  try {
+    return parseSettings(process.argv.slice(2), process.env);
+  } catch (err) {
+    // commander has already printed help, or what was wrong with the command line.
+    if (err instanceof CommanderError) process.exit(err.exitCode);
+    if (err instanceof SettingsError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
   }
-  throw err;
 }
+
+const settings = readSettings();
 
 const log = createLogger({ level: settings.logLevel });
 process.on("uncaughtException", (err) => {

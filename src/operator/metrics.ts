@@ -2,7 +2,7 @@
 // metrics every Controller reports, and a place for controllers to register their own.
 import * as prom from "prom-client";
 
-export const METRIC_PREFIX = "understudy_";
+const METRIC_PREFIX = "understudy_";
 
 /**
  * The metrics of every Controller, labelled by controller name (after controller-runtime's

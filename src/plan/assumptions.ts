@@ -7,7 +7,7 @@ import { freeResources, nodeAcceptsPool, slotResources } from "../decisions/node
 import type { NodeView, PoolView } from "../decisions/types.ts";
 import { DEFAULTS, spreadServices } from "./simulate.ts";
 
-export type AssumptionSource = "observed" | "default" | "flag";
+type AssumptionSource = "observed" | "default" | "flag";
 
 export interface Assumption<T> {
   value: T;
@@ -50,7 +50,7 @@ export interface Observed {
 }
 
 /** Fewer failovers than this say too little about the failure rate: the default stands. */
-export const MIN_OBSERVED_FAILOVERS = 3;
+const MIN_OBSERVED_FAILOVERS = 3;
 /** Claim arrivals are counted over the last day, or since the pool exists, but never less than an hour. */
 const ARRIVAL_WINDOW_MS = { max: 86_400_000, min: 3_600_000 };
 /** The simulated day's arrival curve averages this share of its peak (see simulate.ts). */

@@ -26,7 +26,7 @@ async function choosePool(client: KubeClient, name: string | undefined) {
   );
 }
 
-export async function observeCluster(
+async function observeCluster(
   client: KubeClient,
   poolName: string | undefined,
   now: number,

@@ -44,7 +44,7 @@ export interface SearchResult {
 }
 
 /** The simulation's parameters for one pool size under the assumptions. */
-export function simParams(
+function simParams(
   a: Assumptions,
   size: { slotsPerZone: number; hotSpares: number },
   options: Pick<SearchOptions, "seed" | "tickSeconds">,

@@ -19,7 +19,7 @@ import { renderStages } from "./stages.ts";
 const here = dirname(fileURLToPath(import.meta.url));
 const progress = (msg: string) => process.stderr.write(`[cluster] ${msg}\n`);
 
-export function ensureBinaries(): void {
+function ensureBinaries(): void {
   const missing = Object.values(binaries).filter((b) => !existsSync(b));
   if (missing.length === 0) return;
   progress(
@@ -43,7 +43,7 @@ function runningPid(name: string): number | undefined {
   }
 }
 
-export function startComponent(name: ComponentName): void {
+function startComponent(name: ComponentName): void {
   if (runningPid(name)) return;
   const { binary, args } = commandFor(name);
   const log = openSync(join(paths.logs, `${name}.log`), "a");
@@ -79,7 +79,7 @@ export function startCompanion(
 
 export const companionLog = (name: string) => join(paths.logs, `${name}.log`);
 
-export async function stopComponent(name: string, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+async function stopComponent(name: string, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
   const pid = runningPid(name);
   if (!pid) return;
   // Each process leads its own group (detached): signal the group, so a companion's children go too.
@@ -116,10 +116,9 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}; logs are in ${paths.logs}`);
 }
 
-export const apiserverReady = async () =>
-  (await probe(`https://127.0.0.1:${ports.apiserver}/readyz`, true)) === 200;
+const apiserverReady = async () => (await probe(`https://127.0.0.1:${ports.apiserver}/readyz`, true)) === 200;
 
-export async function waitForApiserver(timeoutMs = 120_000): Promise<void> {
+async function waitForApiserver(timeoutMs = 120_000): Promise<void> {
   await waitFor("kube-apiserver /readyz", apiserverReady, timeoutMs);
 }
 
@@ -138,7 +137,7 @@ function writeCredentials(): void {
   });
 }
 
-export function kubeconfigYaml(ca: string): string {
+function kubeconfigYaml(ca: string): string {
   const config = {
     apiVersion: "v1",
     kind: "Config",
@@ -160,7 +159,7 @@ export function kubeconfigYaml(ca: string): string {
   return JSON.stringify(config, null, 2);
 }
 
-export function loadKubeConfig(): k8s.KubeConfig {
+function loadKubeConfig(): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(kubeconfigPath);
   return kc;

@@ -28,6 +28,15 @@ export const paths = {
 };
 
 export function commandFor(name: ComponentName): { binary: string; args: string[] } {
+  // What the controller manager and the scheduler share: the API server through the component
+  // kubeconfig, one instance each, serving on loopback.
+  const controlLoopArgs = [
+    `--kubeconfig=${paths.componentKubeconfig}`,
+    `--authentication-kubeconfig=${paths.componentKubeconfig}`,
+    `--authorization-kubeconfig=${paths.componentKubeconfig}`,
+    "--leader-elect=false",
+    "--bind-address=127.0.0.1",
+  ];
   switch (name) {
     case "etcd":
       return {
@@ -71,11 +80,7 @@ export function commandFor(name: ComponentName): { binary: string; args: string[
       return {
         binary: binaries.kubeControllerManager,
         args: [
-          `--kubeconfig=${paths.componentKubeconfig}`,
-          `--authentication-kubeconfig=${paths.componentKubeconfig}`,
-          `--authorization-kubeconfig=${paths.componentKubeconfig}`,
-          "--leader-elect=false",
-          "--bind-address=127.0.0.1",
+          ...controlLoopArgs,
           `--secure-port=${ports.controllerManager}`,
           `--service-account-private-key-file=${paths.serviceAccountKey}`,
           `--root-ca-file=${paths.servingCert}`,
@@ -88,14 +93,7 @@ export function commandFor(name: ComponentName): { binary: string; args: string[
     case "kube-scheduler":
       return {
         binary: binaries.kubeScheduler,
-        args: [
-          `--kubeconfig=${paths.componentKubeconfig}`,
-          `--authentication-kubeconfig=${paths.componentKubeconfig}`,
-          `--authorization-kubeconfig=${paths.componentKubeconfig}`,
-          "--leader-elect=false",
-          "--bind-address=127.0.0.1",
-          `--secure-port=${ports.scheduler}`,
-        ],
+        args: [...controlLoopArgs, `--secure-port=${ports.scheduler}`],
       };
     case "kwok":
       return {

@@ -10,7 +10,7 @@ export const versions = {
 } as const;
 
 export const cacheDir = process.env.UNDERSTUDY_CACHE ?? join(homedir(), ".cache", "understudy");
-export const binDir = join(cacheDir, "bin");
+const binDir = join(cacheDir, "bin");
 export const clusterDir = process.env.UNDERSTUDY_CLUSTER_DIR ?? join(cacheDir, "cluster");
 export const kubeconfigPath = join(clusterDir, "kubeconfig");
 

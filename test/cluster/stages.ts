@@ -38,7 +38,7 @@ export const kubeletAnnotation = "understudy.dev/kubelet";
 /** Pods a process runner may claim (the label understudy.dev/role). */
 const processRoles = ["head", "server"];
 /** How long KWOK waits for a runner to claim a head or server pod before it makes the pod Ready itself. */
-export const UNCLAIMED_READY_DELAY_MS = 500;
+const UNCLAIMED_READY_DELAY_MS = 500;
 
 type Selector = { key: string; operator: string; values?: string[] };
 type StageSpec = {
@@ -218,7 +218,7 @@ const podNeverReadyStage = {
   },
 };
 
-export function kwokModuleDir(): string {
+function kwokModuleDir(): string {
   const out = execFileSync("go", ["mod", "download", "-json", `sigs.k8s.io/kwok@${versions.kwok}`], {
     encoding: "utf8",
     cwd: process.env.TMPDIR ?? "/tmp",

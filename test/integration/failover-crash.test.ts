@@ -1,5 +1,7 @@
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import type * as k8s from "@kubernetes/client-node";
 import { FAILOVER_STEPS } from "../../src/api/index.ts";
+import { labels, roles } from "../../src/controllers/labels.ts";
 import { installCrds } from "../support/crds.ts";
 import {
   createScopedClaim,
@@ -22,7 +24,7 @@ import {
   makePodNotReady,
   testClient,
 } from "../support/kube.ts";
-import { startOperator, type OperatorProcess } from "../support/operator.ts";
+import { startOperator, type OperatorOptions, type OperatorProcess } from "../support/operator.ts";
 import {
   deleteClaim,
   deletePool,
@@ -72,43 +74,100 @@ afterEach(async () => {
   cleanup = [];
 });
 
+/** One run: its pool (named like its scope and the operator's identity), namespaces and operator. */
+interface CrashRun {
+  id: string;
+  ns: string;
+  opNs: string;
+  options: OperatorOptions;
+  operator?: OperatorProcess;
+}
+
+/**
+ * A pool of one slot in zone-b and one in zone-c, scoped to this run, and the operator's options.
+ * Cleanup deletes the service, then `beforePool` (while the operator may still run), then the pool.
+ */
+async function startRun(
+  kind: string,
+  n: number,
+  hotSpares: number,
+  beforePool?: (run: CrashRun) => Promise<void>,
+): Promise<CrashRun> {
+  const id = `${kind}-${run}-${n}`;
+  const opNs = await freshNamespace(client, `${kind}-op`);
+  const ns = await freshNamespace(client, kind);
+  const crashRun: CrashRun = {
+    id,
+    ns,
+    opNs,
+    options: {
+      namespace: opNs,
+      identity: id,
+      poolSelector: testPoolSelector(id),
+      env: { UNDERSTUDY_LOG_LEVEL: "info" },
+    },
+  };
+  cleanup.push(async () => {
+    await deleteService(client, ns, "kv");
+    await beforePool?.(crashRun);
+    await deletePool(client, id);
+    await crashRun.operator?.stop();
+    await Promise.all([deleteNamespace(client, ns), deleteNamespace(client, opNs)]);
+  });
+  await createScopedPool(client, id, id, {
+    zones: { "zone-b": 1, "zone-c": 1 },
+    hotSpares,
+    emergencyGraceSeconds: 1,
+    plannedGraceSeconds: 2,
+  });
+  return crashRun;
+}
+
+async function startCrashingOperator(crashRun: CrashRun, point: string): Promise<void> {
+  const { options } = crashRun;
+  crashRun.operator = await startOperator({
+    ...options,
+    env: { ...options.env, UNDERSTUDY_CRASH_AT: point },
+  });
+}
+
+/** The operator exits at its crash point as if killed; it runs again, without one. */
+async function restartAfterCrash(crashRun: CrashRun, point: string): Promise<void> {
+  const operator = crashRun.operator!;
+  const code = await Promise.race([
+    operator.exited,
+    new Promise((resolve) => setTimeout(() => resolve("still running"), 30_000)),
+  ]);
+  expect(code, `exit at ${point} (log: ${operator.logFile})`).toBe(137);
+  crashRun.operator = await startOperator(crashRun.options);
+}
+
+/** The service's one head pod, once only one is left. */
+async function onlyHead(ns: string): Promise<k8s.V1Pod> {
+  return eventually("only the new head", async () => {
+    const pods = await client.core.listNamespacedPod({
+      namespace: ns,
+      labelSelector: `${labels.service}=kv,${labels.role}=${roles.head}`,
+    });
+    return pods.items.length === 1 ? pods.items[0] : undefined;
+  });
+}
+
 describe("a failover interrupted by an operator crash", () => {
   it.each(CRASH_POINTS)(
     "completes exactly once after a crash at %s",
     async (point) => {
-      const n = CRASH_POINTS.indexOf(point);
-      const scope = `crash-${run}-${n}`;
-      const pool = `crash-${run}-${n}`;
-      const opNs = await freshNamespace(client, "crash-op");
-      const ns = await freshNamespace(client, "crash");
-      let operator: OperatorProcess | undefined;
-      cleanup.push(async () => {
-        // Claims and service go while the operator runs, so the claims let go of their finalizers.
-        await deleteService(client, ns, "kv");
+      const crashRun = await startRun("crash", CRASH_POINTS.indexOf(point), 0, async ({ ns, operator }) => {
+        // Claims go while the operator runs, so the claims let go of their finalizers.
         for (const claim of ["low-b", "high-c"]) await deleteClaim(client, ns, claim);
         if (operator?.process.exitCode === null)
           await eventually("claims gone", async () => (await listClaims(client, ns)).length === 0, 15_000);
-        await deletePool(client, pool);
-        await operator?.stop();
-        await Promise.all([deleteNamespace(client, ns), deleteNamespace(client, opNs)]);
       });
-      await createScopedPool(client, pool, scope, {
-        zones: { "zone-b": 1, "zone-c": 1 },
-        hotSpares: 0,
-        emergencyGraceSeconds: 1,
-        plannedGraceSeconds: 2,
-      });
+      const { id: pool, id: scope, ns, opNs } = crashRun;
       await createScopedClaim(client, scope, ns, "low-b", pool, 10, { zone: "zone-b" });
       await createScopedClaim(client, scope, ns, "high-c", pool, 50, { zone: "zone-c" });
       await createService(client, scope, ns, "kv", pool);
-
-      const options = {
-        namespace: opNs,
-        identity: `crash-${run}-${n}`,
-        poolSelector: testPoolSelector(scope),
-        env: { UNDERSTUDY_LOG_LEVEL: "info" },
-      };
-      operator = await startOperator({ ...options, env: { ...options.env, UNDERSTUDY_CRASH_AT: point } });
+      await startCrashingOperator(crashRun, point);
       await waitForServing(client, ns, "kv", 1);
       for (const claim of ["low-b", "high-c"])
         await eventually(
@@ -117,13 +176,7 @@ describe("a failover interrupted by an operator crash", () => {
         );
 
       await makePodNotReady(client, ns, "kv-head-1");
-      const code = await Promise.race([
-        operator.exited,
-        new Promise((resolve) => setTimeout(() => resolve("still running"), 30_000)),
-      ]);
-      expect(code, `exit at ${point} (log: ${operator.logFile})`).toBe(137);
-
-      operator = await startOperator(options);
+      await restartAfterCrash(crashRun, point);
       const service = await waitForFailover(client, ns, "kv", 1);
       const status = service.status!;
 
@@ -135,15 +188,9 @@ describe("a failover interrupted by an operator crash", () => {
       expect(await routedEpoch(client, ns, "kv")).toBe("2");
 
       // One head, the new one, on the revoked slot's node; nothing of a third epoch.
-      const heads = await eventually("only the new head", async () => {
-        const pods = await client.core.listNamespacedPod({
-          namespace: ns,
-          labelSelector: "understudy.dev/service=kv,understudy.dev/role=head",
-        });
-        return pods.items.length === 1 ? pods.items : undefined;
-      });
-      expect(heads[0]!.metadata!.name).toBe("kv-head-2");
-      expect(heads[0]!.spec!.nodeName).toBe(status.head!.node);
+      const head = await onlyHead(ns);
+      expect(head.metadata!.name).toBe("kv-head-2");
+      expect(head.spec!.nodeName).toBe(status.head!.node);
 
       // One claim revoked, the other untouched.
       await eventually(
@@ -163,7 +210,7 @@ describe("a failover interrupted by an operator crash", () => {
       await eventually("no tenant pod on the head's slot", async () => {
         const pods = await client.core.listNamespacedPod({
           namespace: ns,
-          labelSelector: `understudy.dev/slot=${slot.metadata!.name},understudy.dev/role=tenant`,
+          labelSelector: `${labels.slot}=${slot.metadata!.name},${labels.role}=${roles.tenant}`,
         });
         return pods.items.length === 0;
       });
@@ -185,32 +232,10 @@ describe("a slot given up (its head not Ready in time) when the operator crashes
   it.each(GIVE_UP_CRASH_POINTS)(
     "is given back once and the failover finishes on the other slot after a crash at %s",
     async (point) => {
-      const n = GIVE_UP_CRASH_POINTS.indexOf(point);
-      const scope = `giveup-${run}-${n}`;
-      const pool = `giveup-${run}-${n}`;
-      const opNs = await freshNamespace(client, "giveup-op");
-      const ns = await freshNamespace(client, "giveup");
-      let operator: OperatorProcess | undefined;
-      cleanup.push(async () => {
-        await deleteService(client, ns, "kv");
-        await deletePool(client, pool);
-        await operator?.stop();
-        await Promise.all([deleteNamespace(client, ns), deleteNamespace(client, opNs)]);
-      });
-      await createScopedPool(client, pool, scope, {
-        zones: { "zone-b": 1, "zone-c": 1 },
-        hotSpares: 2,
-        emergencyGraceSeconds: 1,
-        plannedGraceSeconds: 2,
-      });
+      const crashRun = await startRun("giveup", GIVE_UP_CRASH_POINTS.indexOf(point), 2);
+      const { id: pool, id: scope, ns, opNs } = crashRun;
       await createService(client, scope, ns, "kv", pool, { failover: { headStartDeadlineSeconds: 2 } });
-      const options = {
-        namespace: opNs,
-        identity: `giveup-${run}-${n}`,
-        poolSelector: testPoolSelector(scope),
-        env: { UNDERSTUDY_LOG_LEVEL: "info" },
-      };
-      operator = await startOperator({ ...options, env: { ...options.env, UNDERSTUDY_CRASH_AT: point } });
+      await startCrashingOperator(crashRun, point);
       await waitForServing(client, ns, "kv", 1);
       const names = (await slotLeases(client, opNs, pool)).map((l) => l.metadata!.name!);
       const slotB = names.find((name) => name.includes("-zone-b-"))!;
@@ -221,15 +246,9 @@ describe("a slot given up (its head not Ready in time) when the operator crashes
         const pod = await client.core.readNamespacedPod({ name: "kv-head-2", namespace: ns });
         return pod.status?.phase === "Running" && !isPodReady(pod) ? pod : undefined;
       });
-      expect(stuck.metadata!.labels!["understudy.dev/slot"]).toBe(slotB);
+      expect(stuck.metadata!.labels![labels.slot]).toBe(slotB);
       await setHeadImage(client, ns, "kv", TEST_IMAGE);
-      const code = await Promise.race([
-        operator.exited,
-        new Promise((resolve) => setTimeout(() => resolve("still running"), 30_000)),
-      ]);
-      expect(code, `exit at ${point} (log: ${operator.logFile})`).toBe(137);
-
-      operator = await startOperator(options);
+      await restartAfterCrash(crashRun, point);
       const service = await waitForFailover(client, ns, "kv", 1);
       const last = service.status!.lastFailover!;
       expect(service.status).toMatchObject({ epoch: 2, failoverCount: 1 });
@@ -247,14 +266,7 @@ describe("a slot given up (its head not Ready in time) when the operator crashes
         expect.objectContaining({ abandonedSlot: slotB, reason: "HeadNotReady" }),
       ]);
       expect(await routedEpoch(client, ns, "kv")).toBe("2");
-      const heads = await eventually("only the new head", async () => {
-        const pods = await client.core.listNamespacedPod({
-          namespace: ns,
-          labelSelector: "understudy.dev/service=kv,understudy.dev/role=head",
-        });
-        return pods.items.length === 1 ? pods.items : undefined;
-      });
-      expect(heads[0]!.metadata!.labels!["understudy.dev/slot"]).toBe(slot);
+      expect((await onlyHead(ns)).metadata!.labels![labels.slot]).toBe(slot);
       // The ledger: the abandoned slot is free again, the service holds its head's slot and no other.
       const ledger = new Map(
         (await slotLeases(client, opNs, pool)).map((l) => [l.metadata!.name!, l.spec?.holderIdentity ?? ""]),

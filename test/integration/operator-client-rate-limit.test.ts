@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KubeClient, mergePatchOptions } from "../../src/kube/client.ts";
 import { Informer } from "../../src/kube/informer.ts";
 import { RateLimitedKubeConfig } from "../../src/operator/client-rate-limit.ts";
-import { jsonPatch } from "../../src/operator/json-patch.ts";
 import { TokenBucket } from "../../src/operator/rate-limiter.ts";
 import { deleteNamespace, freshNamespace, testClient, testKubeConfig } from "../support/kube.ts";
 
@@ -59,7 +58,7 @@ describe("RateLimitedKubeConfig", () => {
     expect(await tokensFor(() => client.objects.read(header))).toBeGreaterThanOrEqual(1);
     expect(await tokensFor(() => client.mergePatch(header, { data: { b: "2" } }))).toBe(1);
     expect(
-      await tokensFor(() => jsonPatch(client, header, [{ op: "add", path: "/data/c", value: "3" }])),
+      await tokensFor(() => client.jsonPatch(header, [{ op: "add", path: "/data/c", value: "3" }])),
     ).toBeGreaterThanOrEqual(1);
     const informer = new Informer(kc, {
       resource: { group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", namespaced: true },

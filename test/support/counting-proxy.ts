@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { testKubeConfig } from "./kube.ts";
 
 /** verb and resource of an API request, e.g. "create pods", "watch leases", "patch storageservices/status". */
-export function classify(method: string, url: string): string {
+function classify(method: string, url: string): string {
   const [path, query = ""] = url.split("?") as [string, string?];
   const parts = path.split("/").filter(Boolean);
   let rest = parts[0] === "api" ? parts.slice(2) : parts[0] === "apis" ? parts.slice(3) : parts;

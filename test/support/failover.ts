@@ -1,11 +1,18 @@
 // Building and watching storage services, pools and claims for the failover tests and benchmark.
 // Every object carries the test run's label, so only the operator started for the run sees it.
 import type * as k8s from "@kubernetes/client-node";
-import { GROUP, STORAGE_SERVICE_PLURAL, VERSION, type StorageServiceStatus } from "../../src/api/index.ts";
+import {
+  GROUP,
+  STORAGE_SERVICE_PLURAL,
+  storageServiceResource,
+  VERSION,
+  type StorageServiceStatus,
+} from "../../src/api/index.ts";
+import { labels } from "../../src/controllers/labels.ts";
 import { headServiceName } from "../../src/controllers/storage-service/index.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
 import { isNotFound } from "../../src/kube/errors.ts";
-import { eventually, isPodReady } from "./kube.ts";
+import { deleteCustom, eventually, isPodReady } from "./kube.ts";
 import {
   claimManifest,
   createClaim,
@@ -15,7 +22,7 @@ import {
   type PoolShape,
 } from "./pools.ts";
 
-export type ServiceStatus = StorageServiceStatus;
+type ServiceStatus = StorageServiceStatus;
 export interface ServiceObject {
   metadata: k8s.V1ObjectMeta;
   spec: Record<string, unknown>;
@@ -23,7 +30,7 @@ export interface ServiceObject {
 }
 
 /** Pools, claims and storage services of a scope are seen only by the operator selecting that scope. */
-export const scoped = <T extends { metadata: Record<string, unknown> }>(manifest: T, scope: string): T => ({
+const scoped = <T extends { metadata: Record<string, unknown> }>(manifest: T, scope: string): T => ({
   ...manifest,
   metadata: {
     ...manifest.metadata,
@@ -138,19 +145,8 @@ export async function setHeadImage(client: KubeClient, namespace: string, name: 
   );
 }
 
-export async function deleteService(client: KubeClient, namespace: string, name: string) {
-  try {
-    await client.custom.deleteNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: STORAGE_SERVICE_PLURAL,
-      namespace,
-      name,
-    });
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
-}
+export const deleteService = (client: KubeClient, namespace: string, name: string): Promise<void> =>
+  deleteCustom(client, storageServiceResource, name, namespace);
 
 export const condition = (service: ServiceObject, type: string) =>
   service.status?.conditions?.find((c) => c.type === type);
@@ -162,7 +158,7 @@ export async function routedEpoch(
 ): Promise<string | undefined> {
   try {
     const svc = await client.core.readNamespacedService({ name: headServiceName(name), namespace });
-    return svc.spec?.selector?.["understudy.dev/epoch"];
+    return svc.spec?.selector?.[labels.epoch];
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { KubeClient } from "../../src/kube/client.ts";
 import { isConflict, isNotFound } from "../../src/kube/errors.ts";
 import { loadKubeConfig } from "../../src/kube/config.ts";
+import type { ResourceRef } from "../../src/kube/resources.ts";
 import { kubeconfigPath } from "../cluster/config.ts";
 import { nodeNotReadyLabel, podFailedLabel, podNotReadyAnnotation } from "../cluster/stages.ts";
 
@@ -84,6 +85,23 @@ export async function freshNamespace(client: KubeClient, prefix: string): Promis
 export async function deleteNamespace(client: KubeClient, name: string): Promise<void> {
   try {
     await client.core.deleteNamespace({ name });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+/** Deletes a custom object; one already gone is fine. */
+export async function deleteCustom(
+  client: KubeClient,
+  ref: ResourceRef,
+  name: string,
+  namespace?: string,
+): Promise<void> {
+  const base = { group: ref.group, version: ref.version, plural: ref.plural, name };
+  try {
+    await (ref.namespaced
+      ? client.custom.deleteNamespacedCustomObject({ ...base, namespace: namespace! })
+      : client.custom.deleteClusterCustomObject(base));
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }

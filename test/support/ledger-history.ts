@@ -1,4 +1,5 @@
 import type * as k8s from "@kubernetes/client-node";
+import { labels, roles } from "../../src/controllers/labels.ts";
 import { Informer } from "../../src/kube/informer.ts";
 import { core } from "../../src/kube/resources.ts";
 
@@ -52,15 +53,15 @@ export class LedgerHistory {
       const rv = Number(pod.metadata!.resourceVersion);
       this.lastRv = Math.max(this.lastRv, rv);
       if (e.type === "add" && !this.pods.has(uid)) {
-        const labels = pod.metadata!.labels!;
-        const head = labels["understudy.dev/role"] === "head";
+        const podLabels = pod.metadata!.labels!;
+        const head = podLabels[labels.role] === roles.head;
         this.pods.set(uid, {
           name: pod.metadata!.name!,
           role: head ? "head" : "tenant",
-          slot: labels["understudy.dev/slot"]!,
+          slot: podLabels[labels.slot]!,
           owner: head
-            ? `service:${pod.metadata!.namespace}/${labels["understudy.dev/service"]}`
-            : `claim:${pod.metadata!.namespace}/${labels["understudy.dev/claim"]}`,
+            ? `service:${pod.metadata!.namespace}/${podLabels[labels.service]}`
+            : `claim:${pod.metadata!.namespace}/${podLabels[labels.claim]}`,
           createdRv: rv,
         });
       } else if (e.type === "delete") {

@@ -11,7 +11,7 @@ export interface PodPlace {
   readonly labels: Record<string, string>;
 }
 
-export function selects(selector: k8s.V1LabelSelector | undefined, labels: Record<string, string>): boolean {
+function selects(selector: k8s.V1LabelSelector | undefined, labels: Record<string, string>): boolean {
   if (selector === undefined) return true;
   for (const [key, value] of Object.entries(selector.matchLabels ?? {}))
     if (labels[key] !== value) return false;

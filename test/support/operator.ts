@@ -10,7 +10,7 @@ import { eventually } from "./kube.ts";
 
 const root = join(import.meta.dirname, "../..");
 const nodeBinary = join(root, "node_modules/.bin/node");
-export const operatorLogDir = join(root, ".understudy", "logs");
+const operatorLogDir = join(root, ".understudy", "logs");
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -54,6 +54,7 @@ import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import { Agent } from "undici";
+import { labels } from "../../src/controllers/labels.ts";
 import { KubeClient, mergePatchOptions } from "../../src/kube/client.ts";
 import { isNotFound } from "../../src/kube/errors.ts";
 import { Informer } from "../../src/kube/informer.ts";
@@ -62,9 +63,8 @@ import { podCidr } from "../cluster/config.ts";
 import { kubeletAnnotation, podNotReadyAnnotation } from "../cluster/stages.ts";
 
 const REPO = resolve(import.meta.dirname, "../..");
-export const DATAPLANE_MAIN = join(REPO, "src/dataplane/main.ts");
-export const ROLE_LABEL = "understudy.dev/role";
-export const RUNNER_ROLES = ["head", "server"] as const;
+const DATAPLANE_MAIN = join(REPO, "src/dataplane/main.ts");
+const RUNNER_ROLES = ["head", "server"] as const;
 const DEFAULT_PORT = 7400;
 const persistentVolumeClaims = {
   group: "",
@@ -91,7 +91,7 @@ interface SecretMount {
 }
 
 /** Node 24 runs the .ts sources; the machine's own node may be older. */
-export function nodeBinary(): string {
+function nodeBinary(): string {
   return Number(process.versions.node.split(".")[0]) === 24
     ? process.execPath
     : join(REPO, "node_modules/.bin/node");
@@ -182,7 +182,7 @@ export interface Readiness {
   timeoutMs: number;
 }
 
-export interface ContainerExit {
+interface ContainerExit {
   exitCode: number;
   reason: string;
   startedAt: string;
@@ -453,7 +453,7 @@ export class PodRunner {
   }
 
   async #watch(): Promise<void> {
-    const selector = `${ROLE_LABEL} in (${this.#roles.join(",")})`;
+    const selector = `${labels.role} in (${this.#roles.join(",")})`;
     for (const namespace of this.#options.namespaces) {
       const pods = new Informer<k8s.V1Pod>(this.#options.kubeConfig, {
         resource: core.pods,
@@ -525,7 +525,7 @@ export class PodRunner {
    */
   #claim(pod: k8s.V1Pod): void {
     const uid = pod.metadata?.uid;
-    const role = pod.metadata?.labels?.[ROLE_LABEL];
+    const role = pod.metadata?.labels?.[labels.role];
     if (!uid || this.#claimed.has(uid) || pod.metadata?.deletionTimestamp) return;
     if (role === undefined || !this.#roles.includes(role)) return;
     this.#claimed.add(uid);
@@ -566,7 +566,7 @@ export class PodRunner {
 
   #shouldRun(pod: k8s.V1Pod | undefined): pod is k8s.V1Pod {
     if (this.#stopped || pod === undefined) return false;
-    const role = pod.metadata?.labels?.[ROLE_LABEL];
+    const role = pod.metadata?.labels?.[labels.role];
     return (
       role !== undefined &&
       this.#roles.includes(role) &&
@@ -693,7 +693,7 @@ export class PodRunner {
   }
 
   async #startProcess(key: string, pod: k8s.V1Pod, previous: Entry | undefined): Promise<void> {
-    const role = pod.metadata!.labels![ROLE_LABEL]!;
+    const role = pod.metadata!.labels![labels.role]!;
     const container = pod.spec!.containers[0]!;
     const podIP = pod.status!.podIP!;
     let resolved: Awaited<ReturnType<PodRunner["resolveContainer"]>>;

@@ -1,7 +1,14 @@
 import type * as k8s from "@kubernetes/client-node";
-import { CLAIM_PLURAL, GROUP, POOL_PLURAL, VERSION } from "../../src/api/index.ts";
+import {
+  CLAIM_PLURAL,
+  claimResource,
+  GROUP,
+  POOL_PLURAL,
+  poolResource,
+  VERSION,
+} from "../../src/api/index.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
-import { isNotFound } from "../../src/kube/errors.ts";
+import { deleteCustom } from "./kube.ts";
 
 // Building and reading pools and claims in tests.
 
@@ -120,18 +127,8 @@ export async function getPool(client: KubeClient, name: string): Promise<Pool> {
   })) as Pool;
 }
 
-export async function deletePool(client: KubeClient, name: string): Promise<void> {
-  try {
-    await client.custom.deleteClusterCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: POOL_PLURAL,
-      name,
-    });
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
-}
+export const deletePool = (client: KubeClient, name: string): Promise<void> =>
+  deleteCustom(client, poolResource, name);
 
 export async function createClaim(client: KubeClient, manifest: ReturnType<typeof claimManifest>) {
   return client.custom.createNamespacedCustomObject({
@@ -165,19 +162,8 @@ export async function getClaim(client: KubeClient, namespace: string, name: stri
   })) as Claim;
 }
 
-export async function deleteClaim(client: KubeClient, namespace: string, name: string): Promise<void> {
-  try {
-    await client.custom.deleteNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: CLAIM_PLURAL,
-      namespace,
-      name,
-    });
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
-}
+export const deleteClaim = (client: KubeClient, namespace: string, name: string): Promise<void> =>
+  deleteCustom(client, claimResource, name, namespace);
 
 export async function slotLeases(
   client: KubeClient,

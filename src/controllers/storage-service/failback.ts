@@ -29,20 +29,23 @@ import {
   type StorageServiceContext,
 } from "./observe.ts";
 import { headStatusOf, replacement, withConditions } from "./status.ts";
+import { runStepMachine, type StepApplied } from "../step-machine.ts";
 
+/** Actions applied in one reconcile before handing back to the queue. */
 const MAX_ACTIONS = 20;
+const CONTINUE = { kind: "continue" } as const;
 
 export type FailbackOutcome =
   { kind: "done"; requeueAfterMs?: number } | { kind: "idle"; recheckAfterMs?: number };
 
 /** The value of the failback annotation when it asks for a failback not handled yet. */
-export function pendingFailback(service: StorageService): string | undefined {
+function pendingFailback(service: StorageService): string | undefined {
   const value = service.metadata.annotations?.[serviceAnnotations.failback];
   return value !== undefined && value !== "" && value !== service.status?.handledFailback ? value : undefined;
 }
 
 /** Since when some Ready, schedulable node of the zone has been Ready; undefined when none is. */
-export function zoneReadySince(nodes: readonly NodeView[], zone: string): number | undefined {
+function zoneReadySince(nodes: readonly NodeView[], zone: string): number | undefined {
   const ready = nodes.filter((n) => n.zone === zone && n.ready && !n.unschedulable);
   if (ready.length === 0) return undefined;
   return Math.min(...ready.map((n) => n.readyTransitionAt ?? 0));
@@ -121,57 +124,60 @@ export async function driveFailback(
   input: FailbackInput,
   options: Partial<FailbackOptions> = {},
 ): Promise<FailbackOutcome> {
-  let service = input.service;
   const known = input.known;
-  let verified = false;
-  for (let i = 0; i < MAX_ACTIONS; i++) {
-    const record = service.status?.failback;
-    if (record && record.step === "Started" && !known.routedKnown) await readRoutedEpoch(ctx, known, service);
-    const action = nextFailbackAction(record, observe(ctx, input, service), {
-      startTimeoutMs: headStartDeadlineMs(service),
-      ...options,
-    });
-    if (action.kind === "idle")
-      return action.recheckAfterMs === undefined
-        ? { kind: "idle" }
-        : { kind: "idle", recheckAfterMs: action.recheckAfterMs };
-    if (action.kind === "wait") return { kind: "done", requeueAfterMs: action.requeueAfterMs };
-    if (!verified) {
-      verified = true;
-      const fresh = await readService(ctx, service.metadata.namespace!, service.metadata.name!);
-      if (!fresh) return { kind: "done" };
-      if (fresh.metadata.resourceVersion !== service.metadata.resourceVersion) {
-        service = fresh;
-        continue;
-      }
-    }
-    if (record) ctx.crashPoint(`Failback${record.step}`);
-    const next = await apply(ctx, service, action, known);
-    if (next === "requeue") return { kind: "done", requeueAfterMs: 0 };
-    if (next === "gone") return { kind: "done" };
-    if (next !== "continue") service = next;
-  }
-  return { kind: "done", requeueAfterMs: 0 };
+  return runStepMachine<StorageService, FailbackStep, FailbackOutcome>(
+    {
+      maxActions: MAX_ACTIONS,
+      decide: async (service) => {
+        const record = service.status?.failback;
+        if (record && record.step === "Started" && !known.routedKnown)
+          await readRoutedEpoch(ctx, known, service);
+        const action = nextFailbackAction(record, observe(ctx, input, service), {
+          startTimeoutMs: headStartDeadlineMs(service),
+          ...options,
+        });
+        if (action.kind === "idle")
+          return {
+            kind: "stop",
+            outcome:
+              action.recheckAfterMs === undefined
+                ? { kind: "idle" }
+                : { kind: "idle", recheckAfterMs: action.recheckAfterMs },
+          };
+        if (action.kind === "wait")
+          return { kind: "stop", outcome: { kind: "done", requeueAfterMs: action.requeueAfterMs } };
+        return { kind: "act", action, ...(record ? { crashPoint: `Failback${record.step}` } : {}) };
+      },
+      readFresh: (service) => readService(ctx, service.metadata.namespace!, service.metadata.name!),
+      apply: (service, action) => apply(ctx, service, action, known),
+      crashPoint: ctx.crashPoint,
+      done: (requeueAfterMs) =>
+        requeueAfterMs === undefined ? { kind: "done" } : { kind: "done", requeueAfterMs },
+    },
+    input.service,
+  );
 }
+
+type FailbackStep = Exclude<FailbackAction, { kind: "idle" } | { kind: "wait" }>;
 
 async function apply(
   ctx: StorageServiceContext,
   service: StorageService,
-  action: Exclude<FailbackAction, { kind: "idle" } | { kind: "wait" }>,
+  action: FailbackStep,
   known: Known,
-): Promise<StorageService | "continue" | "requeue" | "gone"> {
+): Promise<StepApplied<StorageService>> {
   const ref = serviceRef(service);
   const status = service.status ?? {};
   const now = ctx.now();
-  const write = async (patch: Record<string, unknown>) => {
+  const write = async (patch: Record<string, unknown>): Promise<StepApplied<StorageService>> => {
     const result = await writeStatus(ctx, service, patch);
-    if (!result.ok) return result.reason === "Conflict" ? ("requeue" as const) : ("gone" as const);
-    return result.service;
+    if (!result.ok) return result.reason === "Conflict" ? { kind: "requeue", afterMs: 0 } : { kind: "gone" };
+    return { kind: "written", subject: result.service };
   };
   switch (action.kind) {
     case "refuse": {
       const result = await write({ handledFailback: action.request });
-      if (typeof result !== "string")
+      if (result.kind === "written")
         ctx.events.warning(
           service,
           "FailbackRefused",
@@ -183,7 +189,7 @@ async function apply(
       const patch: Record<string, unknown> = { failback: action.record };
       if (action.handledRequest !== undefined) patch.handledFailback = action.handledRequest;
       const result = await write(patch);
-      if (typeof result !== "string")
+      if (result.kind === "written")
         ctx.events.normal(
           service,
           "FailbackStarted",
@@ -193,20 +199,20 @@ async function apply(
     }
     case "createHead":
       await createPod(ctx, known, headPod(service, action.epoch, { kind: "zone", zone: action.zone }));
-      return "continue";
+      return CONTINUE;
     case "deleteNewHead":
       await deletePod(ctx, known, ref.namespace, action.podName, 0);
-      return "continue";
+      return CONTINUE;
     case "switchService":
       await switchHeadService(ctx, known, service, action.epoch);
-      return "continue";
+      return CONTINUE;
     case "recordSwitched": {
       const result = await write({
         failback: replacement(status.failback, action.record),
         epoch: action.epoch,
         head: replacement(status.head, headStatusOf(action.head, action.epoch, now)),
       });
-      if (typeof result !== "string") {
+      if (result.kind === "written") {
         ctx.failoverMetrics?.epoch(ref.namespace, ref.name, action.epoch);
         ctx.events.normal(
           service,
@@ -218,12 +224,12 @@ async function apply(
     }
     case "deleteOldHead":
       await deletePod(ctx, known, ref.namespace, action.podName, action.force ? 0 : undefined);
-      return "continue";
+      return CONTINUE;
     case "releaseSlot": {
       const swapped = await swapSlot(ctx, known, action.leaseName, action.expectedResourceVersion, {
         kind: "free",
       });
-      return swapped ? "continue" : "requeue";
+      return swapped ? CONTINUE : { kind: "requeue", afterMs: 0 };
     }
     case "finish": {
       const result = await write({
@@ -246,7 +252,7 @@ async function apply(
           now,
         ),
       });
-      if (typeof result !== "string") {
+      if (result.kind === "written") {
         if (action.last.outcome === "Succeeded")
           ctx.events.normal(
             service,

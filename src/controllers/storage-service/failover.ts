@@ -16,6 +16,7 @@ import { fromFailoverStatus, toFailoverStatus } from "../../decisions/failover-r
 import { switchoverCooldown } from "../../decisions/switchover-cooldown.ts";
 import type { NodeView } from "../../decisions/types.ts";
 import { annotations } from "../labels.ts";
+import { runStepMachine, type StepApplied, type StepDecision } from "../step-machine.ts";
 import { placeholderName, tenantPodName } from "../pods.ts";
 import { noticeRevocation } from "../revocation.ts";
 import { contingencyChoice, contingencyCondition } from "./contingency.ts";
@@ -79,7 +80,7 @@ export interface SwitchoverWait {
 }
 
 /** The value of the switchover annotation when it asks for a switchover not handled yet. */
-export function pendingSwitchover(service: StorageService): string | undefined {
+function pendingSwitchover(service: StorageService): string | undefined {
   const value = service.metadata.annotations?.[serviceAnnotations.switchover];
   return value !== undefined && value !== "" && value !== service.status?.handledSwitchover
     ? value
@@ -94,147 +95,147 @@ export async function driveFailover(
   const opts = { ...DEFAULT_FAILOVER_OPTIONS, ...options };
   const known = new Known(ctx);
   const nodes = allNodes(ctx);
-  let service = initial;
-  let verified = false;
-  const done = (requeueAfterMs?: number): FailoverOutcome => ({
-    kind: "done",
-    result: requeueAfterMs === undefined ? {} : { requeueAfterMs },
-  });
-
-  for (let i = 0; i < MAX_ACTIONS; i++) {
-    const stored = service.status?.failover;
-    const record = stored ? fromFailoverStatus(stored) : undefined;
-    const pool = observePool(ctx, service, nodes, known);
-    const assessment = assessHead(ctx, service, nodes, known);
-    const switchover = record ? undefined : pendingSwitchover(service);
-    if (record && (record.step === "Revoked" || record.step === "HeadStarted") && !known.routedKnown)
-      await readRoutedEpoch(ctx, known, service);
-    const observed = observeFailover(ctx, { service, record, health: assessment.health, pool, nodes, known });
-    let action: FailoverAction;
-    let switchoverWait: SwitchoverWait | undefined;
-
-    if (switchover !== undefined && assessment.health.healthy) {
-      const choice = contingencyChoice(service, pool, nodes);
-      if (!choice || choice.kind === "none") {
-        // Refused rather than waited for: the head serves, and a switchover nobody can do should not linger.
-        if (!verified) {
-          const fresh = await verify(ctx, service);
-          if (fresh === "gone") return done();
-          verified = true;
-          if (fresh) {
-            service = fresh;
-            continue;
-          }
-        }
-        const message = `switchover ${JSON.stringify(switchover)} refused: ${contingencyCondition(service, choice).message}`;
-        const write = await writeStatus(ctx, service, { handledSwitchover: switchover });
-        if (!write.ok) return done(write.reason === "Conflict" ? CONFLICT_REQUEUE_MS : undefined);
-        ctx.events.warning(service, "SwitchoverRefused", message);
-        service = write.service;
-        continue;
-      }
-      const lastEnd = service.status?.lastFailover?.finishedAt;
-      const cooldown = switchoverCooldown({
-        now: observed.now,
-        ...(lastEnd !== undefined ? { lastFailoverFinishedAt: Date.parse(lastEnd) } : {}),
-        cooldownMs: service.spec.failover.switchoverCooldownSeconds * 1000,
-        revokesTenant: choice.victim !== undefined,
-      });
-      if (cooldown.kind === "wait") {
-        const victim = choice.victim!;
-        switchoverWait = {
-          request: switchover,
-          notBefore: cooldown.notBefore,
-          waitMs: cooldown.waitMs,
-          message:
-            `switchover ${JSON.stringify(switchover)} would revoke claim ${victim.namespace}/${victim.name}; ` +
-            `it starts at ${new Date(cooldown.notBefore).toISOString()}, ` +
-            `${service.spec.failover.switchoverCooldownSeconds}s (spec.failover.switchoverCooldownSeconds) after the last failover ended at ${lastEnd}`,
-        };
-        action = nextFailoverAction(record, observed, opts);
-      } else {
-        // A planned move: the same run as a failover, started by hand.
-        action = {
-          kind: "recordStep",
-          step: "Detected",
-          record: beginFailover({
-            now: observed.now,
-            epoch: observed.epoch,
-            reason: MANUAL_REASON,
-            message: `switchover requested (${serviceAnnotations.switchover}=${switchover})`,
-            ...(observed.head ? { head: observed.head } : {}),
-          }),
-        };
-      }
-    } else {
-      action = nextFailoverAction(record, observed, opts);
-    }
-
-    if (action.kind === "idle")
-      return {
-        kind: "idle",
-        service,
-        assessment,
-        pool,
-        nodes,
-        known,
-        ...(switchoverWait ? { switchoverWait } : {}),
-      };
-    if (action.kind === "wait") {
-      if (action.reason === "NoSlotAvailable" || action.reason === "NoPool") {
-        const written = await noteNoCapacity(ctx, service, pool, nodes, action.message);
-        if (written === "Conflict") return done(CONFLICT_REQUEUE_MS);
-      }
-      return done(action.requeueAfterMs);
-    }
-
-    // Act only on a current view of the service: the cache may lag behind our own last writes.
-    if (!verified) {
-      const fresh = await verify(ctx, service);
-      if (fresh === "gone") return done();
-      verified = true;
-      if (fresh) {
-        service = fresh;
-        continue;
-      }
-    }
-    if (record) ctx.crashPoint(record.step);
-
-    const applied = await apply(ctx, service, record, action, known, pool, switchover);
-    if (applied.kind === "requeue") return done(applied.afterMs);
-    if (applied.kind === "gone") return done();
-    if (applied.kind === "written") service = applied.service;
-  }
-  return done(0);
+  return runStepMachine<StorageService, ActionToApply, FailoverOutcome>(
+    {
+      maxActions: MAX_ACTIONS,
+      decide: (service) => decide(ctx, service, known, nodes, opts),
+      readFresh: (service) => readService(ctx, service.metadata.namespace!, service.metadata.name!),
+      apply: (service, step) => apply(ctx, service, step, known),
+      crashPoint: ctx.crashPoint,
+      done: requeued,
+    },
+    initial,
+  );
 }
 
-/** The service as the API server has it when it differs from `service`; "gone" when deleted. */
-async function verify(
+/** One action to apply, with what it was decided on. */
+interface ActionToApply {
+  action:
+    | Exclude<FailoverAction, { kind: "idle" } | { kind: "wait" }>
+    /** Refused rather than waited for: the head serves, and a switchover nobody can do should not linger. */
+    | { kind: "refuseSwitchover"; request: string; message: string };
+  record: FailoverRecord | undefined;
+  pool: PoolSnapshot | undefined;
+  switchover: string | undefined;
+}
+
+async function decide(
   ctx: StorageServiceContext,
   service: StorageService,
-): Promise<StorageService | undefined | "gone"> {
-  const fresh = await readService(ctx, service.metadata.namespace!, service.metadata.name!);
-  if (!fresh) return "gone";
-  return fresh.metadata.resourceVersion === service.metadata.resourceVersion ? undefined : fresh;
+  known: Known,
+  nodes: NodeView[],
+  opts: FailoverOptions,
+): Promise<StepDecision<ActionToApply, FailoverOutcome>> {
+  const stored = service.status?.failover;
+  const record = stored ? fromFailoverStatus(stored) : undefined;
+  const pool = observePool(ctx, service, nodes, known);
+  const assessment = assessHead(ctx, service, nodes, known);
+  const switchover = record ? undefined : pendingSwitchover(service);
+  if (record && (record.step === "Revoked" || record.step === "HeadStarted") && !known.routedKnown)
+    await readRoutedEpoch(ctx, known, service);
+  const observed = observeFailover(ctx, { service, record, health: assessment.health, pool, nodes, known });
+  const stop = (outcome: FailoverOutcome) => ({ kind: "stop" as const, outcome });
+  let action: FailoverAction;
+  let switchoverWait: SwitchoverWait | undefined;
+
+  if (switchover !== undefined && assessment.health.healthy) {
+    const choice = contingencyChoice(service, pool, nodes);
+    if (!choice || choice.kind === "none") {
+      const message = `switchover ${JSON.stringify(switchover)} refused: ${contingencyCondition(service, choice).message}`;
+      return {
+        kind: "act",
+        action: {
+          action: { kind: "refuseSwitchover", request: switchover, message },
+          record,
+          pool,
+          switchover,
+        },
+      };
+    }
+    const lastEnd = service.status?.lastFailover?.finishedAt;
+    const cooldown = switchoverCooldown({
+      now: observed.now,
+      ...(lastEnd !== undefined ? { lastFailoverFinishedAt: Date.parse(lastEnd) } : {}),
+      cooldownMs: service.spec.failover.switchoverCooldownSeconds * 1000,
+      revokesTenant: choice.victim !== undefined,
+    });
+    if (cooldown.kind === "wait") {
+      const victim = choice.victim!;
+      switchoverWait = {
+        request: switchover,
+        notBefore: cooldown.notBefore,
+        waitMs: cooldown.waitMs,
+        message:
+          `switchover ${JSON.stringify(switchover)} would revoke claim ${victim.namespace}/${victim.name}; ` +
+          `it starts at ${new Date(cooldown.notBefore).toISOString()}, ` +
+          `${service.spec.failover.switchoverCooldownSeconds}s (spec.failover.switchoverCooldownSeconds) after the last failover ended at ${lastEnd}`,
+      };
+      action = nextFailoverAction(record, observed, opts);
+    } else {
+      // A planned move: the same run as a failover, started by hand.
+      action = {
+        kind: "recordStep",
+        step: "Detected",
+        record: beginFailover({
+          now: observed.now,
+          epoch: observed.epoch,
+          reason: MANUAL_REASON,
+          message: `switchover requested (${serviceAnnotations.switchover}=${switchover})`,
+          ...(observed.head ? { head: observed.head } : {}),
+        }),
+      };
+    }
+  } else {
+    action = nextFailoverAction(record, observed, opts);
+  }
+
+  if (action.kind === "idle")
+    return stop({
+      kind: "idle",
+      service,
+      assessment,
+      pool,
+      nodes,
+      known,
+      ...(switchoverWait ? { switchoverWait } : {}),
+    });
+  if (action.kind === "wait") {
+    if (action.reason === "NoSlotAvailable" || action.reason === "NoPool") {
+      const written = await noteNoCapacity(ctx, service, pool, nodes, action.message);
+      if (written === "Conflict") return stop(requeued(CONFLICT_REQUEUE_MS));
+    }
+    return stop(requeued(action.requeueAfterMs));
+  }
+  return {
+    kind: "act",
+    action: { action, record, pool, switchover },
+    ...(record ? { crashPoint: record.step } : {}),
+  };
 }
 
-type Applied =
-  | { kind: "continue" }
-  | { kind: "written"; service: StorageService }
-  | { kind: "requeue"; afterMs: number }
-  | { kind: "gone" };
+function requeued(requeueAfterMs?: number): FailoverOutcome {
+  return { kind: "done", result: requeueAfterMs === undefined ? {} : { requeueAfterMs } };
+}
+
+type Applied = StepApplied<StorageService>;
 
 async function apply(
   ctx: StorageServiceContext,
   service: StorageService,
-  record: FailoverRecord | undefined,
-  action: Exclude<FailoverAction, { kind: "idle" } | { kind: "wait" }>,
+  { action, record, pool, switchover }: ActionToApply,
   known: Known,
-  pool: PoolSnapshot | undefined,
-  switchover: string | undefined,
 ): Promise<Applied> {
   const ref = serviceRef(service);
   switch (action.kind) {
+    case "refuseSwitchover": {
+      const write = await writeStatus(ctx, service, { handledSwitchover: action.request });
+      if (!write.ok)
+        return write.reason === "Conflict"
+          ? { kind: "requeue", afterMs: CONFLICT_REQUEUE_MS }
+          : { kind: "gone" };
+      ctx.events.warning(service, "SwitchoverRefused", action.message);
+      return { kind: "written", subject: write.service };
+    }
     case "recordStep":
       return recordStep(ctx, service, action, switchover);
     case "finish":
@@ -398,7 +399,7 @@ async function recordStep(
     },
     "failover step recorded",
   );
-  return { kind: "written", service: write.service };
+  return { kind: "written", subject: write.service };
 }
 
 async function finish(
@@ -439,7 +440,7 @@ async function finish(
     `head moved from ${last.fromZone ?? "?"} to ${last.toZone ?? "?"} on slot ${last.slot ?? "?"}` +
       `${last.revokedClaim ? ` (revoked claim ${last.revokedClaim})` : ""} in ${last.durationMilliseconds}ms; epoch ${last.epoch}`,
   );
-  return { kind: "written", service: write.service };
+  return { kind: "written", subject: write.service };
 }
 
 function describeStep(record: FailoverRecord): string {

@@ -1,18 +1,17 @@
 // The StorageService controller as the runtime runs it: reconcile by "namespace/name", what wakes
-// it, and the head prober that runs beside it.
+// it, and the head probing that runs beside it.
 import { parseHolderIdentity } from "../../decisions/names.ts";
-import { keyOf, splitKey, type ControllerContext, type ControllerSpec } from "../context.ts";
+import { objectKey, parseKey } from "../../operator/keys.ts";
+import type { ControllerContext, ControllerSpec } from "../context.ts";
 import type { CustomObject } from "../../kube/client.ts";
 import { perObject } from "../derived.ts";
 import { labels } from "../labels.ts";
-import { HeadProber, probeTargets } from "./prober.ts";
+import { probeTargets } from "./prober.ts";
 import { reconcileStorageService } from "./reconcile.ts";
 
-export { HeadProber, probeTargets, healthzUrl, type HeadProbeRecord, type ProbeTarget } from "./prober.ts";
-export { reconcileStorageService } from "./reconcile.ts";
-export { failoverMetrics, type FailoverMetrics } from "./metrics.ts";
-export { headServiceName, serverSetName, configMapName, tokenSecretName, configKeys } from "./names.ts";
-export type { StorageServiceContext } from "./observe.ts";
+export { HeadProber } from "./prober.ts";
+export { failoverMetrics } from "./metrics.ts";
+export { headServiceName } from "./names.ts";
 
 interface ServiceStatusView {
   pool?: string;
@@ -62,17 +61,18 @@ function servicesOnNode(ctx: ControllerContext, nodeName: string, zone: string |
         (zone !== undefined && v.automaticOnSlotIn === zone)
       );
     })
-    .map(keyOf);
+    .map(objectKey);
 }
 
 export const storageServiceControllerSpec: ControllerSpec = {
   name: "storage-service",
+  start: startProbing,
   reconcile: (ctx, key) => {
-    const { namespace, name } = splitKey(key);
+    const { namespace, name } = parseKey(key);
     return reconcileStorageService(ctx, namespace!, name);
   },
   watches: {
-    services: (service) => [keyOf(service)],
+    services: (service) => [objectKey(service)],
     pods: (pod, ctx) => {
       const service = pod.metadata?.labels?.[labels.service];
       if (service) return [`${pod.metadata!.namespace}/${service}`];
@@ -82,15 +82,10 @@ export const storageServiceControllerSpec: ControllerSpec = {
       const holder = parseHolderIdentity(ctx.cache.slotLeases.get(slot, ctx.namespace)?.spec?.holderIdentity);
       return holder?.kind === "service" ? [`${holder.namespace}/${holder.name}`] : [];
     },
-    nodes: (node, ctx) =>
-      servicesOnNode(ctx, node.metadata!.name!, node.metadata?.labels?.["topology.kubernetes.io/zone"]),
+    nodes: (node, ctx) => servicesOnNode(ctx, node.metadata!.name!, node.metadata?.labels?.[labels.nodeZone]),
     nodeLeases: (lease, ctx) => {
       const node = ctx.cache.nodes.get(lease.metadata!.name!);
-      return servicesOnNode(
-        ctx,
-        lease.metadata!.name!,
-        node?.metadata?.labels?.["topology.kubernetes.io/zone"],
-      );
+      return servicesOnNode(ctx, lease.metadata!.name!, node?.metadata?.labels?.[labels.nodeZone]);
     },
     slotLeases: (lease, ctx) => {
       const keys = new Set<string>();
@@ -100,7 +95,7 @@ export const storageServiceControllerSpec: ControllerSpec = {
       for (const service of ctx.cache.services.list()) {
         const v = view(service);
         if (name !== undefined && (v.failoverLease === name || v.failbackLease === name))
-          keys.add(keyOf(service));
+          keys.add(objectKey(service));
       }
       return [...keys];
     },
@@ -113,37 +108,22 @@ export const storageServiceControllerSpec: ControllerSpec = {
       ctx.cache.services
         .list()
         .filter((service) => view(service).pool === pool.metadata?.name)
-        .map(keyOf),
+        .map(objectKey),
   },
 };
 
-export interface StorageServiceSupport {
-  prober: HeadProber;
-  stop(): void;
-}
+/** How often the prober's targets are taken again from the caches. */
+const PROBE_TARGETS_SYNC_MS = 250;
 
 /**
- * Starts what the controller needs beside its reconciles: the head prober, fed from the services in
- * the cache and reported to the reconciler through `ctx.probes`. A head crossing its failure
- * threshold enqueues its service at once.
+ * The head prober (ctx.probes) probes the heads of the services in the cache; a head crossing its
+ * failure threshold enqueues its service at once, without waiting for any watch event.
  */
-export function startStorageServiceSupport(
-  ctx: ControllerContext,
-  enqueue: (key: string) => void,
-  options: { syncEveryMs?: number } = {},
-): StorageServiceSupport {
-  const prober = new HeadProber({ onChange: enqueue });
-  ctx.probes = prober;
+function startProbing(ctx: ControllerContext, enqueue: (key: string) => void): void {
+  const prober = ctx.probes;
+  prober.onThreshold(enqueue);
   const sync = () => prober.update(probeTargets(ctx.cache));
   sync();
-  const timer = setInterval(sync, options.syncEveryMs ?? 250);
-  timer.unref();
-  return {
-    prober,
-    stop() {
-      clearInterval(timer);
-      prober.stop();
-      if (ctx.probes === prober) delete ctx.probes;
-    },
-  };
+  // Unreferenced: the probing lasts as long as the process, like the caches it reads.
+  setInterval(sync, PROBE_TARGETS_SYNC_MS).unref();
 }

@@ -16,7 +16,6 @@ import {
   tokenSecretName,
 } from "./names.ts";
 
-const ZONE_LABEL = "topology.kubernetes.io/zone";
 /** The image's entrypoint is `node` (see Dockerfile): the data plane's script, then its role. */
 export const DATAPLANE_MAIN = "dist/src/dataplane/main.js";
 /** The image's user (see Dockerfile). */
@@ -31,7 +30,7 @@ export const METRICS_PORT = 9400;
  */
 export const DATAPLANE_NODE_OPTIONS = "--max-old-space-size=256";
 /** A head is a stateless router: a short grace lets it finish requests in flight, no more. */
-export const HEAD_TERMINATION_GRACE_SECONDS = 3;
+const HEAD_TERMINATION_GRACE_SECONDS = 3;
 
 /** Where a head pod runs: scheduled into a zone (normal placement), or pinned to a slot's node. */
 export type HeadPlacement =
@@ -47,7 +46,7 @@ export type HeadPlacement =
       tolerations?: k8s.V1Toleration[];
     };
 
-export function ownerReference(service: StorageService): k8s.V1OwnerReference {
+function ownerReference(service: StorageService): k8s.V1OwnerReference {
   return {
     apiVersion: service.apiVersion,
     kind: service.kind,
@@ -192,7 +191,7 @@ function zoneAffinity(zone: string): k8s.V1Affinity {
   return {
     nodeAffinity: {
       requiredDuringSchedulingIgnoredDuringExecution: {
-        nodeSelectorTerms: [{ matchExpressions: [{ key: ZONE_LABEL, operator: "In", values: [zone] }] }],
+        nodeSelectorTerms: [{ matchExpressions: [{ key: labels.nodeZone, operator: "In", values: [zone] }] }],
       },
     },
   };

@@ -39,7 +39,7 @@ function names(selector: LabelSelector, key: string): boolean {
  * The head's client peer: spec.clients, or every pod of the service's namespace, in both cases
  * without tenant pods unless the pod selector names the tenant labels itself (an explicit choice).
  */
-export function clientPeer(clients: PeerSelector | undefined): k8s.V1NetworkPolicyPeer {
+function clientPeer(clients: PeerSelector | undefined): k8s.V1NetworkPolicyPeer {
   const selector: LabelSelector = clients?.podSelector ?? {};
   const exclusions: k8s.V1LabelSelectorRequirement[] = [];
   if (!names(selector, labels.role)) {
@@ -58,7 +58,7 @@ export function clientPeer(clients: PeerSelector | undefined): k8s.V1NetworkPoli
 }
 
 /** The operator's pods, in the operator's namespace. */
-export function operatorPeer(operator: OperatorPlace): k8s.V1NetworkPolicyPeer {
+function operatorPeer(operator: OperatorPlace): k8s.V1NetworkPolicyPeer {
   return {
     namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: operator.namespace } },
     podSelector: { matchLabels: { ...operatorPodLabels } },

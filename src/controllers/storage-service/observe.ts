@@ -19,7 +19,7 @@ import { observeNodes, parsedPool, poolClaims, slotLeasesOfPool } from "../index
 import { time, toSlotView } from "../views.ts";
 import { serviceIdentity, serviceRef } from "./names.ts";
 
-/** The controller's context (ctx.probes carries the head prober's records when one runs). */
+/** The controller's context (ctx.probes carries the head prober's records). */
 export type StorageServiceContext = ControllerContext;
 
 /** Objects this reconcile wrote, seen before the caches have them. */
@@ -70,7 +70,7 @@ export function presenceOf(pod: k8s.V1Pod | undefined): PodPresence {
   return pod.metadata?.deletionTimestamp ? "terminating" : "present";
 }
 
-export function headPodView(pod: k8s.V1Pod): HeadPodView {
+function headPodView(pod: k8s.V1Pod): HeadPodView {
   const ready = pod.status?.conditions?.find((c) => c.type === "Ready");
   const view: HeadPodView = {
     name: pod.metadata!.name!,
@@ -95,7 +95,7 @@ export const headStartDeadlineMs = (service: StorageService) =>
  * head that has served (status.head.since is written once it is seen Ready), the start deadline for
  * one that has not yet.
  */
-export const notReadyGraceMs = (service: StorageService) =>
+const notReadyGraceMs = (service: StorageService) =>
   service.status?.head?.since
     ? service.spec.failureDetection.probePeriodMilliseconds
     : headStartDeadlineMs(service);
@@ -121,7 +121,7 @@ export function assessHead(
   const pod = recorded ? known.pod(ref.namespace, recorded) : undefined;
   const nodeName = pod?.spec?.nodeName;
   const node = nodeName ? nodes.find((n) => n.name === nodeName) : undefined;
-  const probe = ctx.probes?.record(ref.namespace, ref.name);
+  const probe = ctx.probes.record(ref.namespace, ref.name);
   const grace = notReadyGraceMs(service);
   const health = assessHeadHealth({
     now,
@@ -150,7 +150,7 @@ export interface PoolSnapshot {
 }
 
 /** The pool's tenant slots again number what its spec declares in every zone (reserved ones come on top). */
-export function poolReplenished(pool: ContingencyPool, slots: readonly SlotView[]): boolean {
+function poolReplenished(pool: ContingencyPool, slots: readonly SlotView[]): boolean {
   return pool.spec.zones.every(
     (zone) => slots.filter((s) => s.zone === zone.name && s.holder.kind !== "service").length >= zone.slots,
   );
@@ -223,7 +223,7 @@ function tenantPresence(
 }
 
 /** How long past its deletion deadline a tenant pod may linger before it is removed at once. */
-export const TENANT_OVERDUE_MS = 2000;
+const TENANT_OVERDUE_MS = 2000;
 
 export function tenantOverdue(pod: k8s.V1Pod | undefined, now: number): boolean {
   const deadline = time(pod?.metadata?.deletionTimestamp);

@@ -13,8 +13,8 @@ import {
   type ProbeRecord,
 } from "../../decisions/head-health.ts";
 import { IDENTITY_HEADER, identityFromBody, parseIdentity, type Identity } from "../../dataplane/identity.ts";
+import { objectKey } from "../../operator/keys.ts";
 import type { ObservedState } from "../context.ts";
-import { keyOf } from "../context.ts";
 import { parsedStorageService } from "../indexes.ts";
 import { labels } from "../labels.ts";
 
@@ -43,8 +43,6 @@ export interface ProbeTarget {
 }
 
 export interface HeadProberOptions {
-  /** Called with the service's key when its failures reach the threshold. */
-  onChange?: (key: string) => void;
   fetch?: typeof fetch;
   now?: () => number;
 }
@@ -71,7 +69,7 @@ export function probeTargets(cache: Pick<ObservedState, "services" | "pods">): P
     const epoch = Number(pod.metadata?.labels?.[labels.epoch]);
     return [
       {
-        key: keyOf(raw),
+        key: objectKey(raw),
         serviceUid: service.metadata.uid ?? "",
         pod: podName,
         ...(Number.isInteger(epoch) && pod.metadata?.labels?.[labels.epoch] ? { epoch } : {}),
@@ -106,7 +104,7 @@ export const healthzUrl = (target: Pick<ProbeTarget, "ip" | "port" | "tls">) =>
  */
 export class HeadProber {
   private readonly entries = new Map<string, Entry>();
-  private readonly onChange: (key: string) => void;
+  private readonly listeners = new Set<(key: string) => void>();
   private readonly fetch: typeof fetch;
   private readonly now: () => number;
   private stopped = false;
@@ -117,9 +115,16 @@ export class HeadProber {
   private readonly unverified = new Agent({ connect: { rejectUnauthorized: false } });
 
   constructor(options: HeadProberOptions = {}) {
-    this.onChange = options.onChange ?? (() => {});
     this.fetch = options.fetch ?? globalThis.fetch;
     this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * Calls `listener` with a service's key when its head's failures reach the threshold, as an
+   * informer calls a watch handler.
+   */
+  onThreshold(listener: (key: string) => void): void {
+    this.listeners.add(listener);
   }
 
   /** The probe record of a service's head, if it is being probed. */
@@ -223,6 +228,6 @@ export class HeadProber {
       before < entry.record.failureThreshold &&
       entry.record.consecutiveFailures >= entry.record.failureThreshold
     )
-      this.onChange(entry.target.key);
+      for (const listener of this.listeners) listener(entry.target.key);
   }
 }

@@ -292,7 +292,7 @@ function headAvailability(
   };
 }
 
-export function serverStatus(service: StorageService, pods: readonly k8s.V1Pod[]): ServerZoneStatus[] {
+function serverStatus(service: StorageService, pods: readonly k8s.V1Pod[]): ServerZoneStatus[] {
   return service.spec.zones.map((zone) => {
     const inZone = pods.filter(
       (p) => p.metadata?.labels?.[labels.zone] === zone && !p.metadata?.deletionTimestamp,

@@ -209,7 +209,7 @@ export async function runScenario(stage: Stage, fault: Fault, run: number): Prom
   }
 }
 
-export interface OldHeadSighting {
+interface OldHeadSighting {
   /** The old head's process was running. */
   running: boolean;
   /** Its /healthz status, when it answered. */
@@ -290,7 +290,7 @@ function print(r: ScenarioReport): void {
 }
 
 /** Why the checker refused a history, for the assertion message. */
-export function explain(r: ScenarioReport): string {
+function explain(r: ScenarioReport): string {
   return r.verdict.result === "illegal"
     ? r.verdict.operations.slice(0, 200).join("\n")
     : r.verdict.result === "unknown"

@@ -69,7 +69,7 @@ export interface ControlPlane {
 }
 
 /** Sub-second detection: the operator probes the head every 200 ms and gives up after 2 misses. */
-export const FAST_DETECTION = {
+const FAST_DETECTION = {
   probePeriodMilliseconds: 200,
   probeTimeoutMilliseconds: 150,
   failureThreshold: 2,

@@ -14,9 +14,6 @@ import { GROUP, STORAGE_SERVICE_KIND, STORAGE_SERVICE_PLURAL, VERSION } from "..
 import {
   createClient,
   type ClientOptions,
-  DataplaneError,
-  OutcomeUnknown,
-  type DataplaneClient,
   type HeadResolver,
   type HeadTarget,
 } from "../../../src/dataplane/client.ts";
@@ -29,9 +26,10 @@ import {
 } from "../../../src/dataplane/register-model.ts";
 import { Informer } from "../../../src/kube/informer.ts";
 import { core } from "../../../src/kube/resources.ts";
+import { recordOperation, viaClient, type KvResult } from "../../support/kv-history.ts";
 import { seededRandom } from "../../support/random.ts";
 
-export const storageServices = {
+const storageServices = {
   group: GROUP,
   version: VERSION,
   plural: STORAGE_SERVICE_PLURAL,
@@ -191,34 +189,6 @@ export interface WriteAck {
 /** Wall-clock milliseconds of a performance.now() reading, to line history up with status times. */
 export const wallClock = (t: number) => performance.timeOrigin + t;
 
-async function viaClient(
-  client: DataplaneClient,
-  input: KvInput,
-): Promise<KvOutput | "not_applied" | "unknown"> {
-  try {
-    switch (input.kind) {
-      case "get": {
-        const r = await client.get(input.key);
-        return { kind: "get", value: r.value, version: r.version };
-      }
-      case "put":
-        return { kind: "write", version: (await client.put(input.key, input.value)).version };
-      case "delete":
-        return { kind: "write", version: (await client.delete(input.key)).version };
-      case "cas": {
-        const r = await client.cas(input.key, input.expectedVersion, input.value);
-        return r.ok
-          ? { kind: "cas", ok: true, version: r.version }
-          : { kind: "cas", ok: false, version: r.currentVersion };
-      }
-    }
-  } catch (err) {
-    if (err instanceof OutcomeUnknown) return "unknown";
-    if (err instanceof DataplaneError) return "not_applied";
-    throw err;
-  }
-}
-
 /** The workload: runs until stop(); the history and the acknowledged writes are kept. */
 export class Traffic {
   readonly history: KvOperation[] = [];
@@ -284,24 +254,12 @@ export class Traffic {
   async record(
     clientId: number,
     input: KvInput,
-    run: () => Promise<KvOutput | "not_applied" | "unknown">,
+    run: () => Promise<KvResult>,
     label = "client",
   ): Promise<KvOutput | null> {
-    const call = performance.now();
-    const result = await run();
-    const ret = performance.now();
-    if (result === "not_applied") {
-      // Known not to have happened: not part of the history.
-      this.#count(label, `${input.kind}:not_applied`);
-      return null;
-    }
-    if (result === "unknown") {
-      this.#count(label, `${input.kind}:unknown`);
-      this.history.push({ clientId, input, output: undefined, call, ret: Infinity });
-      return null;
-    }
-    this.#count(label, `${input.kind}:ok`);
-    this.history.push({ clientId, input, output: result, call, ret });
+    const { result, call, ret } = await recordOperation(this.history, clientId, input, run);
+    this.#count(label, `${input.kind}:${typeof result === "string" ? result : "ok"}`);
+    if (typeof result === "string") return null;
     if (input.kind !== "get" && !(result.kind === "cas" && !result.ok))
       this.writeAcks.push({ clientId, label, call, ret });
     return result;

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { CLAIM_KIND, POOL_KIND, STORAGE_SERVICE_KIND } from "../../../src/api/index.ts";
 
-export const EXAMPLES_DIR = join(import.meta.dirname, "../../../examples");
+const EXAMPLES_DIR = join(import.meta.dirname, "../../../examples");
 
 // Loose access into a manifest for the edits below.
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -41,7 +41,7 @@ export const validPool = (): Manifest => example(POOL_KIND, "contingency");
 /** batch-low: no zone. */
 export const validClaim = (): Manifest => example(CLAIM_KIND, "batch-low");
 /** batch-high: with a zone. */
-export const validZonedClaim = (): Manifest => example(CLAIM_KIND, "batch-high");
+const validZonedClaim = (): Manifest => example(CLAIM_KIND, "batch-high");
 export const validStorageService = (): Manifest => example(STORAGE_SERVICE_KIND, "kv");
 
 function edit(base: () => Manifest, change: (m: Any) => void): Manifest {

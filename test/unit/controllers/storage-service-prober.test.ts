@@ -61,7 +61,8 @@ describe("HeadProber", () => {
   it("counts consecutive failures of a head that answered, and reports crossing the threshold once", async () => {
     const { server, port, hits } = await head();
     const changed: string[] = [];
-    const prober = new HeadProber({ onChange: (key) => changed.push(key) });
+    const prober = new HeadProber();
+    prober.onThreshold((key) => changed.push(key));
     try {
       prober.update([target(port)]);
       await eventually("answers", () => hits() >= 2 && prober.record("storage", "kv")?.answered);
@@ -132,7 +133,8 @@ describe("HeadProber", () => {
     // Another service's head holds the address (a reused pod IP): it answers 200, as itself.
     const { port } = await head(200, { service: "uid-other", role: "head", pod: "other-head-3", epoch: 3 });
     const changed: string[] = [];
-    const prober = new HeadProber({ onChange: (key) => changed.push(key) });
+    const prober = new HeadProber();
+    prober.onThreshold((key) => changed.push(key));
     try {
       prober.update([target(port)]);
       const failed = await eventually("impostor failures", () => {

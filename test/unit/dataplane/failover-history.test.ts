@@ -5,12 +5,7 @@
 // head took after the new one was ready must have been refused.
 import { createServer, connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  createClient,
-  DataplaneError,
-  OutcomeUnknown,
-  type DataplaneClient,
-} from "../../../src/dataplane/client.ts";
+import { createClient } from "../../../src/dataplane/client.ts";
 import type { HeadHandle } from "../../../src/dataplane/head.ts";
 import { checkOperations } from "../../../src/dataplane/linearizability.ts";
 import {
@@ -21,6 +16,7 @@ import {
 } from "../../../src/dataplane/register-model.ts";
 import type { ServerHandle } from "../../../src/dataplane/server.ts";
 import { cleanup, op, planServers, startHeadFor, startInProcess, type ServerSlot } from "./harness.ts";
+import { recordOperation, viaClient, type KvResult } from "../../support/kv-history.ts";
 import { seededRandom } from "../../support/random.ts";
 
 const RUNS = 20;
@@ -57,11 +53,7 @@ async function tcpProxy(targetPort: number) {
 
 interface Recorder {
   readonly ops: KvOperation[];
-  record(
-    clientId: number,
-    input: KvInput,
-    run: () => Promise<KvOutput | "not_applied" | "unknown">,
-  ): Promise<KvOutput | null>;
+  record(clientId: number, input: KvInput, run: () => Promise<KvResult>): Promise<KvOutput | null>;
 }
 
 function recorder(): Recorder {
@@ -69,47 +61,10 @@ function recorder(): Recorder {
   return {
     ops,
     async record(clientId, input, run) {
-      const call = performance.now();
-      const result = await run();
-      const ret = performance.now();
-      if (result === "not_applied") return null; // known not to have happened: not part of the history
-      if (result === "unknown") {
-        ops.push({ clientId, input, output: undefined, call, ret: Infinity });
-        return null;
-      }
-      ops.push({ clientId, input, output: result, call, ret });
-      return result;
+      const { result } = await recordOperation(ops, clientId, input, run);
+      return typeof result === "string" ? null : result;
     },
   };
-}
-
-/** Runs one client operation through the library and turns its result into a history entry. */
-async function viaClient(
-  client: DataplaneClient,
-  input: KvInput,
-): Promise<KvOutput | "not_applied" | "unknown"> {
-  try {
-    switch (input.kind) {
-      case "get": {
-        const r = await client.get(input.key);
-        return { kind: "get", value: r.value, version: r.version };
-      }
-      case "put":
-        return { kind: "write", version: (await client.put(input.key, input.value)).version };
-      case "delete":
-        return { kind: "write", version: (await client.delete(input.key)).version };
-      case "cas": {
-        const r = await client.cas(input.key, input.expectedVersion, input.value);
-        return r.ok
-          ? { kind: "cas", ok: true, version: r.version }
-          : { kind: "cas", ok: false, version: r.currentVersion };
-      }
-    }
-  } catch (err) {
-    if (err instanceof OutcomeUnknown) return "unknown";
-    if (err instanceof DataplaneError) return "not_applied";
-    throw err;
-  }
 }
 
 describe("failover history", () => {

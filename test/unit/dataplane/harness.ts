@@ -12,7 +12,7 @@ import { startServer, type ServerHandle, type ServerOptions } from "../../../src
 
 export const TOKEN = "test-token-0123456789";
 export const quiet = createLogger("test", "silent");
-export const ZONES = ["zone-a", "zone-b", "zone-c"];
+const ZONES = ["zone-a", "zone-b", "zone-c"];
 const REPO = resolve(import.meta.dirname, "../../..");
 
 /** Ports the kernel just handed out and released (so a server list can name them up front). */

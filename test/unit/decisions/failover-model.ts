@@ -17,7 +17,7 @@ import { formatHolderIdentity, headPodName, refKey, slotLeaseName } from "../../
 import type { ClaimView, NodeView, PodPresence, SlotHolder, SlotView } from "../../../src/decisions/types.ts";
 import { node } from "./fixtures.ts";
 
-export interface ModelPod {
+interface ModelPod {
   name: string;
   node: string;
   kind: "head" | "tenant" | "placeholder";
@@ -30,7 +30,7 @@ export interface ModelPod {
   terminating?: number;
 }
 
-export interface LeaseChange {
+interface LeaseChange {
   leaseName: string;
   from: string;
   to: string;
@@ -78,7 +78,7 @@ export interface ScenarioSpec {
 }
 
 /** Longer than any run of the model: no head misses it unless a test shortens it. */
-export const HEAD_START_DEADLINE_MS = 3_600_000;
+const HEAD_START_DEADLINE_MS = 3_600_000;
 
 export const SERVICE = { namespace: "s", name: "db" };
 
@@ -342,7 +342,7 @@ export function apply(model: Model, action: FailoverAction, statusVersion: numbe
   }
 }
 
-export function casLease(
+function casLease(
   model: Model,
   leaseName: string,
   expected: string,

@@ -3,7 +3,6 @@
 // reuses its discovery of the object's URL and its request pipeline (auth, middleware such as the
 // client rate limit) and sends the operations instead.
 import * as k8s from "@kubernetes/client-node";
-import type { KubeClient } from "../kube/client.ts";
 
 export type JsonPatchOperation =
   | { op: "add" | "replace" | "test"; path: string; value: unknown }
@@ -17,7 +16,7 @@ export interface ObjectHeader {
   metadata: { name: string; namespace?: string };
 }
 
-class JsonPatchObjectApi extends k8s.KubernetesObjectApi {
+export class JsonPatchObjectApi extends k8s.KubernetesObjectApi {
   static forConfig(kc: k8s.KubeConfig): JsonPatchObjectApi {
     const api = kc.makeApiClient(JsonPatchObjectApi);
     api.setDefaultNamespace(kc);
@@ -39,22 +38,3 @@ class JsonPatchObjectApi extends k8s.KubernetesObjectApi {
     return this.requestPromise<T>(request);
   }
 }
-
-const apis = new WeakMap<KubeClient, JsonPatchObjectApi>();
-
-/** Applies `operations` to the object; a failed `test` operation fails the whole patch. */
-export function jsonPatch<T extends k8s.KubernetesObject>(
-  client: KubeClient,
-  target: ObjectHeader,
-  operations: readonly JsonPatchOperation[],
-): Promise<T> {
-  let api = apis.get(client);
-  if (!api) {
-    api = JsonPatchObjectApi.forConfig(client.kc);
-    apis.set(client, api);
-  }
-  return api.jsonPatch<T>(target, operations, client.fieldManager);
-}
-
-/** Escapes a key for use in a JSON Pointer (RFC 6901), e.g. a label name with a slash. */
-export const pointerSegment = (key: string) => key.replace(/~/g, "~0").replace(/\//g, "~1");
