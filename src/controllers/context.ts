@@ -6,6 +6,7 @@ import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import type { ProbeRecord } from "../decisions/head-health.ts";
 import type { CustomObject, KubeClient } from "../kube/client.ts";
+import type { Indexer } from "../kube/informer.ts";
 import type { ReconcileResult } from "../operator/controller.ts";
 import type { InvolvedObject } from "../operator/events.ts";
 import type { CrashPoint } from "../operator/crash-point.ts";
@@ -37,8 +38,8 @@ export const newWriteMemory = (): WriteMemory => ({
 export interface Cache<T> {
   list(): T[];
   get(name: string, namespace?: string): T | undefined;
-  /** Goes up on every change (an informer's); views derived from the whole cache are reused while it stays. */
-  readonly revision?: number;
+  /** The objects an index keys as `value`, kept up to date per event (an informer's; see indexes.ts). */
+  byIndex?(indexer: Indexer<T>, value: string): readonly T[];
 }
 
 export interface ObservedState {

@@ -12,6 +12,7 @@ import {
   type ObservedState,
   newWriteMemory,
 } from "./context.ts";
+import { nodeAsRead, podAsRead, withoutManagedFields } from "./cache-transforms.ts";
 import { labels, roles } from "./labels.ts";
 import { parseLabelSelector } from "../kube/label-selector.ts";
 import { ledgerMetrics } from "./metrics.ts";
@@ -28,20 +29,29 @@ export const controllerSpecs: ControllerSpec[] = [
   storageServiceControllerSpec,
 ];
 
-/** The caches every reconciler reads: one shared informer per kind. */
+/**
+ * The caches every reconciler reads: one shared informer per kind, each scoped to the operator's own
+ * objects where a selector can say so (slot Leases, head Services) and holding only the fields the
+ * controllers read (cache-transforms.ts).
+ */
 export function observedState(manager: Manager): ObservedState {
   return {
-    pools: manager.informer(poolResource),
-    claims: manager.informer(claimResource),
-    services: manager.informer(storageServiceResource),
-    slotLeases: manager.informer(core.leases, {
-      namespace: manager.settings.namespace,
-      labelSelector: labels.pool,
-    }),
-    nodes: manager.informer(core.nodes),
-    nodeLeases: manager.informer(core.leases, { namespace: "kube-node-lease" }),
-    pods: manager.informer(core.pods),
-    headServices: manager.informer(core.services, { labelSelector: `${labels.role}=${roles.head}` }),
+    pools: manager.informer(poolResource, {}, withoutManagedFields),
+    claims: manager.informer(claimResource, {}, withoutManagedFields),
+    services: manager.informer(storageServiceResource, {}, withoutManagedFields),
+    slotLeases: manager.informer(
+      core.leases,
+      { namespace: manager.settings.namespace, labelSelector: labels.pool },
+      withoutManagedFields,
+    ),
+    nodes: manager.informer(core.nodes, {}, nodeAsRead),
+    nodeLeases: manager.informer(core.leases, { namespace: "kube-node-lease" }, withoutManagedFields),
+    pods: manager.informer(core.pods, {}, podAsRead),
+    headServices: manager.informer(
+      core.services,
+      { labelSelector: `${labels.role}=${roles.head}` },
+      withoutManagedFields,
+    ),
   };
 }
 

@@ -81,10 +81,13 @@ export class Manager {
   /**
    * The shared informer of a resource (in a namespace, with selectors): every caller asking for the
    * same one gets the same cache and watch. Informers asked for after start() start at once.
+   * `transform` shapes every object before it is cached (see InformerOptions.transform); a shared
+   * cache has one shape, so every caller of one informer must pass the same transform.
    */
   informer<T extends k8s.KubernetesObject>(
     resource: ResourceRef,
     selector: InformerSelector = {},
+    transform?: (object: T) => T,
   ): Informer<T> {
     const key = [
       apiVersionOf(resource),
@@ -94,12 +97,15 @@ export class Manager {
       selector.fieldSelector ?? "",
     ].join("|");
     let informer = this.informers.get(key);
+    if (informer && informer.transform !== transform)
+      throw new Error(`the ${resource.plural} informer (${key}) is already shared with another transform`);
     if (!informer) {
       const log = this.log.child({ informer: resource.plural, namespace: selector.namespace });
       informer = new Informer<k8s.KubernetesObject>(this.kubeConfig, {
         resource,
         ...selector,
         resyncMs: this.settings.resyncPeriodMs,
+        transform: transform as ((object: k8s.KubernetesObject) => k8s.KubernetesObject) | undefined,
         onError: (err) => log.warn({ error: errorMessage(err) }, "informer error; it retries"),
       });
       this.informers.set(key, informer);
