@@ -99,6 +99,11 @@ export interface ControllerSpec {
   reconcile(ctx: ControllerContext, key: string): Promise<ReconcileResult>;
   watches: { [K in keyof ObservedState]?: (object: ObservedObject<K>, ctx: ControllerContext) => string[] };
   /**
+   * Whether a key needs its reconcile before routine work (a storage service failing over): it waits
+   * in the work queue's urgent lane, and its reconcile's API requests in the rate limit's urgent lane.
+   */
+  urgent?(ctx: ControllerContext, key: string): boolean;
+  /**
    * Kinds whose status-only updates (statusOnlyUpdate) concern this controller not at all: they
    * enqueue nothing. A pool's status changes with every grant; its claims only read its spec.
    */

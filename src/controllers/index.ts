@@ -83,9 +83,14 @@ export function registerControllers(
     failoverMetrics: failoverMetrics(manager.metrics.registry),
   };
   for (const spec of specs) {
+    const urgent = spec.urgent && ((key: string) => spec.urgent!(ctx, key));
     const controller = manager.controller({
       name: spec.name,
-      reconcile: (key, run) => spec.reconcile({ ...ctx, log: run.log }, key),
+      reconcile: (key, run) => {
+        const reconcile = () => spec.reconcile({ ...ctx, log: run.log }, key);
+        return urgent?.(key) ? manager.urgent(reconcile) : reconcile();
+      },
+      ...(urgent ? { urgent } : {}),
     });
     for (const [kind, map] of Object.entries(spec.watches) as [
       keyof ObservedState,
