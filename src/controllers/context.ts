@@ -27,12 +27,18 @@ export interface WriteMemory {
   priorityClassEnsured: boolean;
   /** Objects a storage service owns, as last applied (hash and time) by owner uid, kind and name. */
   applied: Map<string, { hash: string; at: number }>;
+  /**
+   * Slot Leases a failover swapped, by name, until the cache shows them: the next reconcile (another
+   * service's failover) reads the swap instead of the version it replaced, so it counts that head.
+   */
+  slotSwaps: Map<string, { replaced: string; lease: k8s.V1Lease; at: number }>;
 }
 
 export const newWriteMemory = (): WriteMemory => ({
   grants: new CacheExpectations(),
   priorityClassEnsured: false,
   applied: new Map(),
+  slotSwaps: new Map(),
 });
 
 export interface Cache<T> {
