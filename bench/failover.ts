@@ -4,8 +4,11 @@
 // fault (the head pod made NotReady through KWOK) to the switch, as a client would see it.
 // Two scenarios side by side: a free slot (hot spare) taken, and a tenant's lease revoked.
 // The operator runs as its own process (node src/operator/main.ts), managing only this run's pools.
+// --compare-lanes runs each scenario twice, the operator's priority lanes off (--no-priority-lanes:
+// failover requests and keys queue with routine ones) and then on, and prints them side by side.
 //
-//   npx node bench/failover.ts [--failovers 50] [--kube-api-qps 20 --kube-api-burst 30] [--label failover]
+//   npx node bench/failover.ts [--failovers 50] [--kube-api-qps 20 --kube-api-burst 30] [--compare-lanes]
+//     [--label failover]
 // (with the test cluster up: npm run cluster:up). Results go to bench/results/<label>.json.
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -37,6 +40,7 @@ const { values } = parseArgs({
     "kube-api-qps": { type: "string" },
     "kube-api-burst": { type: "string" },
     label: { type: "string", default: "failover" },
+    "compare-lanes": { type: "boolean", default: false },
   },
 });
 const failovers = Number(values.failovers);
@@ -60,7 +64,7 @@ function quantile(values: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
-async function scenario(name: string, leased: boolean): Promise<Sample[]> {
+async function scenario(name: string, leased: boolean, lanes = true): Promise<Sample[]> {
   const scope = `bench-${run}-${name}`;
   const pool = `bench-${run}-${name}`;
   const opNs = await freshNamespace(client, "bench-op");
@@ -68,7 +72,7 @@ async function scenario(name: string, leased: boolean): Promise<Sample[]> {
   const operator = await startOperator({
     namespace: opNs,
     poolSelector: testPoolSelector(scope),
-    env: { UNDERSTUDY_LOG_LEVEL: "info", ...limits },
+    env: { UNDERSTUDY_LOG_LEVEL: "info", UNDERSTUDY_PRIORITY_LANES: String(lanes), ...limits },
   });
   const samples: Sample[] = [];
   const claims = leased ? ["t1", "t2", "t3"] : [];
@@ -145,94 +149,68 @@ async function scenario(name: string, leased: boolean): Promise<Sample[]> {
 }
 
 await installCrds();
-const free = await scenario("free", false);
-const revoked = await scenario("revoked", true);
+const runs: { name: string; samples: Sample[] }[] = [];
+for (const [name, leased] of [
+  ["free", false],
+  ["revoked", true],
+] as const) {
+  if (values["compare-lanes"]) {
+    runs.push({ name: `${name}, lanes off`, samples: await scenario(`${name}-off`, leased, false) });
+    runs.push({ name: `${name}, lanes on`, samples: await scenario(`${name}-on`, leased, true) });
+  } else runs.push({ name, samples: await scenario(name, leased) });
+}
 
-const summary = (samples: Sample[]) => ({
-  n: samples.length,
-  revoked: samples.filter((s) => s.revoked).length,
-  detectToBound: {
+const summary = (samples: Sample[]) => {
+  const q = (key: Exclude<keyof Sample, "revoked">) => ({
     p50: quantile(
-      samples.map((s) => s.detectToBoundMs),
+      samples.map((s) => s[key]),
       0.5,
     ),
     p99: quantile(
-      samples.map((s) => s.detectToBoundMs),
+      samples.map((s) => s[key]),
       0.99,
     ),
-  },
-  detectToSwitched: {
-    p50: quantile(
-      samples.map((s) => s.detectToSwitchedMs),
-      0.5,
-    ),
-    p99: quantile(
-      samples.map((s) => s.detectToSwitchedMs),
-      0.99,
-    ),
-  },
-  faultToSwitched: {
-    p50: quantile(
-      samples.map((s) => s.faultToSwitchedMs),
-      0.5,
-    ),
-    p99: quantile(
-      samples.map((s) => s.faultToSwitchedMs),
-      0.99,
-    ),
-  },
-  detectToDone: {
-    p50: quantile(
-      samples.map((s) => s.detectToDoneMs),
-      0.5,
-    ),
-    p99: quantile(
-      samples.map((s) => s.detectToDoneMs),
-      0.99,
-    ),
-  },
-});
-const a = summary(free);
-const b = summary(revoked);
-const ratio = (x: number, y: number) => (y === 0 ? "—" : `${(x / y).toFixed(2)}x`);
-const rows: [string, keyof typeof a][] = [
+  });
+  return {
+    n: samples.length,
+    revoked: samples.filter((s) => s.revoked).length,
+    detectToBound: q("detectToBoundMs"),
+    detectToSwitched: q("detectToSwitchedMs"),
+    faultToSwitched: q("faultToSwitchedMs"),
+    detectToDone: q("detectToDoneMs"),
+  };
+};
+const summaries = runs.map((r) => ({ name: r.name, figures: summary(r.samples) }));
+const rows: [string, "detectToBound" | "detectToSwitched" | "faultToSwitched" | "detectToDone"][] = [
   ["detection -> new head bound", "detectToBound"],
   ["detection -> Service switched", "detectToSwitched"],
   ["fault -> Service switched", "faultToSwitched"],
   ["detection -> done (pool refilled)", "detectToDone"],
 ];
 console.log(
-  `\n${failovers} failovers per scenario (ms; free: ${a.revoked} revoked, revoked: ${b.revoked} revoked)`,
+  `\n${failovers} failovers per run (ms; ${summaries.map((s) => `${s.name}: ${s.figures.revoked} revoked`).join(", ")})`,
 );
-console.log("| interval | free slot p50 | p99 | revoked lease p50 | p99 | revoked/free p50 |");
-console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
-for (const [label, key] of rows) {
-  const x = a[key] as { p50: number; p99: number };
-  const y = b[key] as { p50: number; p99: number };
-  console.log(`| ${label} | ${x.p50} | ${x.p99} | ${y.p50} | ${y.p99} | ${ratio(y.p50, x.p50)} |`);
-}
+console.log(`| interval | ${summaries.map((s) => `${s.name} p50 | p99`).join(" | ")} |`);
+console.log(`| --- | ${summaries.map(() => "---: | ---:").join(" | ")} |`);
+for (const [label, key] of rows)
+  console.log(
+    `| ${label} | ${summaries.map((s) => `${s.figures[key].p50} | ${s.figures[key].p99}`).join(" | ")} |`,
+  );
 const path = writeResults({
   benchmark: values.label!,
   command: `npx node bench/failover.ts ${process.argv.slice(2).join(" ")}`.trim(),
-  figures: { free: a, revoked: b },
+  figures: Object.fromEntries(summaries.map((s) => [s.name, s.figures])),
   charts: [
     {
       name: `${values.label}-switch`,
       title: `Detection to head Service switched, ${failovers} failovers each`,
       unit: "ms",
       markerLabel: "p99",
-      bars: [
-        {
-          label: "free slot (p50, p99 marker)",
-          value: a.detectToSwitched.p50,
-          marker: a.detectToSwitched.p99,
-        },
-        {
-          label: "revoked lease (p50, p99 marker)",
-          value: b.detectToSwitched.p50,
-          marker: b.detectToSwitched.p99,
-        },
-      ],
+      bars: summaries.map((s) => ({
+        label: `${s.name} (p50, p99 marker)`,
+        value: s.figures.detectToSwitched.p50,
+        marker: s.figures.detectToSwitched.p99,
+      })),
     },
   ],
 });

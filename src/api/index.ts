@@ -1,4 +1,6 @@
-// The custom resources' API: schemas, types, names and parse helpers.
+// The custom resources' API: schemas, types, names and parse helpers. The CRD and reference
+// generators (crd.ts, reference.ts, structural.ts) are imported by path: the operator never needs
+// them, and loading them (and the YAML library) costs it memory.
 export * from "./names.ts";
 export * from "./resources.ts";
 export * from "./quantity.ts";
@@ -9,6 +11,3 @@ export * from "./parse.ts";
 export * from "./pool.ts";
 export * from "./claim.ts";
 export * from "./storage-service.ts";
-export * from "./structural.ts";
-export * from "./crd.ts";
-export * from "./reference.ts";

@@ -5,6 +5,7 @@ import type * as k8s from "@kubernetes/client-node";
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import type { CustomObject, KubeClient } from "../kube/client.ts";
+import type { Indexer } from "../kube/informer.ts";
 import type { ReconcileResult } from "../operator/controller.ts";
 import type { InvolvedObject } from "../operator/events.ts";
 import type { CrashPoint } from "../operator/crash-point.ts";
@@ -26,19 +27,25 @@ export interface WriteMemory {
   priorityClassEnsured: boolean;
   /** Objects a storage service owns, as last applied (hash and time) by owner uid, kind and name. */
   applied: Map<string, { hash: string; at: number }>;
+  /**
+   * Slot Leases a failover swapped, by name, until the cache shows them: the next reconcile (another
+   * service's failover) reads the swap instead of the version it replaced, so it counts that head.
+   */
+  slotSwaps: Map<string, { replaced: string; lease: k8s.V1Lease; at: number }>;
 }
 
 export const newWriteMemory = (): WriteMemory => ({
   grants: new CacheExpectations(),
   priorityClassEnsured: false,
   applied: new Map(),
+  slotSwaps: new Map(),
 });
 
 export interface Cache<T> {
   list(): T[];
   get(name: string, namespace?: string): T | undefined;
-  /** Goes up on every change (an informer's); views derived from the whole cache are reused while it stays. */
-  readonly revision?: number;
+  /** The objects an index keys as `value`, kept up to date per event (an informer's; see indexes.ts). */
+  byIndex?(indexer: Indexer<T>, value: string): readonly T[];
 }
 
 export interface ObservedState {
@@ -104,6 +111,11 @@ export interface ControllerSpec {
    * enqueues keys through `enqueue`. It lasts as long as the process.
    */
   start?(ctx: ControllerContext, enqueue: (key: string) => void): void;
+  /**
+   * Whether a key needs its reconcile before routine work (a storage service failing over): it waits
+   * in the work queue's urgent lane, and its reconcile's API requests in the rate limit's urgent lane.
+   */
+  urgent?(ctx: ControllerContext, key: string): boolean;
   /**
    * Kinds whose status-only updates (statusOnlyUpdate) concern this controller not at all: they
    * enqueue nothing. A pool's status changes with every grant; its claims only read its spec.

@@ -12,6 +12,7 @@ import {
   type ObservedState,
   newWriteMemory,
 } from "./context.ts";
+import { nodeAsRead, podAsRead, withoutManagedFields } from "./cache-transforms.ts";
 import { labels, roles } from "./labels.ts";
 import { parseLabelSelector } from "../kube/label-selector.ts";
 import { ledgerMetrics } from "./metrics.ts";
@@ -24,20 +25,29 @@ const controllerSpecs: ControllerSpec[] = [
   storageServiceControllerSpec,
 ];
 
-/** The caches every reconciler reads: one shared informer per kind. */
+/**
+ * The caches every reconciler reads: one shared informer per kind, each scoped to the operator's own
+ * objects where a selector can say so (slot Leases, head Services) and holding only the fields the
+ * controllers read (cache-transforms.ts).
+ */
 function observedState(manager: Manager): ObservedState {
   return {
-    pools: manager.informer(poolResource),
-    claims: manager.informer(claimResource),
-    services: manager.informer(storageServiceResource),
-    slotLeases: manager.informer(core.leases, {
-      namespace: manager.settings.namespace,
-      labelSelector: labels.pool,
-    }),
-    nodes: manager.informer(core.nodes),
-    nodeLeases: manager.informer(core.leases, { namespace: "kube-node-lease" }),
-    pods: manager.informer(core.pods),
-    headServices: manager.informer(core.services, { labelSelector: `${labels.role}=${roles.head}` }),
+    pools: manager.informer(poolResource, {}, withoutManagedFields),
+    claims: manager.informer(claimResource, {}, withoutManagedFields),
+    services: manager.informer(storageServiceResource, {}, withoutManagedFields),
+    slotLeases: manager.informer(
+      core.leases,
+      { namespace: manager.settings.namespace, labelSelector: labels.pool },
+      withoutManagedFields,
+    ),
+    nodes: manager.informer(core.nodes, {}, nodeAsRead),
+    nodeLeases: manager.informer(core.leases, { namespace: "kube-node-lease" }, withoutManagedFields),
+    pods: manager.informer(core.pods, {}, podAsRead),
+    headServices: manager.informer(
+      core.services,
+      { labelSelector: `${labels.role}=${roles.head}` },
+      withoutManagedFields,
+    ),
   };
 }
 
@@ -70,9 +80,14 @@ export function registerControllers(
     probes: new HeadProber(),
   };
   for (const spec of specs) {
+    const urgent = spec.urgent && ((key: string) => spec.urgent!(ctx, key));
     const controller = manager.controller({
       name: spec.name,
-      reconcile: (key, run) => spec.reconcile({ ...ctx, log: run.log }, key),
+      reconcile: (key, run) => {
+        const reconcile = () => spec.reconcile({ ...ctx, log: run.log }, key);
+        return urgent?.(key) ? manager.urgent(reconcile) : reconcile();
+      },
+      ...(urgent ? { urgent } : {}),
     });
     for (const [kind, map] of Object.entries(spec.watches) as [
       keyof ObservedState,

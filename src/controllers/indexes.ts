@@ -1,12 +1,14 @@
 // Lookups over the informer caches that every reconcile would otherwise build by scanning a whole
-// cache (thousands of slots, claims and pods at scale): built once per cache revision and shared by
-// every reconcile until the cache changes (derived.ts). Read-only for callers.
+// cache (thousands of slots, claims and pods at scale). The informers keep each index up to date as
+// events arrive (Informer.byIndex), so a lookup costs the size of its answer, not of the cache; what
+// is derived from an index's group is memoized on that group (derived.ts). Read-only for callers.
 import type * as k8s from "@kubernetes/client-node";
 import { parseClaim, parsePool, parseStorageService, type ContingencyPool } from "../api/index.ts";
 import type { ServiceHeadView } from "../decisions/failover-capacity.ts";
-import type { ClaimView, NodeView } from "../decisions/types.ts";
+import type { ClaimView, NodeView, Resources } from "../decisions/types.ts";
+import type { Indexer } from "../kube/informer.ts";
 import type { Cache, ControllerContext } from "./context.ts";
-import { perObject, perRevision } from "./derived.ts";
+import { perObject, perObjectWith } from "./derived.ts";
 import { annotations, labels } from "./labels.ts";
 import { tenantPodClaim, tenantPodName } from "./pods.ts";
 import { primaryZoneOf } from "./storage-service/names.ts";
@@ -17,59 +19,55 @@ export const parsedClaim = perObject(parseClaim);
 export const parsedPool = perObject(parsePool);
 export const parsedStorageService = perObject(parseStorageService);
 
-function groupBy<T>(items: readonly T[], keyOf: (item: T) => string | undefined): Map<string, T[]> {
-  const out = new Map<string, T[]>();
-  for (const item of items) {
-    const key = keyOf(item);
-    if (key === undefined) continue;
-    const group = out.get(key);
-    if (group) group.push(item);
-    else out.set(key, [item]);
-  }
-  return out;
+/**
+ * A lookup of a cache's objects by `keyOf` (objects without a key left out): the informer's index,
+ * or a scan of a cache that keeps none (hand-made caches in tests).
+ */
+function indexBy<T>(
+  name: string,
+  keyOf: (item: T) => string | undefined,
+): (cache: Cache<T>, value: string) => readonly T[] {
+  const indexer: Indexer<T> = { name, keyOf };
+  return (cache, value) =>
+    cache.byIndex ? cache.byIndex(indexer, value) : cache.list().filter((item) => keyOf(item) === value);
 }
 
-const none: readonly never[] = [];
-
-/** A lookup of a cache's objects by `keyOf` (objects without a key left out), rebuilt when the cache changes. */
-function indexBy<T>(keyOf: (item: T) => string | undefined): (cache: Cache<T>) => Map<string, T[]> {
-  return perRevision(
-    (cache: Cache<T>) => [cache],
-    () => [],
-    () => "",
-    (cache) => groupBy(cache.list(), keyOf),
-  );
-}
-
-const slotLeasesByHolder = indexBy<k8s.V1Lease>((l) => l.spec?.holderIdentity ?? undefined);
-const slotLeasesByPool = indexBy<k8s.V1Lease>((l) => l.metadata?.labels?.[labels.pool]);
-const podsByService = indexBy<k8s.V1Pod>((p) => {
+const slotLeasesByHolder = indexBy<k8s.V1Lease>("holder", (l) => l.spec?.holderIdentity ?? undefined);
+const slotLeasesByPool = indexBy<k8s.V1Lease>("pool", (l) => l.metadata?.labels?.[labels.pool]);
+const podsByService = indexBy<k8s.V1Pod>("service", (p) => {
   const service = p.metadata?.labels?.[labels.service];
   return service === undefined ? undefined : `${p.metadata?.namespace}/${service}`;
 });
 const slotLeasesByRevokedClaim = indexBy<k8s.V1Lease>(
+  "revoked-claim",
   (l) => l.metadata?.annotations?.[annotations.revokedClaim],
 );
-const podsByPool = indexBy<k8s.V1Pod>((p) => p.metadata?.labels?.[labels.pool]);
+const podsByPool = indexBy<k8s.V1Pod>("pool", (p) => p.metadata?.labels?.[labels.pool]);
+const podsByNode = indexBy<k8s.V1Pod>("node", (p) => p.spec?.nodeName);
+const claimsByPool = indexBy<k8s.KubernetesObject>(
+  "pool",
+  (c) => (c as { spec?: { pool?: unknown } }).spec?.pool as string | undefined,
+);
+const servicesByPool = claimsByPool;
 
 /** Slot Leases naming `identity` as holder (see decisions/names.ts formatHolderIdentity). */
 export const slotLeasesHeldBy = (ctx: ControllerContext, identity: string): readonly k8s.V1Lease[] =>
-  slotLeasesByHolder(ctx.cache.slotLeases).get(identity) ?? none;
+  slotLeasesByHolder(ctx.cache.slotLeases, identity);
 
 /** The slot Leases of a pool. */
 export const slotLeasesOfPool = (ctx: ControllerContext, pool: string): readonly k8s.V1Lease[] =>
-  slotLeasesByPool(ctx.cache.slotLeases).get(pool) ?? none;
+  slotLeasesByPool(ctx.cache.slotLeases, pool);
 
 /** Slot Leases whose annotation names `claim` ("namespace/name") as the claim revoked from them. */
 export const slotLeasesRevokedFrom = (ctx: ControllerContext, claim: string): readonly k8s.V1Lease[] =>
-  slotLeasesByRevokedClaim(ctx.cache.slotLeases).get(claim) ?? none;
+  slotLeasesByRevokedClaim(ctx.cache.slotLeases, claim);
 
 /** The pods a storage service owns (head and servers), by their service label. */
 export const podsOfService = (
   ctx: ControllerContext,
   namespace: string,
   name: string,
-): readonly k8s.V1Pod[] => podsByService(ctx.cache.pods).get(`${namespace}/${name}`) ?? none;
+): readonly k8s.V1Pod[] => podsByService(ctx.cache.pods, `${namespace}/${name}`);
 
 /**
  * A claim's tenant pod: the pod named for it that the claim controls (see tenantPodClaim). A pod
@@ -85,30 +83,31 @@ export function ownedTenantPod(
 
 /** The pods on a pool's slots (placeholders, tenants and heads), by their pool label. */
 export const podsOfPool = (ctx: ControllerContext, pool: string): readonly k8s.V1Pod[] =>
-  podsByPool(ctx.cache.pods).get(pool) ?? none;
+  podsByPool(ctx.cache.pods, pool);
 
-const nodeViews = perRevision(
-  (state: ControllerContext["cache"]) => [state.nodes, state.pods, state.nodeLeases],
-  () => [],
-  () => "",
-  (state) => {
-    const requested = requestedByNode(state.pods.list());
-    return state.nodes.list().map((n) => {
-      const name = n.metadata!.name!;
-      return toNodeView(n, requested.get(name), state.nodeLeases.get(name, "kube-node-lease"));
-    });
-  },
+/** What the live pods bound to a node request, per group of the node index (it changes with them). */
+const requestedOn = perObject(
+  (pods: readonly k8s.V1Pod[]): Resources | undefined => [...requestedByNode(pods).values()][0],
 );
 
-/** Every node as the decisions see it: readiness, heartbeat, allocatable and what its pods request. */
-export const observeNodes = (ctx: ControllerContext): NodeView[] => [...nodeViews(ctx.cache)];
+/** A node's view, derived again only when the node, what its pods request or its heartbeat changes. */
+const nodeView = perObjectWith(toNodeView);
 
-const claimViews = perRevision(
-  (claims: Cache<k8s.KubernetesObject>, _pool: ContingencyPool | undefined, _name: string) => [claims],
-  (_claims, pool) => [pool],
-  (_claims, _pool, name) => name,
-  (claims, pool, name): ClaimView[] =>
-    claims.list().flatMap((raw) => {
+/** Every node as the decisions see it: readiness, heartbeat, allocatable and what its pods request. */
+export const observeNodes = (ctx: ControllerContext): NodeView[] =>
+  ctx.cache.nodes.list().map((n) => {
+    const name = n.metadata!.name!;
+    return nodeView(
+      n,
+      requestedOn(podsByNode(ctx.cache.pods, name)),
+      ctx.cache.nodeLeases.get(name, "kube-node-lease"),
+    );
+  });
+
+/** A pool's claims as views, per group of the claim index, per pool object and name. */
+const claimViews = perObjectWith(
+  (claims: readonly k8s.KubernetesObject[], pool: ContingencyPool | undefined, name: string): ClaimView[] =>
+    claims.flatMap((raw) => {
       const parsed = parsedClaim(raw);
       if (!parsed.ok || parsed.value.spec.pool !== name || parsed.value.metadata.deletionTimestamp) return [];
       const claim = parsed.value;
@@ -127,11 +126,11 @@ export const poolClaims = (
   ctx: ControllerContext,
   pool: ContingencyPool | undefined,
   name: string,
-): ClaimView[] => [...claimViews(ctx.cache.claims, pool, name)];
+): ClaimView[] => [...claimViews(claimsByPool(ctx.cache.claims, name), pool, name)];
 
 /** The storage services drawing on a pool, each with the zone its head runs in now (its primary zone before it has one). */
 export const poolServiceHeads = (ctx: ControllerContext, pool: string): ServiceHeadView[] =>
-  ctx.cache.services.list().flatMap((raw) => {
+  servicesByPool(ctx.cache.services, pool).flatMap((raw) => {
     const parsed = parsedStorageService(raw);
     if (!parsed.ok || parsed.value.spec.pool !== pool) return [];
     const service = parsed.value;

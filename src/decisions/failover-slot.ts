@@ -1,4 +1,5 @@
 // Which slot a failing-over storage service takes, and whose lease it revokes for it.
+import { byNodeLoad, headLoad, leastLoadedZones } from "./head-spread.ts";
 import { refKey } from "./names.ts";
 import { compareNumbers, compareStrings } from "./order.ts";
 import type { ClaimView, NodeView, ServiceRef, SlotView } from "./types.ts";
@@ -44,9 +45,13 @@ export type FailoverSlotChoice =
  * 2. zones in this order: zones the failure did not touch, then zones in `failedZones`, then the
  *    failed head's own zone (the fallback when nothing else is left: a head in the same zone beats no
  *    head);
- * 3. within the first zone group that has a slot: a free slot (by zone, index) before a leased one;
- *    among leased slots the lowest bid (a lease naming a vanished claim first), then the youngest
- *    lease (latest acquiredAt), then lease name.
+ * 3. within the first zone group that has a slot, only the zones carrying the fewest heads of the
+ *    pool (slots held by services, head-spread.ts): the heads one outage moves spread over the
+ *    surviving zones instead of piling into the first, at the cost of revoking a tenant where a
+ *    loaded zone still had a free slot;
+ * 4. among those: a free slot before a leased one, each on the node carrying the fewest heads first;
+ *    free slots then by zone, index; leased slots by the lowest bid (a lease naming a vanished claim
+ *    first), then the youngest lease (latest acquiredAt), then lease name.
  * Returns "none" with NoSlots when the pool has no slot a service could take, NoSlotOnReadyNode when
  * none of those is on a Ready node.
  */
@@ -76,13 +81,21 @@ export function chooseFailoverSlot(input: FailoverSlotInput): FailoverSlotChoice
   const touched = new Set(input.failedZones ?? []);
   const zoneRank = (zone: string): number => (zone === input.failedZone ? 2 : touched.has(zone) ? 1 : 0);
   const bestRank = Math.min(...usable.map((slot) => zoneRank(slot.zone)));
-  const group = usable.filter((slot) => zoneRank(slot.zone) === bestRank);
+  const load = headLoad(input.slots);
+  const group = leastLoadedZones(
+    usable.filter((slot) => zoneRank(slot.zone) === bestRank),
+    load,
+  );
+  const nodeLoad = byNodeLoad(load);
 
   const free = group
     .filter((slot) => slot.holder.kind === "free")
     .sort(
       (a, b) =>
-        compareStrings(a.zone, b.zone) || a.index - b.index || compareStrings(a.leaseName, b.leaseName),
+        nodeLoad(a, b) ||
+        compareStrings(a.zone, b.zone) ||
+        a.index - b.index ||
+        compareStrings(a.leaseName, b.leaseName),
     );
   if (free.length > 0) return { kind: "slot", slot: free[0]!, zoneFallback: bestRank > 0 };
 
@@ -91,6 +104,7 @@ export function chooseFailoverSlot(input: FailoverSlotInput): FailoverSlotChoice
     slot.holder.kind === "claim" ? (bids.get(refKey(slot.holder)) ?? -Infinity) : -Infinity;
   const leased = group.sort(
     (a, b) =>
+      nodeLoad(a, b) ||
       compareNumbers(bidOf(a), bidOf(b)) ||
       (b.acquiredAt ?? 0) - (a.acquiredAt ?? 0) ||
       compareStrings(a.leaseName, b.leaseName),

@@ -2,6 +2,9 @@ import * as k8s from "@kubernetes/client-node";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isGone, statusCode } from "./errors.ts";
 import { apiVersionOf, collectionPath, type ResourceRef } from "./resources.ts";
+import { Store, type Indexer } from "./store.ts";
+
+export type { Indexer } from "./store.ts";
 
 export type InformerEvent<T> =
   | { type: "add"; object: T }
@@ -10,7 +13,7 @@ export type InformerEvent<T> =
   /** Periodic re-delivery of every cached object, so level-triggered reconcilers converge. */
   | { type: "resync"; object: T };
 
-export interface InformerOptions {
+export interface InformerOptions<T = k8s.KubernetesObject> {
   resource: ResourceRef;
   namespace?: string;
   labelSelector?: string;
@@ -19,6 +22,12 @@ export interface InformerOptions {
   resyncMs?: number;
   /** Upper bound of the reconnect backoff. */
   maxBackoffMs?: number;
+  /**
+   * Applied to every object as it arrives, before it is cached or handed to anyone (controller-runtime's
+   * cache TransformFunc): keeps only what readers use, so the cache holds less. Must keep the metadata
+   * identifying the object (name, namespace, resourceVersion).
+   */
+  transform?: (object: T) => T;
   onError?: (err: unknown) => void;
 }
 
@@ -32,7 +41,7 @@ export const objectKey = (o: k8s.KubernetesObject) =>
  * any other error (the API server went away) is retried with capped exponential backoff.
  */
 export class Informer<T extends k8s.KubernetesObject> {
-  private readonly cache = new Map<string, T>();
+  private readonly cache = new Store<T>();
   private readonly handlers: ((e: InformerEvent<T>) => void)[] = [];
   private readonly objects: k8s.KubernetesObjectApi;
   private readonly watcher: k8s.Watch;
@@ -45,12 +54,15 @@ export class Informer<T extends k8s.KubernetesObject> {
   readonly synced = new Promise<void>((resolve) => (this.syncedResolve = resolve));
   /** How many times the informer listed from scratch (after start: 410 Gone or a failed resume). */
   relists = 0;
-  /** Goes up on every change to the cache: views derived from the whole cache are kept per revision. */
-  revision = 0;
 
-  private readonly options: InformerOptions;
+  private readonly options: InformerOptions<T>;
 
-  constructor(kc: k8s.KubeConfig, options: InformerOptions) {
+  /** The transform every object goes through before it is cached (InformerOptions.transform). */
+  get transform(): ((object: T) => T) | undefined {
+    return this.options.transform;
+  }
+
+  constructor(kc: k8s.KubeConfig, options: InformerOptions<T>) {
     this.options = options;
     this.objects = k8s.KubernetesObjectApi.makeApiClient(kc);
     this.watcher = new k8s.Watch(kc);
@@ -67,6 +79,11 @@ export class Informer<T extends k8s.KubernetesObject> {
 
   get(name: string, namespace?: string): T | undefined {
     return this.cache.get(namespace ? `${namespace}/${name}` : name);
+  }
+
+  /** The cached objects `indexer` keys as `value`, kept up to date per event (Store.byIndex). */
+  byIndex(indexer: Indexer<T>, value: string): readonly T[] {
+    return this.cache.byIndex(indexer, value);
   }
 
   async start(): Promise<void> {
@@ -88,13 +105,8 @@ export class Informer<T extends k8s.KubernetesObject> {
     this.abort?.abort();
   }
 
-  private store(key: string, object: T): void {
-    this.cache.set(key, object);
-    this.revision++;
-  }
-
-  private drop(key: string): void {
-    if (this.cache.delete(key)) this.revision++;
+  private received(object: T): T {
+    return this.options.transform ? this.options.transform(object) : object;
   }
 
   private emit(e: InformerEvent<T>): void {
@@ -148,7 +160,7 @@ export class Informer<T extends k8s.KubernetesObject> {
       );
       // List items carry no apiVersion/kind; restore them so handlers see whole objects.
       for (const item of page.items)
-        items.push({ ...item, apiVersion: apiVersionOf(resource), kind: resource.kind });
+        items.push(this.received({ ...item, apiVersion: apiVersionOf(resource), kind: resource.kind }));
       continueToken = page.metadata?._continue;
       resourceVersion = page.metadata?.resourceVersion;
     } while (continueToken);
@@ -160,12 +172,12 @@ export class Informer<T extends k8s.KubernetesObject> {
       const old = this.cache.get(key);
       // An unchanged object keeps its identity, so what was derived from it stays valid.
       if (old && old.metadata?.resourceVersion === object.metadata?.resourceVersion) continue;
-      this.store(key, object);
+      this.cache.set(key, object);
       this.emit(old ? { type: "update", object, old } : { type: "add", object });
     }
-    for (const [key, object] of this.cache) {
+    for (const [key, object] of this.cache.entries()) {
       if (!seen.has(key)) {
-        this.drop(key);
+        this.cache.delete(key);
         this.emit({ type: "delete", object });
       }
     }
@@ -189,21 +201,22 @@ export class Informer<T extends k8s.KubernetesObject> {
         .watch(
           collectionPath(resource, namespace),
           query,
-          (phase, object: T) => {
+          (phase, received: T) => {
             if (phase === "ERROR") {
-              if (statusCode(object) === 410 || (object as { code?: number }).code === 410) gone = true;
+              if (statusCode(received) === 410 || (received as { code?: number }).code === 410) gone = true;
               return;
             }
-            const rv = object.metadata?.resourceVersion;
+            const rv = received.metadata?.resourceVersion;
             if (rv) this.resourceVersion = rv;
             if (phase === "BOOKMARK") return;
+            const object = this.received(received);
             const key = objectKey(object);
             const old = this.cache.get(key);
             if (phase === "DELETED") {
-              this.drop(key);
+              this.cache.delete(key);
               this.emit({ type: "delete", object });
             } else {
-              this.store(key, object);
+              this.cache.set(key, object);
               this.emit(old ? { type: "update", object, old } : { type: "add", object });
             }
           },

@@ -3,15 +3,22 @@
 // The generated clients of @kubernetes/client-node 2 take middleware in their configuration;
 // KubeConfig.makeApiClient builds that configuration, so overriding it covers every client the
 // KubeClient and the informers' list calls make (watches are long-lived streams and are not limited).
+// Requests made inside urgent() wait in the bucket's urgent lane: the async context carries the lane
+// from the caller (a failover step) to the middleware, whichever client the request goes through.
 import * as k8s from "@kubernetes/client-node";
-import { TokenBucket } from "./rate-limiter.ts";
+import { AsyncLocalStorage } from "node:async_hooks";
+import { TokenBucket, type Lane } from "./rate-limiter.ts";
 
 export class RateLimitedKubeConfig extends k8s.KubeConfig {
   readonly bucket: TokenBucket;
+  /** Whether urgent() has any effect (settings: --priority-lanes). */
+  readonly lanes: boolean;
+  private readonly lane = new AsyncLocalStorage<Lane>();
 
-  constructor(source: k8s.KubeConfig, bucket: TokenBucket) {
+  constructor(source: k8s.KubeConfig, bucket: TokenBucket, options: { lanes?: boolean } = {}) {
     super();
     this.bucket = bucket;
+    this.lanes = options.lanes ?? true;
     this.loadFromOptions({
       clusters: source.clusters,
       users: source.users,
@@ -24,6 +31,7 @@ export class RateLimitedKubeConfig extends k8s.KubeConfig {
     const cluster = this.getCurrentCluster();
     if (!cluster) throw new Error("no active cluster in the kubeconfig");
     const bucket = this.bucket;
+    const lane = this.lane;
     const configuration = k8s.createConfiguration({
       baseServer: new k8s.ServerConfiguration(cluster.server, {}),
       authMethods: { default: this },
@@ -31,7 +39,7 @@ export class RateLimitedKubeConfig extends k8s.KubeConfig {
       promiseMiddleware: [
         {
           pre: async (request) => {
-            await bucket.take();
+            await bucket.take(lane.getStore() ?? "routine");
             return request;
           },
           post: async (response) => response,
@@ -40,9 +48,22 @@ export class RateLimitedKubeConfig extends k8s.KubeConfig {
     });
     return new apiClientType(configuration);
   }
+
+  /** Runs `work` with every API request it makes (directly or through callees) in the urgent lane. */
+  urgent<T>(work: () => T): T {
+    return this.lanes ? this.lane.run("urgent", work) : work();
+  }
 }
 
-/** A KubeConfig whose API clients share a limit of `qps` requests per second, bursts of `burst`. */
-export function rateLimitedKubeConfig(kc: k8s.KubeConfig, qps: number, burst: number): RateLimitedKubeConfig {
-  return new RateLimitedKubeConfig(kc, new TokenBucket(qps, burst));
+/**
+ * A KubeConfig whose API clients share a limit of `qps` requests per second, bursts of `burst`;
+ * with `lanes`, requests made inside urgent() go before routine ones waiting.
+ */
+export function rateLimitedKubeConfig(
+  kc: k8s.KubeConfig,
+  qps: number,
+  burst: number,
+  lanes = true,
+): RateLimitedKubeConfig {
+  return new RateLimitedKubeConfig(kc, new TokenBucket(qps, burst), { lanes });
 }

@@ -37,6 +37,8 @@ export interface ControllerOptions {
   /** Backoff of failing keys; ignored when `rateLimiter` is given. */
   retry?: RetryPolicy;
   rateLimiter?: RateLimiter;
+  /** Keys reconciled before every other key waiting (the work queue's urgent lane). */
+  urgent?: (key: string) => boolean;
   log?: Logger;
   metrics?: ControllerMetrics;
 }
@@ -63,7 +65,10 @@ export class Controller {
     this.kind = options.kind;
     this.concurrency = concurrency;
     this.reconciler = options.reconcile;
-    this.queue = new WorkQueue({ rateLimiter: options.rateLimiter ?? retryRateLimiter(options.retry) });
+    this.queue = new WorkQueue({
+      rateLimiter: options.rateLimiter ?? retryRateLimiter(options.retry),
+      ...(options.urgent ? { urgent: options.urgent } : {}),
+    });
     this.log = (options.log ?? createLogger()).child({ controller: options.name });
     this.metrics = options.metrics;
     this.metrics?.trackQueueDepth(this.name, () => this.queue.len());

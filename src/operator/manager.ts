@@ -8,7 +8,7 @@ import { loadKubeConfig } from "../kube/config.ts";
 import { errorMessage } from "../kube/errors.ts";
 import { Informer } from "../kube/informer.ts";
 import { apiVersionOf, type ResourceRef } from "../kube/resources.ts";
-import { rateLimitedKubeConfig } from "./client-rate-limit.ts";
+import { rateLimitedKubeConfig, type RateLimitedKubeConfig } from "./client-rate-limit.ts";
 import { Controller, type ControllerOptions } from "./controller.ts";
 import { EventRecorder } from "./events.ts";
 import { LeaderElector } from "./leader-election.ts";
@@ -38,7 +38,7 @@ export type ManagedControllerOptions = Omit<ControllerOptions, "log" | "metrics"
 
 export class Manager {
   readonly settings: Settings;
-  readonly kubeConfig: k8s.KubeConfig;
+  readonly kubeConfig: RateLimitedKubeConfig;
   readonly client: KubeClient;
   readonly log: Logger;
   readonly metrics: OperatorMetrics;
@@ -62,6 +62,7 @@ export class Manager {
       options.kubeConfig ?? loadKubeConfig(settings.kubeconfig),
       settings.client.qps,
       settings.client.burst,
+      settings.client.priorityLanes,
     );
     this.client = new KubeClient(this.kubeConfig, "understudy-operator");
     this.events = new EventRecorder({
@@ -81,10 +82,13 @@ export class Manager {
   /**
    * The shared informer of a resource (in a namespace, with selectors): every caller asking for the
    * same one gets the same cache and watch. Informers asked for after start() start at once.
+   * `transform` shapes every object before it is cached (see InformerOptions.transform); a shared
+   * cache has one shape, so every caller of one informer must pass the same transform.
    */
   informer<T extends k8s.KubernetesObject>(
     resource: ResourceRef,
     selector: InformerSelector = {},
+    transform?: (object: T) => T,
   ): Informer<T> {
     const key = [
       apiVersionOf(resource),
@@ -94,18 +98,29 @@ export class Manager {
       selector.fieldSelector ?? "",
     ].join("|");
     let informer = this.informers.get(key);
+    if (informer && informer.transform !== transform)
+      throw new Error(`the ${resource.plural} informer (${key}) is already shared with another transform`);
     if (!informer) {
       const log = this.log.child({ informer: resource.plural, namespace: selector.namespace });
       informer = new Informer<k8s.KubernetesObject>(this.kubeConfig, {
         resource,
         ...selector,
         resyncMs: this.settings.resyncPeriodMs,
+        transform: transform as ((object: k8s.KubernetesObject) => k8s.KubernetesObject) | undefined,
         onError: (err) => log.warn({ error: errorMessage(err) }, "informer error; it retries"),
       });
       this.informers.set(key, informer);
       if (this.state !== "new") void informer.start();
     }
     return informer as unknown as Informer<T>;
+  }
+
+  /**
+   * Runs `work` with its API requests in the urgent lane of the client-side rate limit: they take
+   * the next tokens before any routine request waiting (no effect with --no-priority-lanes).
+   */
+  urgent<T>(work: () => T): T {
+    return this.kubeConfig.urgent(work);
   }
 
   /**
@@ -116,6 +131,7 @@ export class Manager {
     const enabled = controllerEnabled(this.settings, options.name);
     const controller = new Controller({
       ...options,
+      ...(this.settings.client.priorityLanes ? {} : { urgent: undefined }),
       concurrency:
         this.settings.concurrency.byController[options.name] ??
         options.concurrency ??

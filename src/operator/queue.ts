@@ -1,11 +1,14 @@
 // A work queue keyed by object key, with the guarantees of client-go's workqueue: a key waiting
 // in the queue is there once however often it is added, and a key being processed is never handed
-// out again until done() — if it was added meanwhile, it is handed out once more after.
-import { retryRateLimiter, type RateLimiter } from "./rate-limiter.ts";
+// out again until done() — if it was added meanwhile, it is handed out once more after. Keys the
+// `urgent` predicate names (a storage service failing over) wait in a lane handed out first.
+import { retryRateLimiter, type Lane, type RateLimiter } from "./rate-limiter.ts";
 
 export interface WorkQueueOptions {
   /** Decides the delay of addRateLimited; per-key exponential backoff by default. */
   rateLimiter?: RateLimiter;
+  /** Whether a key is urgent now: asked whenever the key is added or becomes ready. */
+  urgent?: (key: string) => boolean;
 }
 
 export interface ShutdownOptions {
@@ -14,8 +17,9 @@ export interface ShutdownOptions {
 }
 
 export class WorkQueue {
-  /** Keys ready to hand out, in order; each at most once, and never one being processed. */
-  private readonly queue: string[] = [];
+  /** Keys ready to hand out, in order, urgent lane first; each at most once, and never one being processed. */
+  private readonly ready: Record<Lane, Set<string>> = { urgent: new Set(), routine: new Set() };
+  private readonly urgent: (key: string) => boolean;
   /** Keys that need processing: those queued, and those re-added while being processed. */
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
@@ -29,11 +33,19 @@ export class WorkQueue {
 
   constructor(options: WorkQueueOptions = {}) {
     this.rateLimiter = options.rateLimiter ?? retryRateLimiter();
+    this.urgent = options.urgent ?? (() => false);
   }
 
-  /** Marks `key` as needing processing. */
+  /** Marks `key` as needing processing; a routine key waiting that is urgent now moves to the urgent lane. */
   add(key: string): void {
-    if (this.shuttingDown || this.dirty.has(key)) return;
+    if (this.shuttingDown) return;
+    if (this.dirty.has(key)) {
+      if (this.ready.routine.has(key) && this.urgent(key)) {
+        this.ready.routine.delete(key);
+        this.ready.urgent.add(key);
+      }
+      return;
+    }
     this.dirty.add(key);
     // A key being processed goes back into the queue when done() is called.
     if (!this.processing.has(key)) this.push(key);
@@ -77,7 +89,7 @@ export class WorkQueue {
    * is empty; resolves undefined once the queue is shut down (and, when draining, empty).
    */
   get(): Promise<string | undefined> {
-    const key = this.queue.shift();
+    const key = this.next();
     if (key !== undefined) {
       this.startProcessing(key);
       return Promise.resolve(key);
@@ -90,13 +102,13 @@ export class WorkQueue {
   done(key: string): void {
     if (!this.processing.delete(key)) return;
     if (this.dirty.has(key)) this.push(key);
-    if (this.shuttingDown && this.queue.length === 0 && !this.moreToDrain()) this.releaseGetters();
+    if (this.shuttingDown && this.len() === 0 && !this.moreToDrain()) this.releaseGetters();
     this.notifyIfIdle();
   }
 
   /** Keys ready to be handed out (the depth a metric reports). */
   len(): number {
-    return this.queue.length;
+    return this.ready.urgent.size + this.ready.routine.size;
   }
 
   /** Keys handed out and not yet done. */
@@ -124,7 +136,8 @@ export class WorkQueue {
       for (const { timer } of this.waiting.values()) clearTimeout(timer);
       this.waiting.clear();
       if (!this.draining) {
-        this.queue.length = 0;
+        this.ready.urgent.clear();
+        this.ready.routine.clear();
         this.dirty.clear();
       }
       if (!this.moreToDrain()) this.releaseGetters();
@@ -152,8 +165,18 @@ export class WorkQueue {
       this.startProcessing(key);
       getter(key);
     } else {
-      this.queue.push(key);
+      this.ready[this.urgent(key) ? "urgent" : "routine"].add(key);
     }
+  }
+
+  /** Takes the first key of the urgent lane, else of the routine lane. */
+  private next(): string | undefined {
+    for (const lane of [this.ready.urgent, this.ready.routine])
+      for (const key of lane) {
+        lane.delete(key);
+        return key;
+      }
+    return undefined;
   }
 
   private startProcessing(key: string): void {
@@ -162,7 +185,7 @@ export class WorkQueue {
   }
 
   private notifyIfIdle(): void {
-    if (!this.shuttingDown || this.processing.size > 0 || this.queue.length > 0) return;
+    if (!this.shuttingDown || this.processing.size > 0 || this.len() > 0) return;
     for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 }

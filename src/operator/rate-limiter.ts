@@ -1,6 +1,5 @@
 // Rate limiters in the manner of client-go's workqueue and flowcontrol packages. Each answers
 // "how long must this wait?" as a number, so the arithmetic is testable without timers.
-import { setTimeout as sleep } from "node:timers/promises";
 
 /** Decides how long a key waits before it is retried. */
 export interface RateLimiter {
@@ -45,9 +44,17 @@ export class ExponentialBackoff implements RateLimiter {
 }
 
 /**
- * A token bucket (golang.org/x/time/rate): `burst` tokens, refilled at `qps` per second. A
- * reservation always succeeds and says how long the caller must wait for its token; tokens may go
- * negative, which queues later callers behind earlier ones in arrival order.
+ * Which lane a request waits in for its token: an urgent one (a failover step) is served before
+ * every routine one waiting, whenever it arrived, so failover writes never queue behind routine work.
+ */
+export type Lane = "urgent" | "routine";
+
+/**
+ * A token bucket (golang.org/x/time/rate): `burst` tokens, refilled at `qps` per second.
+ * reserve() always succeeds and says how long the caller must wait for its token; tokens may go
+ * negative, which queues later callers behind earlier ones in arrival order. take() waits in a lane
+ * instead: while tokens are short, the urgent lane's waiters get each new token before the routine
+ * lane's (client-go's flowcontrol has one lane; the API server's priority and fairness has levels).
  */
 export class TokenBucket {
   readonly qps: number;
@@ -55,6 +62,8 @@ export class TokenBucket {
   private tokens: number;
   private last: number;
   private readonly now: () => number;
+  private readonly waiting: Record<Lane, (() => void)[]> = { urgent: [], routine: [] };
+  private timer: NodeJS.Timeout | undefined;
   /** How many reservations had to wait; for tests and metrics. */
   delayed = 0;
 
@@ -70,19 +79,55 @@ export class TokenBucket {
 
   /** Takes one token and returns how many milliseconds to wait before using it. */
   reserve(): number {
-    const now = this.now();
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.qps);
-    this.last = now;
+    this.refill();
     this.tokens -= 1;
     if (this.tokens >= 0) return 0;
     this.delayed++;
     return Math.ceil((-this.tokens / this.qps) * 1000);
   }
 
-  /** Waits for a token. */
-  async take(): Promise<void> {
-    const wait = this.reserve();
-    if (wait > 0) await sleep(wait);
+  /** Waits for a token in `lane`: behind the urgent waiters only, or behind every waiter. */
+  take(lane: Lane = "routine"): Promise<void> {
+    this.refill();
+    const ahead = this.waiting.urgent.length + (lane === "routine" ? this.waiting.routine.length : 0);
+    if (ahead === 0 && this.tokens >= 1) {
+      this.tokens -= 1;
+      return Promise.resolve();
+    }
+    this.delayed++;
+    return new Promise((resolve) => {
+      this.waiting[lane].push(resolve);
+      this.schedule();
+    });
+  }
+
+  /** Requests waiting for a token in each lane. */
+  waiters(): Record<Lane, number> {
+    return { urgent: this.waiting.urgent.length, routine: this.waiting.routine.length };
+  }
+
+  private refill(): void {
+    const now = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.qps);
+    this.last = now;
+  }
+
+  /** Hands out the tokens there are, urgent lane first, and waits for the next one if any waiter is left. */
+  private readonly serve = () => {
+    this.timer = undefined;
+    this.refill();
+    while (this.tokens >= 1) {
+      const next = this.waiting.urgent.shift() ?? this.waiting.routine.shift();
+      if (!next) break;
+      this.tokens -= 1;
+      next();
+    }
+    this.schedule();
+  };
+
+  private schedule(): void {
+    if (this.timer || this.waiting.urgent.length + this.waiting.routine.length === 0) return;
+    this.timer = setTimeout(this.serve, Math.max(1, Math.ceil(((1 - this.tokens) / this.qps) * 1000)));
   }
 }
 

@@ -24,7 +24,7 @@ export interface Settings {
     retryPeriodMs: number;
   };
   /** Client-side limit on API requests (client-go's QPS and Burst). */
-  client: { qps: number; burst: number };
+  client: { qps: number; burst: number; priorityLanes: boolean };
   /**
    * Which controllers run (kube-controller-manager's --controllers): all but `disabled` when
    * `all`, else only `enabled`.
@@ -73,6 +73,7 @@ const SOURCES = {
   retryPeriod: { flag: "--retry-period <duration>", env: "UNDERSTUDY_RETRY_PERIOD" },
   kubeApiQps: { flag: "--kube-api-qps <number>", env: "UNDERSTUDY_KUBE_API_QPS" },
   kubeApiBurst: { flag: "--kube-api-burst <number>", env: "UNDERSTUDY_KUBE_API_BURST" },
+  priorityLanes: { flag: "--priority-lanes", env: "UNDERSTUDY_PRIORITY_LANES" },
   controllers: { flag: "--controllers <names>", env: "UNDERSTUDY_CONTROLLERS" },
   concurrency: { flag: "--concurrency <workers>", env: "UNDERSTUDY_CONCURRENCY" },
   controllerConcurrency: {
@@ -100,6 +101,8 @@ const DESCRIPTIONS: Record<Exclude<Key, "crashAt">, string> = {
   retryPeriod: "interval between attempts to acquire or renew (default 2s)",
   kubeApiQps: "API requests per second the operator allows itself (default 20)",
   kubeApiBurst: "API requests allowed in a burst above the QPS (default 30)",
+  priorityLanes:
+    "failover steps go first: their API requests and work-queue keys ahead of routine ones (default on; --no-priority-lanes to turn off)",
   controllers:
     "controllers to run: '*' for all, 'name' to enable, '-name' to disable (default '*'; '' for none)",
   concurrency: "workers per controller (default 1)",
@@ -198,6 +201,7 @@ const RawSettings = z
     retryPeriod: positiveDuration("the retry period").default(2_000),
     kubeApiQps: number("the API QPS", (n) => n > 0, "a number greater than zero").default(20),
     kubeApiBurst: workers("the API burst").default(30),
+    priorityLanes: boolean.default(true),
     controllers: z
       .string()
       .transform((text, ctx) => {
@@ -289,6 +293,8 @@ export function settingsCommand(): Command {
     const flag = SOURCES[key].flag;
     command.option(flag, `${DESCRIPTIONS[key]} [env ${SOURCES[key].env}]`);
     if (key === "leaderElect") command.option("--no-leader-elect", "run without leader election");
+    if (key === "priorityLanes")
+      command.option("--no-priority-lanes", "queue failover steps with routine work (for comparison)");
   }
   return command;
 }
@@ -337,7 +343,7 @@ export function parseSettings(
       renewDeadlineMs: s.renewDeadline,
       retryPeriodMs: s.retryPeriod,
     },
-    client: { qps: s.kubeApiQps, burst: s.kubeApiBurst },
+    client: { qps: s.kubeApiQps, burst: s.kubeApiBurst, priorityLanes: s.priorityLanes },
     controllers: s.controllers,
     concurrency: { default: s.concurrency, byController: s.controllerConcurrency },
     resyncPeriodMs: s.resyncPeriod,

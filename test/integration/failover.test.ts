@@ -392,6 +392,25 @@ describe("failover when the head's node or zone fails", () => {
     expect(service.status!.lastFailover!.reason).toBe("NodeNotReady");
     await expectOneServingHead(w, service, "kv");
   });
+
+  it("spreads the heads one zone outage moves over the surviving zones and their nodes", async () => {
+    // Three free slots in each surviving zone, over its two nodes: the first zone alone could take
+    // every head, two of them on one node.
+    const w = await world({ "zone-b": 3, "zone-c": 3 }, 6);
+    const names = ["kv-1", "kv-2", "kv-3"];
+    for (const name of names) await createService(client, w.scope, w.ns, name, w.pool);
+    for (const name of names) await waitForServing(client, w.ns, name, 1);
+    const nodes = await makeZoneNotReady(client, "zone-a");
+    for (const n of nodes) nodesToRestore.add(n);
+    const moved = await Promise.all(names.map((name) => waitForFailover(client, w.ns, name, 1)));
+    const zones = moved.map((s) => s.status!.lastFailover!.toZone!);
+    const perZone = new Map<string, number>();
+    for (const zone of zones) perZone.set(zone, (perZone.get(zone) ?? 0) + 1);
+    expect([...perZone.keys()].sort()).toEqual(["zone-b", "zone-c"]);
+    expect(Math.max(...perZone.values())).toBe(2);
+    expect(new Set(moved.map((s) => s.status!.head!.node)).size).toBe(3);
+    for (const [i, name] of names.entries()) await expectOneServingHead(w, moved[i]!, name);
+  });
 });
 
 describe("failure detection by the operator's probe", () => {

@@ -156,5 +156,10 @@ export async function swapSlot(
   const result = await swapHolder(ctx.client, lease, to, extraAnnotations);
   if (!result.ok) return false;
   known.leases.set(leaseName, result.lease);
+  ctx.writes.slotSwaps.set(leaseName, {
+    replaced: expectedResourceVersion,
+    lease: result.lease,
+    at: ctx.now(),
+  });
   return true;
 }

@@ -5,6 +5,9 @@ import { objectKey, parseKey } from "../../operator/keys.ts";
 import type { ControllerContext, ControllerSpec } from "../context.ts";
 import type { CustomObject } from "../../kube/client.ts";
 import { perObject } from "../derived.ts";
+import { parsedStorageService } from "../indexes.ts";
+import { toNodeView } from "../views.ts";
+import { Known, assessHead } from "./observe.ts";
 import { labels } from "../labels.ts";
 import { probeTargets } from "./prober.ts";
 import { reconcileStorageService } from "./reconcile.ts";
@@ -64,9 +67,31 @@ function servicesOnNode(ctx: ControllerContext, nodeName: string, zone: string |
     .map(objectKey);
 }
 
+/**
+ * A service whose reconcile goes before routine work: one failing over, or whose head the caches
+ * and the probe show failed now (the reconcile that detects it starts the failover).
+ */
+export function failingOver(ctx: ControllerContext, key: string): boolean {
+  const { namespace, name } = parseKey(key);
+  const raw = ctx.cache.services.get(name, namespace);
+  const parsed = raw && parsedStorageService(raw);
+  if (!parsed?.ok) return false;
+  const service = parsed.value;
+  if (service.status?.failover) return true;
+  const head = service.status?.head?.pod;
+  if (!head || service.status?.failback) return false;
+  const nodeName = ctx.cache.pods.get(head, namespace)?.spec?.nodeName;
+  const node = nodeName ? ctx.cache.nodes.get(nodeName) : undefined;
+  const nodes = node
+    ? [toNodeView(node, undefined, ctx.cache.nodeLeases.get(nodeName!, "kube-node-lease"))]
+    : [];
+  return !assessHead(ctx, service, nodes, new Known(ctx)).health.healthy;
+}
+
 export const storageServiceControllerSpec: ControllerSpec = {
   name: "storage-service",
   start: startProbing,
+  urgent: failingOver,
   reconcile: (ctx, key) => {
     const { namespace, name } = parseKey(key);
     return reconcileStorageService(ctx, namespace!, name);

@@ -22,6 +22,9 @@ import { serviceIdentity, serviceRef } from "./names.ts";
 /** The controller's context (ctx.probes carries the head prober's records). */
 export type StorageServiceContext = ControllerContext;
 
+/** How long a Lease swap is remembered for a cache that does not show it (a missed watch event is relisted well before). */
+const SWAP_MEMORY_MS = 10_000;
+
 /** Objects this reconcile wrote, seen before the caches have them. */
 export class Known {
   readonly leases = new Map<string, k8s.V1Lease>();
@@ -46,17 +49,30 @@ export class Known {
   }
 
   lease(name: string): k8s.V1Lease | undefined {
-    return this.leases.get(name) ?? this.ctx.cache.slotLeases.get(name, this.ctx.namespace);
+    const cached = this.ctx.cache.slotLeases.get(name, this.ctx.namespace);
+    return this.leases.get(name) ?? (cached && this.swapped(cached)) ?? cached;
   }
 
-  /** Slot Leases of a pool, with this reconcile's own changes. */
+  /** Slot Leases of a pool, with this reconcile's own changes and earlier swaps the cache does not show yet. */
   poolLeases(pool: string): k8s.V1Lease[] {
     const cached = slotLeasesOfPool(this.ctx, pool);
     const names = new Set(cached.map((l) => l.metadata!.name!));
     const own = [...this.leases.values()].filter(
       (l) => l.metadata?.labels?.[labels.pool] === pool && !names.has(l.metadata!.name!),
     );
-    return [...cached.map((l) => this.leases.get(l.metadata!.name!) ?? l), ...own];
+    return [...cached.map((l) => this.leases.get(l.metadata!.name!) ?? this.swapped(l) ?? l), ...own];
+  }
+
+  /** The operator's own swap of a cached Lease while the cache still shows the version it replaced. */
+  private swapped(cached: k8s.V1Lease): k8s.V1Lease | undefined {
+    const swaps = this.ctx.writes.slotSwaps;
+    const name = cached.metadata!.name!;
+    const swap = swaps.get(name);
+    if (!swap) return undefined;
+    if (cached.metadata?.resourceVersion === swap.replaced && this.ctx.now() - swap.at < SWAP_MEMORY_MS)
+      return swap.lease;
+    swaps.delete(name);
+    return undefined;
   }
 }
 

@@ -3,13 +3,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { generatedFiles } from "../../../scripts/generate-crds.ts";
-import {
-  RESOURCE_DEFINITIONS,
-  buildCrds,
-  openApiSchema,
-  toStructuralSchema,
-  type JsonSchema,
-} from "../../../src/api/index.ts";
+import { RESOURCE_DEFINITIONS, buildCrds, openApiSchema } from "../../../src/api/crd.ts";
+import { toStructuralSchema, type JsonSchema } from "../../../src/api/structural.ts";
 
 const ROOT = join(import.meta.dirname, "../../..");
 

@@ -1,26 +1,26 @@
 import type * as k8s from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { statusOnlyUpdate, type Cache, type ControllerContext } from "../../../src/controllers/context.ts";
-import { perObject, perRevision } from "../../../src/controllers/derived.ts";
+import { perObject, perObjectWith } from "../../../src/controllers/derived.ts";
+import { Store, type Indexer } from "../../../src/kube/store.ts";
 import {
+  observeNodes,
   slotLeasesHeldBy,
   slotLeasesOfPool,
   slotLeasesRevokedFrom,
 } from "../../../src/controllers/indexes.ts";
 
-/** A cache like an informer's: objects replaced on change, revision bumped. */
-class VersionedCache<T extends k8s.KubernetesObject> implements Cache<T> {
-  private readonly items = new Map<string, T>();
-  revision = 0;
-  list = () => [...this.items.values()];
-  get = (name: string) => this.items.get(name);
+/** A cache like an informer's: objects replaced on change, indexes kept per event. */
+class IndexedCache<T extends k8s.KubernetesObject> implements Cache<T> {
+  private readonly store = new Store<T>();
+  list = () => [...this.store.values()];
+  get = (name: string) => this.store.get(name);
+  byIndex = (indexer: Indexer<T>, value: string) => this.store.byIndex(indexer, value);
   set(object: T) {
-    this.items.set(object.metadata!.name!, object);
-    this.revision++;
+    this.store.set(object.metadata!.name!, object);
   }
   delete(name: string) {
-    this.items.delete(name);
-    this.revision++;
+    this.store.delete(name);
   }
 }
 
@@ -51,51 +51,40 @@ describe("perObject", () => {
   });
 });
 
-describe("perRevision", () => {
-  it("derives again only when a cache's revision, an input or the key changes", () => {
+describe("perObjectWith", () => {
+  it("derives again only when the object or an input changes identity", () => {
     let calls = 0;
-    const cache = new VersionedCache<k8s.V1Lease>();
-    const count = perRevision(
-      (c: VersionedCache<k8s.V1Lease>, _input: object, _key: string) => [c],
-      (_c, input) => [input],
-      (_c, _input, key) => key,
-      (c, _input, key) => (
+    const count = perObjectWith(
+      (items: readonly number[], _input: object, min: number) => (
         calls++,
-        c.list().filter((l) => l.metadata?.labels?.["understudy.dev/pool"] === key).length
+        items.filter((i) => i >= min).length
       ),
     );
+    const items = [1, 2, 3];
     const input = {};
-    cache.set(lease("a", "p"));
-    expect(count(cache, input, "p")).toBe(1);
-    expect(count(cache, input, "p")).toBe(1);
+    expect(count(items, input, 2)).toBe(2);
+    expect(count(items, input, 2)).toBe(2);
     expect(calls).toBe(1);
-    cache.set(lease("b", "p"));
-    expect(count(cache, input, "p")).toBe(2);
+    expect(count([1, 2, 3], input, 2)).toBe(2);
     expect(calls).toBe(2);
-    expect(count(cache, {}, "p")).toBe(2);
+    expect(count(items, {}, 2)).toBe(2);
     expect(calls).toBe(3);
-    expect(count(cache, input, "q")).toBe(0);
+    expect(count(items, input, 3)).toBe(1);
     expect(calls).toBe(4);
-  });
-
-  it("derives every time from a cache without a revision", () => {
-    let calls = 0;
-    const plain: Cache<k8s.V1Lease> = { list: () => [], get: () => undefined };
-    const f = perRevision(
-      (c: Cache<k8s.V1Lease>) => [c],
-      () => [],
-      () => "",
-      () => ++calls,
-    );
-    f(plain);
-    f(plain);
-    expect(calls).toBe(2);
   });
 });
 
+/** The same cache without indexes: the lookups scan it. */
+class PlainCache<T extends k8s.KubernetesObject> extends IndexedCache<T> {
+  override byIndex = undefined as unknown as IndexedCache<T>["byIndex"];
+}
+
 describe("the cache indexes", () => {
-  it("follow the slot Leases as they change", () => {
-    const slotLeases = new VersionedCache<k8s.V1Lease>();
+  it.each([
+    ["an indexed cache", () => new IndexedCache<k8s.V1Lease>()],
+    ["a cache without indexes", () => new PlainCache<k8s.V1Lease>()],
+  ])("follow the slot Leases as they change, in %s", (_, make) => {
+    const slotLeases = make();
     const ctx = { cache: { slotLeases } } as unknown as ControllerContext;
     slotLeases.set(lease("s0", "p", "claim:t/a"));
     slotLeases.set(lease("s1", "p"));
@@ -110,7 +99,7 @@ describe("the cache indexes", () => {
   });
 
   it("find the slot a claim was revoked from by the Lease's annotation", () => {
-    const slotLeases = new VersionedCache<k8s.V1Lease>();
+    const slotLeases = new IndexedCache<k8s.V1Lease>();
     const ctx = { cache: { slotLeases } } as unknown as ControllerContext;
     const revoked = lease("s0", "p", "service:s/x");
     revoked.metadata!.annotations = { "understudy.dev/revoked-claim": "t/a" };
@@ -118,6 +107,32 @@ describe("the cache indexes", () => {
     slotLeases.set(lease("s1", "p", "claim:t/b"));
     expect(slotLeasesRevokedFrom(ctx, "t/a").map((l) => l.metadata!.name)).toEqual(["s0"]);
     expect(slotLeasesRevokedFrom(ctx, "t/b")).toEqual([]);
+  });
+
+  it("count what a node's pods request as pods are bound, finish and go", () => {
+    const nodes = new IndexedCache<k8s.V1Node>();
+    const pods = new IndexedCache<k8s.V1Pod>();
+    const nodeLeases = new IndexedCache<k8s.V1Lease>();
+    const ctx = { cache: { nodes, pods, nodeLeases } } as unknown as ControllerContext;
+    const pod = (name: string, nodeName: string | undefined, cpu: string, phase = "Running"): k8s.V1Pod => ({
+      metadata: { name },
+      spec: { nodeName, containers: [{ name: "c", resources: { requests: { cpu } } }] },
+      status: { phase },
+    });
+    nodes.set({ metadata: { name: "n1" }, status: { allocatable: { cpu: "4" } } });
+    nodes.set({ metadata: { name: "n2" }, status: { allocatable: { cpu: "4" } } });
+    const cpuOn = () => Object.fromEntries(observeNodes(ctx).map((n) => [n.name, n.requested.cpuMillis]));
+    pods.set(pod("a", "n1", "500m"));
+    pods.set(pod("b", undefined, "1"));
+    expect(cpuOn()).toEqual({ n1: 500, n2: 0 });
+    const [first] = observeNodes(ctx);
+    expect(observeNodes(ctx)[0]).toBe(first);
+    pods.set(pod("b", "n2", "1"));
+    pods.set(pod("c", "n1", "250m"));
+    expect(cpuOn()).toEqual({ n1: 750, n2: 1000 });
+    pods.set(pod("a", "n1", "500m", "Succeeded"));
+    pods.delete("b");
+    expect(cpuOn()).toEqual({ n1: 250, n2: 0 });
   });
 });
 

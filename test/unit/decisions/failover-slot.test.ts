@@ -171,8 +171,14 @@ describe("chooseFailoverSlot: properties", () => {
         const best = Math.min(...usable.map(rank));
         expect(rank(choice.slot)).toBe(best);
         expect(choice.zoneFallback).toBe(best > 0);
-        // Free before leased within that group; the victim is the chosen slot's holder.
-        const group = usable.filter((s) => rank(s) === best);
+        // Within that group, a zone carrying the fewest heads (slots held by services); then free
+        // before leased within those zones; the victim is the chosen slot's holder.
+        const heads = (zone: string) =>
+          input.slots.filter((s) => s.zone === zone && s.holder.kind === "service").length;
+        const ranked = usable.filter((s) => rank(s) === best);
+        const fewest = Math.min(...ranked.map((s) => heads(s.zone)));
+        expect(heads(choice.slot.zone)).toBe(fewest);
+        const group = ranked.filter((s) => heads(s.zone) === fewest);
         if (choice.slot.holder.kind === "claim") {
           expect(group.some((s) => s.holder.kind === "free")).toBe(false);
           expect(choice.victim?.name).toBe(choice.slot.holder.name);

@@ -104,6 +104,43 @@ describe("WorkQueue de-duplication", () => {
   });
 });
 
+describe("WorkQueue urgent lane", () => {
+  it("hands out urgent keys before routine keys added earlier, each lane in order", async () => {
+    const urgent = new Set(["ns/failing", "ns/also-failing"]);
+    const q = new WorkQueue({ urgent: (key) => urgent.has(key) });
+    for (const key of ["ns/a", "ns/b", "ns/failing", "ns/c", "ns/also-failing"]) q.add(key);
+    expect(q.len()).toBe(5);
+    const order = [];
+    for (let i = 0; i < 5; i++) order.push(await q.get());
+    expect(order).toEqual(["ns/failing", "ns/also-failing", "ns/a", "ns/b", "ns/c"]);
+  });
+
+  it("moves a waiting key to the urgent lane when it is added again once urgent", async () => {
+    const urgent = new Set<string>();
+    const q = new WorkQueue({ urgent: (key) => urgent.has(key) });
+    q.add("ns/a");
+    q.add("ns/b");
+    urgent.add("ns/b");
+    q.add("ns/b");
+    expect(q.len()).toBe(2);
+    expect(await q.get()).toBe("ns/b");
+    expect(await q.get()).toBe("ns/a");
+  });
+
+  it("puts a key re-added while in flight in the lane it belongs to when it is done", async () => {
+    const urgent = new Set<string>();
+    const q = new WorkQueue({ urgent: (key) => urgent.has(key) });
+    q.add("ns/a");
+    expect(await q.get()).toBe("ns/a");
+    q.add("ns/b");
+    q.add("ns/a");
+    urgent.add("ns/a");
+    q.done("ns/a");
+    expect(await q.get()).toBe("ns/a");
+    expect(await q.get()).toBe("ns/b");
+  });
+});
+
 describe("WorkQueue delays", () => {
   beforeEach(() => {
     vi.useFakeTimers();

@@ -51,6 +51,45 @@ describe("TokenBucket", () => {
     expect([bucket.reserve(), bucket.reserve(), bucket.reserve()]).toEqual([0, 0, 500]);
   });
 
+  it("serves an urgent request issued behind a burst of routine ones first (real timers)", async () => {
+    // 50 QPS, burst 1: the first routine request takes the token, the next ones queue 20 ms apart.
+    const bucket = new TokenBucket(50, 1);
+    const order: string[] = [];
+    const take = (name: string, lane: "urgent" | "routine") => bucket.take(lane).then(() => order.push(name));
+    const started = Date.now();
+    const routine = Array.from({ length: 6 }, (_, i) => take(`routine-${i}`, "routine"));
+    await Promise.resolve();
+    expect(bucket.waiters()).toEqual({ urgent: 0, routine: 5 });
+    const urgent = take("urgent", "urgent");
+    expect(bucket.waiters()).toEqual({ urgent: 1, routine: 5 });
+    await Promise.all([...routine, urgent]);
+    expect(order).toEqual([
+      "routine-0",
+      "urgent",
+      "routine-1",
+      "routine-2",
+      "routine-3",
+      "routine-4",
+      "routine-5",
+    ]);
+    // Still the bucket's rate: six waits of 20 ms for the seven requests.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(6 * 20 - 5);
+  });
+
+  it("lets a request through at once while tokens last, in either lane, and keeps the routine order", async () => {
+    const bucket = new TokenBucket(100, 3);
+    const order: string[] = [];
+    await Promise.all([
+      bucket.take().then(() => order.push("a")),
+      bucket.take("urgent").then(() => order.push("b")),
+      bucket.take().then(() => order.push("c")),
+    ]);
+    expect(bucket.delayed).toBe(0);
+    await Promise.all(["d", "e", "f"].map((n) => bucket.take().then(() => order.push(n))));
+    expect(order).toEqual(["a", "b", "c", "d", "e", "f"]);
+    expect(bucket.delayed).toBe(3);
+  });
+
   it("rejects nonsense", () => {
     expect(() => new TokenBucket(0, 1)).toThrow(/qps/);
     expect(() => new TokenBucket(1, 0)).toThrow(/burst/);

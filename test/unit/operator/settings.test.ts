@@ -35,7 +35,7 @@ describe("parseSettings", () => {
       retryPeriodMs: 2_000,
     });
     expect(s.leaderElection.identity).toMatch(/.+_[0-9a-f]{8}$/);
-    expect(s.client).toEqual({ qps: 20, burst: 30 });
+    expect(s.client).toEqual({ qps: 20, burst: 30, priorityLanes: true });
     expect(s.concurrency).toEqual({ default: 1, byController: {} });
     expect(s.controllers.all).toBe(true);
     expect(s.resyncPeriodMs).toBe(600_000);
@@ -63,6 +63,7 @@ describe("parseSettings", () => {
       "7.5",
       "--kube-api-burst",
       "9",
+      "--no-priority-lanes",
       "--concurrency",
       "3",
       "--controller-concurrency",
@@ -89,7 +90,7 @@ describe("parseSettings", () => {
       renewDeadlineMs: 60_000,
       retryPeriodMs: 500,
     });
-    expect(s.client).toEqual({ qps: 7.5, burst: 9 });
+    expect(s.client).toEqual({ qps: 7.5, burst: 9, priorityLanes: false });
     expect(s.concurrency).toEqual({ default: 3, byController: { claims: 4, pools: 2 } });
     expect(s.resyncPeriodMs).toBe(0);
     expect(s.metrics).toEqual({ address: "127.0.0.1:0", host: "127.0.0.1", port: 0 });
