@@ -5,7 +5,6 @@ import type * as k8s from "@kubernetes/client-node";
 import {
   CONDITION_VALID,
   REASON_INVALID_SPEC,
-  setCondition,
   type ConditionInput,
   type ContingencyPool,
   type PoolClaim,
@@ -33,18 +32,17 @@ import {
   slotLeasesHeldBy,
   slotLeasesRevokedFrom,
 } from "./indexes.ts";
-import { sameJson } from "./json-equal.ts";
 import { swapHolder } from "./slot-ledger.ts";
+import { StaleRead, writeStatus } from "./claim-status.ts";
+import { reconcileWorkload } from "./workload.ts";
 import { admit, isTerminated, toClaimView, toSlotView } from "./views.ts";
-
-type ClaimStatus = NonNullable<PoolClaim["status"]>;
 
 /**
  * Waiting for a tenant pod to go: its deletion wakes the claim (tenant pods are watched), so this
  * is only a safety net. Polling faster cost thousands of reconciles a second when many claims were
  * released at once.
  */
-const POD_GONE_FALLBACK_MS = 5_000;
+export const POD_GONE_FALLBACK_MS = 5_000;
 
 /** A tenant pod the API server refused is tried again this often (a change to the claim retries at once). */
 const TENANT_POD_RETRY_MS = 30_000;
@@ -92,9 +90,16 @@ async function reconcileClaimOnce(
   const poolParsed = poolRaw ? parsedPool(poolRaw) : undefined;
   const pool = poolParsed?.ok ? poolParsed.value : undefined;
 
+  const deleting = !!raw.metadata?.deletionTimestamp;
+  const parsedAny = parsedClaim(raw);
+  // Workload mode (no template): the tenant's own pods get the claim's slots.
+  if (parsedAny.ok && parsedAny.value.spec.template === undefined) {
+    if (!deleting) await addFinalizer(ctx.client, raw, finalizer);
+    return reconcileWorkload(ctx, raw, parsedAny.value, pool, deleting);
+  }
   let claim: PoolClaim | undefined;
-  if (!raw.metadata?.deletionTimestamp) {
-    const parsed = parsedClaim(raw);
+  if (!deleting) {
+    const parsed = parsedAny;
     if (!parsed.ok) {
       await writeStatus(
         ctx,
@@ -154,6 +159,7 @@ function observeClaim(
       pod: pod && {
         terminating: !!pod.metadata?.deletionTimestamp,
         finished: isTerminated(pod),
+        succeeded: pod.status?.phase === "Succeeded",
         onHeldSlot:
           !!held &&
           pod.spec?.nodeName === held.node &&
@@ -194,7 +200,7 @@ async function applyClaimAction(
       }
       return { requeueAfterMs: POD_GONE_FALLBACK_MS };
     case "freeSlot": {
-      const swapped = await swapHolder(ctx.client, lease!, { kind: "free" });
+      const swapped = await swapHolder(ctx.client, lease!, { kind: "free" }, CLEAR_REVOCATION);
       return swapped.ok ? {} : { requeueAfterMs: 100 };
     }
     case "removeFinalizer":
@@ -231,6 +237,22 @@ async function applyClaimAction(
     }
     case "runPod":
       return runOnSlot(ctx, state, action);
+    case "complete": {
+      // The pod is done with the slot: it goes back to the pool at once, and says so.
+      const claim = state.claim!;
+      const swapped = await swapHolder(ctx.client, lease!, { kind: "free" }, CLEAR_REVOCATION);
+      if (!swapped.ok) return { requeueAfterMs: 100 };
+      const reason = action.succeeded ? "TenantPodSucceeded" : "TenantPodFailed";
+      const message = `the tenant pod ${action.succeeded ? "completed" : "failed"}; slot ${action.slot.leaseName} went back to the pool`;
+      await writeStatus(
+        ctx,
+        claim,
+        { phase: "Completed", reason, message, leaseName: undefined },
+        { type: "Ready", status: "False", reason, message },
+      );
+      ctx.events.normal(claim, "Completed", message);
+      return {};
+    }
     case "stopOrphanPod":
       await noticeRevocation(ctx, {
         claim: { namespace, name },
@@ -296,7 +318,13 @@ async function applyClaimAction(
   }
 }
 
-const ADMITTED: ConditionInput = {
+/** A slot the claim gives back itself was not revoked from anyone: an older revocation note goes. */
+export const CLEAR_REVOCATION = {
+  [annotations.revokedClaim]: undefined,
+  [annotations.revocationReason]: undefined,
+};
+
+export const ADMITTED: ConditionInput = {
   type: CONDITION_VALID,
   status: "True",
   reason: "Admitted",
@@ -457,39 +485,3 @@ function podCondition(pod: k8s.V1Pod): ConditionInput | undefined {
       }
     : undefined;
 }
-
-/** Merge-patches the status fields given (undefined clears one) and the conditions, skipping writes that change nothing. */
-async function writeStatus(
-  ctx: ControllerContext,
-  claim: PoolClaim,
-  fields: Partial<Record<keyof ClaimStatus, unknown>>,
-  ...conditions: ConditionInput[]
-): Promise<void> {
-  const current = (claim.status ?? {}) as Record<string, unknown>;
-  const now = new Date(ctx.now());
-  let next = claim.status?.conditions ?? [];
-  for (const c of conditions)
-    next = setCondition(next, { ...c, observedGeneration: claim.metadata.generation }, now);
-  const patch: Record<string, unknown> = { observedGeneration: claim.metadata.generation };
-  for (const [k, v] of Object.entries(fields)) patch[k] = v === undefined ? null : v;
-  if (conditions.length) patch.conditions = next;
-  const changed = Object.entries(patch).some(([k, v]) => !sameJson(current[k] ?? null, v));
-  if (!changed) return;
-  try {
-    // Under an optimistic lock: a status decided on a stale read (the revoker wrote meanwhile) fails
-    // with 409 and is decided again, instead of overwriting what the revoker wrote.
-    await ctx.client.patchCustomStatus(
-      claimResource,
-      claim.metadata.name!,
-      claim.metadata.namespace,
-      patch,
-      claim.metadata.resourceVersion,
-    );
-  } catch (err) {
-    if (isConflict(err)) throw new StaleRead();
-    if (!isNotFound(err)) throw err;
-  }
-}
-
-/** The caches were behind the API server; the reconcile is repeated shortly with fresher ones. */
-class StaleRead extends Error {}

@@ -31,8 +31,11 @@ import type { ControllerContext, ReconcileResult } from "./context.ts";
 import { annotations, labels, roles } from "./labels.ts";
 import { placeholderName, placeholderPod, placeholderPriorityClassObject, tenantPodClaim } from "./pods.ts";
 import { noticeRevocation } from "./revocation.ts";
+import { workloadPlan } from "./workload.ts";
+import type { ClaimView } from "../decisions/types.ts";
 import {
   observeNodes,
+  parsedClaim,
   parsedPool,
   podsOfPool,
   poolClaims,
@@ -75,7 +78,7 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
   const pool = parsed.value;
   const view = toPoolView(pool);
   const nodes = observeNodes(ctx);
-  const claims = poolClaims(ctx, pool, name);
+  const claims = poolClaims(ctx, pool, name).map((view) => withWorkloadDemand(ctx, view, pool));
   let observed = poolSlots(ctx, name);
   const leaseOf = new Map(observed.map((o) => [o.slot.leaseName, o.lease]));
 
@@ -235,19 +238,30 @@ async function applyLedgerAction(
   }
 }
 
+/** A workload claim's view carries how many more slots its waiting pods ask for now. */
+function withWorkloadDemand(ctx: ControllerContext, view: ClaimView, pool: ContingencyPool): ClaimView {
+  const raw = ctx.cache.claims.get(view.name, view.namespace);
+  const parsed = raw ? parsedClaim(raw) : undefined;
+  if (!parsed?.ok || parsed.value.spec.template !== undefined) return view;
+  const { plan } = workloadPlan(ctx, parsed.value, pool);
+  return { ...view, slotsWanted: plan.slotsWanted, gang: parsed.value.spec.gang };
+}
+
 function slotObservation({ slot, lease }: { slot: SlotView; lease: k8s.V1Lease }): PoolSlotObservation {
   return { slot, revokedClaim: lease.metadata?.annotations?.[annotations.revokedClaim] };
 }
 
 /**
  * The tenant pods on a pool's slots. Labels alone prove nothing (anyone who may create a pod can
- * copy them), so a pod counts only under its claim's controller reference.
+ * copy them), so an inline pod counts only under its claim's controller reference; a tenant's own
+ * pod (workload mode) only for the claim its label names in its own namespace.
  */
 function tenantPodsOnSlots(ctx: ControllerContext, pool: string): TenantPodOnSlot[] {
   return podsOfPool(ctx, pool).flatMap((pod) => {
     const l = pod.metadata?.labels ?? {};
     const leaseName = l[labels.slot];
-    const claim = tenantPodClaim(pod);
+    const claim =
+      tenantPodClaim(pod) ?? (l[labels.claim] ? `${pod.metadata?.namespace}/${l[labels.claim]}` : undefined);
     if (l[labels.role] !== roles.tenant || !leaseName || !claim) return [];
     return [{ leaseName, claim, finished: isTerminated(pod) }];
   });

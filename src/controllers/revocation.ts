@@ -35,6 +35,18 @@ export async function noticeRevocation(ctx: ControllerContext, r: Revocation): P
       : `the tenant pod stops within ${r.graceSeconds}s`;
   const status = (claim?.status ?? {}) as { phase?: string; revokedAt?: string };
   const already = (status.phase === "Revoking" || status.phase === "Expired") && status.revokedAt;
+  // A workload claim (no template) keeps its phase: it may hold other slots, and its pod on this
+  // one is evicted by the claim controller, woken by the Lease, which says which slot went.
+  const workload =
+    claim !== undefined && (claim.spec as { template?: unknown } | undefined)?.template === undefined;
+  if (workload) {
+    ctx.events.warning(
+      claim,
+      r.reason,
+      `${r.message}; the pod on the slot is evicted within ${r.graceSeconds}s`,
+    );
+    return;
+  }
   if (claim && !already) {
     try {
       await ctx.client.patchCustomStatus(claimResource, r.claim.name, r.claim.namespace, {

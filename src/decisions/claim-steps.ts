@@ -15,6 +15,8 @@ export interface ClaimPodView {
   terminating: boolean;
   /** Its phase is Succeeded or Failed. */
   finished: boolean;
+  /** Its phase is Succeeded. */
+  succeeded: boolean;
   /** It runs on the slot the claim holds now (its node and slot label match). */
   onHeldSlot: boolean;
 }
@@ -66,6 +68,8 @@ export type ClaimAction =
       phase: "Revoking" | "Expired";
       graceSeconds: number;
     }
+  /** The claim's pod finished on its slot: the slot goes back to the pool at once, the claim is Completed. */
+  | { kind: "complete"; slot: SlotView; succeeded: boolean }
   /** The claim holds its slot: run its pod there and report Bound. */
   | { kind: "runPod"; slot: SlotView; boundAt: number; expiresAt?: number }
   /** A pod outlived its claim's hold on the slot: stop it, as a revocation would. */
@@ -118,7 +122,7 @@ export function nextClaimAction(o: ClaimObserved): ClaimAction {
     }
     if (phase === "Expired") return { kind: "none" };
   }
-  if (phase === "Revoked") return { kind: "none" };
+  if (phase === "Revoked" || phase === "Completed") return { kind: "none" };
   if (!o.verdict.admitted) return { kind: "refuse", reason: o.verdict.reason, message: o.verdict.message };
   return { kind: "waitForSlot" };
 }
@@ -126,7 +130,7 @@ export function nextClaimAction(o: ClaimObserved): ClaimAction {
 function heldSlotAction(o: ClaimObserved, slot: SlotView, plannedGraceSeconds: number): ClaimAction {
   // A revoker swaps the Lease before it writes the claim's status: a Lease still naming a revoked
   // claim is a cache that has not caught up yet.
-  if (o.phase === "Revoking" || o.phase === "Revoked" || o.phase === "Expired")
+  if (o.phase === "Revoking" || o.phase === "Revoked" || o.phase === "Expired" || o.phase === "Completed")
     return { kind: "waitForCache" };
   // Admission holds for as long as the claim runs, not only at the grant.
   if (!o.verdict.admitted)
@@ -147,5 +151,7 @@ function heldSlotAction(o: ClaimObserved, slot: SlotView, plannedGraceSeconds: n
       phase: "Expired",
       graceSeconds: plannedGraceSeconds,
     };
+  // A finished pod gives its slot back at once: a slot is lent for work, not for a pod's remains.
+  if (o.pod?.finished && o.pod.onHeldSlot) return { kind: "complete", slot, succeeded: o.pod.succeeded };
   return { kind: "runPod", slot, boundAt: o.boundAt ?? o.now, expiresAt: o.expiresAt };
 }

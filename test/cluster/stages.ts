@@ -218,6 +218,63 @@ const podNeverReadyStage = {
   },
 };
 
+/**
+ * A deleted pod that carries a finalizer (a Job's pods carry batch.kubernetes.io/job-tracking)
+ * ends as a kubelet ends it: its containers stop by the deletion deadline and it turns Failed.
+ * Upstream pod-delete only removes pods without finalizers, so such a pod would run forever and
+ * its Job would never see it go; the Job controller removes its finalizer once it is Failed, and
+ * pod-delete then removes it.
+ */
+const podTerminateWithFinalizersStage = {
+  apiVersion: "kwok.x-k8s.io/v1alpha1",
+  kind: "Stage",
+  metadata: { name: "understudy-pod-terminate-with-finalizers" },
+  spec: {
+    resourceRef: { apiGroup: "v1", kind: "Pod" },
+    selector: {
+      matchExpressions: [
+        { key: ".metadata.deletionTimestamp", operator: "Exists" },
+        { key: ".metadata.finalizers", operator: "Exists" },
+        { key: ".status.phase", operator: "In", values: ["Pending", "Running"] },
+      ],
+    },
+    weight: 1,
+    delay: {
+      durationMilliseconds: 20,
+      jitterDurationFrom: { expressionFrom: ".metadata.deletionTimestamp" },
+    },
+    next: {
+      statusTemplate: [
+        "{{ $now := Now }}",
+        "conditions:",
+        "- lastTransitionTime: {{ $now | Quote }}",
+        '  status: "False"',
+        "  reason: PodFailed",
+        "  type: Ready",
+        "- lastTransitionTime: {{ $now | Quote }}",
+        '  status: "False"',
+        "  reason: PodFailed",
+        "  type: ContainersReady",
+        "containerStatuses:",
+        "{{ range .spec.containers }}",
+        "- image: {{ .image | Quote }}",
+        "  name: {{ .name | Quote }}",
+        "  ready: false",
+        "  restartCount: 0",
+        "  started: false",
+        "  state:",
+        "    terminated:",
+        "      exitCode: 137",
+        "      reason: Error",
+        "      finishedAt: {{ $now | Quote }}",
+        "{{ end }}",
+        "phase: Failed",
+        "",
+      ].join("\n"),
+    },
+  },
+};
+
 export function kwokModuleDir(): string {
   const out = execFileSync("go", ["mod", "download", "-json", `sigs.k8s.io/kwok@${versions.kwok}`], {
     encoding: "utf8",
@@ -246,5 +303,7 @@ export function renderStages(moduleDir = kwokModuleDir()): string {
     ),
   );
   const stages = docs.map(quicken).flatMap((d) => (d.metadata.name === "pod-ready" ? splitPodReady(d) : [d]));
-  return [...stages, podNotReadyStage, podNeverReadyStage].map((d) => stringify(d)).join("---\n");
+  return [...stages, podNotReadyStage, podNeverReadyStage, podTerminateWithFinalizersStage]
+    .map((d) => stringify(d))
+    .join("---\n");
 }

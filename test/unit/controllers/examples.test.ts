@@ -25,8 +25,8 @@ describe("the example manifests", () => {
           zone: claim.value.spec.zone,
         },
         pool: toPoolView(pool.value),
-        podSpec: claim.value.spec.template.spec,
-        podMetadata: claim.value.spec.template.metadata,
+        podSpec: claim.value.spec.template?.spec,
+        podMetadata: claim.value.spec.template?.metadata,
       });
       expect(verdict).toEqual({ admitted: true });
     });

@@ -19,7 +19,7 @@ function observed(overrides: Partial<ClaimObserved> = {}): ClaimObserved {
   };
 }
 
-const running = { terminating: false, finished: false, onHeldSlot: true };
+const running = { terminating: false, finished: false, succeeded: false, onHeldSlot: true };
 
 describe("nextClaimAction", () => {
   const table: [string, Partial<ClaimObserved>, ReturnType<typeof nextClaimAction>][] = [
@@ -75,6 +75,21 @@ describe("nextClaimAction", () => {
       { phase: "Pending", held, boundAt: 5_000, expiresAt: 20_000 },
       { kind: "runPod", slot: held, boundAt: 5_000, expiresAt: 20_000 },
     ],
+    [
+      "a pod that finished on its slot gives the slot back",
+      { phase: "Bound", held, pod: { ...running, finished: true, succeeded: true } },
+      { kind: "complete", slot: held, succeeded: true },
+    ],
+    [
+      "a Completed claim whose Lease the cache still shows waits",
+      { phase: "Completed", held },
+      { kind: "waitForCache" },
+    ],
+    [
+      "a Completed claim stays",
+      { phase: "Completed", pod: { ...running, finished: true } },
+      { kind: "none" },
+    ],
     // No slot held.
     [
       "a pod that outlived its lease is stopped, as a revocation would",
@@ -125,7 +140,7 @@ describe("nextClaimAction", () => {
   });
 
   it("answers every combination of phase, slot, pod and admission with one action", () => {
-    const phases = ["Pending", "Bound", "Revoking", "Revoked", "Expired"] as const;
+    const phases = ["Pending", "Bound", "Revoking", "Revoked", "Expired", "Completed"] as const;
     const pods = [undefined, running, { ...running, terminating: true }, { ...running, finished: true }];
     for (const phase of phases)
       for (const pod of pods)
