@@ -199,6 +199,39 @@ export const PoolClaimStatusSchema = z
       .describe(
         "Who took the slot: service:<namespace>/<name> for a failover, or pool for the pool's own needs.",
       ),
+    usage: z
+      .object({
+        slotSeconds: z
+          .number()
+          .min(0)
+          .describe("Slot-seconds of the holds that ended (open holds are in held)."),
+        waitingSeconds: z
+          .number()
+          .min(0)
+          .describe(
+            "Seconds the claim waited for a slot, in waits that ended (an open wait is in waitingSince).",
+          ),
+        revocations: z
+          .record(z.string(), z.int().min(0))
+          .describe("Slots taken from the claim, by reason (Failover, PoolShrunk, Expired, ...)."),
+        held: z
+          .array(
+            z
+              .object({
+                leaseName: z.string().describe("The slot Lease."),
+                since: timestamp("When the hold began (the Lease's acquireTime)."),
+              })
+              .describe("A hold still open."),
+          )
+          .describe("Holds still open."),
+        waitingSince: timestamp(
+          "When the wait now open began; unset when the claim does not wait.",
+        ).optional(),
+      })
+      .optional()
+      .describe(
+        "Usage accounting, kept from the slot ledger: totals of what ended, and what is still open (understudy usage adds them up to now).",
+      ),
     reason: z.string().optional().describe("Machine-readable reason for the current phase, in CamelCase."),
     message: z.string().optional().describe("Human-readable details about the current phase."),
     conditions: conditionList(

@@ -34,6 +34,7 @@ import {
 } from "./indexes.ts";
 import { swapHolder } from "./slot-ledger.ts";
 import { StaleRead, writeStatus } from "./claim-status.ts";
+import { countUsage, nextUsage, usagePatch } from "./usage.ts";
 import { reconcileWorkload } from "./workload.ts";
 import { admit, isTerminated, toClaimView, toSlotView } from "./views.ts";
 
@@ -114,8 +115,16 @@ async function reconcileClaimOnce(
     await addFinalizer(ctx.client, raw, finalizer);
   }
   const observed = observeClaim(ctx, raw, claim, pool);
-  const action = nextClaimAction(observed.decision);
-  return applyClaimAction(ctx, { raw, claim, pool, ...observed }, action);
+  const { decision } = observed;
+  // The usage record follows the ledger; it goes with the status this pass writes.
+  const wanting = decision.phase === "Pending" && decision.verdict.admitted && !decision.held;
+  const usage = claim ? nextUsage(ctx, claim, wanting) : undefined;
+  const action = nextClaimAction(decision);
+  const state = { raw, claim, pool, usage, ...observed };
+  // Actions that write no status of their own still bring the usage record up to the ledger (a
+  // Completed or Revoked claim closes its last hold this way).
+  if (usage?.changed && !STATUS_WRITING_ACTIONS.has(action.kind)) await recordStatus(ctx, state, {});
+  return applyClaimAction(ctx, state, action);
 }
 
 interface ClaimObservation {
@@ -176,6 +185,34 @@ interface ClaimState extends ClaimObservation {
   raw: k8s.KubernetesObject;
   claim: PoolClaim | undefined;
   pool: ContingencyPool | undefined;
+  usage: ReturnType<typeof nextUsage> | undefined;
+}
+
+/** Actions whose apply writes the claim's status (with its usage record). */
+const STATUS_WRITING_ACTIONS: ReadonlySet<ClaimAction["kind"]> = new Set([
+  "complete",
+  "runPod",
+  "recordRevoked",
+  "refuse",
+  "waitForSlot",
+]);
+
+/** The claim's status with its usage record; the record is counted in the metrics once written. */
+async function recordStatus(
+  ctx: ControllerContext,
+  state: ClaimState,
+  fields: Parameters<typeof writeStatus>[2],
+  ...conditions: ConditionInput[]
+): Promise<void> {
+  const claim = state.claim!;
+  const usage = state.usage;
+  await writeStatus(
+    ctx,
+    claim,
+    usage ? { ...fields, usage: usagePatch(usage.status, claim.status?.usage) } : fields,
+    ...conditions,
+  );
+  if (usage?.changed) countUsage(ctx, claim, usage.previous, usage.next);
 }
 
 async function applyClaimAction(
@@ -244,9 +281,9 @@ async function applyClaimAction(
       if (!swapped.ok) return { requeueAfterMs: 100 };
       const reason = action.succeeded ? "TenantPodSucceeded" : "TenantPodFailed";
       const message = `the tenant pod ${action.succeeded ? "completed" : "failed"}; slot ${action.slot.leaseName} went back to the pool`;
-      await writeStatus(
+      await recordStatus(
         ctx,
-        claim,
+        state,
         { phase: "Completed", reason, message, leaseName: undefined },
         { type: "Ready", status: "False", reason, message },
       );
@@ -267,7 +304,7 @@ async function applyClaimAction(
       return { requeueAfterMs: POD_GONE_FALLBACK_MS };
     case "recordRevoked": {
       const claim = state.claim!;
-      await writeStatus(ctx, claim, {
+      await recordStatus(ctx, state, {
         phase: action.next,
         reason: action.reason,
         message: action.message,
@@ -284,9 +321,9 @@ async function applyClaimAction(
     case "refuse": {
       const claim = state.claim!;
       if (claim.status?.reason !== action.reason) ctx.events.warning(claim, action.reason, action.message);
-      await writeStatus(
+      await recordStatus(
         ctx,
-        claim,
+        state,
         { phase: "Pending", reason: action.reason, message: action.message },
         { type: CONDITION_VALID, status: "False", reason: action.reason, message: action.message },
         {
@@ -300,9 +337,9 @@ async function applyClaimAction(
     }
     case "waitForSlot": {
       const claim = state.claim!;
-      await writeStatus(
+      await recordStatus(
         ctx,
-        claim,
+        state,
         {
           phase: "Pending",
           reason: "WaitingForSlot",
@@ -344,9 +381,9 @@ async function runOnSlot(
   const problem = PROBLEM_REASONS.has(podReady.reason);
   if (problem && claim.status?.conditions?.find((c) => c.type === "Ready")?.reason !== podReady.reason)
     ctx.events.warning(claim, podReady.reason, podReady.message);
-  await writeStatus(
+  await recordStatus(
     ctx,
-    claim,
+    state,
     {
       phase: "Bound",
       leaseName: slot.leaseName,

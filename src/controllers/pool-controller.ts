@@ -94,6 +94,7 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
   };
   const ledger = nextPoolLedgerActions({
     ...ledgerObserved,
+    usageHolds: usageHolds(ctx, name),
     existingClaims: new Set(
       observed.flatMap(({ slot }) =>
         slot.holder.kind === "claim" && ctx.cache.claims.get(slot.holder.name, slot.holder.namespace)
@@ -236,6 +237,17 @@ async function applyLedgerAction(
       await swapHolder(ctx.client, leaseOf.get(action.slot.leaseName)!, { kind: "free" });
       return;
   }
+}
+
+/** The slots the pool's claims' usage records still count as held. */
+function usageHolds(ctx: ControllerContext, pool: string): Set<string> {
+  const out = new Set<string>();
+  for (const raw of ctx.cache.claims.list()) {
+    const parsed = parsedClaim(raw);
+    if (!parsed.ok || parsed.value.spec.pool !== pool) continue;
+    for (const hold of parsed.value.status?.usage?.held ?? []) out.add(hold.leaseName);
+  }
+  return out;
 }
 
 /** A workload claim's view carries how many more slots its waiting pods ask for now. */

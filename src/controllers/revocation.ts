@@ -40,6 +40,16 @@ export async function noticeRevocation(ctx: ControllerContext, r: Revocation): P
   const workload =
     claim !== undefined && (claim.spec as { template?: unknown } | undefined)?.template === undefined;
   if (workload) {
+    // Who took a slot and when, without a phase: the claim may hold others.
+    try {
+      await ctx.client.patchCustomStatus(claimResource, r.claim.name, r.claim.namespace, {
+        revokedAt: new Date(now).toISOString(),
+        revokeDeadline: new Date(now + r.graceSeconds * 1000).toISOString(),
+        revokedBy: r.by,
+      });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
     ctx.events.warning(
       claim,
       r.reason,

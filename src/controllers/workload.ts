@@ -18,6 +18,7 @@ import { jsonPatch, pointerSegment, type JsonPatchOperation } from "../operator/
 import { compareStrings } from "../decisions/order.ts";
 import { FinalizerConflictError, removeFinalizer } from "../operator/finalizers.ts";
 import { ADMITTED, CLEAR_REVOCATION, POD_GONE_FALLBACK_MS } from "./claim-controller.ts";
+import { countUsage, nextUsage, usagePatch } from "./usage.ts";
 import { writeStatus } from "./claim-status.ts";
 import type { ControllerContext, InvolvedObject, ReconcileResult } from "./context.ts";
 import { finalizer } from "./labels.ts";
@@ -354,7 +355,10 @@ export async function reconcileWorkload(
       }
     }
   }
-  await writeWorkloadStatus(ctx, claim, observed, plan);
+  // Usage goes in the same status write; it is counted in the metrics once written.
+  const usage = nextUsage(ctx, claim, plan.waiting > 0);
+  await writeWorkloadStatus(ctx, claim, observed, plan, usagePatch(usage.status, claim.status?.usage));
+  if (usage.changed) countUsage(ctx, claim, usage.previous, usage.next);
   const expiry = observed.expiresAt !== undefined ? Math.max(10, observed.expiresAt - ctx.now()) : undefined;
   const after = Math.min(pending ? WORKLOAD_SETTLE_MS : Infinity, expiry ?? Infinity);
   return after === Infinity ? {} : { requeueAfterMs: after };
@@ -365,6 +369,7 @@ async function writeWorkloadStatus(
   claim: PoolClaim,
   observed: WorkloadObserved,
   plan: WorkloadPlan,
+  usage: ReturnType<typeof usagePatch>,
 ): Promise<void> {
   const held = [...observed.held].sort((a, b) => compareStrings(a.leaseName, b.leaseName));
   const expired = observed.expired || plan.expiring;
@@ -408,6 +413,7 @@ async function writeWorkloadStatus(
       podsWaiting: plan.waiting,
       podsRefused: plan.refused.length,
       boundAt,
+      usage,
     },
     admission.admitted
       ? ADMITTED

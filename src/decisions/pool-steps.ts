@@ -35,6 +35,8 @@ export interface PoolLedgerObserved {
   /** Claims that exist ("namespace/name"), deleted or not: a slot naming another is orphaned. */
   existingClaims: ReadonlySet<string>;
   tenantPods: readonly TenantPodOnSlot[];
+  /** Slots a claim's usage record still counts as held: removed only once the record closed them. */
+  usageHolds?: ReadonlySet<string>;
 }
 
 export type PoolLedgerAction =
@@ -83,11 +85,12 @@ export function nextPoolLedgerActions(o: PoolLedgerObserved): PoolLedgerDecision
   const actions: PoolLedgerAction[] = [
     ...plan.create.map((creation): PoolLedgerAction => ({ kind: "createSlot", creation })),
     ...plan.move.map((move): PoolLedgerAction => ({ kind: "moveSlot", move })),
-    ...plan.remove.map((removal): PoolLedgerAction =>
-      removal.revoke
-        ? { kind: "revokeSlot", slot: removal.slot, ...removal.revoke }
-        : { kind: "removeSlot", slot: removal.slot },
-    ),
+    ...plan.remove.flatMap((removal): PoolLedgerAction[] => {
+      if (removal.revoke) return [{ kind: "revokeSlot", slot: removal.slot, ...removal.revoke }];
+      // A slot taken from a claim stays until the claim's usage record has seen why it went.
+      if (o.usageHolds?.has(removal.slot.leaseName)) return [];
+      return [{ kind: "removeSlot", slot: removal.slot }];
+    }),
   ];
   // A slot whose claim is gone (deleted before it could release the slot, e.g. while no operator
   // led) goes back to the pool once no pod of that tenant is left on it.

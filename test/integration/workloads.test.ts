@@ -1,6 +1,8 @@
 import type * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SLOT_SCHEDULING_GATE, poolResource } from "../../src/api/index.ts";
+import type { UsageReport } from "../../src/cli/usage.ts";
+import { cli } from "../support/cli.ts";
 import { installCrds } from "../support/crds.ts";
 import {
   deleteNamespace,
@@ -248,6 +250,36 @@ describe("workload mode", () => {
       );
       await expectPodsOnHeldSlots(webPool, "web", replicas);
     }
+  });
+
+  it("accounts usage per claim and namespace, read back by understudy usage", async () => {
+    // batch: five slots from the start, one taken back when the pool shrank, one given again;
+    // quick: one slot for its 2 s pod, freed when it finished.
+    await eventually("batch's revocation recorded", async () => {
+      const c = await getClaim(client, tenants, "batch");
+      return c.status?.usage?.revocations?.PoolShrunk === 1 && c;
+    });
+    const report = JSON.parse(await cli("usage", "-n", tenants, "-o", "json")) as UsageReport;
+    const row = (claim: string) => report.claims.find((r) => r.claim === claim)!;
+    expect(row("batch")).toMatchObject({ pool: batchPool, slotsHeld: 4, revocations: { PoolShrunk: 1 } });
+    expect(row("batch").slotSeconds).toBeGreaterThan(4 * 5);
+    expect(row("batch").waitingSeconds).toBeGreaterThan(0);
+    expect(row("quick")).toMatchObject({ slotsHeld: 0, revocations: {} });
+    // Its pod ran about 2 s on the slot (KWOK's completion delay), plus scheduling and noticing.
+    expect(row("quick").slotSeconds).toBeGreaterThan(1);
+    expect(row("quick").slotSeconds).toBeLessThan(15);
+    const total = report.namespaces.find((n) => n.namespace === tenants && n.pool === batchPool)!;
+    expect(total.slotSeconds).toBeCloseTo(row("batch").slotSeconds + row("quick").slotSeconds, 1);
+    expect(total.revocations).toEqual({ PoolShrunk: 1 });
+    const table = await cli("usage", "-n", tenants);
+    expect(table).toMatch(/NAMESPACE\s+CLAIM\s+POOL\s+SLOTS\s+SLOT-SECONDS\s+WAITING-SECONDS\s+REVOCATIONS/);
+    expect(table).toMatch(new RegExp(`batch\\s+${batchPool}\\s+4\\s+[0-9.]+\\s+[0-9.]+\\s+PoolShrunk=1`));
+    const metrics = await operator.metrics();
+    expect(metrics).toMatch(
+      new RegExp(
+        `understudy_tenant_revocations_total\\{pool="${batchPool}",namespace="${tenants}",reason="PoolShrunk"\\} 1`,
+      ),
+    );
   });
 
   it("never had a slot with two pods, nor a pod on a slot its claim did not hold", () => {

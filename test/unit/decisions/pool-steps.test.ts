@@ -84,6 +84,26 @@ describe("nextPoolLedgerActions", () => {
   });
 });
 
+describe("removing a slot taken from a claim", () => {
+  it("waits until no claim's usage record still counts it as held", () => {
+    const shrunk = pool({ zones: [{ name: "a", slots: 0 }] });
+    const observed = {
+      pool: shrunk,
+      nodes,
+      claims: [],
+      tenantPods: [],
+      slots: [{ slot: freeA }],
+      existingClaims: new Set<string>(),
+    };
+    expect(nextPoolLedgerActions({ ...observed, usageHolds: new Set([freeA.leaseName]) }).actions).toEqual(
+      [],
+    );
+    expect(nextPoolLedgerActions({ ...observed, usageHolds: new Set() }).actions).toEqual([
+      { kind: "removeSlot", slot: freeA },
+    ]);
+  });
+});
+
 describe("planPoolGrants", () => {
   it("does not grant a free slot while the last tenant's pod is still on it", () => {
     const slots = [{ slot: freeA, revokedClaim: "t/old" }];
