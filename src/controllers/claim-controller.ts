@@ -32,7 +32,7 @@ import {
   slotLeasesHeldBy,
   slotLeasesRevokedFrom,
 } from "./indexes.ts";
-import { swapHolder } from "./slot-ledger.ts";
+import { CLEAR_REVOCATION, revocationNote, swapHolder } from "./slot-ledger.ts";
 import { StaleRead, writeStatus } from "./claim-status.ts";
 import { countUsage, nextUsage, usagePatch } from "./usage.ts";
 import { reconcileWorkload } from "./workload.ts";
@@ -188,6 +188,21 @@ interface ClaimState extends ClaimObservation {
   usage: ReturnType<typeof nextUsage> | undefined;
 }
 
+/** A released claim lets go of its object: the slot-release finalizer comes off. */
+export async function letGoOfClaim(
+  ctx: ControllerContext,
+  raw: k8s.KubernetesObject,
+): Promise<ReconcileResult> {
+  try {
+    await removeFinalizer(ctx.client, raw, finalizer);
+  } catch (err) {
+    if (isNotFound(err)) return {};
+    if (err instanceof FinalizerConflictError) return { requeueAfterMs: 100 };
+    throw err;
+  }
+  return {};
+}
+
 /** Actions whose apply writes the claim's status (with its usage record). */
 const STATUS_WRITING_ACTIONS: ReadonlySet<ClaimAction["kind"]> = new Set([
   "complete",
@@ -241,14 +256,7 @@ async function applyClaimAction(
       return swapped.ok ? {} : { requeueAfterMs: 100 };
     }
     case "removeFinalizer":
-      try {
-        await removeFinalizer(ctx.client, raw, finalizer);
-      } catch (err) {
-        if (isNotFound(err)) return {};
-        if (err instanceof FinalizerConflictError) return { requeueAfterMs: 100 };
-        throw err;
-      }
-      return {};
+      return letGoOfClaim(ctx, raw);
     case "waitForCache":
       return { requeueAfterMs: 200 };
     case "revoke": {
@@ -258,7 +266,7 @@ async function applyClaimAction(
         ctx.client,
         lease!,
         { kind: "free" },
-        { [annotations.revokedClaim]: `${namespace}/${name}`, [annotations.revocationReason]: action.reason },
+        revocationNote({ namespace, name }, action.reason),
       );
       if (!swapped.ok) return { requeueAfterMs: 100 };
       ctx.metrics?.revoked(claim.spec.pool, action.reason);
@@ -354,12 +362,6 @@ async function applyClaimAction(
       return {};
   }
 }
-
-/** A slot the claim gives back itself was not revoked from anyone: an older revocation note goes. */
-export const CLEAR_REVOCATION = {
-  [annotations.revokedClaim]: undefined,
-  [annotations.revocationReason]: undefined,
-};
 
 export const ADMITTED: ConditionInput = {
   type: CONDITION_VALID,

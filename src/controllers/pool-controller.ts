@@ -43,7 +43,7 @@ import {
   slotLeasesOfPool,
 } from "./indexes.ts";
 import { sameJson } from "./json-equal.ts";
-import { createSlotLease, deleteSlotLease, slotLease, swapHolder } from "./slot-ledger.ts";
+import { createSlotLease, deleteSlotLease, revocationNote, slotLease, swapHolder } from "./slot-ledger.ts";
 import { isTerminated, toPoolView, toSlotView } from "./views.ts";
 
 export function poolSlots(ctx: ControllerContext, pool: string): { slot: SlotView; lease: k8s.V1Lease }[] {
@@ -212,10 +212,7 @@ async function applyLedgerAction(
         ctx.client,
         leaseOf.get(slot.leaseName)!,
         { kind: "free" },
-        {
-          [annotations.revokedClaim]: `${claim.namespace}/${claim.name}`,
-          [annotations.revocationReason]: "PoolShrunk",
-        },
+        revocationNote(claim, "PoolShrunk"),
       );
       if (!swapped.ok) return; // changed meanwhile: decide again next time
       ctx.metrics?.revoked(name, "PoolShrunk");

@@ -16,13 +16,11 @@ import {
 import { isNotFound, isConflict } from "../kube/errors.ts";
 import { jsonPatch, pointerSegment, type JsonPatchOperation } from "../operator/json-patch.ts";
 import { compareStrings } from "../decisions/order.ts";
-import { FinalizerConflictError, removeFinalizer } from "../operator/finalizers.ts";
-import { ADMITTED, CLEAR_REVOCATION, POD_GONE_FALLBACK_MS } from "./claim-controller.ts";
+import { ADMITTED, letGoOfClaim, POD_GONE_FALLBACK_MS } from "./claim-controller.ts";
 import { countUsage, nextUsage, usagePatch } from "./usage.ts";
 import { writeStatus } from "./claim-status.ts";
 import type { ControllerContext, InvolvedObject, ReconcileResult } from "./context.ts";
-import { finalizer } from "./labels.ts";
-import { swapHolder } from "./slot-ledger.ts";
+import { CLEAR_REVOCATION, revocationNote, swapHolder } from "./slot-ledger.ts";
 import { perObject } from "./derived.ts";
 import { slotLeasesHeldBy, slotLeasesRevokedFrom, workloadPodsOf } from "./indexes.ts";
 import { annotations, labels, prefix, roles } from "./labels.ts";
@@ -308,10 +306,7 @@ export async function reconcileWorkload(
           ctx.client,
           lease,
           { kind: "free" },
-          {
-            [annotations.revokedClaim]: `${namespace}/${name}`,
-            [annotations.revocationReason]: action.reason,
-          },
+          revocationNote({ namespace, name }, action.reason),
         );
         if (swapped.ok) {
           ctx.metrics?.revoked(claim.spec.pool, action.reason);
@@ -325,14 +320,7 @@ export async function reconcileWorkload(
         break;
       }
       case "removeFinalizer":
-        try {
-          await removeFinalizer(ctx.client, raw, finalizer);
-        } catch (err) {
-          if (isNotFound(err)) return {};
-          if (err instanceof FinalizerConflictError) return { requeueAfterMs: 100 };
-          throw err;
-        }
-        return {};
+        return letGoOfClaim(ctx, raw);
     }
   }
   if (deleting) return { requeueAfterMs: POD_GONE_FALLBACK_MS };
