@@ -31,6 +31,7 @@ import { planCharts } from "../plan/plan.ts";
 import { addPlanOptions, planInputs, type PlanFlags } from "./plan-flags.ts";
 import { renderPlan } from "./render-plan.ts";
 import { makeStyle, wantsColor } from "./style.ts";
+import { renderUsage, usageReport } from "./usage.ts";
 import { switchoverFinished, switchoverValue } from "./switchover.ts";
 import {
   collectReport,
@@ -146,6 +147,18 @@ function buildProgram(io: CliIO, name = "understudy"): Command {
       const ns = scope(opts, conn);
       const claims = (await listClaims(conn.client, ns)).map(summarizeClaim).sort(sortSummaries);
       print(opts, claims, () => renderClaims(claims, context(), { namespaceColumn: ns === undefined }));
+    });
+
+  program
+    .command("usage")
+    .description(
+      "what each claim and namespace used: slot-seconds, seconds waiting for a slot, revocations by reason (-A for every namespace)",
+    )
+    .action(async (_opts, cmd: Command) => {
+      const opts = globals(cmd);
+      const conn = open(opts);
+      const report = usageReport(await listClaims(conn.client, scope(opts, conn)), io.now());
+      print(opts, report, () => renderUsage(report, context()));
     });
 
   program

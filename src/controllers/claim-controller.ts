@@ -5,13 +5,17 @@ import type * as k8s from "@kubernetes/client-node";
 import {
   CONDITION_VALID,
   REASON_INVALID_SPEC,
-  setCondition,
   type ConditionInput,
   type ContingencyPool,
   type PoolClaim,
   claimResource,
 } from "../api/index.ts";
-import type { AdmissionDecision } from "../decisions/claim-admission.ts";
+import {
+  nextClaimAction,
+  ORPHAN_POD_MESSAGE,
+  type ClaimAction,
+  type ClaimObserved,
+} from "../decisions/claim-steps.ts";
 import { claimExpiresAt } from "../decisions/expiry.ts";
 import { formatHolderIdentity } from "../decisions/names.ts";
 import type { SlotView } from "../decisions/types.ts";
@@ -28,18 +32,18 @@ import {
   slotLeasesHeldBy,
   slotLeasesRevokedFrom,
 } from "./indexes.ts";
-import { sameJson } from "./json-equal.ts";
-import { swapHolder } from "./slot-ledger.ts";
+import { CLEAR_REVOCATION, revocationNote, swapHolder } from "./slot-ledger.ts";
+import { StaleRead, writeStatus } from "./claim-status.ts";
+import { countUsage, nextUsage, usagePatch } from "./usage.ts";
+import { reconcileWorkload } from "./workload.ts";
 import { admit, isTerminated, toClaimView, toSlotView } from "./views.ts";
-
-type ClaimStatus = NonNullable<PoolClaim["status"]>;
 
 /**
  * Waiting for a tenant pod to go: its deletion wakes the claim (tenant pods are watched), so this
  * is only a safety net. Polling faster cost thousands of reconciles a second when many claims were
  * released at once.
  */
-const POD_GONE_FALLBACK_MS = 5_000;
+export const POD_GONE_FALLBACK_MS = 5_000;
 
 /** A tenant pod the API server refused is tried again this often (a change to the claim retries at once). */
 const TENANT_POD_RETRY_MS = 30_000;
@@ -81,178 +85,331 @@ async function reconcileClaimOnce(
 ): Promise<ReconcileResult> {
   const raw = ctx.cache.claims.get(name, namespace);
   if (!raw) return {};
-  const lease = heldLease(ctx, namespace, name);
-  const named = ctx.cache.pods.get(tenantPodName(name), namespace);
-  const pod = ownedTenantPod(ctx, { namespace, name, uid: raw.metadata?.uid });
-  const nameTaken = named !== undefined && pod === undefined;
-
   const poolName = (raw.spec as { pool?: unknown } | undefined)?.pool;
   if (typeof poolName === "string" && !ctx.managesPool(poolName)) return {}; // another operator's pool
   const poolRaw = typeof poolName === "string" ? ctx.cache.pools.get(poolName) : undefined;
   const poolParsed = poolRaw ? parsedPool(poolRaw) : undefined;
   const pool = poolParsed?.ok ? poolParsed.value : undefined;
-  if (raw.metadata?.deletionTimestamp)
-    return release(ctx, raw, lease, pod, pool?.spec.revocation.plannedGraceSeconds);
 
-  const parsed = parsedClaim(raw);
-  if (!parsed.ok) {
-    await writeStatus(
-      ctx,
-      raw as unknown as PoolClaim,
-      { reason: REASON_INVALID_SPEC, message: parsed.message },
-      {
-        type: CONDITION_VALID,
-        status: "False",
-        reason: REASON_INVALID_SPEC,
-        message: parsed.message,
+  const deleting = !!raw.metadata?.deletionTimestamp;
+  const parsedAny = parsedClaim(raw);
+  // Workload mode (no template): the tenant's own pods get the claim's slots.
+  if (parsedAny.ok && parsedAny.value.spec.template === undefined) {
+    if (!deleting) await addFinalizer(ctx.client, raw, finalizer);
+    return reconcileWorkload(ctx, raw, parsedAny.value, pool, deleting);
+  }
+  let claim: PoolClaim | undefined;
+  if (!deleting) {
+    const parsed = parsedAny;
+    if (!parsed.ok) {
+      await writeStatus(
+        ctx,
+        raw as unknown as PoolClaim,
+        { reason: REASON_INVALID_SPEC, message: parsed.message },
+        { type: CONDITION_VALID, status: "False", reason: REASON_INVALID_SPEC, message: parsed.message },
+      );
+      ctx.events.warning(raw, REASON_INVALID_SPEC, parsed.message);
+      return {};
+    }
+    claim = parsed.value;
+    await addFinalizer(ctx.client, raw, finalizer);
+  }
+  const observed = observeClaim(ctx, raw, claim, pool);
+  const { decision } = observed;
+  // The usage record follows the ledger; it goes with the status this pass writes.
+  const wanting = decision.phase === "Pending" && decision.verdict.admitted && !decision.held;
+  const usage = claim ? nextUsage(ctx, claim, wanting) : undefined;
+  const action = nextClaimAction(decision);
+  const state = { raw, claim, pool, usage, ...observed };
+  // Actions that write no status of their own still bring the usage record up to the ledger (a
+  // Completed or Revoked claim closes its last hold this way).
+  if (usage?.changed && !STATUS_WRITING_ACTIONS.includes(action.kind)) await recordStatus(ctx, state, {});
+  return applyClaimAction(ctx, state, action);
+}
+
+interface ClaimObservation {
+  decision: ClaimObserved;
+  lease: k8s.V1Lease | undefined;
+  pod: k8s.V1Pod | undefined;
+}
+
+/** The snapshot nextClaimAction decides on, read from the caches. */
+function observeClaim(
+  ctx: ControllerContext,
+  raw: k8s.KubernetesObject,
+  claim: PoolClaim | undefined,
+  pool: ContingencyPool | undefined,
+): ClaimObservation {
+  const { namespace, name, uid } = raw.metadata as { namespace: string; name: string; uid?: string };
+  const lease = heldLease(ctx, namespace, name);
+  const held = lease ? toSlotView(lease) : undefined;
+  const pod = ownedTenantPod(ctx, { namespace, name, uid });
+  const named = ctx.cache.pods.get(tenantPodName(name), namespace);
+  const now = ctx.now();
+  const boundAt =
+    held && claim?.status?.leaseName === held.leaseName && claim.status.boundAt
+      ? new Date(claim.status.boundAt).getTime()
+      : now;
+  const expiresAt = claim && held ? claimExpiresAt({ ...toClaimView(claim), boundAt }) : undefined;
+  return {
+    lease,
+    pod,
+    decision: {
+      now,
+      deleting: !!raw.metadata?.deletionTimestamp,
+      phase: claim?.status?.phase ?? "Pending",
+      plannedGraceSeconds: pool?.spec.revocation.plannedGraceSeconds,
+      verdict: claim ? admit(claim, pool) : { admitted: true },
+      held,
+      boundAt,
+      expiresAt,
+      maxDurationSeconds: claim?.spec.maxDurationSeconds,
+      requeueOnRevoke: claim?.spec.requeueOnRevoke ?? false,
+      pod: pod && {
+        terminating: !!pod.metadata?.deletionTimestamp,
+        finished: isTerminated(pod),
+        succeeded: pod.status?.phase === "Succeeded",
+        onHeldSlot:
+          !!held &&
+          pod.spec?.nodeName === held.node &&
+          pod.metadata?.labels?.[labels.slot] === held.leaseName,
       },
-    );
-    ctx.events.warning(raw, REASON_INVALID_SPEC, parsed.message);
-    return {};
-  }
-  const claim = parsed.value;
-  await addFinalizer(ctx.client, raw, finalizer);
+      podNameTaken: named !== undefined && pod === undefined,
+      revocationReason: claim ? revocationReason(ctx, claim) : "SlotRevoked",
+      statusMessage: claim?.status?.message,
+    },
+  };
+}
 
-  const verdict = admit(claim, pool);
-  const phase = claim.status?.phase ?? "Pending";
+interface ClaimState extends ClaimObservation {
+  raw: k8s.KubernetesObject;
+  claim: PoolClaim | undefined;
+  pool: ContingencyPool | undefined;
+  usage: ReturnType<typeof nextUsage> | undefined;
+}
 
-  if (lease && pool && (phase === "Revoking" || phase === "Revoked" || phase === "Expired")) {
-    // A revoker swaps the Lease before it writes the claim's status: a Lease still naming a revoked
-    // claim is a cache that has not caught up yet.
-    return { requeueAfterMs: 200 };
+/** A released claim lets go of its object: the slot-release finalizer comes off. */
+export async function letGoOfClaim(
+  ctx: ControllerContext,
+  raw: k8s.KubernetesObject,
+): Promise<ReconcileResult> {
+  try {
+    await removeFinalizer(ctx.client, raw, finalizer);
+  } catch (err) {
+    if (isNotFound(err)) return {};
+    if (err instanceof FinalizerConflictError) return { requeueAfterMs: 100 };
+    throw err;
   }
-  if (lease && pool && !verdict.admitted) {
-    // Admission holds for as long as the claim runs, not only at the grant: a template, pool policy
-    // or namespace list changed under a Bound claim takes its slot back, with the planned notice,
-    // before any pod is created from what no longer passes.
-    return revokeInadmissible(ctx, claim, pool, lease, verdict);
-  }
-  if (lease && pool) {
-    const slot = toSlotView(lease)!;
-    const view = toClaimView(claim);
-    const boundAt =
-      claim.status?.leaseName === slot.leaseName && claim.status.boundAt
-        ? claim.status.boundAt
-        : new Date(ctx.now()).toISOString();
-    const expiresAt = claimExpiresAt({ ...view, boundAt: new Date(boundAt).getTime() });
-    if (expiresAt !== undefined && expiresAt <= ctx.now()) {
+  return {};
+}
+
+/** Actions whose apply writes the claim's status (with its usage record). */
+const STATUS_WRITING_ACTIONS: readonly ClaimAction["kind"][] = [
+  "complete",
+  "runPod",
+  "recordRevoked",
+  "refuse",
+  "waitForSlot",
+];
+
+/** The claim's status with its usage record; the record is counted in the metrics once written. */
+async function recordStatus(
+  ctx: ControllerContext,
+  state: ClaimState,
+  fields: Parameters<typeof writeStatus>[2],
+  ...conditions: ConditionInput[]
+): Promise<void> {
+  const claim = state.claim!;
+  const usage = state.usage;
+  await writeStatus(
+    ctx,
+    claim,
+    usage ? { ...fields, usage: usagePatch(usage.status, claim.status?.usage) } : fields,
+    ...conditions,
+  );
+  if (usage?.changed) countUsage(ctx, claim, usage.previous, usage.next);
+}
+
+async function applyClaimAction(
+  ctx: ControllerContext,
+  state: ClaimState,
+  action: ClaimAction,
+): Promise<ReconcileResult> {
+  const { raw, lease, pod } = state;
+  const { namespace, name } = raw.metadata as { namespace: string; name: string };
+  switch (action.kind) {
+    case "stopPodForRelease":
+      if (pod && !pod.metadata?.deletionTimestamp) {
+        try {
+          await ctx.client.core.deleteNamespacedPod({
+            name: pod.metadata!.name!,
+            namespace,
+            gracePeriodSeconds: action.graceSeconds,
+          });
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+      }
+      return { requeueAfterMs: POD_GONE_FALLBACK_MS };
+    case "freeSlot": {
+      const swapped = await swapHolder(ctx.client, lease!, { kind: "free" }, CLEAR_REVOCATION);
+      return swapped.ok ? {} : { requeueAfterMs: 100 };
+    }
+    case "removeFinalizer":
+      return letGoOfClaim(ctx, raw);
+    case "waitForCache":
+      return { requeueAfterMs: 200 };
+    case "revoke": {
+      const claim = state.claim!;
       // The ledger first: the slot is free before the tenant is told.
       const swapped = await swapHolder(
         ctx.client,
-        lease,
+        lease!,
         { kind: "free" },
-        { [annotations.revokedClaim]: `${namespace}/${name}`, [annotations.revocationReason]: "Expired" },
+        revocationNote({ namespace, name }, action.reason),
       );
       if (!swapped.ok) return { requeueAfterMs: 100 };
-      ctx.metrics?.revoked(claim.spec.pool, "Expired");
+      ctx.metrics?.revoked(claim.spec.pool, action.reason);
       await noticeRevocation(ctx, {
         claim: { namespace, name },
-        reason: "Expired",
-        message: `the claim reached its maximum duration of ${claim.spec.maxDurationSeconds}s`,
-        graceSeconds: pool.spec.revocation.plannedGraceSeconds,
+        reason: action.reason,
+        message: action.message,
+        graceSeconds: action.graceSeconds,
         by: "pool",
-        phase: "Expired",
+        phase: action.phase,
       });
       return {};
     }
-    const podReady = await runTenantPod(ctx, claim, pool, slot, pod, nameTaken);
-    const problem = PROBLEM_REASONS.includes(podReady.reason);
-    if (problem && claim.status?.conditions?.find((c) => c.type === "Ready")?.reason !== podReady.reason)
-      ctx.events.warning(claim, podReady.reason, podReady.message);
-    await writeStatus(
-      ctx,
-      claim,
-      {
-        phase: "Bound",
-        leaseName: slot.leaseName,
-        slot: String(slot.index),
-        zone: slot.zone,
-        node: slot.node,
-        pod: tenantPodName(name),
-        boundAt,
-        expiresAt: expiresAt === undefined ? undefined : new Date(expiresAt).toISOString(),
-        revokedAt: undefined,
-        revokeDeadline: undefined,
-        revokedBy: undefined,
-        reason: "SlotHeld",
-        message: `holds slot ${slot.leaseName} on node ${slot.node} in ${slot.zone}`,
-      },
-      { type: CONDITION_VALID, status: "True", reason: "Admitted", message: "the claim passed admission" },
-      podReady,
-    );
-    if (phase !== "Bound")
-      ctx.events.normal(claim, "Bound", `granted slot ${slot.leaseName} on ${slot.node} (${slot.zone})`);
-    const retry = problem ? TENANT_POD_RETRY_MS : undefined;
-    const expiry = expiresAt !== undefined ? Math.max(10, expiresAt - ctx.now()) : undefined;
-    const after = Math.min(retry ?? Infinity, expiry ?? Infinity);
-    return after === Infinity ? {} : { requeueAfterMs: after };
-  }
-
-  // No slot held. A pod still running here outlived its lease: stop it, as revocation would.
-  if (phase === "Bound" || phase === "Revoking" || phase === "Expired" || pod) {
-    if (pod && !pod.metadata?.deletionTimestamp && !isTerminated(pod)) {
+    case "runPod":
+      return runOnSlot(ctx, state, action);
+    case "complete": {
+      // The pod is done with the slot: it goes back to the pool at once, and says so.
+      const claim = state.claim!;
+      const swapped = await swapHolder(ctx.client, lease!, { kind: "free" }, CLEAR_REVOCATION);
+      if (!swapped.ok) return { requeueAfterMs: 100 };
+      const reason = action.succeeded ? "TenantPodSucceeded" : "TenantPodFailed";
+      const message = `the tenant pod ${action.succeeded ? "completed" : "failed"}; slot ${action.slot.leaseName} went back to the pool`;
+      await recordStatus(
+        ctx,
+        state,
+        { phase: "Completed", reason, message, leaseName: undefined },
+        { type: "Ready", status: "False", reason, message },
+      );
+      ctx.events.normal(claim, "Completed", message);
+      return {};
+    }
+    case "stopOrphanPod":
       await noticeRevocation(ctx, {
         claim: { namespace, name },
-        reason: revocationReason(ctx, claim),
-        message: "the claim no longer holds its slot",
-        graceSeconds: pool?.spec.revocation.plannedGraceSeconds ?? 30,
+        reason: action.reason,
+        message: ORPHAN_POD_MESSAGE,
+        graceSeconds: action.graceSeconds,
         by: "pool",
-        phase: phase === "Expired" ? "Expired" : "Revoking",
+        phase: action.phase,
       });
       return { requeueAfterMs: POD_GONE_FALLBACK_MS };
-    }
-    if (pod) return { requeueAfterMs: POD_GONE_FALLBACK_MS }; // terminating: the phase moves on once it is gone
-    if (phase === "Expired") return {};
-    if (phase === "Bound" || phase === "Revoking") {
-      const next = claim.spec.requeueOnRevoke ? "Pending" : "Revoked";
-      await writeStatus(ctx, claim, {
-        phase: next,
-        reason: revocationReason(ctx, claim),
-        message:
-          next === "Pending"
-            ? "revoked; waiting for another slot (requeueOnRevoke)"
-            : (claim.status?.message ?? "revoked"),
+    case "waitForPodGone":
+      return { requeueAfterMs: POD_GONE_FALLBACK_MS };
+    case "recordRevoked": {
+      const claim = state.claim!;
+      await recordStatus(ctx, state, {
+        phase: action.next,
+        reason: action.reason,
+        message: action.message,
         leaseName: undefined,
         pod: undefined,
       });
       ctx.events.normal(
         claim,
-        next === "Pending" ? "Requeued" : "Revoked",
-        next === "Pending" ? "the claim waits for another slot" : "the claim lost its slot",
+        action.next === "Pending" ? "Requeued" : "Revoked",
+        action.next === "Pending" ? "the claim waits for another slot" : "the claim lost its slot",
       );
       return {};
     }
+    case "refuse": {
+      const claim = state.claim!;
+      if (claim.status?.reason !== action.reason) ctx.events.warning(claim, action.reason, action.message);
+      await recordStatus(
+        ctx,
+        state,
+        { phase: "Pending", reason: action.reason, message: action.message },
+        { type: CONDITION_VALID, status: "False", reason: action.reason, message: action.message },
+        {
+          type: "Ready",
+          status: "False",
+          reason: action.reason,
+          message: "the claim is refused and gets no slot",
+        },
+      );
+      return {};
+    }
+    case "waitForSlot": {
+      const claim = state.claim!;
+      await recordStatus(
+        ctx,
+        state,
+        {
+          phase: "Pending",
+          reason: "WaitingForSlot",
+          message: `waiting for a free slot of pool ${claim.spec.pool}`,
+        },
+        ADMITTED,
+        { type: "Ready", status: "False", reason: "WaitingForSlot", message: "no slot granted yet" },
+      );
+      return {};
+    }
+    case "none":
+      return {};
   }
-  if (phase === "Revoked") return {};
+}
 
-  if (!verdict.admitted) {
-    if (claim.status?.reason !== verdict.reason) ctx.events.warning(claim, verdict.reason, verdict.message);
-    await writeStatus(
-      ctx,
-      claim,
-      { phase: "Pending", reason: verdict.reason, message: verdict.message },
-      { type: CONDITION_VALID, status: "False", reason: verdict.reason, message: verdict.message },
-      {
-        type: "Ready",
-        status: "False",
-        reason: verdict.reason,
-        message: "the claim is refused and gets no slot",
-      },
-    );
-    return {};
-  }
-  await writeStatus(
+export const ADMITTED: ConditionInput = {
+  type: CONDITION_VALID,
+  status: "True",
+  reason: "Admitted",
+  message: "the claim passed admission",
+};
+
+/** The claim holds its slot: its pod runs there, and the status says Bound and how the pod stands. */
+async function runOnSlot(
+  ctx: ControllerContext,
+  state: ClaimState,
+  action: Extract<ClaimAction, { kind: "runPod" }>,
+): Promise<ReconcileResult> {
+  const claim = state.claim!;
+  const { slot, expiresAt } = action;
+  const name = claim.metadata.name!;
+  const podReady = await runTenantPod(ctx, claim, state.pool!, slot, state.pod, state.decision.podNameTaken);
+  const problem = PROBLEM_REASONS.includes(podReady.reason);
+  if (problem && claim.status?.conditions?.find((c) => c.type === "Ready")?.reason !== podReady.reason)
+    ctx.events.warning(claim, podReady.reason, podReady.message);
+  await recordStatus(
     ctx,
-    claim,
+    state,
     {
-      phase: "Pending",
-      reason: "WaitingForSlot",
-      message: `waiting for a free slot of pool ${claim.spec.pool}`,
+      phase: "Bound",
+      leaseName: slot.leaseName,
+      slot: String(slot.index),
+      zone: slot.zone,
+      node: slot.node,
+      pod: tenantPodName(name),
+      boundAt: new Date(action.boundAt).toISOString(),
+      expiresAt: expiresAt === undefined ? undefined : new Date(expiresAt).toISOString(),
+      revokedAt: undefined,
+      revokeDeadline: undefined,
+      revokedBy: undefined,
+      reason: "SlotHeld",
+      message: `holds slot ${slot.leaseName} on node ${slot.node} in ${slot.zone}`,
     },
-    { type: CONDITION_VALID, status: "True", reason: "Admitted", message: "the claim passed admission" },
-    { type: "Ready", status: "False", reason: "WaitingForSlot", message: "no slot granted yet" },
+    ADMITTED,
+    podReady,
   );
-  return {};
+  if (claim.status?.phase !== "Bound")
+    ctx.events.normal(claim, "Bound", `granted slot ${slot.leaseName} on ${slot.node} (${slot.zone})`);
+  const retry = problem ? TENANT_POD_RETRY_MS : undefined;
+  const expiry = expiresAt !== undefined ? Math.max(10, expiresAt - ctx.now()) : undefined;
+  const after = Math.min(retry ?? Infinity, expiry ?? Infinity);
+  return after === Infinity ? {} : { requeueAfterMs: after };
 }
 
 /**
@@ -266,34 +423,6 @@ function revocationReason(ctx: ControllerContext, claim: PoolClaim): string {
   if (onLease) return onLease;
   const status = claim.status?.reason;
   return status && status !== "SlotHeld" && status !== "WaitingForSlot" ? status : "SlotRevoked";
-}
-
-/** The ledger first, then the tenant is told, as for any revocation (see revocation.ts). */
-async function revokeInadmissible(
-  ctx: ControllerContext,
-  claim: PoolClaim,
-  pool: ContingencyPool,
-  lease: k8s.V1Lease,
-  verdict: AdmissionDecision & { admitted: false },
-): Promise<ReconcileResult> {
-  const { namespace, name } = claim.metadata as { namespace: string; name: string };
-  const swapped = await swapHolder(
-    ctx.client,
-    lease,
-    { kind: "free" },
-    { [annotations.revokedClaim]: `${namespace}/${name}`, [annotations.revocationReason]: verdict.reason },
-  );
-  if (!swapped.ok) return { requeueAfterMs: 100 };
-  ctx.metrics?.revoked(claim.spec.pool, verdict.reason);
-  await noticeRevocation(ctx, {
-    claim: { namespace, name },
-    reason: verdict.reason,
-    message: `the claim no longer passes admission: ${verdict.message}`,
-    graceSeconds: pool.spec.revocation.plannedGraceSeconds,
-    by: "pool",
-    phase: "Revoking",
-  });
-  return {};
 }
 
 /** Ready reasons that say the tenant pod cannot run as things are: told by an Event, retried slowly. */
@@ -395,80 +524,3 @@ function podCondition(pod: k8s.V1Pod): ConditionInput | undefined {
       }
     : undefined;
 }
-
-/**
- * A deleted claim stops its pod, gives its slot back once the pod is gone (compare-and-swap), then
- * lets go of the object. Giving up a slot is the tenant's own act, so unlike a revocation the pod
- * goes first: the claim holds the slot for as long as its pod runs on it.
- */
-async function release(
-  ctx: ControllerContext,
-  claim: k8s.KubernetesObject,
-  lease: k8s.V1Lease | undefined,
-  pod: k8s.V1Pod | undefined,
-  releaseGraceSeconds: number | undefined,
-): Promise<ReconcileResult> {
-  const namespace = claim.metadata!.namespace!;
-  if (pod && !isTerminated(pod)) {
-    if (!pod.metadata?.deletionTimestamp) {
-      try {
-        await ctx.client.core.deleteNamespacedPod({
-          name: pod.metadata!.name!,
-          namespace,
-          gracePeriodSeconds: releaseGraceSeconds,
-        });
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-    }
-    return { requeueAfterMs: POD_GONE_FALLBACK_MS };
-  }
-  if (lease) {
-    const swapped = await swapHolder(ctx.client, lease, { kind: "free" });
-    if (!swapped.ok) return { requeueAfterMs: 100 };
-  }
-  try {
-    await removeFinalizer(ctx.client, claim, finalizer);
-  } catch (err) {
-    if (isNotFound(err)) return {};
-    if (err instanceof FinalizerConflictError) return { requeueAfterMs: 100 };
-    throw err;
-  }
-  return {};
-}
-
-/** Merge-patches the status fields given (undefined clears one) and the conditions, skipping writes that change nothing. */
-async function writeStatus(
-  ctx: ControllerContext,
-  claim: PoolClaim,
-  fields: Partial<Record<keyof ClaimStatus, unknown>>,
-  ...conditions: ConditionInput[]
-): Promise<void> {
-  const current = (claim.status ?? {}) as Record<string, unknown>;
-  const now = new Date(ctx.now());
-  let next = claim.status?.conditions ?? [];
-  for (const c of conditions)
-    next = setCondition(next, { ...c, observedGeneration: claim.metadata.generation }, now);
-  const patch: Record<string, unknown> = { observedGeneration: claim.metadata.generation };
-  for (const [k, v] of Object.entries(fields)) patch[k] = v === undefined ? null : v;
-  if (conditions.length) patch.conditions = next;
-  const changed = Object.entries(patch).some(([k, v]) => !sameJson(current[k] ?? null, v));
-  if (!changed) return;
-  try {
-    // Under an optimistic lock: a status decided on a stale read (the revoker wrote meanwhile) fails
-    // with 409 and is decided again, instead of overwriting what the revoker wrote.
-    await ctx.client.patchCustomStatus(
-      claimResource,
-      claim.metadata.name!,
-      claim.metadata.namespace,
-      patch,
-      claim.metadata.resourceVersion,
-    );
-  } catch (err) {
-    if (isConflict(err)) throw new StaleRead();
-    if (!isNotFound(err)) throw err;
-  }
-}
-
-/** The caches were behind the API server; the reconcile is repeated shortly with fresher ones. */
-class StaleRead extends Error {}

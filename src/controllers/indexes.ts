@@ -49,6 +49,10 @@ const claimsByPool = indexBy<k8s.KubernetesObject>(
   (c) => (c as { spec?: { pool?: unknown } }).spec?.pool as string | undefined,
 );
 const servicesByPool = claimsByPool;
+const podsByClaimLabel = indexBy<k8s.V1Pod>("claim-label", (p) => {
+  const claim = p.metadata?.labels?.[labels.claim];
+  return claim === undefined ? undefined : `${p.metadata?.namespace}/${claim}`;
+});
 
 /** Slot Leases naming `identity` as holder (see decisions/names.ts formatHolderIdentity). */
 export const slotLeasesHeldBy = (ctx: ControllerContext, identity: string): readonly k8s.V1Lease[] =>
@@ -80,6 +84,14 @@ export function ownedTenantPod(
   const pod = ctx.cache.pods.get(tenantPodName(claim.name), claim.namespace);
   return pod && tenantPodClaim(pod, claim.uid) === `${claim.namespace}/${claim.name}` ? pod : undefined;
 }
+
+/**
+ * A workload claim's pods: in its namespace, labelled with its name, and not an inline claim's pod
+ * (those are the claim's only under its controller reference). The label is the tenant's to set on
+ * its own pods, so it proves no more than that: a pod can only name a claim of its own namespace.
+ */
+export const workloadPodsOf = (ctx: ControllerContext, namespace: string, name: string): k8s.V1Pod[] =>
+  podsByClaimLabel(ctx.cache.pods, `${namespace}/${name}`).filter((pod) => tenantPodClaim(pod) === undefined);
 
 /** The pods on a pool's slots (placeholders, tenants and heads), by their pool label. */
 export const podsOfPool = (ctx: ControllerContext, pool: string): readonly k8s.V1Pod[] =>

@@ -1,11 +1,14 @@
 // Labels and annotations the operator writes. One place, so every controller spells them alike.
-const prefix = "understudy.dev";
+import { CLAIM_LABEL } from "../api/claim.ts";
+
+export const prefix = "understudy.dev";
 
 export const labels = {
   pool: `${prefix}/pool`,
   zone: `${prefix}/zone`,
   slot: `${prefix}/slot`,
-  claim: `${prefix}/claim`,
+  /** On a tenant pod: its claim. The operator sets it on inline pods; a tenant's own pods carry it. */
+  claim: CLAIM_LABEL,
   /** What a pod is to the operator: placeholder, tenant, head or server. */
   role: `${prefix}/role`,
   service: `${prefix}/service`,
@@ -23,6 +26,8 @@ export const annotations = {
   revocationDeadline: `${prefix}/revocation-deadline`,
   /** On a slot Lease: the claim that last lost it, so a restarted operator can finish telling it. */
   revokedClaim: `${prefix}/revoked-claim`,
+  /** On a tenant's own gated pod: why admission refused it (told once, by an Event). */
+  refusal: `${prefix}/refusal`,
 } as const;
 
 /**

@@ -94,6 +94,8 @@ export function placeholderPod(pool: ContingencyPool, slot: SlotView, namespace:
  */
 export function tenantPod(claim: PoolClaim, pool: ContingencyPool, slot: SlotView): k8s.V1Pod {
   const template = claim.spec.template;
+  if (!template)
+    throw new Error(`claim ${claim.metadata.name} runs its tenant's own pods: it has no pod to build`);
   const written = template.spec as Record<string, unknown>;
   const spec = Object.fromEntries(
     Object.entries(written).filter(([field]) => tenantPodFieldRule(field)?.kind !== "operator"),

@@ -13,16 +13,29 @@ import {
   type FailoverCapacityStatus,
 } from "../api/index.ts";
 import { estimateFailoverCapacity } from "../decisions/failover-capacity.ts";
-import { planGrants } from "../decisions/grants.ts";
-import { planSlotPlacement } from "../decisions/slot-placement.ts";
+import {
+  countSlots,
+  nextPoolLedgerActions,
+  planPlaceholders,
+  planPoolGrants,
+  type PlaceholderPlan,
+  type PlaceholderView,
+  type PoolLedgerAction,
+  type PoolSlotObservation,
+  type PoolSlotCounts,
+  type TenantPodOnSlot,
+} from "../decisions/pool-steps.ts";
 import type { SlotView } from "../decisions/types.ts";
 import { isConflict, isNotFound } from "../kube/errors.ts";
 import type { ControllerContext, ReconcileResult } from "./context.ts";
 import { annotations, labels, placeholderAnnotations, roles } from "./labels.ts";
 import { placeholderName, placeholderPod, placeholderPriorityClassObject, tenantPodClaim } from "./pods.ts";
 import { noticeRevocation } from "./revocation.ts";
+import { workloadPlan } from "./workload.ts";
+import type { ClaimView } from "../decisions/types.ts";
 import {
   observeNodes,
+  parsedClaim,
   parsedPool,
   podsOfPool,
   poolClaims,
@@ -30,7 +43,7 @@ import {
   slotLeasesOfPool,
 } from "./indexes.ts";
 import { sameJson } from "./json-equal.ts";
-import { createSlotLease, deleteSlotLease, slotLease, swapHolder } from "./slot-ledger.ts";
+import { createSlotLease, deleteSlotLease, revocationNote, slotLease, swapHolder } from "./slot-ledger.ts";
 import { isTerminated, toPoolView, toSlotView } from "./views.ts";
 
 function poolSlots(ctx: ControllerContext, pool: string): { slot: SlotView; lease: k8s.V1Lease }[] {
@@ -65,66 +78,33 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
   const pool = parsed.value;
   const view = toPoolView(pool);
   const nodes = observeNodes(ctx);
-  const claims = poolClaims(ctx, pool, name);
+  const claims = poolClaims(ctx, pool, name).map((view) => withWorkloadDemand(ctx, view, pool));
   let observed = poolSlots(ctx, name);
   const leaseOf = new Map(observed.map((o) => [o.slot.leaseName, o.lease]));
 
   await ensurePriorityClass(ctx);
 
   // Ledger first: create, move and remove slot Leases; pods follow the ledger below.
-  const plan = planSlotPlacement({ pool: view, slots: observed.map((o) => o.slot), nodes, claims });
-  for (const creation of plan.create) {
-    const lease = slotLease(name, ctx.namespace, creation);
-    lease.metadata!.ownerReferences = [ownerRef(pool)];
-    if (await createSlotLease(ctx.client, lease))
-      ctx.log.info({ pool: name, slot: creation.leaseName, node: creation.node }, "slot created");
-  }
-  for (const move of plan.move) {
-    const lease = leaseOf.get(move.slot.leaseName)!;
-    const result = await swapHolder(ctx.client, lease, { kind: "free" }, {}, move.toNode);
-    if (result.ok) await deletePod(ctx, placeholderName(move.slot.leaseName), ctx.namespace, 0);
-  }
-  for (const removal of plan.remove) {
-    const lease = leaseOf.get(removal.slot.leaseName)!;
-    if (removal.revoke) {
-      // The ledger first: the slot leaves the claim (and says why) before the tenant hears of it.
-      // Now free, the slot goes on a later pass: shrinking removes free slots first.
-      const { claim, graceSeconds } = removal.revoke;
-      const swapped = await swapHolder(
-        ctx.client,
-        lease,
-        { kind: "free" },
-        {
-          [annotations.revokedClaim]: `${claim.namespace}/${claim.name}`,
-          [annotations.revocationReason]: "PoolShrunk",
-        },
-      );
-      if (!swapped.ok) continue; // changed meanwhile: decide again next time
-      ctx.metrics?.revoked(name, "PoolShrunk");
-      await noticeRevocation(ctx, {
-        claim,
-        reason: "PoolShrunk",
-        message: `pool ${name} shrank and took back slot ${removal.slot.leaseName}`,
-        graceSeconds,
-        by: "pool",
-        phase: "Revoking",
-      });
-      continue;
-    }
-    if (!(await deleteSlotLease(ctx.client, lease))) continue;
-    await deletePod(ctx, placeholderName(removal.slot.leaseName), ctx.namespace, 0);
-  }
-  // A slot whose claim is gone (deleted before it could release the slot, e.g. while no operator
-  // led) goes back to the pool once no pod of that tenant is left on it.
-  const occupiedBefore = occupiedSlots(ctx, name, observed);
-  let released = 0;
-  for (const { slot, lease } of observed) {
-    if (slot.holder.kind !== "claim" || occupiedBefore.has(slot.leaseName)) continue;
-    if (ctx.cache.claims.get(slot.holder.name, slot.holder.namespace)) continue;
-    if ((await swapHolder(ctx.client, lease, { kind: "free" })).ok) released++;
-  }
-  const ledgerChanged = plan.create.length + plan.move.length + plan.remove.length + released > 0;
-  if (ledgerChanged) return { requeueAfterMs: 50 }; // act on the new ledger once the caches have it
+  const ledgerObserved = {
+    pool: view,
+    slots: observed.map(slotObservation),
+    nodes,
+    claims,
+    tenantPods: tenantPodsOnSlots(ctx, name),
+  };
+  const ledger = nextPoolLedgerActions({
+    ...ledgerObserved,
+    usageHolds: usageHolds(ctx, name),
+    existingClaims: new Set(
+      observed.flatMap(({ slot }) =>
+        slot.holder.kind === "claim" && ctx.cache.claims.get(slot.holder.name, slot.holder.namespace)
+          ? [`${slot.holder.namespace}/${slot.holder.name}`]
+          : [],
+      ),
+    ),
+  });
+  for (const action of ledger.actions) await applyLedgerAction(ctx, pool, action, leaseOf);
+  if (ledger.actions.length > 0) return { requeueAfterMs: 50 }; // act on the new ledger once the caches have it
 
   // Grants: a compare-and-swap per slot; a lost race is decided again on the next pass. Only on a
   // cache that shows this pool's earlier grants: a claim granted a moment ago still looks Pending
@@ -137,26 +117,14 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
     )
   )
     return { requeueAfterMs: GRANTS_UNSEEN_REQUEUE_MS };
-  // A slot whose last tenant's pod has not gone yet is not grantable: two tenants never share a slot.
-  const occupied = occupiedSlots(ctx, name, observed);
-  const grantable = observed
-    .map((o) => o.slot)
-    .filter((s) => s.holder.kind !== "free" || !occupied.has(s.leaseName));
-  const grants = planGrants({ pool: view, slots: grantable, claims, nodes });
+  const grants = planPoolGrants(ledgerObserved);
   let granted = 0;
   for (const grant of grants.grants) {
     if (grant.adopted) continue;
-    const result = await swapHolder(ctx.client, leaseOf.get(grant.slot.leaseName)!, {
-      kind: "claim",
-      ...grant.claim,
-    });
+    const lease = leaseOf.get(grant.slot.leaseName)!;
+    const result = await swapHolder(ctx.client, lease, { kind: "claim", ...grant.claim });
     if (result.ok) {
-      ctx.writes.grants.expect(
-        name,
-        grant.slot.leaseName,
-        leaseOf.get(grant.slot.leaseName)!.metadata!.resourceVersion!,
-        ctx.now(),
-      );
+      ctx.writes.grants.expect(name, grant.slot.leaseName, lease.metadata!.resourceVersion!, ctx.now());
       granted++;
       ctx.metrics?.granted(name);
       ctx.log.info({ pool: name, slot: grant.slot.leaseName, claim: grant.claim }, "slot granted");
@@ -164,15 +132,21 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
   }
   if (granted > 0) observed = poolSlots(ctx, name);
 
-  await syncPlaceholders(ctx, pool, observed);
+  const slots = observed.map((o) => o.slot);
+  const placeholders = observePlaceholders(ctx, slots);
+  await applyPlaceholders(ctx, pool, observed, planPlaceholders(slots, placeholders));
 
-  const counts = countSlots(ctx, pool, observed);
+  const counts = countSlots(
+    pool.spec.zones.map((z) => z.name),
+    slots,
+    observePlaceholders(ctx, slots),
+  );
   for (const z of counts.zones)
     for (const state of ["free", "leased", "reserved", "pending"] as const)
       ctx.metrics?.setSlots(name, z.name, state, z[state]);
-  const shortfall = plan.shortfall.map((s) => `${s.zone}: ${s.missing} (${s.reason})`).join(", ");
+  const shortfall = ledger.shortfall.map((s) => `${s.zone}: ${s.missing} (${s.reason})`).join(", ");
   const failoverCapacity = estimateFailoverCapacity({
-    slots: observed.map((o) => o.slot),
+    slots,
     nodes,
     claims,
     services: poolServiceHeads(ctx, name),
@@ -206,32 +180,118 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
   return granted > 0 || counts.pending > 0 ? { requeueAfterMs: 1000 } : {};
 }
 
-/**
- * Slots on which a tenant pod still exists (terminating ones included): a pod of the claim that
- * holds the slot or last lost it. Labels alone prove nothing (anyone who may create a pod can copy
- * them), so a pod counts only under its claim's controller reference.
- */
-function occupiedSlots(
+async function applyLedgerAction(
   ctx: ControllerContext,
-  pool: string,
-  observed: readonly { slot: SlotView; lease: k8s.V1Lease }[],
-): Set<string> {
-  const tenantsOf = new Map<string, string[]>();
-  for (const { slot, lease } of observed) {
-    const claims = [lease.metadata?.annotations?.[annotations.revokedClaim]];
-    if (slot.holder.kind === "claim") claims.push(`${slot.holder.namespace}/${slot.holder.name}`);
-    tenantsOf.set(
-      slot.leaseName,
-      claims.filter((c): c is string => !!c),
-    );
+  pool: ContingencyPool,
+  action: PoolLedgerAction,
+  leaseOf: ReadonlyMap<string, k8s.V1Lease>,
+): Promise<void> {
+  const name = pool.metadata.name!;
+  switch (action.kind) {
+    case "createSlot": {
+      const lease = slotLease(name, ctx.namespace, action.creation);
+      lease.metadata!.ownerReferences = [ownerRef(pool)];
+      if (await createSlotLease(ctx.client, lease))
+        ctx.log.info(
+          { pool: name, slot: action.creation.leaseName, node: action.creation.node },
+          "slot created",
+        );
+      return;
+    }
+    case "moveSlot": {
+      const { slot, toNode } = action.move;
+      const result = await swapHolder(ctx.client, leaseOf.get(slot.leaseName)!, { kind: "free" }, {}, toNode);
+      if (result.ok) await deletePod(ctx, placeholderName(slot.leaseName), ctx.namespace, 0);
+      return;
+    }
+    case "revokeSlot": {
+      // The ledger first: the slot leaves the claim (and says why) before the tenant hears of it.
+      // Now free, the slot goes on a later pass: shrinking removes free slots first.
+      const { claim, graceSeconds, slot } = action;
+      const swapped = await swapHolder(
+        ctx.client,
+        leaseOf.get(slot.leaseName)!,
+        { kind: "free" },
+        revocationNote(claim, "PoolShrunk"),
+      );
+      if (!swapped.ok) return; // changed meanwhile: decide again next time
+      ctx.metrics?.revoked(name, "PoolShrunk");
+      await noticeRevocation(ctx, {
+        claim,
+        reason: "PoolShrunk",
+        message: `pool ${name} shrank and took back slot ${slot.leaseName}`,
+        graceSeconds,
+        by: "pool",
+        phase: "Revoking",
+      });
+      return;
+    }
+    case "removeSlot":
+      if (await deleteSlotLease(ctx.client, leaseOf.get(action.slot.leaseName)!))
+        await deletePod(ctx, placeholderName(action.slot.leaseName), ctx.namespace, 0);
+      return;
+    case "releaseOrphan":
+      await swapHolder(ctx.client, leaseOf.get(action.slot.leaseName)!, { kind: "free" });
+      return;
   }
+}
+
+/** The slots the pool's claims' usage records still count as held. */
+function usageHolds(ctx: ControllerContext, pool: string): Set<string> {
   const out = new Set<string>();
-  for (const pod of podsOfPool(ctx, pool)) {
+  for (const raw of ctx.cache.claims.list()) {
+    const parsed = parsedClaim(raw);
+    if (!parsed.ok || parsed.value.spec.pool !== pool) continue;
+    for (const hold of parsed.value.status?.usage?.held ?? []) out.add(hold.leaseName);
+  }
+  return out;
+}
+
+/** A workload claim's view carries how many more slots its waiting pods ask for now. */
+function withWorkloadDemand(ctx: ControllerContext, view: ClaimView, pool: ContingencyPool): ClaimView {
+  const raw = ctx.cache.claims.get(view.name, view.namespace);
+  const parsed = raw ? parsedClaim(raw) : undefined;
+  if (!parsed?.ok || parsed.value.spec.template !== undefined) return view;
+  const { plan } = workloadPlan(ctx, parsed.value, pool);
+  return { ...view, slotsWanted: plan.slotsWanted, gang: parsed.value.spec.gang };
+}
+
+function slotObservation({ slot, lease }: { slot: SlotView; lease: k8s.V1Lease }): PoolSlotObservation {
+  return { slot, revokedClaim: lease.metadata?.annotations?.[annotations.revokedClaim] };
+}
+
+/**
+ * The tenant pods on a pool's slots. Labels alone prove nothing (anyone who may create a pod can
+ * copy them), so an inline pod counts only under its claim's controller reference; a tenant's own
+ * pod (workload mode) only for the claim its label names in its own namespace.
+ */
+function tenantPodsOnSlots(ctx: ControllerContext, pool: string): TenantPodOnSlot[] {
+  return podsOfPool(ctx, pool).flatMap((pod) => {
     const l = pod.metadata?.labels ?? {};
-    const slot = l[labels.slot];
-    if (l[labels.role] !== roles.tenant || !slot || isTerminated(pod)) continue;
-    const claim = tenantPodClaim(pod);
-    if (claim && tenantsOf.get(slot)?.includes(claim)) out.add(slot);
+    const leaseName = l[labels.slot];
+    const claim =
+      tenantPodClaim(pod) ?? (l[labels.claim] ? `${pod.metadata?.namespace}/${l[labels.claim]}` : undefined);
+    if (l[labels.role] !== roles.tenant || !leaseName || !claim) return [];
+    return [{ leaseName, claim, finished: isTerminated(pod) }];
+  });
+}
+
+function observePlaceholders(
+  ctx: ControllerContext,
+  slots: readonly SlotView[],
+): Map<string, PlaceholderView> {
+  const out = new Map<string, PlaceholderView>();
+  for (const slot of slots) {
+    const pod = ctx.cache.pods.get(placeholderName(slot.leaseName), ctx.namespace);
+    if (pod)
+      out.set(slot.leaseName, {
+        node: pod.spec?.nodeName,
+        phase: pod.status?.phase,
+        terminating: !!pod.metadata?.deletionTimestamp,
+        annotated: Object.entries(placeholderAnnotations).every(
+          ([key, value]) => pod.metadata?.annotations?.[key] === value,
+        ),
+      });
   }
   return out;
 }
@@ -270,110 +330,54 @@ async function deletePod(
   }
 }
 
-const lacksAnnotations = (pod: k8s.V1Pod) =>
-  Object.entries(placeholderAnnotations).some(([key, value]) => pod.metadata?.annotations?.[key] !== value);
-
-/** A free slot has exactly one placeholder, on its node; a held slot has none. */
-async function syncPlaceholders(
+/** A free slot has exactly one placeholder, on its node, told what autoscalers leave alone; a held slot has none. */
+async function applyPlaceholders(
   ctx: ControllerContext,
   pool: ContingencyPool,
-  observed: { slot: SlotView; lease: k8s.V1Lease }[],
+  observed: readonly { slot: SlotView; lease: k8s.V1Lease }[],
+  plan: PlaceholderPlan,
 ): Promise<void> {
-  for (const { slot, lease } of observed) {
-    const name = placeholderName(slot.leaseName);
-    const existing = ctx.cache.pods.get(name, ctx.namespace);
-    const wanted = slot.holder.kind === "free";
-    if (
-      existing &&
-      (!wanted || existing.spec?.nodeName !== slot.node || existing.status?.phase === "Failed")
-    ) {
-      if (!existing.metadata?.deletionTimestamp) await deletePod(ctx, name, ctx.namespace, 0);
-      continue;
-    }
-    if (wanted && existing && !existing.metadata?.deletionTimestamp && lacksAnnotations(existing)) {
-      // A placeholder made by an earlier version: told what the autoscalers must leave alone.
-      try {
-        await ctx.client.mergePatch(
-          { apiVersion: "v1", kind: "Pod", metadata: { name, namespace: ctx.namespace } },
-          { metadata: { annotations: placeholderAnnotations } },
-        );
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-      continue;
-    }
-    if (wanted && !existing) {
-      const pod = placeholderPod(pool, slot, ctx.namespace);
-      pod.metadata!.ownerReferences = [
+  for (const slot of plan.remove) await deletePod(ctx, placeholderName(slot.leaseName), ctx.namespace, 0);
+  for (const slot of plan.annotate) {
+    // A placeholder made by an earlier version: told what the autoscalers must leave alone.
+    try {
+      await ctx.client.mergePatch(
         {
-          apiVersion: "coordination.k8s.io/v1",
-          kind: "Lease",
-          name: lease.metadata!.name!,
-          uid: lease.metadata!.uid!,
-          controller: true,
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: { name: placeholderName(slot.leaseName), namespace: ctx.namespace },
         },
-      ];
-      try {
-        await ctx.client.core.createNamespacedPod({ namespace: ctx.namespace, body: pod });
-      } catch (err) {
-        if (!isConflict(err)) throw err;
-      }
+        { metadata: { annotations: placeholderAnnotations } },
+      );
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
     }
   }
-}
-
-interface SlotCounts {
-  slots: number;
-  free: number;
-  leased: number;
-  reserved: number;
-  pending: number;
-  zones: { name: string; slots: number; free: number; leased: number; reserved: number; pending: number }[];
-}
-
-function countSlots(
-  ctx: ControllerContext,
-  pool: ContingencyPool,
-  observed: { slot: SlotView }[],
-): SlotCounts {
-  const zoneNames = [
-    ...new Set([...pool.spec.zones.map((z) => z.name), ...observed.map((o) => o.slot.zone)]),
-  ];
-  const zones = zoneNames.map((zone) => ({
-    name: zone,
-    slots: 0,
-    free: 0,
-    leased: 0,
-    reserved: 0,
-    pending: 0,
-  }));
-  const byName = new Map(zones.map((z) => [z.name, z]));
-  for (const { slot } of observed) {
-    const z = byName.get(slot.zone)!;
-    z.slots++;
-    if (slot.holder.kind === "claim") z.leased++;
-    else if (slot.holder.kind === "service") z.reserved++;
-    else {
-      const placeholder = ctx.cache.pods.get(placeholderName(slot.leaseName), ctx.namespace);
-      if (placeholder?.status?.phase === "Running" && placeholder.spec?.nodeName === slot.node) z.free++;
-      else z.pending++;
+  const leaseOf = new Map(observed.map((o) => [o.slot.leaseName, o.lease]));
+  for (const slot of plan.create) {
+    const lease = leaseOf.get(slot.leaseName)!;
+    const pod = placeholderPod(pool, slot, ctx.namespace);
+    pod.metadata!.ownerReferences = [
+      {
+        apiVersion: "coordination.k8s.io/v1",
+        kind: "Lease",
+        name: lease.metadata!.name!,
+        uid: lease.metadata!.uid!,
+        controller: true,
+      },
+    ];
+    try {
+      await ctx.client.core.createNamespacedPod({ namespace: ctx.namespace, body: pod });
+    } catch (err) {
+      if (!isConflict(err)) throw err;
     }
   }
-  const sum = (k: keyof Omit<SlotCounts["zones"][number], "name">) => zones.reduce((a, z) => a + z[k], 0);
-  return {
-    slots: sum("slots"),
-    free: sum("free"),
-    leased: sum("leased"),
-    reserved: sum("reserved"),
-    pending: sum("pending"),
-    zones,
-  };
 }
 
 async function writeStatus(
   ctx: ControllerContext,
   pool: ContingencyPool,
-  counts: Partial<SlotCounts> & { zoneSummary?: string; failoverCapacity?: FailoverCapacityStatus },
+  counts: Partial<PoolSlotCounts> & { zoneSummary?: string; failoverCapacity?: FailoverCapacityStatus },
   ...conditions: ConditionInput[]
 ): Promise<void> {
   const now = new Date(ctx.now());

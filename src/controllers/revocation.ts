@@ -35,6 +35,28 @@ export async function noticeRevocation(ctx: ControllerContext, r: Revocation): P
       : `the tenant pod stops within ${r.graceSeconds}s`;
   const status = (claim?.status ?? {}) as { phase?: string; revokedAt?: string };
   const already = (status.phase === "Revoking" || status.phase === "Expired") && status.revokedAt;
+  // A workload claim (no template) keeps its phase: it may hold other slots, and its pod on this
+  // one is evicted by the claim controller, woken by the Lease, which says which slot went.
+  const workload =
+    claim !== undefined && (claim.spec as { template?: unknown } | undefined)?.template === undefined;
+  if (workload) {
+    // Who took a slot and when, without a phase: the claim may hold others.
+    try {
+      await ctx.client.patchCustomStatus(claimResource, r.claim.name, r.claim.namespace, {
+        revokedAt: new Date(now).toISOString(),
+        revokeDeadline: new Date(now + r.graceSeconds * 1000).toISOString(),
+        revokedBy: r.by,
+      });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    ctx.events.warning(
+      claim,
+      r.reason,
+      `${r.message}; the pod on the slot is evicted within ${r.graceSeconds}s`,
+    );
+    return;
+  }
   if (claim && !already) {
     try {
       await ctx.client.patchCustomStatus(claimResource, r.claim.name, r.claim.namespace, {

@@ -85,6 +85,18 @@ export async function swapHolder(
   }
 }
 
+/** The note a revoker leaves on a slot's Lease: whose it was and why it was taken back. */
+export const revocationNote = (claim: { namespace: string; name: string }, reason: string) => ({
+  [annotations.revokedClaim]: `${claim.namespace}/${claim.name}`,
+  [annotations.revocationReason]: reason,
+});
+
+/** A slot a claim gives back itself was not revoked from anyone: an older revocation note goes. */
+export const CLEAR_REVOCATION = {
+  [annotations.revokedClaim]: undefined,
+  [annotations.revocationReason]: undefined,
+};
+
 /** Deletes a slot's Lease only if it is unchanged since observed (a precondition on resourceVersion). */
 export async function deleteSlotLease(client: KubeClient, observed: k8s.V1Lease): Promise<boolean> {
   try {

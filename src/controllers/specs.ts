@@ -23,9 +23,15 @@ export const poolControllerSpec: ControllerSpec = {
       return pool ? [pool] : [];
     },
     nodes: allPools,
-    pods: (pod) => {
-      const pool = pod.metadata?.labels?.[labels.pool];
-      return pool && pod.metadata?.labels?.[labels.role] === roles.placeholder ? [pool] : [];
+    pods: (pod, ctx) => {
+      const l = pod.metadata?.labels ?? {};
+      if (l[labels.pool] && l[labels.role] === roles.placeholder) return [l[labels.pool]];
+      // A tenant's own pod waiting for, taking or leaving a slot changes what its claim asks for.
+      const claim = l[labels.claim]
+        ? ctx.cache.claims.get(l[labels.claim], pod.metadata?.namespace)
+        : undefined;
+      const pool = (claim?.spec as { pool?: string; template?: unknown } | undefined) ?? undefined;
+      return pool?.pool && pool.template === undefined ? [pool.pool] : [];
     },
     // A service's head moving zones changes the pool's failover capacity (status.failoverCapacity).
     services: (service) => {
@@ -52,9 +58,9 @@ export const claimControllerSpec: ControllerSpec = {
       return keys;
     },
     pods: (pod) => {
-      // The claim's own pod, and any pod that takes its pod's name (it blocks the claim until it goes).
-      const claim =
-        pod.metadata?.labels?.[labels.role] === roles.tenant && pod.metadata?.labels?.[labels.claim];
+      // The claim's own pod or a tenant's own pod naming it, and any pod that takes its pod's name
+      // (it blocks the claim until it goes).
+      const claim = pod.metadata?.labels?.[labels.claim];
       const named = claimNamedBy(pod.metadata?.name);
       return [...new Set([claim, named].filter((c): c is string => !!c))].map(
         (c) => `${pod.metadata!.namespace}/${c}`,

@@ -149,8 +149,16 @@ export function admit(claim: PoolClaim, pool: ContingencyPool | undefined): Admi
   return admitClaim({
     claim: { namespace: claim.metadata.namespace!, pool: claim.spec.pool, zone: claim.spec.zone },
     pool: pool ? toPoolView(pool) : undefined,
-    podSpec: claim.spec.template.spec,
-    podMetadata: claim.spec.template.metadata,
+    podSpec: claim.spec.template?.spec,
+    podMetadata: claim.spec.template?.metadata,
+  });
+}
+
+/** Admission of the claim itself, without a pod: pool, namespace, zone (what a workload claim is judged on). */
+export function admitClaimTarget(claim: PoolClaim, pool: ContingencyPool | undefined): AdmissionDecision {
+  return admitClaim({
+    claim: { namespace: claim.metadata.namespace!, pool: claim.spec.pool, zone: claim.spec.zone },
+    pool: pool ? toPoolView(pool) : undefined,
   });
 }
 

@@ -31,8 +31,8 @@ export interface ClaimAdmissionInput {
   claim: { namespace: string; pool: string; zone?: string };
   /** The pool the claim names, or undefined when it does not exist. */
   pool: PoolView | undefined;
-  /** The claim's raw `spec.template.spec`, as the tenant wrote it. */
-  podSpec: unknown;
+  /** The claim's raw `spec.template.spec`, as the tenant wrote it; undefined for a workload claim (no template). */
+  podSpec?: unknown;
   /** The claim's raw `spec.template.metadata` (AppArmor annotations live there). */
   podMetadata?: unknown;
 }
@@ -65,19 +65,29 @@ export function admitClaim(input: ClaimAdmissionInput): AdmissionDecision {
       `zone "${claim.zone}" is not in pool "${pool.name}" (zones: ${zones || "none"})`,
     );
   }
-  const spec = input.podSpec;
+  return input.podSpec === undefined && input.podMetadata === undefined
+    ? { admitted: true }
+    : admitTenantPod(input.podSpec, input.podMetadata, pool);
+}
+
+/**
+ * Admits one tenant pod's spec and metadata against the pool, whoever wrote it: an inline claim's
+ * template, or a tenant's own gated pod (workload mode; see workload-pods.ts for the fields the API
+ * server and controllers fill in, which are left out first). The same rules in the same order.
+ */
+export function admitTenantPod(spec: unknown, podMetadata: unknown, pool: PoolView): AdmissionDecision {
   const containers =
     typeof spec === "object" && spec !== null ? (spec as Record<string, unknown>).containers : undefined;
   if (!Array.isArray(containers) || containers.length === 0) {
     return refuse(ClaimRefusalReason.InvalidPodTemplate, "the pod template must have at least one container");
   }
-  const fields = checkTenantPodFields(spec, input.podMetadata, pool.tenantPods);
+  const fields = checkTenantPodFields(spec, podMetadata, pool.tenantPods);
   if (fields.length > 0)
     return refuse(
       ClaimRefusalReason.FieldNotAllowed,
       summarize("the pod template sets fields the pool does not allow", fields),
     );
-  const violations = checkRestrictedPodSecurity(spec, input.podMetadata);
+  const violations = checkRestrictedPodSecurity(spec, podMetadata);
   if (violations.length > 0) {
     const message = summarize("the pod template violates the restricted Pod Security Standard", violations);
     return { admitted: false, reason: ClaimRefusalReason.PodSecurityViolation, message, violations };

@@ -15,7 +15,7 @@ export interface ExpiryPlan {
 }
 
 /** When a claim's lease expires: boundAt + maxDurationSeconds, or undefined when it has no limit. */
-export function claimExpiresAt(claim: ClaimView): number | undefined {
+export function claimExpiresAt(claim: Pick<ClaimView, "maxDurationSeconds" | "boundAt">): number | undefined {
   if (claim.maxDurationSeconds === undefined || claim.boundAt === undefined) return undefined;
   return claim.boundAt + claim.maxDurationSeconds * 1000;
 }

@@ -42,21 +42,18 @@ export interface GrantPlan {
  *   the most free slots left (then by zone name), which keeps the remaining spares spread across
  *   zones; a claim with a zone only takes a slot in that zone. Within a zone, the lowest index.
  * - A claim that cannot be served does not block lower claims that can (for instance in another zone).
- * - A Pending claim that a lease already names is adopted, not given a second slot.
+ * - A Pending inline claim that a lease already names is adopted, not given a second slot.
+ * - A workload claim gets up to its slotsWanted slots, each placed as above; a gang claim gets all
+ *   of them in this pass or none (what it would have taken stays for the claims behind).
  *
- * No slot is given to two claims and no claim gets two slots. Deterministic.
+ * No slot is given to two claims, an inline claim gets one slot. Deterministic.
  */
 export function planGrants(input: GrantInput): GrantPlan {
   const { pool } = input;
   const plan: GrantPlan = { grants: [], waiting: [] };
   const readyNodes = new Set(input.nodes.filter((node) => node.ready).map((node) => node.name));
   const poolZones = new Set(pool.zones.map((zone) => zone.name));
-  const slots = input.slots
-    .filter((slot) => slot.pool === pool.name)
-    .sort(
-      (a, b) =>
-        compareStrings(a.zone, b.zone) || a.index - b.index || compareStrings(a.leaseName, b.leaseName),
-    );
+  const slots = input.slots.filter((slot) => slot.pool === pool.name).sort(bySlotOrder);
 
   const heldBy = new Map<string, SlotView>();
   for (const slot of slots) {
@@ -76,7 +73,7 @@ export function planGrants(input: GrantInput): GrantPlan {
   let budget = Math.max(0, freeCount - Math.max(0, pool.hotSpares));
 
   const claims = input.claims
-    .filter((claim) => claim.pool === pool.name && claim.phase === "Pending" && claim.refusal === undefined)
+    .filter((claim) => claim.pool === pool.name && claim.refusal === undefined && slotsWanted(claim) > 0)
     .sort(
       (a, b) =>
         b.bid - a.bid ||
@@ -87,28 +84,48 @@ export function planGrants(input: GrantInput): GrantPlan {
 
   for (const claim of claims) {
     const ref = { namespace: claim.namespace, name: claim.name };
-    const held = heldBy.get(refKey(claim));
+    const held = claim.slotsWanted === undefined ? heldBy.get(refKey(claim)) : undefined;
     if (held) {
       plan.grants.push({ claim: ref, slot: held, adopted: true });
       continue;
     }
-    const zone = claim.zone !== undefined ? claim.zone : zoneWithMostFree(freeByZone);
-    const candidates = zone !== undefined ? (freeByZone.get(zone) ?? []) : [];
-    if (candidates.length === 0) {
-      const reason = claim.zone !== undefined ? GrantWaitReason.NoFreeSlotInZone : GrantWaitReason.NoFreeSlot;
-      plan.waiting.push({ claim: ref, reason });
-      continue;
+    const picked: SlotView[] = [];
+    let waitReason: GrantWaitReason | undefined;
+    for (let i = 0; i < slotsWanted(claim); i++) {
+      const zone = claim.zone !== undefined ? claim.zone : zoneWithMostFree(freeByZone);
+      const candidates = zone !== undefined ? (freeByZone.get(zone) ?? []) : [];
+      if (candidates.length === 0) {
+        waitReason = claim.zone !== undefined ? GrantWaitReason.NoFreeSlotInZone : GrantWaitReason.NoFreeSlot;
+        break;
+      }
+      if (budget === 0) {
+        waitReason = GrantWaitReason.HotSparesReserved;
+        break;
+      }
+      picked.push(candidates.shift()!);
+      budget--;
     }
-    if (budget === 0) {
-      plan.waiting.push({ claim: ref, reason: GrantWaitReason.HotSparesReserved });
-      continue;
+    if (waitReason !== undefined && claim.gang) {
+      // All or nothing: what was picked goes back for the claims behind.
+      for (const slot of picked) freeByZone.get(slot.zone)!.push(slot);
+      for (const list of freeByZone.values()) list.sort(bySlotOrder);
+      budget += picked.length;
+      picked.length = 0;
     }
-    const slot = candidates.shift()!;
-    budget--;
-    plan.grants.push({ claim: ref, slot, adopted: false });
+    for (const slot of picked) plan.grants.push({ claim: ref, slot, adopted: false });
+    if (waitReason !== undefined) plan.waiting.push({ claim: ref, reason: waitReason });
   }
   return plan;
 }
+
+/** Slots a claim asks for now: an inline claim one while Pending, a workload claim its slotsWanted. */
+function slotsWanted(claim: ClaimView): number {
+  if (claim.slotsWanted !== undefined) return claim.phase === "Expired" ? 0 : claim.slotsWanted;
+  return claim.phase === "Pending" ? 1 : 0;
+}
+
+const bySlotOrder = (a: SlotView, b: SlotView) =>
+  compareStrings(a.zone, b.zone) || a.index - b.index || compareStrings(a.leaseName, b.leaseName);
 
 function zoneWithMostFree(freeByZone: Map<string, SlotView[]>): string | undefined {
   let best: string | undefined;

@@ -30,7 +30,7 @@ interface SlotRemoval {
 export const StrandedCause = { NodeGone: "NodeGone", NodeNotReady: "NodeNotReady" } as const;
 export type StrandedCause = (typeof StrandedCause)[keyof typeof StrandedCause];
 
-interface SlotMove {
+export interface SlotMove {
   slot: SlotView;
   cause: StrandedCause;
   toNode: string;

@@ -90,6 +90,7 @@ export const ClaimPhase = {
   Revoking: "Revoking",
   Revoked: "Revoked",
   Expired: "Expired",
+  Completed: "Completed",
 } as const;
 export type ClaimPhase = (typeof ClaimPhase)[keyof typeof ClaimPhase];
 
@@ -104,6 +105,13 @@ export interface ClaimView {
   requeueOnRevoke: boolean;
   maxDurationSeconds?: number;
   boundAt?: number;
+  /**
+   * Workload mode: how many more slots the claim asks for now (its pods waiting, up to spec.slots
+   * less the slots it holds). Unset for an inline claim, which asks for one slot while Pending.
+   */
+  slotsWanted?: number;
+  /** Workload mode: all of slotsWanted at once, or none. */
+  gang?: boolean;
   /** Set when admission refused the claim; a refused claim is never granted. */
   refusal?: { reason: string; message: string };
 }

@@ -9,6 +9,9 @@ export type JsonPatchOperation =
   | { op: "remove"; path: string }
   | { op: "move" | "copy"; from: string; path: string };
 
+/** A key as one segment of a JSON Pointer (RFC 6901): "~" and "/" escaped. */
+export const pointerSegment = (key: string) => key.replace(/~/g, "~0").replace(/\//g, "~1");
+
 /** What names an object: enough to find its URL. */
 export interface ObjectHeader {
   apiVersion: string;

@@ -57,6 +57,29 @@ const claimed = (operator: "Exists" | "DoesNotExist"): Selector => ({
   operator,
 });
 
+/** Status template lines: the Ready and ContainersReady conditions False, for `reason`. */
+const notReadyConditions = (reason: string): string[] =>
+  ["Ready", "ContainersReady"].flatMap((type) => [
+    "- lastTransitionTime: {{ $now | Quote }}",
+    '  status: "False"',
+    `  reason: ${reason}`,
+    `  type: ${type}`,
+  ]);
+
+/** Status template lines: every container not ready, `started` as given, in the state given. */
+const containerStatuses = (started: boolean, state: string[]): string[] => [
+  "containerStatuses:",
+  "{{ range .spec.containers }}",
+  "- image: {{ .image | Quote }}",
+  "  name: {{ .name | Quote }}",
+  "  ready: false",
+  "  restartCount: 0",
+  `  started: ${started}`,
+  "  state:",
+  ...state.map((line) => `    ${line}`),
+  "{{ end }}",
+];
+
 /** A claimed pod becomes Running but not Ready: its runner reports Ready once its process is. */
 const runningNotReadyTemplate = [
   "{{ $now := Now }}",
@@ -64,25 +87,8 @@ const runningNotReadyTemplate = [
   "- lastTransitionTime: {{ $now | Quote }}",
   '  status: "True"',
   "  type: Initialized",
-  "- lastTransitionTime: {{ $now | Quote }}",
-  '  status: "False"',
-  "  reason: ContainersNotReady",
-  "  type: Ready",
-  "- lastTransitionTime: {{ $now | Quote }}",
-  '  status: "False"',
-  "  reason: ContainersNotReady",
-  "  type: ContainersReady",
-  "containerStatuses:",
-  "{{ range .spec.containers }}",
-  "- image: {{ .image | Quote }}",
-  "  name: {{ .name | Quote }}",
-  "  ready: false",
-  "  restartCount: 0",
-  "  started: false",
-  "  state:",
-  "    waiting:",
-  "      reason: ContainerCreating",
-  "{{ end }}",
+  ...notReadyConditions("ContainersNotReady"),
+  ...containerStatuses(false, ["waiting:", "  reason: ContainerCreating"]),
   "phase: Running",
   "startTime: {{ $now | Quote }}",
   "",
@@ -191,25 +197,8 @@ const podNeverReadyStage = {
       statusTemplate: [
         "{{ $now := Now }}",
         "conditions:",
-        "- lastTransitionTime: {{ $now | Quote }}",
-        '  status: "False"',
-        "  reason: NeverReady",
-        "  type: Ready",
-        "- lastTransitionTime: {{ $now | Quote }}",
-        '  status: "False"',
-        "  reason: NeverReady",
-        "  type: ContainersReady",
-        "containerStatuses:",
-        "{{ range .spec.containers }}",
-        "- image: {{ .image | Quote }}",
-        "  name: {{ .name | Quote }}",
-        "  ready: false",
-        "  restartCount: 0",
-        "  started: true",
-        "  state:",
-        "    running:",
-        "      startedAt: {{ $now | Quote }}",
-        "{{ end }}",
+        ...notReadyConditions("NeverReady"),
+        ...containerStatuses(true, ["running:", "  startedAt: {{ $now | Quote }}"]),
         "phase: Running",
         "startTime: {{ $now | Quote }}",
         "",
@@ -218,7 +207,50 @@ const podNeverReadyStage = {
   },
 };
 
-function kwokModuleDir(): string {
+/**
+ * A deleted pod that carries a finalizer (a Job's pods carry batch.kubernetes.io/job-tracking)
+ * ends as a kubelet ends it: its containers stop by the deletion deadline and it turns Failed.
+ * Upstream pod-delete only removes pods without finalizers, so such a pod would run forever and
+ * its Job would never see it go; the Job controller removes its finalizer once it is Failed, and
+ * pod-delete then removes it.
+ */
+const podTerminateWithFinalizersStage = {
+  apiVersion: "kwok.x-k8s.io/v1alpha1",
+  kind: "Stage",
+  metadata: { name: "understudy-pod-terminate-with-finalizers" },
+  spec: {
+    resourceRef: { apiGroup: "v1", kind: "Pod" },
+    selector: {
+      matchExpressions: [
+        { key: ".metadata.deletionTimestamp", operator: "Exists" },
+        { key: ".metadata.finalizers", operator: "Exists" },
+        { key: ".status.phase", operator: "In", values: ["Pending", "Running"] },
+      ],
+    },
+    weight: 1,
+    delay: {
+      durationMilliseconds: 20,
+      jitterDurationFrom: { expressionFrom: ".metadata.deletionTimestamp" },
+    },
+    next: {
+      statusTemplate: [
+        "{{ $now := Now }}",
+        "conditions:",
+        ...notReadyConditions("PodFailed"),
+        ...containerStatuses(false, [
+          "terminated:",
+          "  exitCode: 137",
+          "  reason: Error",
+          "  finishedAt: {{ $now | Quote }}",
+        ]),
+        "phase: Failed",
+        "",
+      ].join("\n"),
+    },
+  },
+};
+
+export function kwokModuleDir(): string {
   const out = execFileSync("go", ["mod", "download", "-json", `sigs.k8s.io/kwok@${versions.kwok}`], {
     encoding: "utf8",
     cwd: process.env.TMPDIR ?? "/tmp",
@@ -246,5 +278,7 @@ export function renderStages(moduleDir = kwokModuleDir()): string {
     ),
   );
   const stages = docs.map(quicken).flatMap((d) => (d.metadata.name === "pod-ready" ? splitPodReady(d) : [d]));
-  return [...stages, podNotReadyStage, podNeverReadyStage].map((d) => stringify(d)).join("---\n");
+  return [...stages, podNotReadyStage, podNeverReadyStage, podTerminateWithFinalizersStage]
+    .map((d) => stringify(d))
+    .join("---\n");
 }

@@ -17,7 +17,10 @@ export interface PodLife {
   name: string;
   role: "tenant" | "head";
   slot: string;
-  /** The holder identity the slot's Lease must name while the pod may run: claim:… or service:…. */
+  /**
+   * The holder identity the slot's Lease must name while the pod may run: claim:… or service:….
+   * A tenant's own pod (workload mode) joins the history when it is given a slot (labelled with it).
+   */
   owner: string;
   createdRv: number;
   deletedRv?: number;
@@ -64,9 +67,10 @@ export class LedgerHistory {
             : `claim:${pod.metadata!.namespace}/${podLabels[labels.claim]}`,
           createdRv: rv,
         });
-      } else if (e.type === "delete") {
+      } else if (e.type === "delete" || pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed") {
+        // A finished pod occupies its slot no more than a deleted one.
         const life = this.pods.get(uid);
-        if (life) life.deletedRv = rv;
+        if (life && life.deletedRv === undefined) life.deletedRv = rv;
       }
     });
   }

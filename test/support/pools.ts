@@ -1,10 +1,12 @@
 import type * as k8s from "@kubernetes/client-node";
 import {
+  CLAIM_LABEL,
   CLAIM_PLURAL,
   claimResource,
   GROUP,
   POOL_PLURAL,
   poolResource,
+  SLOT_SCHEDULING_GATE,
   VERSION,
 } from "../../src/api/index.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
@@ -99,6 +101,46 @@ export function claimManifest(
   };
 }
 
+/** A workload claim: no template; the tenant's own pods, gated and labelled, take its slots. */
+export function workloadClaimManifest(
+  namespace: string,
+  name: string,
+  pool: string,
+  bid: number,
+  extra: { slots?: number; gang?: boolean; maxDurationSeconds?: number } = {},
+) {
+  return {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: "PoolClaim",
+    metadata: { name, namespace },
+    spec: { pool, bid, ...extra },
+  };
+}
+
+/**
+ * The pod template of a tenant's own workload on a claim: the operator's scheduling gate, the
+ * claim's label, no service account token, the restricted profile, and requests within a slot.
+ * `runFor` sets how long KWOK keeps a Job's pod Running before it completes (a Go duration).
+ */
+export function workloadPodTemplate(claim: string, runFor = "1h", extra: Record<string, unknown> = {}) {
+  return {
+    metadata: {
+      labels: { [CLAIM_LABEL]: claim, app: claim },
+      annotations: {
+        "pod-complete.stage.kwok.x-k8s.io/delay": runFor,
+        "pod-complete.stage.kwok.x-k8s.io/jitter-delay": runFor,
+      },
+    },
+    spec: tenantPodSpec(
+      { schedulingGates: [{ name: SLOT_SCHEDULING_GATE }], automountServiceAccountToken: false, ...extra },
+      { resources: { requests: { cpu: "100m", memory: "64Mi" }, limits: { cpu: "100m", memory: "64Mi" } } },
+    ),
+  };
+}
+
+/** Lets tenants' own pods carry KWOK's completion-delay annotations (what workloadPodTemplate sets). */
+export const kwokCompletionAnnotations = { annotations: ["pod-complete.stage.kwok.x-k8s.io/*"] };
+
 export type Claim = {
   metadata: k8s.V1ObjectMeta;
   spec: { bid: number; pool: string };
@@ -130,7 +172,10 @@ export async function getPool(client: KubeClient, name: string): Promise<Pool> {
 export const deletePool = (client: KubeClient, name: string): Promise<void> =>
   deleteCustom(client, poolResource, name);
 
-export async function createClaim(client: KubeClient, manifest: ReturnType<typeof claimManifest>) {
+export async function createClaim(
+  client: KubeClient,
+  manifest: ReturnType<typeof claimManifest> | ReturnType<typeof workloadClaimManifest>,
+) {
   return client.custom.createNamespacedCustomObject({
     group: GROUP,
     version: VERSION,

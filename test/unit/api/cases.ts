@@ -285,10 +285,16 @@ export const MALFORMED: MalformedCase[] = [
     manifest: edit(validClaim, (m) => (m.spec.requeueOnRevoke = "yes")),
   },
   {
-    name: "claim without template",
+    name: "inline claim (with a template) asking for more than one slot",
     kind: CLAIM_KIND,
-    field: "spec.template",
-    manifest: edit(validClaim, (m) => delete m.spec.template),
+    field: "spec.slots",
+    manifest: edit(validClaim, (m) => (m.spec.slots = 2)),
+  },
+  {
+    name: "claim with zero slots",
+    kind: CLAIM_KIND,
+    field: "spec.slots",
+    manifest: edit(validClaim, (m) => (m.spec.slots = 0)),
   },
   {
     name: "claim template without pod spec",

@@ -6,12 +6,14 @@ import { API_VERSION, parseClaim, parsePool, parseStorageService } from "../../.
 describe("examples", () => {
   const resources = loadExamples().filter((m) => m.apiVersion === API_VERSION);
 
-  it("hold a pool, two claims and a storage service", () => {
+  it("hold a pool, two inline claims, a storage service and two workload claims", () => {
     expect(resources.map((m) => `${m.kind}/${m.metadata.name}`)).toEqual([
       "ContingencyPool/contingency",
       "PoolClaim/batch-low",
       "PoolClaim/batch-high",
       "StorageService/kv",
+      "PoolClaim/render-farm",
+      "PoolClaim/preview-web",
     ]);
   });
 

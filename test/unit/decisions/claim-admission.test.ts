@@ -66,11 +66,18 @@ describe("admitClaim", () => {
   });
 
   it("refuses a template without containers", () => {
-    for (const podSpec of [undefined, {}, { containers: [] }, "x"]) {
+    for (const podSpec of [{}, { containers: [] }, "x"]) {
       expect(admitClaim({ claim: { namespace: "t", pool: "p" }, pool: pool(), podSpec })).toMatchObject({
         reason: "InvalidPodTemplate",
       });
     }
+  });
+
+  it("judges a workload claim (no template) on its pool, namespace and zone alone", () => {
+    expect(admitClaim({ claim: { namespace: "t", pool: "p" }, pool: pool() })).toEqual({ admitted: true });
+    expect(
+      admitClaim({ claim: { namespace: "t", pool: "p" }, pool: pool({ allowedNamespaces: ["other"] }) }),
+    ).toMatchObject({ reason: "NamespaceNotAllowed" });
   });
 
   it("refuses a template that breaks the restricted profile, with the violations", () => {

@@ -210,3 +210,49 @@ describe("planGrants: properties", () => {
     );
   });
 });
+
+describe("planGrants for workload claims", () => {
+  const slots = [slot("a", 0, "a1"), slot("a", 1, "a1"), slot("b", 0, "b1")];
+
+  it("gives a workload claim as many slots as it wants, each from the zone with the most free slots, and the rest to the next", () => {
+    const plan = planGrants({
+      pool: pool(),
+      slots,
+      nodes,
+      claims: [claim("many", { bid: 9, phase: "Bound", slotsWanted: 2 }), claim("one", { bid: 1 })],
+    });
+    expect(granted(plan)).toEqual([
+      ["many", "slot-p-a-0"],
+      ["many", "slot-p-a-1"],
+      ["one", "slot-p-b-0"],
+    ]);
+  });
+
+  it("gives a gang all its slots or none, leaving them for the claims behind", () => {
+    const plan = planGrants({
+      pool: pool(),
+      slots,
+      nodes,
+      claims: [claim("gang", { bid: 9, slotsWanted: 4, gang: true }), claim("one", { bid: 1 })],
+    });
+    expect(granted(plan)).toEqual([["one", "slot-p-a-0"]]);
+    expect(plan.waiting).toEqual([{ claim: { namespace: "t", name: "gang" }, reason: "NoFreeSlot" }]);
+    const fits = planGrants({
+      pool: pool(),
+      slots,
+      nodes,
+      claims: [claim("gang", { slotsWanted: 3, gang: true })],
+    });
+    expect(fits.grants).toHaveLength(3);
+  });
+
+  it("gives an Expired workload claim nothing", () => {
+    const plan = planGrants({
+      pool: pool(),
+      slots,
+      nodes,
+      claims: [claim("late", { phase: "Expired", slotsWanted: 2 })],
+    });
+    expect(plan.grants).toEqual([]);
+  });
+});
