@@ -36,10 +36,13 @@ const containerAsRead = (c: k8s.V1Container): k8s.V1Container => ({
  * request (as the scheduler counts it); of a pod the operator does not run only that is kept, with
  * its identity and labels. Kept: metadata (annotations only on the operator's pods), the node it is
  * bound to, the containers' names and requests and the pod-level resources, the phase, the
- * conditions, the pod IP and the status reason and message.
+ * conditions, the pod IP and the status reason and message. A pod naming a claim is kept whole.
  */
 export function podAsRead(pod: k8s.V1Pod): k8s.V1Pod {
   const metadata = metadataAsRead(pod.metadata);
+  // A tenant's pod is judged whole (admission reads every field) and gated, pinned and tolerated
+  // in place (workload mode): kept as it is but for managedFields.
+  if (metadata?.labels?.[labels.claim] !== undefined) return { ...pod, metadata };
   const spec = pod.spec;
   const status = pod.status;
   let kept = metadata;

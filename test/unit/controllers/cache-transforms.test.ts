@@ -106,6 +106,14 @@ describe("podAsRead", () => {
     expect(podRequests(podAsRead(pod({})))).toEqual(podRequests(pod({})));
   });
 
+  it("keeps a tenant's pod whole but for managedFields: admission reads every field", () => {
+    const given = pod({ "understudy.dev/claim": "c" });
+    given.spec!.schedulingGates = [{ name: "understudy.dev/slot" }];
+    given.spec!.containers[0]!.securityContext = { privileged: true };
+    const { managedFields: _, ...metadata } = given.metadata!;
+    expect(podAsRead(given)).toEqual({ ...given, metadata });
+  });
+
   it("keeps a pod without spec or status without them", () => {
     expect(podAsRead({ metadata: { name: "p" } })).toEqual({ metadata: { name: "p" } });
   });
