@@ -16,6 +16,8 @@ import { labels, roles } from "./labels.ts";
 import { parseLabelSelector } from "../kube/label-selector.ts";
 import { ledgerMetrics } from "./metrics.ts";
 import { claimControllerSpec, poolControllerSpec } from "./specs.ts";
+import { parsedStorageService } from "./indexes.ts";
+import type { StorageService } from "../api/index.ts";
 import {
   startStorageServiceSupport,
   storageServiceControllerSpec,
@@ -70,8 +72,11 @@ export function registerControllers(
       manager.log.fatal({ step }, "crash point reached: exiting as if killed");
       manager.log.flush();
     }),
-    failoverMetrics: failoverMetrics(manager.metrics.registry),
   };
+  ctx.failoverMetrics = failoverMetrics(manager.metrics.registry, {
+    services: () => managedServices(ctx),
+    now: ctx.now,
+  });
   for (const spec of specs) {
     const controller = manager.controller({
       name: spec.name,
@@ -93,4 +98,13 @@ export function registerControllers(
       startStorageServiceSupport(ctx, (key) => controller.enqueue(key));
   }
   return ctx;
+}
+
+/** The storage services this operator runs (valid, of a pool it manages, not being deleted), as cached. */
+function managedServices(ctx: ControllerContext): StorageService[] {
+  return ctx.cache.services.list().flatMap((raw) => {
+    if (raw.metadata?.deletionTimestamp) return [];
+    const parsed = parsedStorageService(raw);
+    return parsed.ok && ctx.managesPool(parsed.value.spec.pool) ? [parsed.value] : [];
+  });
 }

@@ -1,5 +1,5 @@
 // The pool's metrics: slots by state, and the ledger's grants and revocations.
-import type { OperatorMetrics } from "../operator/metrics.ts";
+import { removeSeries, type OperatorMetrics } from "../operator/metrics.ts";
 
 export interface LedgerMetrics {
   setSlots(
@@ -10,6 +10,8 @@ export interface LedgerMetrics {
   ): void;
   granted(pool: string): void;
   revoked(pool: string, reason: string): void;
+  /** Drops every series of a deleted pool. */
+  forgetPool(pool: string): Promise<void>;
 }
 
 export function ledgerMetrics(metrics: OperatorMetrics): LedgerMetrics {
@@ -32,5 +34,8 @@ export function ledgerMetrics(metrics: OperatorMetrics): LedgerMetrics {
     setSlots: (pool, zone, state, count) => slots.set({ pool, zone, state }, count),
     granted: (pool) => granted.inc({ pool }),
     revoked: (pool, reason) => revoked.inc({ pool, reason }),
+    forgetPool: async (pool) => {
+      for (const metric of [slots, granted, revoked]) await removeSeries(metric, { pool });
+    },
   };
 }

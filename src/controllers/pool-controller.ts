@@ -44,7 +44,11 @@ const GRANTS_UNSEEN_REQUEUE_MS = 20;
 
 export async function reconcilePool(ctx: ControllerContext, name: string): Promise<ReconcileResult> {
   const raw = ctx.cache.pools.get(name);
-  if (!raw) return {}; // Slot Leases and placeholders are owned by the pool: the garbage collector removes them.
+  if (!raw) {
+    // Slot Leases and placeholders are owned by the pool: the garbage collector removes them.
+    await ctx.metrics?.forgetPool(name);
+    return {};
+  }
   if (!ctx.managesPool(name)) return {};
   const parsed = parsedPool(raw);
   if (!parsed.ok) {

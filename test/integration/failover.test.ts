@@ -213,7 +213,15 @@ describe("failover of a head pod made NotReady", () => {
     expect(
       metricValue(metrics, "understudy_failover_switch_seconds_count", { reason: "PodNotReady" }),
     ).toBeGreaterThanOrEqual(1);
-    expect(metricValue(metrics, "understudy_storage_service_epoch", { namespace: w.ns, name: "kv" })).toBe(2);
+    const kv = { service_namespace: w.ns, service_name: "kv", pool: w.pool };
+    expect(metricValue(metrics, "understudy_storage_service_epoch", kv)).toBe(2);
+    expect(
+      metricValue(metrics, "understudy_failovers_total", {
+        ...kv,
+        reason: "PodNotReady",
+        outcome: "Succeeded",
+      }),
+    ).toBe(1);
   });
 
   it("takes a free slot before revoking any lease", async () => {
@@ -329,6 +337,11 @@ describe("a new head that never becomes Ready", () => {
       await expectOneServingHead(w, service, "kv");
       const reasons = (await eventsOf(client, w.ns, "kv")).map((e) => e.reason);
       expect(reasons).toContain("FailoverSlotAbandoned");
+      // Counted once as an attempt given up, once as the failover that then succeeded.
+      const kv = { service_namespace: w.ns, service_name: "kv", pool: w.pool, reason: "PodNotReady" };
+      const metrics = await operator.metrics();
+      expect(metricValue(metrics, "understudy_failovers_total", { ...kv, outcome: "SlotAbandoned" })).toBe(1);
+      expect(metricValue(metrics, "understudy_failovers_total", { ...kv, outcome: "Succeeded" })).toBe(1);
 
       // The ledger, read back from the API server: the abandoned slot is the pool's again, and the
       // service holds exactly the slot its head runs on (checked in expectOneServingHead).

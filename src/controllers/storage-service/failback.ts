@@ -207,7 +207,6 @@ async function apply(
         head: replacement(status.head, headStatusOf(action.head, action.epoch, now)),
       });
       if (typeof result !== "string") {
-        ctx.failoverMetrics?.epoch(ref.namespace, ref.name, action.epoch);
         ctx.events.normal(
           service,
           "FailbackRoutingSwitched",

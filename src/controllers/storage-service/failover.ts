@@ -29,6 +29,7 @@ import {
   writeStatus,
 } from "./effects.ts";
 import { headPod } from "./manifests.ts";
+import { serviceLabels } from "./metrics.ts";
 import { serviceIdentity, serviceRef } from "./names.ts";
 import {
   Known,
@@ -377,6 +378,7 @@ async function recordStep(
     else ctx.events.warning(service, "HeadFailed", describeStep(record));
   } else if (action.step === "Detected" && record.timeline.at(-1)?.abandonedSlot !== undefined) {
     ctx.events.warning(service, "FailoverSlotAbandoned", describeStep(record));
+    metrics?.failover(serviceLabels(service), record.reason, "SlotAbandoned");
   } else {
     const warn = action.step === "Detected" || (action.step === "Replenished" && record.replenishDeferred);
     (warn ? ctx.events.warning : ctx.events.normal).call(
@@ -386,10 +388,8 @@ async function recordStep(
       describeStep(record),
     );
   }
-  if (action.step === "RoutingSwitched" && action.epoch !== undefined) {
-    metrics?.switched(record.reason, Math.max(0, now - record.startedAt) / 1000);
-    metrics?.epoch(ref.namespace, ref.name, action.epoch);
-  }
+  if (action.step === "RoutingSwitched" && action.epoch !== undefined)
+    metrics?.switched(serviceLabels(service), record.reason, Math.max(0, now - record.startedAt) / 1000);
   ctx.log.info(
     {
       service: `${ref.namespace}/${ref.name}`,
@@ -432,7 +432,7 @@ async function finish(
     return write.reason === "Conflict" ? { kind: "requeue", afterMs: CONFLICT_REQUEUE_MS } : { kind: "gone" };
   ctx.crashPoint("Done");
   const outcome = action.record.replenishDeferred ? "ReplenishDeferred" : "Succeeded";
-  ctx.failoverMetrics?.failover(action.record.reason, outcome);
+  ctx.failoverMetrics?.failover(serviceLabels(service), action.record.reason, outcome);
   ctx.events.normal(
     service,
     "FailoverDone",

@@ -114,7 +114,6 @@ async function bootstrap(ctx: StorageServiceContext, service: StorageService): P
   if (failback) patch.handledFailback = failback;
   const write = await writeStatus(ctx, service, patch);
   if (!write.ok) return write.reason === "Conflict" ? { requeueAfterMs: 0 } : {};
-  ctx.failoverMetrics?.epoch(ref.namespace, ref.name, epoch);
   return { requeueAfterMs: 0 };
 }
 
@@ -126,7 +125,6 @@ async function steady(
   let service = initial;
   const { known, nodes, pool, assessment, switchoverWait } = observed;
   await ensureResources(ctx, service, known);
-  const ref = serviceRef(service);
   const status = service.status ?? {};
   const epoch = status.epoch ?? 0;
   const headServing = isServing(assessment, known.routedEpoch, epoch);
@@ -220,7 +218,6 @@ async function steady(
       else if (before) ctx.events.normal(service, "ContingencyAvailable", contingency.message);
     }
   }
-  ctx.failoverMetrics?.epoch(ref.namespace, ref.name, epoch);
   const recheck = [assessment.recheckAfterMs, failback.recheckAfterMs, switchoverWait?.waitMs].filter(
     (ms): ms is number => ms !== undefined,
   );
@@ -358,7 +355,7 @@ async function releaseSlots(
   const held = slotLeasesHeldBy(ctx, identity);
   if (held.length === 0) {
     forgetApplied(ctx, uid);
-    ctx.failoverMetrics?.forget(namespace, name);
+    await ctx.failoverMetrics?.forget(namespace, name);
     return {};
   }
   const fresh = await readService(ctx, namespace, name);
