@@ -229,6 +229,12 @@ export const ContingencyPoolSpecSchema = withRules(
         "Slots kept free, never leased to tenants, so a failover finds capacity without revoking anyone. At most the total number of slots.",
       ),
     revocation: RevocationSchema,
+    failoverPaused: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Pauses automatic failover and automatic failback of every storage service of this pool, for planned maintenance (as each service's spec.failover.paused does): a failed head is reported, not replaced, until this is false again. Tenants keep their slots.",
+      ),
   }),
   [
     {

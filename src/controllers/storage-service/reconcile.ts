@@ -23,7 +23,15 @@ import { driveFailback } from "./failback.ts";
 import { driveFailover, type SwitchoverWait } from "./failover.ts";
 import { headPod } from "./manifests.ts";
 import { primaryZoneOf, serviceIdentity, serviceRef } from "./names.ts";
-import { Known, allNodes, isPodReady, type HeadAssessment, type StorageServiceContext } from "./observe.ts";
+import {
+  Known,
+  allNodes,
+  isPodReady,
+  pauseOf,
+  type HeadAssessment,
+  type StorageServiceContext,
+} from "./observe.ts";
+import type { FailoverPause } from "../../decisions/failover-pause.ts";
 import { ensureResources, forgetApplied, serverPods } from "./resources.ts";
 import { phaseOf, replacement, serversReady, withConditions, type ConditionInput } from "./status.ts";
 import { isNotFound } from "../../kube/errors.ts";
@@ -129,7 +137,8 @@ async function steady(
   const epoch = status.epoch ?? 0;
   const headServing = isServing(assessment, known.routedEpoch, epoch);
 
-  const failback = await driveFailback(ctx, { service, nodes, known, headServing });
+  const pause = pauseOf(service, pool);
+  const failback = await driveFailback(ctx, { service, nodes, known, headServing, paused: !!pause });
   if (failback.kind === "done")
     return failback.requeueAfterMs !== undefined ? { requeueAfterMs: failback.requeueAfterMs } : {};
 
@@ -164,6 +173,8 @@ async function steady(
   ];
   const switchoverCondition = switchoverPending(status.conditions, switchoverWait);
   if (switchoverCondition) conditions.push(switchoverCondition);
+  const pausedCondition = failoverPaused(status.conditions, pause);
+  if (pausedCondition) conditions.push(pausedCondition);
   const patch: Record<string, unknown> = {
     observedGeneration: service.metadata.generation,
     servers,
@@ -239,6 +250,24 @@ function switchoverPending(
     status: "False",
     reason: "NoSwitchoverWaiting",
     message: "no requested switchover waits",
+  };
+}
+
+/**
+ * FailoverPaused: True while automatic failover is paused (the service's or its pool's spec); set
+ * back to False on resume. A service that was never paused carries no such condition.
+ */
+function failoverPaused(
+  current: readonly { type: string; status: string }[] | undefined,
+  pause: FailoverPause | undefined,
+): ConditionInput | undefined {
+  if (pause) return { type: "FailoverPaused", status: "True", reason: pause.reason, message: pause.message };
+  if (!current?.some((c) => c.type === "FailoverPaused" && c.status === "True")) return undefined;
+  return {
+    type: "FailoverPaused",
+    status: "False",
+    reason: "Resumed",
+    message: "automatic failover is not paused",
   };
 }
 
