@@ -203,10 +203,10 @@ describe("a failover that gives its slot up", () => {
     await createService(client, scope, ns, "kv", pool, { failover: { headStartDeadlineSeconds: 5 } });
     await waitForServing(client, ns, "kv", 1);
     const kv = { service_namespace: ns, service_name: "kv", pool };
-    const abandoned = { ...kv, reason: "PodNotReady", outcome: "SlotAbandoned" };
+    const abandoned = { ...kv, reason: "ImageRollout", outcome: "SlotAbandoned" };
 
+    // A new head image, rolled out as a switchover, whose heads never get Ready.
     await setHeadImage(client, ns, "kv", neverReadyImage);
-    await makePodNotReady(client, ns, "kv-head-1");
     await eventually("kv-head-2 Running but not Ready", async () => {
       const pod = await client.core.readNamespacedPod({ name: "kv-head-2", namespace: ns });
       return pod.status?.phase === "Running" && !isPodReady(pod);

@@ -243,7 +243,13 @@ function switchoverPending(
   current: readonly { type: string; status: string }[] | undefined,
   wait: SwitchoverWait | undefined,
 ): ConditionInput | undefined {
-  if (wait) return { type: "SwitchoverPending", status: "True", reason: "Cooldown", message: wait.message };
+  if (wait)
+    return {
+      type: "SwitchoverPending",
+      status: "True",
+      reason: wait.reason ?? "Cooldown",
+      message: wait.message,
+    };
   if (!current?.some((c) => c.type === "SwitchoverPending" && c.status === "True")) return undefined;
   return {
     type: "SwitchoverPending",
