@@ -229,6 +229,14 @@ export const ContingencyPoolSpecSchema = withRules(
         "Slots kept free, never leased to tenants, so a failover finds capacity without revoking anyone. At most the total number of slots.",
       ),
     revocation: RevocationSchema,
+    placeholderImage: z
+      .string()
+      .min(1)
+      .max(1024)
+      .optional()
+      .describe(
+        "Image of the placeholder pods that hold free slots' capacity (they only sleep). Unset: the operator's --placeholder-image (default registry.k8s.io/pause:3.10); set it to a mirror in air-gapped clusters.",
+      ),
     failoverPaused: z
       .boolean()
       .default(false)

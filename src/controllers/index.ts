@@ -67,6 +67,7 @@ export function registerControllers(
       return !pool || selected(pool.metadata?.labels ?? {});
     },
     metrics: ledgerMetrics(manager.metrics),
+    placeholderImage: manager.settings.placeholderImage,
     writes: newWriteMemory(),
     crashPoint: crashPointAt(manager.settings.crashAt, (step) => {
       manager.log.fatal({ step }, "crash point reached: exiting as if killed");

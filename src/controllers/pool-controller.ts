@@ -292,7 +292,7 @@ async function syncPlaceholders(
       continue;
     }
     if (wanted && !existing) {
-      const pod = placeholderPod(pool, slot, ctx.namespace);
+      const pod = placeholderPod(pool, slot, ctx.namespace, ctx.placeholderImage);
       pod.metadata!.ownerReferences = [
         {
           apiVersion: "coordination.k8s.io/v1",

@@ -270,6 +270,20 @@ describe("monitoring", () => {
   });
 });
 
+describe("the placeholder image", () => {
+  const imageEnv = (objects: Obj[]) =>
+    find<k8s.V1Deployment>(objects, "Deployment")!.spec!.template.spec!.containers[0]!.env!.find(
+      (e) => e.name === "UNDERSTUDY_PLACEHOLDER_IMAGE",
+    )?.value;
+
+  it("defaults to the pause image and is set from operator.placeholderImage", () => {
+    expect(imageEnv(defaults)).toBe("registry.k8s.io/pause:3.10");
+    expect(imageEnv(template("operator.placeholderImage=mirror.internal/pause:3.10"))).toBe(
+      "mirror.internal/pause:3.10",
+    );
+  });
+});
+
 describe("values.schema.json", () => {
   it("refuses values the operator could not run with", () => {
     expect(templateFails("replicaCount=0")).toMatch(/replicaCount/);
