@@ -1,63 +1,30 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { binaries, kubeconfigPath } from "../cluster/config.ts";
 import { cli } from "../support/cli.ts";
-import { installCrds } from "../support/crds.ts";
 import {
   condition,
-  createScopedPool,
   createService,
   getService,
   waitForFailover,
   waitForServing,
   type ServiceObject,
 } from "../support/failover.ts";
-import { deleteNamespace, eventually, freshNamespace, makePodNotReady, testClient } from "../support/kube.ts";
-import { startOperator, type OperatorProcess } from "../support/operator.ts";
-import { deletePool, getPool, testPoolSelector } from "../support/pools.ts";
+import { eventually, makePodNotReady, testClient } from "../support/kube.ts";
+import { operatorSuite } from "../support/operator-suite.ts";
+import { getPool } from "../support/pools.ts";
 
 // Maintenance mode on the real test cluster, run by the real operator: automatic failover paused for
 // one service or a whole pool (with the `understudy pause` / `resume` commands) leaves a failed head
 // reported but in place, and resuming fails it over.
 
 const client = testClient();
-const run = Date.now().toString(36);
-const scope = `maint-${run}`;
-let counter = 0;
-let operator: OperatorProcess;
-let opNs: string;
-const cleanup: { pool: string; ns: string }[] = [];
-
-beforeAll(async () => {
-  await installCrds();
-  opNs = await freshNamespace(client, "mt-op");
-  operator = await startOperator({ namespace: opNs, poolSelector: testPoolSelector(scope) });
-});
-
-afterEach(async () => {
-  for (const { pool, ns } of cleanup.splice(0)) {
-    await deletePool(client, pool);
-    await deleteNamespace(client, ns);
-  }
-});
-
-afterAll(async () => {
-  await operator?.stop();
-  if (opNs) await deleteNamespace(client, opNs);
-});
+const suite = operatorSuite("mt");
 
 async function world() {
-  const pool = `mt-${run}-${counter++}`;
-  const ns = await freshNamespace(client, "mt");
-  await createScopedPool(client, pool, scope, {
-    zones: { "zone-b": 1 },
-    hotSpares: 1,
-    emergencyGraceSeconds: 1,
-    plannedGraceSeconds: 2,
-  });
-  cleanup.push({ pool, ns });
-  await createService(client, scope, ns, "kv", pool);
+  const { pool, ns } = await suite.world({ "zone-b": 1 }, 1);
+  await createService(client, suite.scope, ns, "kv", pool);
   await waitForServing(client, ns, "kv", 1);
   return { pool, ns };
 }

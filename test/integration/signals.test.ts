@@ -1,10 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { GROUP, POOL_PLURAL, VERSION } from "../../src/api/index.ts";
 import { mergePatchOptions } from "../../src/kube/client.ts";
 import { neverReadyImage } from "../cluster/stages.ts";
-import { installCrds } from "../support/crds.ts";
 import {
-  createScopedPool,
   createService,
   deleteService,
   getService,
@@ -13,16 +11,10 @@ import {
   waitForFailover,
   waitForServing,
 } from "../support/failover.ts";
-import {
-  deleteNamespace,
-  eventually,
-  freshNamespace,
-  isPodReady,
-  makePodNotReady,
-  testClient,
-} from "../support/kube.ts";
-import { metricValue, startOperator, type OperatorProcess } from "../support/operator.ts";
-import { deletePool, testPoolSelector } from "../support/pools.ts";
+import { eventually, isPodReady, makePodNotReady, testClient } from "../support/kube.ts";
+import { metricValue } from "../support/operator.ts";
+import { operatorSuite } from "../support/operator-suite.ts";
+import { deletePool } from "../support/pools.ts";
 import {
   chartAlertRules,
   expectedAnnotations,
@@ -38,48 +30,13 @@ import {
 // with the labels a scrape adds, are the rules' input series.
 
 const client = testClient();
-const run = Date.now().toString(36);
-const scope = `signals-${run}`;
-let counter = 0;
-let operator: OperatorProcess;
-let opNs: string;
-const cleanup: { pool: string; ns: string }[] = [];
-
-beforeAll(async () => {
-  await installCrds();
-  opNs = await freshNamespace(client, "sig-op");
-  operator = await startOperator({ namespace: opNs, poolSelector: testPoolSelector(scope) });
-});
-
-afterEach(async () => {
-  for (const { pool, ns } of cleanup.splice(0)) {
-    await deletePool(client, pool);
-    await deleteNamespace(client, ns);
-  }
-});
-
-afterAll(async () => {
-  await operator?.stop();
-  if (opNs) await deleteNamespace(client, opNs);
-});
-
-async function world(zones: Record<string, number>, hotSpares = 0) {
-  const pool = `sig-${run}-${counter++}`;
-  const ns = await freshNamespace(client, "sig");
-  await createScopedPool(client, pool, scope, {
-    zones,
-    hotSpares,
-    emergencyGraceSeconds: 1,
-    plannedGraceSeconds: 2,
-  });
-  cleanup.push({ pool, ns });
-  return { pool, ns };
-}
+const suite = operatorSuite("sig");
+const { world } = suite;
 
 /** A scrape of the operator once `ready` holds for it. */
 const scrapeWhen = (what: string, ready: (text: string) => boolean) =>
   eventually(what, async () => {
-    const text = await operator.metrics();
+    const text = await suite.operator().metrics();
     return ready(text) && text;
   });
 
@@ -116,7 +73,7 @@ const silent = (alertname: string, evalTime: string): AlertTest => ({
 describe("a failover stuck for lack of capacity", () => {
   it("shows in the service's metrics, and the chart's stuck and no-head alerts fire on the scraped samples", async () => {
     const { pool, ns } = await world({ "zone-b": 0 });
-    await createService(client, scope, ns, "kv", pool);
+    await createService(client, suite.scope, ns, "kv", pool);
     await waitForServing(client, ns, "kv", 1);
     const kv = { service_namespace: ns, service_name: "kv", pool };
 
@@ -137,7 +94,7 @@ describe("a failover stuck for lack of capacity", () => {
       (t) => metricValue(t, "understudy_storage_service_failover_in_progress", kv) === 1,
     );
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    const later = await operator.metrics();
+    const later = await suite.operator().metrics();
     expect(metricValue(stuck, "understudy_storage_service_head_ready", kv)).toBe(0);
     expect(metricValue(stuck, "understudy_storage_service_phase", { ...kv, phase: "FailingOver" })).toBe(1);
     expect(metricValue(stuck, "understudy_storage_service_phase", { ...kv, phase: "Ready" })).toBe(0);
@@ -151,11 +108,12 @@ describe("a failover stuck for lack of capacity", () => {
     const rules = chartAlertRules();
     const input = seriesFromScrapes([serving, stuck, later], {
       names: SERVICE_SERIES,
-      targetLabels: operatorTargetLabels(opNs),
+      only: kv,
+      targetLabels: operatorTargetLabels(suite.operatorNamespace()),
       hold: 12,
       growing: { understudy_storage_service_failover_age_seconds: 60 },
     });
-    expect(input.some((s) => s.series.includes(`namespace="${opNs}"`))).toBe(true);
+    expect(input.some((s) => s.series.includes(`namespace="${suite.operatorNamespace()}"`))).toBe(true);
     const output = promtoolTestRules(rules, input, [
       silent("UnderstudyServiceWithoutHead", "2m"),
       firing(rules, "UnderstudyServiceWithoutHead", "4m", kv),
@@ -200,7 +158,7 @@ describe("a failover stuck for lack of capacity", () => {
 describe("a failover that gives its slot up", () => {
   it("counts the attempt as SlotAbandoned, UnderstudyFailoverFailed fires on it, and deleting the service and pool removes their series", async () => {
     const { pool, ns } = await world({ "zone-b": 1, "zone-c": 1 }, 2);
-    await createService(client, scope, ns, "kv", pool, { failover: { headStartDeadlineSeconds: 5 } });
+    await createService(client, suite.scope, ns, "kv", pool, { failover: { headStartDeadlineSeconds: 5 } });
     await waitForServing(client, ns, "kv", 1);
     const kv = { service_namespace: ns, service_name: "kv", pool };
     const abandoned = { ...kv, reason: "ImageRollout", outcome: "SlotAbandoned" };
@@ -212,7 +170,7 @@ describe("a failover that gives its slot up", () => {
       return pod.status?.phase === "Running" && !isPodReady(pod);
     });
     // While the run is in progress, its outcomes are at 0.
-    const before = await operator.metrics();
+    const before = await suite.operator().metrics();
     expect(metricValue(before, "understudy_failovers_total", abandoned)).toBe(0);
     await setHeadImage(client, ns, "kv", TEST_IMAGE);
     const after = await scrapeWhen(
@@ -223,7 +181,8 @@ describe("a failover that gives its slot up", () => {
     const rules = chartAlertRules();
     const input = seriesFromScrapes([before, after], {
       names: SERVICE_SERIES,
-      targetLabels: operatorTargetLabels(opNs),
+      only: kv,
+      targetLabels: operatorTargetLabels(suite.operatorNamespace()),
       hold: 20,
     });
     const output = promtoolTestRules(rules, input, [

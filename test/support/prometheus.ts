@@ -74,13 +74,21 @@ export function seriesFromScrapes(
   scrapes: readonly string[],
   options: {
     names: readonly string[];
+    /** Only samples with these labels (the test's own service: other runs' may share the operator's view). */
+    only: Record<string, string>;
     targetLabels: Record<string, string>;
     hold: number;
     growing?: Record<string, number>;
   },
 ): InputSeries[] {
   const bySeries = new Map<string, (number | undefined)[]>();
-  const parsed = scrapes.map((text) => parseSamples(text).filter((s) => options.names.includes(s.name)));
+  const parsed = scrapes.map((text) =>
+    parseSamples(text).filter(
+      (s) =>
+        options.names.includes(s.name) &&
+        Object.entries(options.only).every(([name, value]) => s.labels[name] === value),
+    ),
+  );
   parsed.forEach((samples, i) => {
     for (const sample of samples) {
       const labels = { ...sample.labels, ...options.targetLabels };

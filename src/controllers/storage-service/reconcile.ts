@@ -236,46 +236,41 @@ async function steady(
 }
 
 /**
- * SwitchoverPending: True while a requested switchover waits for the cooldown; set back to False once
- * none waits. A service that never had a switchover wait carries no such condition.
+ * A condition that is present only once it has been True: True with `active`'s reason and message
+ * while it holds, then False with `cleared` (a service that never had it carries none).
  */
-function switchoverPending(
+function occasionalCondition(
   current: readonly { type: string; status: string }[] | undefined,
-  wait: SwitchoverWait | undefined,
+  type: string,
+  active: { reason: string; message: string } | undefined,
+  cleared: { reason: string; message: string },
 ): ConditionInput | undefined {
-  if (wait)
-    return {
-      type: "SwitchoverPending",
-      status: "True",
-      reason: wait.reason ?? "Cooldown",
-      message: wait.message,
-    };
-  if (!current?.some((c) => c.type === "SwitchoverPending" && c.status === "True")) return undefined;
-  return {
-    type: "SwitchoverPending",
-    status: "False",
-    reason: "NoSwitchoverWaiting",
-    message: "no requested switchover waits",
-  };
+  if (active) return { type, status: "True", ...active };
+  if (!current?.some((c) => c.type === type && c.status === "True")) return undefined;
+  return { type, status: "False", ...cleared };
 }
 
-/**
- * FailoverPaused: True while automatic failover is paused (the service's or its pool's spec); set
- * back to False on resume. A service that was never paused carries no such condition.
- */
-function failoverPaused(
+/** SwitchoverPending: True while a requested switchover (or a rollout) waits. */
+const switchoverPending = (
+  current: readonly { type: string; status: string }[] | undefined,
+  wait: SwitchoverWait | undefined,
+) =>
+  occasionalCondition(
+    current,
+    "SwitchoverPending",
+    wait && { reason: wait.reason ?? "Cooldown", message: wait.message },
+    { reason: "NoSwitchoverWaiting", message: "no requested switchover waits" },
+  );
+
+/** FailoverPaused: True while automatic failover is paused (the service's or its pool's spec). */
+const failoverPaused = (
   current: readonly { type: string; status: string }[] | undefined,
   pause: FailoverPause | undefined,
-): ConditionInput | undefined {
-  if (pause) return { type: "FailoverPaused", status: "True", reason: pause.reason, message: pause.message };
-  if (!current?.some((c) => c.type === "FailoverPaused" && c.status === "True")) return undefined;
-  return {
-    type: "FailoverPaused",
-    status: "False",
+) =>
+  occasionalCondition(current, "FailoverPaused", pause && { reason: pause.reason, message: pause.message }, {
     reason: "Resumed",
     message: "automatic failover is not paused",
-  };
-}
+  });
 
 function stripTimes(conditions: unknown): unknown {
   return Array.isArray(conditions)
