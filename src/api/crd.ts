@@ -91,6 +91,12 @@ export const RESOURCE_DEFINITIONS: ResourceDefinition[] = [
           "Share of the worst zone's heads that would find a slot at once if that zone failed now.",
         priority: 1,
       },
+      {
+        name: "Failover Paused",
+        type: "boolean",
+        jsonPath: ".spec.failoverPaused",
+        description: "Automatic failover paused for every storage service of the pool.",
+      },
       AGE,
     ],
   },
@@ -166,6 +172,12 @@ export const RESOURCE_DEFINITIONS: ResourceDefinition[] = [
         jsonPath: ".status.head.node",
         description: "Node the head node runs on.",
         priority: 1,
+      },
+      {
+        name: "Paused",
+        type: "boolean",
+        jsonPath: ".spec.failover.paused",
+        description: "Automatic failover paused for this service (the pool's failoverPaused pauses it too).",
       },
       {
         name: "Failover Step",

@@ -229,6 +229,20 @@ const ContingencyPoolSpecSchema = withRules(
         "Slots kept free, never leased to tenants, so a failover finds capacity without revoking anyone. At most the total number of slots.",
       ),
     revocation: RevocationSchema,
+    placeholderImage: z
+      .string()
+      .min(1)
+      .max(1024)
+      .optional()
+      .describe(
+        "Image of the placeholder pods that hold free slots' capacity (they only sleep). Unset: the operator's --placeholder-image (default registry.k8s.io/pause:3.10); set it to a mirror in air-gapped clusters.",
+      ),
+    failoverPaused: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Pauses automatic failover and automatic failback of every storage service of this pool, for planned maintenance (as each service's spec.failover.paused does): a failed head is reported, not replaced, until this is false again. Tenants keep their slots.",
+      ),
   }),
   [
     {

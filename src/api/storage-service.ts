@@ -26,7 +26,7 @@ import {
   type TransitionRule,
 } from "./rules.ts";
 
-const STORAGE_SERVICE_PHASES = ["Pending", "Ready", "Degraded", "FailingOver", "Failed"] as const;
+export const STORAGE_SERVICE_PHASES = ["Pending", "Ready", "Degraded", "FailingOver", "Failed"] as const;
 export type StorageServicePhase = (typeof STORAGE_SERVICE_PHASES)[number];
 
 /** Steps of a failover, in order; each is written to status before its effects. */
@@ -191,6 +191,12 @@ const FailoverSettingsSchema = z
       .default(DEFAULT_SWITCHOVER_COOLDOWN_SECONDS)
       .describe(
         "Least time, in seconds, between the end of the last failover (or switchover) and the start of a requested switchover that would revoke a tenant's slot; such a switchover waits (condition SwitchoverPending) and starts once the time has passed. Failovers of a failed head never wait. 0 to 86400.",
+      ),
+    paused: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Pauses automatic failover and automatic failback, for planned maintenance: a head that fails is reported (HeadAvailable=False, FailoverPaused=True) but not replaced until this is false again. A failover already in progress finishes; a switchover or failback asked for by hand still runs. The pool's spec.failoverPaused pauses every service of the pool.",
       ),
   })
   .describe("Limits on how a failover proceeds and how often a switchover may take a tenant's slot.")
@@ -548,7 +554,7 @@ const StorageServiceStatusSchema = z
         description: "Readiness of the server nodes by zone.",
       }),
     conditions: conditionList(
-      "Ready, HeadAvailable, ContingencyAvailable (a slot is available to fail over to), FailingOver, SwitchoverPending (a requested switchover waits for spec.failover.switchoverCooldownSeconds; the message says until when), and Valid (the spec passed the operator's checks).",
+      "Ready, HeadAvailable, ContingencyAvailable (a slot is available to fail over to), FailingOver, SwitchoverPending (a requested switchover waits for spec.failover.switchoverCooldownSeconds; the message says until when), FailoverPaused (automatic failover is paused by spec.failover.paused or the pool's spec.failoverPaused), and Valid (the spec passed the operator's checks).",
     ),
     failover: FailoverStatusSchema.optional(),
     lastFailover: LastFailoverSchema.optional(),

@@ -1,5 +1,5 @@
 // The command layer: parse arguments, fetch, hand what was listed to a pure render, print.
-import { serviceAnnotations, storageServiceResource as serviceResource } from "../api/index.ts";
+import { poolResource, serviceAnnotations, storageServiceResource as serviceResource } from "../api/index.ts";
 import tab from "@bomb.sh/tab/commander";
 import { Argument, Command, CommanderError, Option } from "commander";
 import { writeFileSync } from "node:fs";
@@ -228,6 +228,72 @@ function buildProgram(io: CliIO, name = "understudy"): Command {
         () => `understudy ${VERSION} (node ${version.node}, ${version.platform})\n`,
       );
     });
+
+  program
+    .command("failback")
+    .argument("<service>", "the storage service whose head to bring back to its primary zone")
+    .description(
+      "manual failback: ask the operator to move the head from its pool slot back to normal capacity in the primary zone",
+    )
+    .action(async (service: string, _opts, cmd: Command) => {
+      const opts = globals(cmd);
+      const conn = open(opts);
+      const namespace = opts.namespace ?? conn.namespace;
+      const current = await getService(conn.client, service, namespace);
+      const value = switchoverValue(io.now(), current.metadata?.annotations?.[serviceAnnotations.failback]);
+      await conn.client.patchCustom(serviceResource, service, namespace, {
+        metadata: { annotations: { [serviceAnnotations.failback]: value } },
+      });
+      print(
+        opts,
+        { namespace, name: service, failback: value },
+        () =>
+          `failback requested for ${namespace}/${service} (${serviceAnnotations.failback}=${value}); ` +
+          `\`understudy services\` shows it, and its Events say why if it is refused\n`,
+      );
+    });
+
+  for (const [verb, paused] of [
+    ["pause", true],
+    ["resume", false],
+  ] as const)
+    program
+      .command(verb)
+      .argument("[service]", "the storage service (or --pool for every service of a pool)")
+      .option("--pool <pool>", "the whole pool: every storage service that fails over to it")
+      .description(
+        paused
+          ? "pause automatic failover and failback of a storage service or of a whole pool, for planned maintenance"
+          : "resume automatic failover and failback of a storage service or of a whole pool",
+      )
+      .action(async (service: string | undefined, local: { pool?: string }, cmd: Command) => {
+        const opts = globals(cmd);
+        if ((service === undefined) === (local.pool === undefined))
+          cmd.error(`error: ${verb} takes a service or --pool <pool>, one of the two`, { exitCode: 2 });
+        const conn = open(opts);
+        if (local.pool !== undefined) {
+          await getPool(conn.client, local.pool);
+          await conn.client.patchCustom(poolResource, local.pool, undefined, {
+            spec: { failoverPaused: paused },
+          });
+          print(opts, { pool: local.pool, failoverPaused: paused }, () =>
+            paused
+              ? `automatic failover paused for every storage service of pool ${local.pool}\n`
+              : `automatic failover resumed for pool ${local.pool}\n`,
+          );
+          return;
+        }
+        const namespace = opts.namespace ?? conn.namespace;
+        await getService(conn.client, service!, namespace);
+        await conn.client.patchCustom(serviceResource, service!, namespace, {
+          spec: { failover: { paused } },
+        });
+        print(opts, { namespace, name: service, paused }, () =>
+          paused
+            ? `automatic failover paused for ${namespace}/${service}: a failed head is reported, not replaced\n`
+            : `automatic failover resumed for ${namespace}/${service}\n`,
+        );
+      });
 
   addPlanOptions(
     program

@@ -85,6 +85,8 @@ export interface ControllerContext {
   writes: WriteMemory;
   /** Called before each effect of a recorded failover or failback step (fault injection in tests). */
   crashPoint: CrashPoint;
+  /** The image of placeholder pods for pools that name none (the operator's --placeholder-image). */
+  placeholderImage?: string;
   /** Failover metrics; absent in tests that do not scrape them. */
   failoverMetrics?: FailoverMetrics;
   /** Pool and ledger metrics; absent in tests that do not scrape them. */

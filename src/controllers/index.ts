@@ -18,6 +18,8 @@ import { parseLabelSelector } from "../kube/label-selector.ts";
 import { ledgerMetrics } from "./metrics.ts";
 import { claimControllerSpec, poolControllerSpec } from "./specs.ts";
 import { HeadProber, storageServiceControllerSpec, failoverMetrics } from "./storage-service/index.ts";
+import { parsedStorageService } from "./indexes.ts";
+import type { StorageService } from "../api/index.ts";
 
 const controllerSpecs: ControllerSpec[] = [
   poolControllerSpec,
@@ -71,12 +73,17 @@ export function registerControllers(
       return !pool || selected(pool.metadata?.labels ?? {});
     },
     metrics: ledgerMetrics(manager.metrics),
+    placeholderImage: manager.settings.placeholderImage,
     writes: newWriteMemory(),
     crashPoint: crashPointAt(manager.settings.crashAt, (step) => {
       manager.log.fatal({ step }, "crash point reached: exiting as if killed");
       manager.log.flush();
     }),
-    failoverMetrics: failoverMetrics(manager.metrics.registry),
+    // Read at scrape time, when ctx is long built.
+    failoverMetrics: failoverMetrics(manager.metrics.registry, {
+      services: () => managedServices(ctx),
+      now: Date.now,
+    }),
     probes: new HeadProber(),
   };
   for (const spec of specs) {
@@ -102,4 +109,13 @@ export function registerControllers(
     spec.start?.(ctx, (key) => controller.enqueue(key));
   }
   return ctx;
+}
+
+/** The storage services this operator runs (valid, of a pool it manages, not being deleted), as cached. */
+function managedServices(ctx: ControllerContext): StorageService[] {
+  return ctx.cache.services.list().flatMap((raw) => {
+    if (raw.metadata?.deletionTimestamp) return [];
+    const parsed = parsedStorageService(raw);
+    return parsed.ok && ctx.managesPool(parsed.value.spec.pool) ? [parsed.value] : [];
+  });
 }

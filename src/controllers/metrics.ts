@@ -1,5 +1,5 @@
 // The pool's metrics: slots by state, and the ledger's grants and revocations.
-import type { OperatorMetrics } from "../operator/metrics.ts";
+import { removeSeries, type OperatorMetrics } from "../operator/metrics.ts";
 
 export interface LedgerMetrics {
   setSlots(
@@ -14,6 +14,8 @@ export interface LedgerMetrics {
   tenantUsage(pool: string, namespace: string, delta: { slotSeconds: number; waitingSeconds: number }): void;
   /** A slot taken from a tenant namespace's claim, by reason, as its usage record counts it. */
   tenantRevoked(pool: string, namespace: string, reason: string): void;
+  /** Drops every series of a deleted pool. */
+  forgetPool(pool: string): Promise<void>;
 }
 
 export function ledgerMetrics(metrics: OperatorMetrics): LedgerMetrics {
@@ -56,5 +58,8 @@ export function ledgerMetrics(metrics: OperatorMetrics): LedgerMetrics {
     setSlots: (pool, zone, state, count) => slots.set({ pool, zone, state }, count),
     granted: (pool) => granted.inc({ pool }),
     revoked: (pool, reason) => revoked.inc({ pool, reason }),
+    forgetPool: async (pool) => {
+      for (const metric of [slots, granted, revoked]) await removeSeries(metric, { pool });
+    },
   };
 }

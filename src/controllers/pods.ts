@@ -1,4 +1,5 @@
 // The pods the pool and claim controllers run on slots.
+import { DEFAULT_PLACEHOLDER_IMAGE } from "../operator/settings.ts";
 import type * as k8s from "@kubernetes/client-node";
 import { CLAIM_KIND, type ContingencyPool, type PoolClaim } from "../api/index.ts";
 import type { SlotView } from "../decisions/types.ts";
@@ -54,8 +55,16 @@ const restrictedContainerSecurity: k8s.V1SecurityContext = {
   seccompProfile: { type: "RuntimeDefault" },
 };
 
-/** Holds a free slot's capacity on its node: requests exactly the slot size, runs the pause image. */
-export function placeholderPod(pool: ContingencyPool, slot: SlotView, namespace: string): k8s.V1Pod {
+/**
+ * Holds a free slot's capacity on its node: requests exactly the slot size, runs the pause image
+ * (the pool's spec.placeholderImage, else the operator's default).
+ */
+export function placeholderPod(
+  pool: ContingencyPool,
+  slot: SlotView,
+  namespace: string,
+  defaultImage: string = DEFAULT_PLACEHOLDER_IMAGE,
+): k8s.V1Pod {
   const size = { cpu: String(pool.spec.slotSize.cpu), memory: String(pool.spec.slotSize.memory) };
   return {
     apiVersion: "v1",
@@ -75,7 +84,7 @@ export function placeholderPod(pool: ContingencyPool, slot: SlotView, namespace:
       containers: [
         {
           name: "hold",
-          image: "registry.k8s.io/pause:3.10",
+          image: pool.spec.placeholderImage ?? defaultImage,
           resources: { requests: size, limits: size },
           securityContext: { ...restrictedContainerSecurity, runAsUser: 65535 },
         },

@@ -57,7 +57,11 @@ const GRANTS_UNSEEN_REQUEUE_MS = 20;
 
 export async function reconcilePool(ctx: ControllerContext, name: string): Promise<ReconcileResult> {
   const raw = ctx.cache.pools.get(name);
-  if (!raw) return {}; // Slot Leases and placeholders are owned by the pool: the garbage collector removes them.
+  if (!raw) {
+    // Slot Leases and placeholders are owned by the pool: the garbage collector removes them.
+    await ctx.metrics?.forgetPool(name);
+    return {};
+  }
   if (!ctx.managesPool(name)) return {};
   const parsed = parsedPool(raw);
   if (!parsed.ok) {
@@ -356,7 +360,7 @@ async function applyPlaceholders(
   const leaseOf = new Map(observed.map((o) => [o.slot.leaseName, o.lease]));
   for (const slot of plan.create) {
     const lease = leaseOf.get(slot.leaseName)!;
-    const pod = placeholderPod(pool, slot, ctx.namespace);
+    const pod = placeholderPod(pool, slot, ctx.namespace, ctx.placeholderImage);
     pod.metadata!.ownerReferences = [
       {
         apiVersion: "coordination.k8s.io/v1",

@@ -122,6 +122,8 @@ export interface FailoverObserved {
   routedEpoch?: number;
   /** The head pod that failed, and whether its node exists and is Ready. */
   oldHead: { presence: PodPresence; nodeReady: boolean };
+  /** Automatic failover is paused (the service's or its pool's spec): a failed head starts no run. */
+  paused?: boolean;
 }
 
 export const FailoverWaitReason = {
@@ -263,7 +265,8 @@ export function nextFailoverAction(
 
 function detect(observed: FailoverObserved): FailoverAction {
   const { health } = observed;
-  if (health.healthy) return { kind: "idle" };
+  // Paused: the failed head is reported by the steady path, not replaced (a run in progress goes on).
+  if (health.healthy || observed.paused) return { kind: "idle" };
   const record = beginFailover({
     now: observed.now,
     epoch: observed.epoch,

@@ -92,3 +92,24 @@ export class OperatorMetrics {
     return this.registry.getSingleMetric(name) as M | undefined;
   }
 }
+
+/**
+ * Removes every series of `metric` whose labels include `match` (prom-client removes only exact
+ * label sets): the series of a deleted pool or service, whatever its other labels.
+ */
+export async function removeSeries(
+  metric: prom.Counter<string> | prom.Gauge<string> | prom.Histogram<string>,
+  match: Record<string, string>,
+): Promise<void> {
+  const { values } = await metric.get();
+  const seen = new Set<string>();
+  for (const { labels } of values) {
+    if (!Object.entries(match).every(([name, value]) => labels[name] === value)) continue;
+    // A histogram's buckets carry `le`, which is not one of the series' own labels.
+    const { le: _bucket, ...own } = labels;
+    const key = JSON.stringify(own);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    metric.remove(own as prom.LabelValues<string>);
+  }
+}

@@ -43,9 +43,14 @@ export interface Settings {
    * and storage services of other pools are left to the operator that manages those. Empty: all.
    */
   poolSelector: string;
+  /** The image of placeholder pods, for pools that name none (spec.placeholderImage). */
+  placeholderImage: string;
   /** Fault injection for crash-safety tests: the failover step at which the process exits. */
   crashAt: string | undefined;
 }
+
+/** A pause image: it only holds the slot's requests on the node. Air-gapped clusters mirror it. */
+export const DEFAULT_PLACEHOLDER_IMAGE = "registry.k8s.io/pause:3.10";
 
 export class SettingsError extends Error {
   constructor(message: string) {
@@ -85,6 +90,7 @@ const SOURCES = {
   logLevel: { flag: "--log-level <level>", env: "UNDERSTUDY_LOG_LEVEL" },
   shutdownTimeout: { flag: "--shutdown-timeout <duration>", env: "UNDERSTUDY_SHUTDOWN_TIMEOUT" },
   poolSelector: { flag: "--pool-selector <selector>", env: "UNDERSTUDY_POOL_SELECTOR" },
+  placeholderImage: { flag: "--placeholder-image <image>", env: "UNDERSTUDY_PLACEHOLDER_IMAGE" },
   crashAt: { flag: undefined, env: "UNDERSTUDY_CRASH_AT" },
 } as const;
 type Key = keyof typeof SOURCES;
@@ -112,6 +118,7 @@ const DESCRIPTIONS: Record<Exclude<Key, "crashAt">, string> = {
   logLevel: `log level: ${LOG_LEVELS.join(", ")} (default info)`,
   shutdownTimeout: "how long a graceful shutdown waits for reconciles in flight (default 30s)",
   poolSelector: "label selector of the ContingencyPools this operator manages (default: all)",
+  placeholderImage: `image of the pods holding free slots, for pools that name none (default ${DEFAULT_PLACEHOLDER_IMAGE})`,
 };
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)/;
@@ -254,6 +261,7 @@ const RawSettings = z
       .default({ address: ":8080", host: undefined, port: 8080 }),
     logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(", ")}` }).default("info"),
     shutdownTimeout: positiveDuration("the shutdown timeout").default(30_000),
+    placeholderImage: z.string().trim().min(1).max(1024).default(DEFAULT_PLACEHOLDER_IMAGE),
     poolSelector: z
       .string()
       .max(1024)
@@ -351,6 +359,7 @@ export function parseSettings(
     logLevel: s.logLevel,
     shutdownTimeoutMs: s.shutdownTimeout,
     poolSelector: s.poolSelector,
+    placeholderImage: s.placeholderImage,
     crashAt: s.crashAt,
   };
 }

@@ -5,6 +5,8 @@
 #   etcd                                                              (go.etcd.io/etcd/server/v3)
 #   kwok                                                              (sigs.k8s.io/kwok)
 #   helm                                                              (helm.sh/helm/v3)
+#   promtool                                                          (github.com/prometheus/prometheus)
+#     (not part of the cluster: the alert rule tests evaluate the chart's rules with it)
 set -euo pipefail
 
 KUBE_VERSION="${KUBE_VERSION:-v1.36.3}"
@@ -12,6 +14,8 @@ STAGING_VERSION="v0.${KUBE_VERSION#v1.}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 HELM_VERSION="${HELM_VERSION:-v3.21.4}"
+# Prometheus' Go module versions are v0.<major><minor>.<patch>: v0.316.0 is Prometheus 3.16.0.
+PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-v0.316.0}"
 CACHE="${UNDERSTUDY_CACHE:-$HOME/.cache/understudy}"
 BIN="$CACHE/bin"
 WORK="$CACHE/build"
@@ -115,4 +119,6 @@ want kwok && build_simple kwok "$KWOK_VERSION" sigs.k8s.io/kwok sigs.k8s.io/kwok
 want kubernetes && build_kubernetes
 want helm && build_simple helm "$HELM_VERSION" helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm \
   "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+want promtool && build_simple promtool "$PROMETHEUS_VERSION" github.com/prometheus/prometheus \
+  github.com/prometheus/prometheus/cmd/promtool
 log "done: binaries in $BIN"

@@ -7,6 +7,7 @@ export const versions = {
   etcd: process.env.ETCD_VERSION ?? "v3.6.16",
   kwok: process.env.KWOK_VERSION ?? "v0.8.0",
   helm: process.env.HELM_VERSION ?? "v3.21.4",
+  prometheus: process.env.PROMETHEUS_VERSION ?? "v0.316.0",
 } as const;
 
 export const cacheDir = process.env.UNDERSTUDY_CACHE ?? join(homedir(), ".cache", "understudy");
@@ -22,6 +23,11 @@ export const binaries = {
   kubectl: join(binDir, `kubectl-${versions.kubernetes}`),
   kwok: join(binDir, `kwok-${versions.kwok}`),
   helm: join(binDir, `helm-${versions.helm}`),
+} as const;
+
+/** Built beside the cluster's binaries, not needed to start it: the alert rule tests run promtool. */
+export const tools = {
+  promtool: join(binDir, `promtool-${versions.prometheus}`),
 } as const;
 
 // Every listener is on loopback; the base moves them all when another cluster already uses the ports.

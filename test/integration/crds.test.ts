@@ -353,8 +353,15 @@ describe("the examples", () => {
 
     it("show the printer columns in kubectl get", async () => {
       const pools = table(await kubectl("get", "contingencypools", pool));
-      expect(pools[0]).toEqual(["NAME", "ZONES", "FREE", "LEASED", "RESERVED", "AGE"]);
-      expect(pools[1]!.slice(0, 5)).toEqual([pool, "zone-a:0/2,zone-b:1/2,zone-c:2/2", "3", "2", "1"]);
+      expect(pools[0]).toEqual(["NAME", "ZONES", "FREE", "LEASED", "RESERVED", "FAILOVER PAUSED", "AGE"]);
+      expect(pools[1]!.slice(0, 6)).toEqual([
+        pool,
+        "zone-a:0/2,zone-b:1/2,zone-c:2/2",
+        "3",
+        "2",
+        "1",
+        "false",
+      ]);
 
       const claims = table(await kubectl("get", "pclaim", "-n", namespace, "batch-high", "batch-low"));
       expect(claims[0]).toEqual(["NAME", "POOL", "PHASE", "ZONE", "NODE", "BID", "AGE"]);
@@ -362,8 +369,8 @@ describe("the examples", () => {
       expect(claims[2]!.slice(0, 6)).toEqual(["batch-low", pool, "Pending", "", "", "10"]);
 
       const services = table(await kubectl("get", "ssvc", "-n", namespace));
-      expect(services[0]).toEqual(["NAME", "PHASE", "HEAD ZONE", "EPOCH", "FAILOVERS", "AGE"]);
-      expect(services[1]!.slice(0, 5)).toEqual(["kv", "Ready", "zone-a", "4", "3"]);
+      expect(services[0]).toEqual(["NAME", "PHASE", "HEAD ZONE", "EPOCH", "FAILOVERS", "PAUSED", "AGE"]);
+      expect(services[1]!.slice(0, 6)).toEqual(["kv", "Ready", "zone-a", "4", "3", "false"]);
 
       const wide = table(await kubectl("get", "cpool", pool, "-o", "wide"));
       expect(wide[0]).toEqual([
@@ -376,6 +383,7 @@ describe("the examples", () => {
         "PENDING",
         "HOT SPARES",
         "ZONE OUTAGE",
+        "FAILOVER PAUSED",
         "AGE",
       ]);
     });

@@ -213,7 +213,15 @@ describe("failover of a head pod made NotReady", () => {
     expect(
       metricValue(metrics, "understudy_failover_switch_seconds_count", { reason: "PodNotReady" }),
     ).toBeGreaterThanOrEqual(1);
-    expect(metricValue(metrics, "understudy_storage_service_epoch", { namespace: w.ns, name: "kv" })).toBe(2);
+    const kv = { service_namespace: w.ns, service_name: "kv", pool: w.pool };
+    expect(metricValue(metrics, "understudy_storage_service_epoch", kv)).toBe(2);
+    expect(
+      metricValue(metrics, "understudy_failovers_total", {
+        ...kv,
+        reason: "PodNotReady",
+        outcome: "Succeeded",
+      }),
+    ).toBe(1);
   });
 
   it("takes a free slot before revoking any lease", async () => {
@@ -292,9 +300,9 @@ describe("a new head that never becomes Ready", () => {
       await waitForServing(client, w.ns, "kv", 1);
       const slotB = [...(await holders(w)).keys()].find((name) => name.includes("-zone-b-"))!;
 
-      // Heads started from now on never get Ready; the failover takes zone-b's free slot first.
+      // A new head image is rolled out as a switchover, and heads of this image never get Ready; the
+      // run takes zone-b's free slot first.
       await setHeadImage(client, w.ns, "kv", neverReadyImage);
-      await makePodNotReady(client, w.ns, "kv-head-1");
       const stuck = await eventually("kv-head-2 Running but not Ready on zone-b's slot", async () => {
         const pod = await client.core.readNamespacedPod({ name: "kv-head-2", namespace: w.ns });
         const onB = pod.metadata?.labels?.["understudy.dev/slot"] === slotB;
@@ -308,7 +316,7 @@ describe("a new head that never becomes Ready", () => {
       const service = await waitForFailover(client, w.ns, "kv", 1);
       const last = service.status!.lastFailover!;
       expect(last).toMatchObject({
-        reason: "PodNotReady",
+        reason: "ImageRollout",
         epoch: 2,
         abandonedSlots: [slotB],
         abandonedNodes: [stuckNode],
@@ -329,6 +337,11 @@ describe("a new head that never becomes Ready", () => {
       await expectOneServingHead(w, service, "kv");
       const reasons = (await eventsOf(client, w.ns, "kv")).map((e) => e.reason);
       expect(reasons).toContain("FailoverSlotAbandoned");
+      // Counted once as an attempt given up, once as the failover that then succeeded.
+      const kv = { service_namespace: w.ns, service_name: "kv", pool: w.pool, reason: "ImageRollout" };
+      const metrics = await operator.metrics();
+      expect(metricValue(metrics, "understudy_failovers_total", { ...kv, outcome: "SlotAbandoned" })).toBe(1);
+      expect(metricValue(metrics, "understudy_failovers_total", { ...kv, outcome: "Succeeded" })).toBe(1);
 
       // The ledger, read back from the API server: the abandoned slot is the pool's again, and the
       // service holds exactly the slot its head runs on (checked in expectOneServingHead).

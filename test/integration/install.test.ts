@@ -371,7 +371,10 @@ describe("the Helm chart", () => {
 
     const metrics = await operator!.metrics();
     expect(
-      metricValue(metrics, "understudy_storage_service_epoch", { namespace: storageNamespace, name: "kv" }),
+      metricValue(metrics, "understudy_storage_service_epoch", {
+        service_namespace: storageNamespace,
+        service_name: "kv",
+      }),
     ).toBe(3);
     expect(readFileSync(operator!.logFile, "utf8")).not.toMatch(/cannot \w+ resource/);
   });

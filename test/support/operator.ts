@@ -98,19 +98,31 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorP
   };
 }
 
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** The samples of a scrape in Prometheus' text format (the operator's metrics: no escaped quotes). */
+export function parseSamples(text: string): Sample[] {
+  return text.split("\n").flatMap((line) => {
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match) return [];
+    const labels = Object.fromEntries(
+      [...(match[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]),
+    );
+    return [{ name: match[1]!, labels, value: Number(match[3]) }];
+  });
+}
+
 /** The value of the sample of `name` whose labels include `labels`, in Prometheus text format. */
 export function metricValue(
   text: string,
   name: string,
   labels: Record<string, string> = {},
 ): number | undefined {
-  for (const line of text.split("\n")) {
-    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const found = Object.fromEntries(
-      [...(match[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]),
-    );
-    if (Object.entries(labels).every(([k, v]) => found[k] === v)) return Number(match[3]);
-  }
-  return undefined;
+  return parseSamples(text).find(
+    (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+  )?.value;
 }

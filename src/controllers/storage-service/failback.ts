@@ -57,6 +57,8 @@ export interface FailbackInput {
   known: Known;
   /** The current head is healthy, Ready and routed (the steady path's verdict). */
   headServing: boolean;
+  /** Automatic failover and failback are paused (the service's or its pool's spec). */
+  paused?: boolean;
 }
 
 function observe(
@@ -74,7 +76,8 @@ function observe(
     service: ref,
     epoch: status.epoch ?? 0,
     headServing: input.headServing,
-    policy: service.spec.failback.policy,
+    // Paused for maintenance: an Automatic failback waits like a Manual one.
+    policy: input.paused ? "Manual" : service.spec.failback.policy,
     stableMs: service.spec.failback.stableSeconds * 1000,
     primaryZone: primaryZoneOf(service),
     newHead: { presence: "absent", ready: false },
@@ -213,7 +216,6 @@ async function apply(
         head: replacement(status.head, headStatusOf(action.head, action.epoch, now)),
       });
       if (result.kind === "written") {
-        ctx.failoverMetrics?.epoch(ref.namespace, ref.name, action.epoch);
         ctx.events.normal(
           service,
           "FailbackRoutingSwitched",

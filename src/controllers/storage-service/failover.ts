@@ -14,6 +14,7 @@ import {
 } from "../../decisions/failover-steps.ts";
 import { fromFailoverStatus, toFailoverStatus } from "../../decisions/failover-record.ts";
 import { switchoverCooldown } from "../../decisions/switchover-cooldown.ts";
+import { IMAGE_ROLLOUT_REASON, headImageRollout } from "../../decisions/head-image-rollout.ts";
 import type { NodeView } from "../../decisions/types.ts";
 import { annotations } from "../labels.ts";
 import { runStepMachine, type StepApplied, type StepDecision } from "../step-machine.ts";
@@ -29,7 +30,8 @@ import {
   switchHeadService,
   writeStatus,
 } from "./effects.ts";
-import { headPod } from "./manifests.ts";
+import { HEAD_CONTAINER, headPod } from "./manifests.ts";
+import { serviceLabels } from "./metrics.ts";
 import { serviceIdentity, serviceRef } from "./names.ts";
 import {
   Known,
@@ -37,6 +39,7 @@ import {
   assessHead,
   observeFailover,
   observePool,
+  pauseOf,
   type HeadAssessment,
   tenantOverdue,
   type PoolSnapshot,
@@ -73,10 +76,31 @@ export type FailoverOutcome =
 
 export interface SwitchoverWait {
   request: string;
+  /** The SwitchoverPending reason: Cooldown (the default), or NoSlot for a rollout waiting for capacity. */
+  reason?: string;
   /** When it may start, ms since the epoch. */
   notBefore: number;
   waitMs: number;
   message: string;
+}
+
+const ROLLOUT_RECHECK_MS = 10_000;
+
+/** The new spec.head.image to roll out, when the serving head runs another one. */
+function pendingRollout(
+  service: StorageService,
+  assessment: HeadAssessment,
+  pool: PoolSnapshot | undefined,
+): string | undefined {
+  const pod = assessment.pod;
+  return headImageRollout({
+    running: pod?.metadata?.deletionTimestamp
+      ? undefined
+      : pod?.spec?.containers.find((c) => c.name === HEAD_CONTAINER)?.image,
+    wanted: service.spec.head.image,
+    healthy: assessment.health.healthy,
+    paused: pauseOf(service, pool) !== undefined,
+  });
 }
 
 /** The value of the switchover annotation when it asks for a switchover not handled yet. */
@@ -131,6 +155,8 @@ async function decide(
   const pool = observePool(ctx, service, nodes, known);
   const assessment = assessHead(ctx, service, nodes, known);
   const switchover = record ? undefined : pendingSwitchover(service);
+  const rollout = record || switchover !== undefined ? undefined : pendingRollout(service, assessment, pool);
+  const request = switchover ?? (rollout !== undefined ? `image ${rollout}` : undefined);
   if (record && (record.step === "Revoked" || record.step === "HeadStarted") && !known.routedKnown)
     await readRoutedEpoch(ctx, known, service);
   const observed = observeFailover(ctx, { service, record, health: assessment.health, pool, nodes, known });
@@ -138,52 +164,71 @@ async function decide(
   let action: FailoverAction;
   let switchoverWait: SwitchoverWait | undefined;
 
-  if (switchover !== undefined && assessment.health.healthy) {
+  if (request !== undefined && assessment.health.healthy) {
     const choice = contingencyChoice(service, pool, nodes);
-    if (!choice || choice.kind === "none") {
+    if ((!choice || choice.kind === "none") && rollout === undefined) {
       const message = `switchover ${JSON.stringify(switchover)} refused: ${contingencyCondition(service, choice).message}`;
       return {
         kind: "act",
         action: {
-          action: { kind: "refuseSwitchover", request: switchover, message },
+          action: { kind: "refuseSwitchover", request: switchover!, message },
           record,
           pool,
           switchover,
         },
       };
     }
-    const lastEnd = service.status?.lastFailover?.finishedAt;
-    const cooldown = switchoverCooldown({
-      now: observed.now,
-      ...(lastEnd !== undefined ? { lastFailoverFinishedAt: Date.parse(lastEnd) } : {}),
-      cooldownMs: service.spec.failover.switchoverCooldownSeconds * 1000,
-      revokesTenant: choice.victim !== undefined,
-    });
-    if (cooldown.kind === "wait") {
-      const victim = choice.victim!;
+    if (!choice || choice.kind === "none") {
+      // A rollout is the spec's, not a request: it waits for a slot instead of being refused.
       switchoverWait = {
-        request: switchover,
-        notBefore: cooldown.notBefore,
-        waitMs: cooldown.waitMs,
-        message:
-          `switchover ${JSON.stringify(switchover)} would revoke claim ${victim.namespace}/${victim.name}; ` +
-          `it starts at ${new Date(cooldown.notBefore).toISOString()}, ` +
-          `${service.spec.failover.switchoverCooldownSeconds}s (spec.failover.switchoverCooldownSeconds) after the last failover ended at ${lastEnd}`,
+        request,
+        reason: "NoSlot",
+        notBefore: observed.now + ROLLOUT_RECHECK_MS,
+        waitMs: ROLLOUT_RECHECK_MS,
+        message: `the head image rollout to ${rollout} waits for a slot: ${contingencyCondition(service, choice).message}`,
       };
       action = nextFailoverAction(record, observed, opts);
     } else {
-      // A planned move: the same run as a failover, started by hand.
-      action = {
-        kind: "recordStep",
-        step: "Detected",
-        record: beginFailover({
-          now: observed.now,
-          epoch: observed.epoch,
-          reason: MANUAL_REASON,
-          message: `switchover requested (${serviceAnnotations.switchover}=${switchover})`,
-          ...(observed.head ? { head: observed.head } : {}),
-        }),
-      };
+      const lastEnd = service.status?.lastFailover?.finishedAt;
+      const cooldown = switchoverCooldown({
+        now: observed.now,
+        ...(lastEnd !== undefined ? { lastFailoverFinishedAt: Date.parse(lastEnd) } : {}),
+        cooldownMs: service.spec.failover.switchoverCooldownSeconds * 1000,
+        revokesTenant: choice.victim !== undefined,
+      });
+      const what =
+        rollout !== undefined
+          ? `the head image rollout to ${rollout}`
+          : `switchover ${JSON.stringify(switchover)}`;
+      if (cooldown.kind === "wait") {
+        const victim = choice.victim!;
+        switchoverWait = {
+          request,
+          notBefore: cooldown.notBefore,
+          waitMs: cooldown.waitMs,
+          message:
+            `${what} would revoke claim ${victim.namespace}/${victim.name}; ` +
+            `it starts at ${new Date(cooldown.notBefore).toISOString()}, ` +
+            `${service.spec.failover.switchoverCooldownSeconds}s (spec.failover.switchoverCooldownSeconds) after the last failover ended at ${lastEnd}`,
+        };
+        action = nextFailoverAction(record, observed, opts);
+      } else {
+        // A planned move: the same run as a failover, started by hand or by a new head image.
+        action = {
+          kind: "recordStep",
+          step: "Detected",
+          record: beginFailover({
+            now: observed.now,
+            epoch: observed.epoch,
+            reason: rollout !== undefined ? IMAGE_ROLLOUT_REASON : MANUAL_REASON,
+            message:
+              rollout !== undefined
+                ? `head image rollout: spec.head.image is ${rollout}`
+                : `switchover requested (${serviceAnnotations.switchover}=${switchover})`,
+            ...(observed.head ? { head: observed.head } : {}),
+          }),
+        };
+      }
     }
   } else {
     action = nextFailoverAction(record, observed, opts);
@@ -373,11 +418,14 @@ async function recordStep(
   const ref = serviceRef(service);
   const metrics = ctx.failoverMetrics;
   if (action.step === "Detected" && !status.failover) {
-    if (record.reason === MANUAL_REASON)
+    if (record.reason === IMAGE_ROLLOUT_REASON)
+      ctx.events.normal(service, "HeadImageRollout", describeStep(record));
+    else if (record.reason === MANUAL_REASON)
       ctx.events.normal(service, "SwitchoverStarted", describeStep(record));
     else ctx.events.warning(service, "HeadFailed", describeStep(record));
   } else if (action.step === "Detected" && record.timeline.at(-1)?.abandonedSlot !== undefined) {
     ctx.events.warning(service, "FailoverSlotAbandoned", describeStep(record));
+    metrics?.failover(serviceLabels(service), record.reason, "SlotAbandoned");
   } else {
     const warn = action.step === "Detected" || (action.step === "Replenished" && record.replenishDeferred);
     (warn ? ctx.events.warning : ctx.events.normal).call(
@@ -387,10 +435,8 @@ async function recordStep(
       describeStep(record),
     );
   }
-  if (action.step === "RoutingSwitched" && action.epoch !== undefined) {
-    metrics?.switched(record.reason, Math.max(0, now - record.startedAt) / 1000);
-    metrics?.epoch(ref.namespace, ref.name, action.epoch);
-  }
+  if (action.step === "RoutingSwitched" && action.epoch !== undefined)
+    metrics?.switched(serviceLabels(service), record.reason, Math.max(0, now - record.startedAt) / 1000);
   ctx.log.info(
     {
       service: `${ref.namespace}/${ref.name}`,
@@ -433,7 +479,7 @@ async function finish(
     return write.reason === "Conflict" ? { kind: "requeue", afterMs: CONFLICT_REQUEUE_MS } : { kind: "gone" };
   ctx.crashPoint("Done");
   const outcome = action.record.replenishDeferred ? "ReplenishDeferred" : "Succeeded";
-  ctx.failoverMetrics?.failover(action.record.reason, outcome);
+  ctx.failoverMetrics?.failover(serviceLabels(service), action.record.reason, outcome);
   ctx.events.normal(
     service,
     "FailoverDone",

@@ -23,6 +23,8 @@ const IMAGE_USER = 65532;
 const DATA_DIR = "/data";
 /** Port of /metrics on heads and servers, apart from the data ports so a NetworkPolicy can tell them apart. */
 export const METRICS_PORT = 9400;
+/** The head pod's container: its image is the one a rollout compares with spec.head.image. */
+export const HEAD_CONTAINER = "head";
 /**
  * Node sizes its heap from the machine's memory, not the container's, and collects lazily below
  * that: capped, the garbage of bad clients' bodies is collected long before the pod's memory
@@ -239,7 +241,7 @@ export function headPod(service: StorageService, epoch: number, placement: HeadP
     spec.affinity = zoneAffinity(placement.zone);
   }
   spec.containers.push({
-    name: "head",
+    name: HEAD_CONTAINER,
     image: service.spec.head.image,
     args: [DATAPLANE_MAIN, "head"],
     ports: [

@@ -9,6 +9,7 @@ import type {
   FailoverPoolObservation,
   FailoverRecord,
 } from "../../decisions/failover-steps.ts";
+import { failoverPause, type FailoverPause } from "../../decisions/failover-pause.ts";
 import { assessHeadHealth, type HeadHealth, type HeadPodView } from "../../decisions/head-health.ts";
 import { headPodName, refKey } from "../../decisions/names.ts";
 import type { NodeView, PodPhase, PodPresence, SlotView } from "../../decisions/types.ts";
@@ -155,6 +156,14 @@ export function assessHead(
     assessment.recheckAfterMs = Math.max(10, since + grace - now);
   }
   return assessment;
+}
+
+/** Whether automatic failover is paused for the service, by its own spec or its pool's. */
+export function pauseOf(service: StorageService, pool: PoolSnapshot | undefined): FailoverPause | undefined {
+  return failoverPause(
+    service.spec.failover.paused,
+    pool && { name: service.spec.pool, failoverPaused: pool.pool.spec.failoverPaused },
+  );
 }
 
 export interface PoolSnapshot {
@@ -304,6 +313,7 @@ export function observeFailover(
     if (head.leaseName !== undefined) observed.head.slot = head.leaseName;
   }
   if (input.pool) observed.pool = input.pool.observation;
+  if (pauseOf(service, input.pool)) observed.paused = true;
   const troubled = troubledZones(nodes);
   if (troubled.length) observed.failedZones = troubled;
   if (known.routedKnown && known.routedEpoch !== undefined) observed.routedEpoch = known.routedEpoch;

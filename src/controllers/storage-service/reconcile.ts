@@ -23,7 +23,15 @@ import { driveFailback } from "./failback.ts";
 import { driveFailover, type SwitchoverWait } from "./failover.ts";
 import { headPod } from "./manifests.ts";
 import { primaryZoneOf, serviceIdentity, serviceRef } from "./names.ts";
-import { Known, allNodes, isPodReady, type HeadAssessment, type StorageServiceContext } from "./observe.ts";
+import {
+  Known,
+  allNodes,
+  isPodReady,
+  pauseOf,
+  type HeadAssessment,
+  type StorageServiceContext,
+} from "./observe.ts";
+import type { FailoverPause } from "../../decisions/failover-pause.ts";
 import { ensureResources, forgetApplied, serverPods } from "./resources.ts";
 import { phaseOf, replacement, serversReady, withConditions, type ConditionInput } from "./status.ts";
 import { isNotFound } from "../../kube/errors.ts";
@@ -114,7 +122,6 @@ async function bootstrap(ctx: StorageServiceContext, service: StorageService): P
   if (failback) patch.handledFailback = failback;
   const write = await writeStatus(ctx, service, patch);
   if (!write.ok) return write.reason === "Conflict" ? { requeueAfterMs: 0 } : {};
-  ctx.failoverMetrics?.epoch(ref.namespace, ref.name, epoch);
   return { requeueAfterMs: 0 };
 }
 
@@ -126,12 +133,12 @@ async function steady(
   let service = initial;
   const { known, nodes, pool, assessment, switchoverWait } = observed;
   await ensureResources(ctx, service, known);
-  const ref = serviceRef(service);
   const status = service.status ?? {};
   const epoch = status.epoch ?? 0;
   const headServing = isServing(assessment, known.routedEpoch, epoch);
 
-  const failback = await driveFailback(ctx, { service, nodes, known, headServing });
+  const pause = pauseOf(service, pool);
+  const failback = await driveFailback(ctx, { service, nodes, known, headServing, paused: !!pause });
   if (failback.kind === "done")
     return failback.requeueAfterMs !== undefined ? { requeueAfterMs: failback.requeueAfterMs } : {};
 
@@ -166,6 +173,8 @@ async function steady(
   ];
   const switchoverCondition = switchoverPending(status.conditions, switchoverWait);
   if (switchoverCondition) conditions.push(switchoverCondition);
+  const pausedCondition = failoverPaused(status.conditions, pause);
+  if (pausedCondition) conditions.push(pausedCondition);
   const patch: Record<string, unknown> = {
     observedGeneration: service.metadata.generation,
     servers,
@@ -220,7 +229,6 @@ async function steady(
       else if (before) ctx.events.normal(service, "ContingencyAvailable", contingency.message);
     }
   }
-  ctx.failoverMetrics?.epoch(ref.namespace, ref.name, epoch);
   const recheck = [assessment.recheckAfterMs, failback.recheckAfterMs, switchoverWait?.waitMs].filter(
     (ms): ms is number => ms !== undefined,
   );
@@ -228,22 +236,41 @@ async function steady(
 }
 
 /**
- * SwitchoverPending: True while a requested switchover waits for the cooldown; set back to False once
- * none waits. A service that never had a switchover wait carries no such condition.
+ * A condition that is present only once it has been True: True with `active`'s reason and message
+ * while it holds, then False with `cleared` (a service that never had it carries none).
  */
-function switchoverPending(
+function occasionalCondition(
+  current: readonly { type: string; status: string }[] | undefined,
+  type: string,
+  active: { reason: string; message: string } | undefined,
+  cleared: { reason: string; message: string },
+): ConditionInput | undefined {
+  if (active) return { type, status: "True", ...active };
+  if (!current?.some((c) => c.type === type && c.status === "True")) return undefined;
+  return { type, status: "False", ...cleared };
+}
+
+/** SwitchoverPending: True while a requested switchover (or a rollout) waits. */
+const switchoverPending = (
   current: readonly { type: string; status: string }[] | undefined,
   wait: SwitchoverWait | undefined,
-): ConditionInput | undefined {
-  if (wait) return { type: "SwitchoverPending", status: "True", reason: "Cooldown", message: wait.message };
-  if (!current?.some((c) => c.type === "SwitchoverPending" && c.status === "True")) return undefined;
-  return {
-    type: "SwitchoverPending",
-    status: "False",
-    reason: "NoSwitchoverWaiting",
-    message: "no requested switchover waits",
-  };
-}
+) =>
+  occasionalCondition(
+    current,
+    "SwitchoverPending",
+    wait && { reason: wait.reason ?? "Cooldown", message: wait.message },
+    { reason: "NoSwitchoverWaiting", message: "no requested switchover waits" },
+  );
+
+/** FailoverPaused: True while automatic failover is paused (the service's or its pool's spec). */
+const failoverPaused = (
+  current: readonly { type: string; status: string }[] | undefined,
+  pause: FailoverPause | undefined,
+) =>
+  occasionalCondition(current, "FailoverPaused", pause && { reason: pause.reason, message: pause.message }, {
+    reason: "Resumed",
+    message: "automatic failover is not paused",
+  });
 
 function stripTimes(conditions: unknown): unknown {
   return Array.isArray(conditions)
@@ -358,7 +385,7 @@ async function releaseSlots(
   const held = slotLeasesHeldBy(ctx, identity);
   if (held.length === 0) {
     forgetApplied(ctx, uid);
-    ctx.failoverMetrics?.forget(namespace, name);
+    await ctx.failoverMetrics?.forget(namespace, name);
     return {};
   }
   const fresh = await readService(ctx, namespace, name);

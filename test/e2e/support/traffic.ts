@@ -29,7 +29,7 @@ import { core } from "../../../src/kube/resources.ts";
 import { recordOperation, viaClient, type KvResult } from "../../support/kv-history.ts";
 import { seededRandom } from "../../support/random.ts";
 
-const storageServices = {
+export const storageServices = {
   group: GROUP,
   version: VERSION,
   plural: STORAGE_SERVICE_PLURAL,

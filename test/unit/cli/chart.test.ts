@@ -200,7 +200,7 @@ describe("monitoring", () => {
     [...expr.matchAll(/\b(understudy_\w+)/g)].map((m) => m[1]!.replace(/_(bucket|count|sum)$/, ""));
 
   it("are optional: no ServiceMonitor, PrometheusRule or dashboard unless asked for", () => {
-    for (const kind of ["ServiceMonitor", "PrometheusRule", "ConfigMap"])
+    for (const kind of ["ServiceMonitor", "PodMonitor", "PrometheusRule", "ConfigMap"])
       expect(find(defaults, kind)).toBeUndefined();
   });
 
@@ -219,6 +219,39 @@ describe("monitoring", () => {
     expect(dashboards.metadata!.labels!.grafana_dashboard).toBe("1");
   });
 
+  it("scrape head and server pods with a PodMonitor, labelled by their service", () => {
+    type PodMonitor = {
+      spec: {
+        selector: { matchExpressions: { key: string; operator: string; values?: string[] }[] };
+        namespaceSelector: { any?: boolean; matchNames?: string[] };
+        podMetricsEndpoints: { port: string; relabelings: { targetLabel: string }[] }[];
+      };
+    };
+    const monitor = find<PodMonitor>(template("metrics.podMonitor.enabled=true"), "PodMonitor")!;
+    expect(monitor.spec.selector.matchExpressions).toContainEqual({
+      key: "understudy.dev/role",
+      operator: "In",
+      values: ["head", "server"],
+    });
+    expect(monitor.spec.namespaceSelector).toEqual({ any: true });
+    const endpoint = monitor.spec.podMetricsEndpoints[0]!;
+    expect(endpoint.port).toBe("metrics");
+    expect(endpoint.relabelings.map((r) => r.targetLabel)).toEqual(
+      expect.arrayContaining(["service_namespace", "service_name", "role", "zone"]),
+    );
+    const scoped = find<PodMonitor>(
+      template("metrics.podMonitor.enabled=true", "metrics.podMonitor.namespaces={storage}"),
+      "PodMonitor",
+    )!;
+    expect(scoped.spec.namespaceSelector).toEqual({ matchNames: ["storage"] });
+  });
+
+  it("name services by labels a scrape's target labels cannot overwrite", () => {
+    const exprs = alerts.groups.flatMap((g) => g.rules.map((r) => r.expr)).join("\n");
+    expect(exprs).toContain("service_namespace, service_name, pool");
+    expect(exprs).not.toMatch(/by \([^)]*\b(namespace|service|pod|name)\b[^)]*\)/);
+  });
+
   it("alert on no contingency, failed failovers and a pool exhausted in a zone, each with a severity and a summary", () => {
     const rules = alerts.groups.flatMap((g) => g.rules);
     expect(rules.map((r) => r.alert)).toEqual(
@@ -226,6 +259,8 @@ describe("monitoring", () => {
         "UnderstudyNoContingencyAvailable",
         "UnderstudyFailoverFailed",
         "UnderstudyPoolExhaustedInZone",
+        "UnderstudyFailoverStuck",
+        "UnderstudyServiceWithoutHead",
       ]),
     );
     for (const rule of rules) {
@@ -251,6 +286,20 @@ describe("monitoring", () => {
     );
     for (const metric of documented)
       if (metric !== "understudy_reconcile_total") expect(shown, metric).toContain(metric);
+  });
+});
+
+describe("the placeholder image", () => {
+  const imageEnv = (objects: Obj[]) =>
+    find<k8s.V1Deployment>(objects, "Deployment")!.spec!.template.spec!.containers[0]!.env!.find(
+      (e) => e.name === "UNDERSTUDY_PLACEHOLDER_IMAGE",
+    )?.value;
+
+  it("defaults to the pause image and is set from operator.placeholderImage", () => {
+    expect(imageEnv(defaults)).toBe("registry.k8s.io/pause:3.10");
+    expect(imageEnv(template("operator.placeholderImage=mirror.internal/pause:3.10"))).toBe(
+      "mirror.internal/pause:3.10",
+    );
   });
 });
 

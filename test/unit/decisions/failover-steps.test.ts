@@ -148,6 +148,14 @@ describe("nextFailoverAction: each step", () => {
     });
   });
 
+  it("while paused, starts no run for a failed head, but goes on with a run in progress", () => {
+    expect(nextFailoverAction(undefined, observed({ paused: true }))).toEqual({ kind: "idle" });
+    expect(nextFailoverAction(detected, observed({ paused: true }))).toMatchObject({
+      kind: "recordStep",
+      step: "SlotChosen",
+    });
+  });
+
   it("records Detected with the epoch at detection and the old head", () => {
     expect(nextFailoverAction(undefined, observed())).toEqual({
       kind: "recordStep",

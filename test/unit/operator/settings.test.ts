@@ -42,6 +42,7 @@ describe("parseSettings", () => {
     expect(s.metrics).toEqual({ address: ":8080", host: undefined, port: 8080 });
     expect(s.logLevel).toBe("info");
     expect(s.shutdownTimeoutMs).toBe(30_000);
+    expect(s.placeholderImage).toBe("registry.k8s.io/pause:3.10");
     expect(s.crashAt).toBeUndefined();
   });
 
@@ -105,6 +106,7 @@ describe("parseSettings", () => {
       UNDERSTUDY_CONCURRENCY: "2",
       UNDERSTUDY_CRASH_AT: "Revoked",
       UNDERSTUDY_LOG_LEVEL: "warn",
+      UNDERSTUDY_PLACEHOLDER_IMAGE: "mirror.internal/pause:3.10",
       KUBECONFIG: "/env/kubeconfig",
     };
     const s = parse(["--namespace", "from-flag", "--leader-elect"], env);
@@ -114,6 +116,7 @@ describe("parseSettings", () => {
     expect(s.crashAt).toBe("Revoked");
     expect(s.logLevel).toBe("warn");
     expect(s.kubeconfig).toBe("/env/kubeconfig");
+    expect(s.placeholderImage).toBe("mirror.internal/pause:3.10");
   });
 
   it("names the flag, the variable and the value of every bad setting at once", () => {
