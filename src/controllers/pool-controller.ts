@@ -6,7 +6,6 @@ import {
   CONDITION_VALID,
   REASON_INVALID_SPEC,
   poolZoneSummary,
-  setCondition,
   type ConditionInput,
   type ContingencyPool,
   poolResource,
@@ -28,6 +27,7 @@ import {
 import type { SlotView } from "../decisions/types.ts";
 import { isConflict, isNotFound } from "../kube/errors.ts";
 import type { ControllerContext, ReconcileResult } from "./context.ts";
+import { writeStatus as writeObjectStatus } from "./status-writer.ts";
 import { annotations, labels, placeholderAnnotations, roles } from "./labels.ts";
 import { placeholderName, placeholderPod, placeholderPriorityClassObject, tenantPodClaim } from "./pods.ts";
 import { noticeRevocation } from "./revocation.ts";
@@ -42,7 +42,6 @@ import {
   poolServiceHeads,
   slotLeasesOfPool,
 } from "./indexes.ts";
-import { sameJson } from "./json-equal.ts";
 import { createSlotLease, deleteSlotLease, revocationNote, slotLease, swapHolder } from "./slot-ledger.ts";
 import { isTerminated, toPoolView, toSlotView } from "./views.ts";
 
@@ -378,26 +377,12 @@ async function applyPlaceholders(
   }
 }
 
+/** The pool's counts and conditions, written when they change (one writer: the pool controller). */
 async function writeStatus(
   ctx: ControllerContext,
   pool: ContingencyPool,
   counts: Partial<PoolSlotCounts> & { zoneSummary?: string; failoverCapacity?: FailoverCapacityStatus },
   ...conditions: ConditionInput[]
 ): Promise<void> {
-  const now = new Date(ctx.now());
-  let next = pool.status?.conditions ?? [];
-  for (const c of conditions)
-    next = setCondition(next, { ...c, observedGeneration: pool.metadata.generation }, now);
-  const status = { ...counts, observedGeneration: pool.metadata.generation, conditions: next };
-  const current = pool.status ?? {};
-  if (sameJson(pick(current, Object.keys(status)), status)) return; // nothing new: no write
-  try {
-    await ctx.client.patchCustomStatus(poolResource, pool.metadata.name!, undefined, status);
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
-}
-
-function pick(obj: Record<string, unknown>, keys: string[]): Record<string, unknown> {
-  return Object.fromEntries(keys.map((k) => [k, obj[k]]));
+  await writeObjectStatus(ctx, poolResource, pool, counts, conditions, { lock: false });
 }

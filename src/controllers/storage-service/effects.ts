@@ -6,11 +6,13 @@ import type { SlotHolder } from "../../decisions/types.ts";
 import { isConflict, isNotFound } from "../../kube/errors.ts";
 import type { ControllerContext } from "../context.ts";
 import { swapHolder } from "../slot-ledger.ts";
+import { patchStatus, type StatusWrite } from "../status-writer.ts";
 import { headService, headSelector, routedEpochOf } from "./manifests.ts";
 import { headServiceName } from "./names.ts";
 import type { Known } from "./observe.ts";
 
-export type StatusWrite = { ok: true; service: StorageService } | { ok: false; reason: "Conflict" | "Gone" };
+/** A status write of a service: the service as written, parsed, or why not. */
+type ServiceStatusWrite = { ok: true; service: StorageService } | Extract<StatusWrite, { ok: false }>;
 
 /**
  * Merge-patches status under an optimistic lock: the write carries the resourceVersion the patch
@@ -20,23 +22,12 @@ export async function writeStatus(
   ctx: ControllerContext,
   service: StorageService,
   patch: Record<string, unknown>,
-): Promise<StatusWrite> {
-  try {
-    const updated = await ctx.client.patchCustomStatus(
-      storageServiceResource,
-      service.metadata.name!,
-      service.metadata.namespace,
-      patch,
-      service.metadata.resourceVersion,
-    );
-    const parsed = parseStorageService(updated);
-    if (!parsed.ok) throw new Error(`status write returned an object that does not parse: ${parsed.message}`);
-    return { ok: true, service: parsed.value };
-  } catch (err) {
-    if (isConflict(err)) return { ok: false, reason: "Conflict" };
-    if (isNotFound(err)) return { ok: false, reason: "Gone" };
-    throw err;
-  }
+): Promise<ServiceStatusWrite> {
+  const write = await patchStatus(ctx, storageServiceResource, service, patch, { lock: true });
+  if (!write.ok) return write;
+  const parsed = parseStorageService(write.object);
+  if (!parsed.ok) throw new Error(`status write returned an object that does not parse: ${parsed.message}`);
+  return { ok: true, service: parsed.value };
 }
 
 /** The StorageService as the API server has it now, or undefined when it is gone. */
