@@ -4,14 +4,13 @@
 // again: the operator's probe or the pod's readiness tells, whichever first.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { commonFailures, runScenario, RUNS, type Fault } from "./support/scenario.ts";
-import { Stage } from "./support/stage.ts";
+import { secureByDefault as secure, Stage } from "./support/stage.ts";
 
 // UNDERSTUDY_E2E_SECURE=1: the same scenario with TLS required on every hop and client authentication.
-const secure = process.env.UNDERSTUDY_E2E_SECURE === "1";
 
 let stage: Stage;
 beforeAll(async () => {
-  stage = await Stage.create({ prefix: secure ? "e2e-killed-tls" : "e2e-killed", secure });
+  stage = await Stage.create({ prefix: secure ? "e2e-killed-tls" : "e2e-killed" });
 });
 afterAll(async () => {
   await stage?.teardown();

@@ -4,11 +4,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeNodeNotReady } from "../support/kube.ts";
 import { commonFailures, runScenario, RUNS, type Fault } from "./support/scenario.ts";
-import { Stage } from "./support/stage.ts";
+import { secureByDefault as secure, Stage } from "./support/stage.ts";
 
 let stage: Stage;
 beforeAll(async () => {
-  stage = await Stage.create({ prefix: "e2e-node" });
+  stage = await Stage.create({ prefix: secure ? "e2e-node-tls" : "e2e-node" });
 });
 afterAll(async () => {
   await stage?.teardown();
@@ -25,7 +25,7 @@ const fault: Fault = {
   },
 };
 
-describe("the head's node lost", () => {
+describe(`the head's node lost${secure ? " (TLS and client authentication on)" : ""}`, () => {
   for (let run = 0; run < RUNS; run++) {
     it(`run ${run + 1}/${RUNS}: fails over off the lost node; no acknowledged write lost, no stale read`, async () => {
       const report = await runScenario(stage, fault, run);

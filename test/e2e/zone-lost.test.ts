@@ -4,11 +4,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeZoneNotReady, nodesInZone } from "../support/kube.ts";
 import { commonFailures, runScenario, RUNS, type Fault } from "./support/scenario.ts";
-import { Stage } from "./support/stage.ts";
+import { secureByDefault as secure, Stage } from "./support/stage.ts";
 
 let stage: Stage;
 beforeAll(async () => {
-  stage = await Stage.create({ prefix: "e2e-zone" });
+  stage = await Stage.create({ prefix: secure ? "e2e-zone-tls" : "e2e-zone" });
 });
 afterAll(async () => {
   await stage?.teardown();
@@ -26,7 +26,7 @@ const fault: Fault = {
   },
 };
 
-describe("a whole zone lost", () => {
+describe(`a whole zone lost${secure ? " (TLS and client authentication on)" : ""}`, () => {
   for (let run = 0; run < RUNS; run++) {
     it(`run ${run + 1}/${RUNS}: the head moves to another zone; no acknowledged write lost, no stale read`, async () => {
       const report = await runScenario(stage, fault, run);

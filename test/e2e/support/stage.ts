@@ -53,9 +53,15 @@ export interface StageOptions {
   slotsPerZone?: number;
   /** Extra env of the operator process (for instance UNDERSTUDY_CRASH_AT). */
   operatorEnv?: Record<string, string>;
-  /** Services with TLS required on every hop and client authentication required (client SECURE_CLIENT). */
+  /**
+   * Services with TLS required on every hop and client authentication required (client SECURE_CLIENT).
+   * Default: UNDERSTUDY_E2E_SECURE=1 in the environment, so every failure scenario runs secured.
+   */
   secure?: boolean;
 }
+
+/** Whether this run's scenarios secure their services (UNDERSTUDY_E2E_SECURE=1). */
+export const secureByDefault = process.env.UNDERSTUDY_E2E_SECURE === "1";
 
 /** The one client a secure stage's services list. */
 export const SECURE_CLIENT = "e2e";
@@ -93,7 +99,7 @@ export class Stage {
   }
 
   static async create(options: StageOptions): Promise<Stage> {
-    const stage = new Stage(options);
+    const stage = new Stage({ secure: secureByDefault, ...options });
     try {
       await stage.#setUp();
     } catch (err) {
