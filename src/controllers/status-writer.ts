@@ -23,7 +23,7 @@ interface WithStatus {
  * status already says all of it.
  */
 export function statusPatch(
-  status: { conditions?: readonly Condition[] } | undefined,
+  status: object | undefined,
   generation: number | undefined,
   fields: Record<string, unknown>,
   conditions: readonly ConditionInput[],
@@ -33,7 +33,7 @@ export function statusPatch(
   const patch: Record<string, unknown> = { observedGeneration: generation };
   for (const [k, v] of Object.entries(fields)) patch[k] = v === undefined ? null : v;
   if (conditions.length) {
-    let next = status?.conditions ?? [];
+    let next = (status as { conditions?: readonly Condition[] } | undefined)?.conditions ?? [];
     for (const c of conditions) next = setCondition(next, { ...c, observedGeneration: generation }, now);
     patch.conditions = next;
   }
@@ -71,7 +71,7 @@ export async function patchStatus(
 export async function writeStatus(
   ctx: ControllerContext,
   resource: ResourceRef,
-  object: WithStatus & { status?: { conditions?: readonly Condition[] } },
+  object: WithStatus,
   fields: Record<string, unknown>,
   conditions: readonly ConditionInput[],
   options: { lock: boolean },
