@@ -10,9 +10,11 @@ import {
   freshNamespace,
   isPodReady,
   makePodFailed,
+  makePodNotReady,
   testClient,
   testKubeConfig,
 } from "../support/kube.ts";
+import { createService, waitForFailover, waitForServing } from "../support/failover.ts";
 import { LedgerHistory } from "../support/ledger-history.ts";
 import { startOperator, type OperatorProcess } from "../support/operator.ts";
 import {
@@ -39,24 +41,29 @@ const client = testClient();
 const run = `wl-${Date.now().toString(36)}`;
 const batchPool = `${run}-batch`;
 const webPool = `${run}-web`;
+const failoverPool = `${run}-fo`;
+let serviceNs: string;
 let opNs: string;
 let tenants: string;
 let webTenants: string;
 let operator: OperatorProcess;
 let histories: LedgerHistory[];
 
+const shape = { plannedGraceSeconds: 1, emergencyGraceSeconds: 0, tenantPods: kwokCompletionAnnotations };
+
 beforeAll(async () => {
   await installCrds();
   opNs = await freshNamespace(client, "understudy");
   tenants = await freshNamespace(client, "wl");
   webTenants = await freshNamespace(client, "wlweb");
+  serviceNs = await freshNamespace(client, "wlsvc");
   operator = await startOperator({ namespace: opNs, poolSelector: testPoolSelector(run) });
   histories = [
     new LedgerHistory(testKubeConfig(), opNs, tenants, batchPool),
     new LedgerHistory(testKubeConfig(), opNs, webTenants, webPool),
+    new LedgerHistory(testKubeConfig(), opNs, tenants, failoverPool),
   ];
   for (const history of histories) await history.start();
-  const shape = { plannedGraceSeconds: 1, emergencyGraceSeconds: 0, tenantPods: kwokCompletionAnnotations };
   await createPool(client, poolManifest(batchPool, { ...shape, zones: { "zone-a": 3, "zone-b": 2 } }, run));
   await createPool(client, poolManifest(webPool, { ...shape, zones: { "zone-b": 2, "zone-c": 2 } }, run));
 });
@@ -64,12 +71,12 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const history of histories ?? []) history.stop();
   await operator?.stop();
-  for (const pool of [batchPool, webPool]) await deletePool(client, pool);
-  for (const ns of [tenants, webTenants, opNs]) if (ns) await deleteNamespace(client, ns);
+  for (const pool of [batchPool, webPool, failoverPool]) await deletePool(client, pool);
+  for (const ns of [tenants, webTenants, serviceNs, opNs]) if (ns) await deleteNamespace(client, ns);
 });
 
 /** Which namespace each pool's tenants are in (one ledger history each). */
-const nsOf = (pool: string) => (pool === batchPool ? tenants : webTenants);
+const nsOf = (pool: string) => (pool === webPool ? webTenants : tenants);
 const listPods = async (selector: string, namespace = tenants) =>
   (await client.core.listNamespacedPod({ namespace, labelSelector: selector })).items;
 const live = (pods: k8s.V1Pod[]) =>
@@ -280,6 +287,67 @@ describe("workload mode", () => {
         `understudy_tenant_revocations_total\\{pool="${batchPool}",namespace="${tenants}",reason="PoolShrunk"\\} 1`,
       ),
     );
+  });
+
+  it("a failover takes a Job's slot: its pod is evicted as a disruption, recreated gated, and runs on the replaced slot", async () => {
+    // Every slot of this pool is the Job's: the failed head must revoke one of them.
+    await createPool(client, poolManifest(failoverPool, { ...shape, zones: { "zone-b": 2 } }, run));
+    await createClaim(client, workloadClaimManifest(tenants, "fojob", failoverPool, 10, { slots: 2 }));
+    await client.objects.create({
+      apiVersion: "batch/v1",
+      kind: "Job",
+      metadata: { name: "fojob", namespace: tenants },
+      spec: {
+        parallelism: 2,
+        completions: 2,
+        backoffLimit: 0,
+        podFailurePolicy: { rules: [{ action: "Ignore", onPodConditions: [{ type: "DisruptionTarget" }] }] },
+        template: workloadPodTemplate("fojob", "1h", { restartPolicy: "Never" }),
+      },
+    } as k8s.KubernetesObject);
+    const first = await eventually(
+      "both Job pods running on the claim's slots",
+      async () => {
+        const running = live(await listPods("app=fojob")).filter((p) => isPodReady(p));
+        return running.length === 2 && (await heldBy(failoverPool, "fojob")).length === 2 && running;
+      },
+      30_000,
+    );
+    const firstNames = new Set(first.map((p) => p.metadata!.name!));
+
+    await createService(client, run, serviceNs, "kv", failoverPool);
+    await waitForServing(client, serviceNs, "kv", 1);
+    await makePodNotReady(client, serviceNs, "kv-head-1");
+    const service = await waitForFailover(client, serviceNs, "kv", 1);
+    expect(service.status!.lastFailover).toMatchObject({
+      toZone: "zone-b",
+      revokedClaim: `${tenants}/fojob`,
+      epoch: 2,
+    });
+    const taken = service.status!.lastFailover!.leaseName!;
+
+    // The Job made a new pod for the one evicted; the pool replaced the slot; the new pod runs there.
+    const replacement = await eventually(
+      "the replacement running on the replaced slot",
+      async () => {
+        const running = live(await listPods("app=fojob")).filter((p) => isPodReady(p));
+        const fresh = running.filter((p) => !firstNames.has(p.metadata!.name!));
+        return running.length === 2 && fresh.length === 1 && fresh[0]!;
+      },
+      60_000,
+    );
+    const slot = replacement.metadata!.labels!["understudy.dev/slot"]!;
+    expect(slot).not.toBe(taken);
+    expect((await heldBy(failoverPool, "fojob")).map((l) => l.metadata!.name)).toContain(slot);
+    await expectPodsOnHeldSlots(failoverPool, "fojob", 2);
+    // The eviction was a disruption, not the Job's failure: with backoffLimit 0 it would have failed.
+    const job = (await client.objects.read({
+      apiVersion: "batch/v1",
+      kind: "Job",
+      metadata: { name: "fojob", namespace: tenants },
+    })) as k8s.V1Job;
+    expect(job.status?.failed ?? 0).toBe(0);
+    expect(job.status?.conditions?.find((c) => c.type === "Failed")).toBeUndefined();
   });
 
   it("never had a slot with two pods, nor a pod on a slot its claim did not hold", () => {

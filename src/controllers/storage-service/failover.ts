@@ -20,6 +20,7 @@ import { annotations } from "../labels.ts";
 import { runStepMachine, type StepApplied, type StepDecision } from "../step-machine.ts";
 import { placeholderName, tenantPodName } from "../pods.ts";
 import { noticeRevocation } from "../revocation.ts";
+import { evictPod } from "../workload.ts";
 import { contingencyChoice, contingencyCondition } from "./contingency.ts";
 import {
   createPod,
@@ -42,6 +43,7 @@ import {
   pauseOf,
   type HeadAssessment,
   tenantOverdue,
+  victimPod,
   type PoolSnapshot,
   type StorageServiceContext,
 } from "./observe.ts";
@@ -324,10 +326,15 @@ async function apply(
         phase: "Revoking",
       });
       // Again with the emergency grace: a deletion begun earlier with a longer one is shortened; a
-      // pod past its deadline (its node never confirmed) is removed at once.
-      const tenant = known.pod(action.claim.namespace, tenantPodName(action.claim.name));
+      // pod past its deadline (its node never confirmed) is removed at once. A workload's own pod
+      // is evicted (marked DisruptionTarget), so its controller makes a new one that waits gated.
+      const tenant = victimPod(known, action.claim, action.leaseName);
       const grace = tenantOverdue(tenant, ctx.now()) ? 0 : action.graceSeconds;
-      await deletePod(ctx, known, action.claim.namespace, tenantPodName(action.claim.name), grace);
+      const podName = tenant?.metadata?.name ?? tenantPodName(action.claim.name);
+      if (tenant && podName !== tenantPodName(action.claim.name))
+        await evictPod(ctx, tenant, "Failover", grace);
+      // The deletion (again, for an evicted pod) is what this run remembers the pod by.
+      await deletePod(ctx, known, action.claim.namespace, podName, grace);
       known.notified.add(`${action.claim.namespace}/${action.claim.name}`);
       return { kind: "continue" };
     }

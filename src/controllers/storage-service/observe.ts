@@ -12,11 +12,11 @@ import type {
 import { failoverPause, type FailoverPause } from "../../decisions/failover-pause.ts";
 import { assessHeadHealth, type HeadHealth, type HeadPodView } from "../../decisions/head-health.ts";
 import { headPodName, refKey } from "../../decisions/names.ts";
-import type { NodeView, PodPhase, PodPresence, SlotView } from "../../decisions/types.ts";
+import type { ClaimRef, NodeView, PodPhase, PodPresence, SlotView } from "../../decisions/types.ts";
 import type { ControllerContext } from "../context.ts";
 import { labels, roles } from "../labels.ts";
 import { placeholderName, tenantPodName } from "../pods.ts";
-import { observeNodes, parsedPool, poolClaims, slotLeasesOfPool } from "../indexes.ts";
+import { observeNodes, parsedPool, poolClaims, slotLeasesOfPool, workloadPodsOf } from "../indexes.ts";
 import { time, toSlotView } from "../views.ts";
 import { serviceIdentity, serviceRef } from "./names.ts";
 
@@ -37,7 +37,7 @@ export class Known {
   routedEpoch: number | undefined;
   /** routedEpoch was read from the API server or written by this reconcile, not taken from a cache. */
   routedKnown = false;
-  private readonly ctx: ControllerContext;
+  readonly ctx: ControllerContext;
 
   constructor(ctx: ControllerContext) {
     this.ctx = ctx;
@@ -237,14 +237,31 @@ function tenantPresence(
   now: number,
 ): PodPresence {
   if (!record.victim || !record.slot) return "absent";
-  const pod = known.pod(record.victim.namespace, tenantPodName(record.victim.name));
-  if (!pod || pod.metadata?.labels?.[labels.slot] !== record.slot.leaseName) return "absent";
-  if (pod.metadata?.labels?.[labels.role] !== roles.tenant) return "absent";
+  const pod = victimPod(known, record.victim, record.slot.leaseName);
+  if (!pod) return "absent";
   const deadline = time(pod.metadata?.deletionTimestamp);
   if (deadline === undefined) return "present";
   if (deadline > now + (emergencyGraceSeconds + 1) * 1000) return "present";
   // Past its deadline and still there: its node did not confirm the end; the failover removes it.
   return tenantOverdue(pod, now) ? "present" : "terminating";
+}
+
+/**
+ * The victim claim's pod on the slot: its inline pod (by name), or the one of its own workload pods
+ * the operator pinned to that slot (the claim label and the slot label).
+ */
+export function victimPod(known: Known, claim: ClaimRef, leaseName: string): k8s.V1Pod | undefined {
+  const onSlot = (pod: k8s.V1Pod | undefined) =>
+    pod?.metadata?.labels?.[labels.slot] === leaseName && pod.metadata?.labels?.[labels.role] === roles.tenant
+      ? pod
+      : undefined;
+  const inline = onSlot(known.pod(claim.namespace, tenantPodName(claim.name)));
+  if (inline) return inline;
+  for (const cached of workloadPodsOf(known.ctx, claim.namespace, claim.name)) {
+    const pod = onSlot(known.pod(claim.namespace, cached.metadata!.name!));
+    if (pod) return pod;
+  }
+  return undefined;
 }
 
 /** How long past its deletion deadline a tenant pod may linger before it is removed at once. */
