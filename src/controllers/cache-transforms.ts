@@ -28,6 +28,8 @@ const operatorsPod = (metadata: Metadata | undefined) =>
 
 const containerAsRead = (c: k8s.V1Container): k8s.V1Container => ({
   name: c.name,
+  // A head's image tells a pending image rollout (head-image-rollout.ts).
+  ...(c.image !== undefined ? { image: c.image } : {}),
   ...(c.resources?.requests ? { resources: { requests: c.resources.requests } } : {}),
 });
 
@@ -35,7 +37,7 @@ const containerAsRead = (c: k8s.V1Container): k8s.V1Container => ({
  * A pod as the controllers read it. Every pod is cached, because a node's room is what all its pods
  * request (as the scheduler counts it); of a pod the operator does not run only that is kept, with
  * its identity and labels. Kept: metadata (annotations only on the operator's pods), the node it is
- * bound to, the containers' names and requests and the pod-level resources, the phase, the
+ * bound to, the containers' names, images and requests and the pod-level resources, the phase, the
  * conditions, the pod IP and the status reason and message. A pod naming a claim is kept whole.
  */
 export function podAsRead(pod: k8s.V1Pod): k8s.V1Pod {

@@ -82,8 +82,11 @@ describe("podAsRead", () => {
       spec: {
         nodeName: "n1",
         resources: { requests: { cpu: "1" } },
-        containers: [{ name: "c", resources: { requests: { cpu: "250m", memory: "64Mi" } } }, { name: "d" }],
-        initContainers: [{ name: "i", resources: { requests: { cpu: "2" } } }],
+        containers: [
+          { name: "c", image: "pause", resources: { requests: { cpu: "250m", memory: "64Mi" } } },
+          { name: "d", image: "pause" },
+        ],
+        initContainers: [{ name: "i", image: "init", resources: { requests: { cpu: "2" } } }],
       },
       status: {
         phase: "Running",
