@@ -43,6 +43,7 @@ const batchPool = `${run}-batch`;
 const webPool = `${run}-web`;
 const failoverPool = `${run}-fo`;
 let serviceNs: string;
+let foTenants: string;
 let opNs: string;
 let tenants: string;
 let webTenants: string;
@@ -57,6 +58,7 @@ beforeAll(async () => {
   tenants = await freshNamespace(client, "wl");
   webTenants = await freshNamespace(client, "wlweb");
   serviceNs = await freshNamespace(client, "wlsvc");
+  foTenants = await freshNamespace(client, "wlfo");
   operator = await startOperator({ namespace: opNs, poolSelector: testPoolSelector(run) });
   histories = [
     new LedgerHistory(testKubeConfig(), opNs, tenants, batchPool),
@@ -71,11 +73,12 @@ afterAll(async () => {
   for (const history of histories ?? []) history.stop();
   await operator?.stop();
   for (const pool of [batchPool, webPool, failoverPool]) await deletePool(client, pool);
-  for (const ns of [tenants, webTenants, serviceNs, opNs]) if (ns) await deleteNamespace(client, ns);
+  for (const ns of [tenants, webTenants, serviceNs, foTenants, opNs])
+    if (ns) await deleteNamespace(client, ns);
 });
 
 /** Which namespace each pool's tenants are in (one ledger history each). */
-const nsOf = (pool: string) => (pool === webPool ? webTenants : tenants);
+const nsOf = (pool: string) => (pool === webPool ? webTenants : pool === failoverPool ? foTenants : tenants);
 const listPods = async (selector: string, namespace = tenants) =>
   (await client.core.listNamespacedPod({ namespace, labelSelector: selector })).items;
 const live = (pods: k8s.V1Pod[]) =>
@@ -290,16 +293,16 @@ describe("workload mode", () => {
 
   it("a failover takes a Job's slot: its pod is evicted as a disruption, recreated gated, and runs on the replaced slot", async () => {
     // Watched from before the pool exists (a quiet watch would end before the test begins).
-    const history = new LedgerHistory(testKubeConfig(), opNs, tenants, failoverPool);
+    const history = new LedgerHistory(testKubeConfig(), opNs, foTenants, failoverPool);
     await history.start();
     onTestFinished(() => history.stop());
     // Every slot of this pool is the Job's: the failed head must revoke one of them.
     await createPool(client, poolManifest(failoverPool, { ...shape, zones: { "zone-b": 2 } }, run));
-    await createClaim(client, workloadClaimManifest(tenants, "fojob", failoverPool, 10, { slots: 2 }));
+    await createClaim(client, workloadClaimManifest(foTenants, "fojob", failoverPool, 10, { slots: 2 }));
     await client.objects.create({
       apiVersion: "batch/v1",
       kind: "Job",
-      metadata: { name: "fojob", namespace: tenants },
+      metadata: { name: "fojob", namespace: foTenants },
       spec: {
         parallelism: 2,
         completions: 2,
@@ -311,7 +314,7 @@ describe("workload mode", () => {
     const first = await eventually(
       "both Job pods running on the claim's slots",
       async () => {
-        const running = live(await listPods("app=fojob")).filter((p) => isPodReady(p));
+        const running = live(await listPods("app=fojob", foTenants)).filter((p) => isPodReady(p));
         return running.length === 2 && (await heldBy(failoverPool, "fojob")).length === 2 && running;
       },
       30_000,
@@ -324,7 +327,7 @@ describe("workload mode", () => {
     const service = await waitForFailover(client, serviceNs, "kv", 1);
     expect(service.status!.lastFailover).toMatchObject({
       toZone: "zone-b",
-      revokedClaim: `${tenants}/fojob`,
+      revokedClaim: `${foTenants}/fojob`,
       epoch: 2,
     });
     const taken = service.status!.lastFailover!.leaseName!;
@@ -333,7 +336,7 @@ describe("workload mode", () => {
     const replacement = await eventually(
       "the replacement running on the replaced slot",
       async () => {
-        const running = live(await listPods("app=fojob")).filter((p) => isPodReady(p));
+        const running = live(await listPods("app=fojob", foTenants)).filter((p) => isPodReady(p));
         const fresh = running.filter((p) => !firstNames.has(p.metadata!.name!));
         return running.length === 2 && fresh.length === 1 && fresh[0]!;
       },
@@ -347,7 +350,7 @@ describe("workload mode", () => {
     const job = (await client.objects.read({
       apiVersion: "batch/v1",
       kind: "Job",
-      metadata: { name: "fojob", namespace: tenants },
+      metadata: { name: "fojob", namespace: foTenants },
     })) as k8s.V1Job;
     expect(job.status?.failed ?? 0).toBe(0);
     expect(job.status?.conditions?.find((c) => c.type === "Failed")).toBeUndefined();
