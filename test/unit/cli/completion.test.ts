@@ -51,7 +51,18 @@ describe("shell completion", () => {
 
   it("offers the commands, a command's flags and an option's choices", async () => {
     expect(await candidates("")).toEqual(
-      expect.arrayContaining(["status", "pool", "claims", "services", "failover", "plan", "version", "pause", "resume", "failback"]),
+      expect.arrayContaining([
+        "status",
+        "pool",
+        "claims",
+        "services",
+        "failover",
+        "plan",
+        "version",
+        "pause",
+        "resume",
+        "failback",
+      ]),
     );
     expect(await candidates("fail")).toEqual(["failover", "failback"]);
     expect(await candidates("failover", "--")).toEqual(expect.arrayContaining(["--wait", "--timeout"]));
