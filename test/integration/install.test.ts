@@ -233,10 +233,12 @@ describe("the Helm chart", () => {
       await may({ group: "apiextensions.k8s.io", resource: "customresourcedefinitions", verb: "update" }),
     ).toBe(false);
     expect(await may({ group: "understudy.dev", resource: "contingencypools", verb: "delete" })).toBe(false);
-    // Secrets it creates; it may read or list nobody's.
-    expect(await may({ group: "", resource: "secrets", verb: "create", namespace: "any-tenant" })).toBe(true);
-    expect(await may({ group: "", resource: "secrets", verb: "get", namespace: "any-tenant" })).toBe(false);
-    expect(await may({ group: "", resource: "secrets", verb: "list", namespace: "any-tenant" })).toBe(false);
+    // Secrets: it keeps each service's CA, serving certificate and client tokens, so it reads and
+    // lists them (RBAC cannot narrow that to its own), but never watches nor patches anyone's.
+    for (const verb of ["create", "get", "list", "update", "delete"])
+      expect(await may({ group: "", resource: "secrets", verb, namespace: "any-tenant" })).toBe(true);
+    for (const verb of ["watch", "patch"])
+      expect(await may({ group: "", resource: "secrets", verb, namespace: "any-tenant" })).toBe(false);
     expect(
       await may({ group: "apps", resource: "statefulsets", verb: "delete", namespace: "any-tenant" }),
     ).toBe(false);
