@@ -100,35 +100,41 @@ export interface ChildServer {
   readonly exited: Promise<number | null>;
 }
 
-export async function spawnServer(
-  slot: ServerSlot,
-  slots: readonly ServerSlot[],
-  extraEnv: Record<string, string> = {},
-): Promise<ChildServer> {
-  const child = spawn(join(REPO, "node_modules/.bin/node"), [join(REPO, "src/dataplane/main.ts"), "server"], {
+/** `node src/dataplane/main.ts <role>` in a child process, once it logged that it listens. */
+async function spawnDataplane(
+  role: "server" | "head",
+  env: Record<string, string>,
+): Promise<ChildServer & { url: string; stderr(): string }> {
+  const child = spawn(join(REPO, "node_modules/.bin/node"), [join(REPO, "src/dataplane/main.ts"), role], {
     cwd: REPO,
-    env: {
-      ...process.env,
-      UNDERSTUDY_LISTEN: slot.address,
-      UNDERSTUDY_DATA_DIR: slot.dataDir,
-      UNDERSTUDY_ZONE: slot.zone,
-      UNDERSTUDY_TOKEN: TOKEN,
-      UNDERSTUDY_SERVERS: slots.map((s) => `${s.zone}=${s.address}`).join(","),
-      UNDERSTUDY_ANTI_ENTROPY_INTERVAL_MS: "500",
-      UNDERSTUDY_LOG_LEVEL: "info",
-      ...extraEnv,
-    },
+    env: { ...process.env, UNDERSTUDY_TOKEN: TOKEN, UNDERSTUDY_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const exited = new Promise<number | null>((ok) => child.once("exit", (code) => ok(code)));
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
   const lines = createInterface({ input: child.stdout! });
-  await new Promise<void>((ok, fail) => {
+  const url = await new Promise<string>((ok, fail) => {
     lines.on("line", (line) => {
-      if (line.includes('"msg":"listening"')) ok();
+      if (line.includes('"msg":"listening"')) ok((JSON.parse(line) as { url: string }).url);
     });
-    void exited.then((code) => fail(new Error(`server exited with ${code} before listening: ${stderr}`)));
+    void exited.then((code) => fail(new Error(`${role} exited with ${code} before listening: ${stderr}`)));
+  });
+  return { process: child, exited, url, stderr: () => stderr };
+}
+
+export async function spawnServer(
+  slot: ServerSlot,
+  slots: readonly ServerSlot[],
+  extraEnv: Record<string, string> = {},
+): Promise<ChildServer> {
+  const { process: child, exited } = await spawnDataplane("server", {
+    UNDERSTUDY_LISTEN: slot.address,
+    UNDERSTUDY_DATA_DIR: slot.dataDir,
+    UNDERSTUDY_ZONE: slot.zone,
+    UNDERSTUDY_SERVERS: slots.map((s) => `${s.zone}=${s.address}`).join(","),
+    UNDERSTUDY_ANTI_ENTROPY_INTERVAL_MS: "500",
+    ...extraEnv,
   });
   return { process: child, exited };
 }
@@ -140,35 +146,17 @@ export interface ChildHead extends ChildServer {
   stderr(): string;
 }
 
-export async function spawnHead(
+export function spawnHead(
   servers: readonly ServerAddress[],
   epoch: number,
   extraEnv: Record<string, string> = {},
 ): Promise<ChildHead> {
-  const child = spawn(join(REPO, "node_modules/.bin/node"), [join(REPO, "src/dataplane/main.ts"), "head"], {
-    cwd: REPO,
-    env: {
-      ...process.env,
-      UNDERSTUDY_LISTEN: "127.0.0.1:0",
-      UNDERSTUDY_EPOCH: String(epoch),
-      UNDERSTUDY_TOKEN: TOKEN,
-      UNDERSTUDY_SERVERS: servers.map((s) => `${s.zone}=${s.address}`).join(","),
-      UNDERSTUDY_LOG_LEVEL: "info",
-      ...extraEnv,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
+  return spawnDataplane("head", {
+    UNDERSTUDY_LISTEN: "127.0.0.1:0",
+    UNDERSTUDY_EPOCH: String(epoch),
+    UNDERSTUDY_SERVERS: servers.map((s) => `${s.zone}=${s.address}`).join(","),
+    ...extraEnv,
   });
-  const exited = new Promise<number | null>((ok) => child.once("exit", (code) => ok(code)));
-  let stderr = "";
-  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  const lines = createInterface({ input: child.stdout! });
-  const url = await new Promise<string>((ok, fail) => {
-    lines.on("line", (line) => {
-      if (line.includes('"msg":"listening"')) ok((JSON.parse(line) as { url: string }).url);
-    });
-    void exited.then((code) => fail(new Error(`head exited with ${code} before listening: ${stderr}`)));
-  });
-  return { process: child, exited, url, stderr: () => stderr };
 }
 
 /** Resident memory of a process now and at its peak (VmRSS, VmHWM), in bytes. */
