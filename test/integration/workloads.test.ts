@@ -358,6 +358,38 @@ describe("workload mode", () => {
     expect(history.violations()).toEqual([]);
   });
 
+  it("keeps a tenant's own privileged pod gated, off every slot, and says why on the claim", async () => {
+    await createClaim(client, workloadClaimManifest(webTenants, "hostile", webPool, 1000, { slots: 1 }));
+    const template = workloadPodTemplate("hostile", "1h", { restartPolicy: "Never" });
+    const spec = template.spec as unknown as k8s.V1PodSpec;
+    spec.containers[0]!.securityContext = { privileged: true, allowPrivilegeEscalation: true };
+    await client.core.createNamespacedPod({
+      namespace: webTenants,
+      body: {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { ...template.metadata, name: "hostile" },
+        spec,
+      } as k8s.V1Pod,
+    });
+    const claim = await eventually(
+      "the claim counts the pod as refused",
+      async () => {
+        const c = await getClaim(client, webTenants, "hostile");
+        return (c.status?.podsRefused ?? 0) >= 1 && c;
+      },
+      30_000,
+    );
+    expect(claim.status!.heldSlots ?? []).toHaveLength(0);
+    // Read back from the API server a while later: still gated, unbound, on no slot, holding none.
+    await new Promise((r) => setTimeout(r, 2000));
+    const pod = await client.core.readNamespacedPod({ name: "hostile", namespace: webTenants });
+    expect(gated(pod)).toBe(true);
+    expect(pod.spec!.nodeName).toBeUndefined();
+    expect(pod.metadata!.labels!["understudy.dev/slot"]).toBeUndefined();
+    expect(await heldBy(webPool, "hostile")).toHaveLength(0);
+  });
+
   it("never had a slot with two pods, nor a pod on a slot its claim did not hold", () => {
     expect(histories[0]!.pods.size).toBeGreaterThanOrEqual(7);
     expect(histories[1]!.pods.size).toBeGreaterThanOrEqual(5);
