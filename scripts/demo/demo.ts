@@ -203,12 +203,14 @@ async function main(): Promise<void> {
   const acks: number[] = [];
   let writes = 0;
   let stop = false;
+  let lastWriteError = "";
   const writer = (async () => {
     while (!stop && Date.now() - failedAt < 120_000) {
       try {
         await kv.put(`during-${writes++}`, "x");
         acks.push(Date.now());
-      } catch {
+      } catch (err) {
+        lastWriteError = `${new Date().toISOString()} ${String(err)}`;
         await sleep(20);
       }
     }
@@ -227,7 +229,18 @@ async function main(): Promise<void> {
     100,
   );
   const doneAt = Date.now();
-  await eventually("writes through the new head", () => acks.some((t) => t > doneAt), 30_000, 50);
+  await eventually(
+    "writes through the new head",
+    () => {
+      if (acks.some((t) => t > doneAt)) return true;
+      // Said on timeout: what the clients last met.
+      throw new Error(
+        `${writes} writes tried, ${acks.length} acknowledged; last error: ${lastWriteError || "none"}`,
+      );
+    },
+    30_000,
+    50,
+  );
   stop = true;
   await writer;
   const gaps = acks.slice(1).map((t, i) => t - acks[i]!);
