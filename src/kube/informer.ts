@@ -222,11 +222,21 @@ export class Informer<T extends k8s.KubernetesObject> {
           },
           (err) => {
             if (gone) reject(Object.assign(new Error("watch expired (410 Gone)"), { code: 410 }));
-            else if (err && (err as { name?: string }).name !== "AbortError") reject(err);
+            else if (err && !endsQuietly(err)) reject(err);
             else resolve();
           },
         )
         .then((abort) => (this.abort = abort), reject);
     });
   }
+}
+
+/**
+ * A watch we stopped, or one the client ended after 30 s without data (its inactivity timeout,
+ * shorter than the server's bookmark interval): resumed from the last resourceVersion at once,
+ * without an error or a backoff.
+ */
+function endsQuietly(err: unknown): boolean {
+  const name = (err as { name?: string }).name;
+  return name === "AbortError" || name === "TimeoutError";
 }
