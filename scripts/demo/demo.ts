@@ -187,7 +187,8 @@ async function main(): Promise<void> {
     60_000,
     200,
   );
-  const kv = createClient({ resolveHead: headUrl, maxAttempts: 5, requestTimeoutMs: 1000 });
+  // A loaded machine can take over a second to acknowledge a write; a timeout would make its outcome unknown.
+  const kv = createClient({ resolveHead: headUrl, maxAttempts: 5, requestTimeoutMs: 5000 });
   const keys = Array.from({ length: 100 }, (_, i) => `order-${i}`);
   for (const key of keys) await kv.put(key, `paid:${key}`);
   say(`${keys.length} writes acknowledged by a quorum of servers (R=3, W=2)`);

@@ -332,6 +332,23 @@ describe("PodRunner", () => {
     await client.core.deleteNamespacedPod({ name: "dp-new", namespace, gracePeriodSeconds: 0 });
   });
 
+  it("puts back the IP of a pod whose process runs, as a kubelet never changes it (KWOK's patches race)", async () => {
+    await client.core.createNamespacedPod({ namespace, body: headPod("dp-ip") });
+    const started = await runner.waitForListening("dp-ip", namespace);
+    const held = started.address.split(":")[0]!;
+    const elsewhere = podCidr.split(".").slice(0, 2).join(".") + ".254.254";
+    await client.core.patchNamespacedPodStatus(
+      { name: "dp-ip", namespace, body: { status: { podIP: elsewhere, podIPs: [{ ip: elsewhere }] } } },
+      mergePatchOptions,
+    );
+    await eventually("the pod's IP put back", async () => (await podIP("dp-ip")) === held);
+    const after = runner.process("dp-ip", namespace)!;
+    expect(after.address).toBe(started.address);
+    expect(after.starts).toBe(1);
+    expect(await canConnect(started.address)).toBe(true);
+    await client.core.deleteNamespacedPod({ name: "dp-ip", namespace, gracePeriodSeconds: 0 });
+  });
+
   it("stops the head's process when its pod is deleted", async () => {
     const head = runner.process("dp-head", namespace)!;
     expect(await canConnect(head.address)).toBe(true);

@@ -589,6 +589,7 @@ export class PodRunner {
       entry = undefined;
     }
     if (!this.#shouldRun(pod)) return;
+    if (entry?.child !== undefined && (await this.#keepAddress(pod, entry))) return;
     if (!entry?.child && !entry?.heldDown && !entry?.restartTimer) {
       if (await this.#moveOffHeldAddress(key, pod)) return; // the pod's update brings us back here
       await this.#startProcess(key, pod, entry);
@@ -636,6 +637,27 @@ export class PodRunner {
     } catch (err) {
       if (!isNotFound(err)) this.#log(`${pod.metadata!.name}: reporting status: ${String(err)}`);
     }
+  }
+
+  /**
+   * A kubelet never changes a running pod's IP; KWOK may (its status patches race, and a later one
+   * computed from a stale copy allocates a second address). The process keeps its address, so the
+   * pod's IP is put back to it. Returns whether it patched the pod.
+   */
+  async #keepAddress(pod: k8s.V1Pod, entry: Entry): Promise<boolean> {
+    const held = entry.address.slice(0, entry.address.lastIndexOf(":"));
+    const ip = pod.status!.podIP!;
+    if (ip === held) return false;
+    this.#log(`${entry.key}: pod IP changed to ${ip} while its process holds ${held}; put back`);
+    await this.#client.core.patchNamespacedPodStatus(
+      {
+        name: pod.metadata!.name!,
+        namespace: pod.metadata!.namespace!,
+        body: { metadata: { uid: pod.metadata!.uid }, status: { podIP: held, podIPs: [{ ip: held }] } },
+      },
+      mergePatchOptions,
+    );
+    return true;
   }
 
   /**
