@@ -17,6 +17,23 @@ import { loadServers } from "../../../src/dataplane/config.ts";
 
 const env = (container: k8s.V1Container, name: string) => container.env?.find((e) => e.name === name);
 
+/** A slot of the pool, whose tolerations the head on it gets. */
+const poolToleration = {
+  key: "dedicated",
+  operator: "Equal" as const,
+  value: "pool",
+  effect: "NoSchedule" as const,
+};
+const slot = {
+  kind: "slot" as const,
+  zone: "zone-b",
+  node: "node-b1",
+  leaseName: "slot-contingency-zone-b-0",
+  pool: "contingency",
+  slotSize: { cpu: "500m", memory: "512Mi" },
+  tolerations: [poolToleration],
+};
+
 describe("the head pod", () => {
   it("of a normal head is scheduled into the primary zone and carries its epoch", () => {
     const pod = headPod(service(), 3, { kind: "zone", zone: "zone-a" });
@@ -57,17 +74,7 @@ describe("the head pod", () => {
   });
 
   it("on a slot is pinned to the slot's node, labelled with the slot, and sized to the slot unless the spec sizes it", () => {
-    const placement = {
-      kind: "slot" as const,
-      zone: "zone-b",
-      node: "node-b1",
-      leaseName: "slot-contingency-zone-b-0",
-      pool: "contingency",
-      slotSize: { cpu: "500m", memory: "512Mi" },
-      tolerations: [
-        { key: "dedicated", operator: "Equal" as const, value: "pool", effect: "NoSchedule" as const },
-      ],
-    };
+    const placement = slot;
     const pod = headPod(service(), 2, placement);
     expect(pod.spec!.nodeName).toBe("node-b1");
     expect(pod.spec!.affinity).toBeUndefined();
@@ -106,21 +113,6 @@ describe("scheduling settings of heads and servers", () => {
         priorityClassName: "storage-high",
       });
     });
-  const poolToleration = {
-    key: "dedicated",
-    operator: "Equal" as const,
-    value: "pool",
-    effect: "NoSchedule" as const,
-  };
-  const slot = {
-    kind: "slot" as const,
-    zone: "zone-b",
-    node: "node-b1",
-    leaseName: "slot-contingency-zone-b-0",
-    pool: "contingency",
-    slotSize: { cpu: "500m", memory: "512Mi" },
-    tolerations: [poolToleration],
-  };
 
   it("a head in its zone carries the head's nodeSelector, tolerations, priority and the pull secrets", () => {
     const pod = headPod(withScheduling(), 1, { kind: "zone", zone: "zone-a" });
