@@ -146,11 +146,16 @@ export function toPoolView(pool: ContingencyPool): PoolView {
   };
 }
 
-/** Where the service's head may run on a slot of the pool: its nodeSelector, and the tolerations its pod carries there. */
-export function toHeadPlacementRule(service: StorageService, pool: ContingencyPool): HeadPlacementRule {
+/**
+ * Where the service's head may run: its nodeSelector, and the tolerations its pod carries, with the
+ * pool's on a slot of `pool` (headPod gives both), its own alone in its zone.
+ */
+export function toHeadPlacementRule(service: StorageService, pool?: ContingencyPool): HeadPlacementRule {
   return {
     nodeSelector: service.spec.head.nodeSelector ?? {},
-    tolerations: slotHeadTolerations(service, pool.spec.tolerations) as Toleration[],
+    tolerations: (pool
+      ? slotHeadTolerations(service, pool.spec.tolerations)
+      : (service.spec.head.tolerations ?? [])) as Toleration[],
   };
 }
 

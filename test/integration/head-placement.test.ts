@@ -327,4 +327,45 @@ describe("heads and servers with scheduling settings", () => {
     for (const claim of ["tenant-b", "tenant-c"])
       expect((await getClaim(client, w.ns, claim)).status?.phase).toBe("Bound");
   });
+
+  it("fails back automatically only once a node of the primary zone fits the head again", async () => {
+    const w = await world({ "zone-b": 1 });
+    const [, { node: nodeB }] = slotIn(await ledger(w, 1), "zone-b");
+    const zoneA = await nodesInZone(client, "zone-a");
+    for (const node of [...zoneA, nodeB]) await labelNode(node);
+    await createService(client, scope, w.ns, "kv", w.pool, {
+      failback: { policy: "Automatic", stableSeconds: 0 },
+      spec: {
+        head: {
+          image: "registry.example/understudy:test",
+          port: 7000,
+          resources: { requests: { cpu: "250m", memory: "256Mi" } },
+          nodeSelector: headScheduling.nodeSelector,
+        },
+      },
+    });
+    await waitForServing(client, w.ns, "kv", 1);
+    // zone-a's nodes stop fitting the head (the running head stays: IgnoredDuringExecution).
+    for (const node of zoneA)
+      await editNode(node, (n) => {
+        delete n.metadata!.labels![HEAD_LABEL];
+      });
+    await makePodNotReady(client, w.ns, "kv-head-1");
+    await waitForFailover(client, w.ns, "kv", 1);
+    // A Ready zone-a is not enough: no node there may run the head, so no failback starts.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const away = await getService(client, w.ns, "kv");
+    expect(away.status).toMatchObject({ epoch: 2, head: { zone: "zone-b" } });
+    expect(away.status?.failback).toBeUndefined();
+    expect(away.status?.lastFailback).toBeUndefined();
+
+    for (const node of zoneA) await labelNode(node);
+    const home = await eventually("the automatic failback", async () => {
+      const s = await getService(client, w.ns, "kv");
+      return s.status?.lastFailback?.outcome === "Succeeded" && !s.status.failback ? s : undefined;
+    });
+    expect(home.status!.lastFailback).toMatchObject({ reason: "Automatic", toZone: "zone-a", epoch: 3 });
+    const head3 = await client.core.readNamespacedPod({ name: home.status!.head!.pod!, namespace: w.ns });
+    expect(zoneA).toContain(head3.spec!.nodeName);
+  });
 });
