@@ -122,3 +122,101 @@ export function uniqueItems<T>(key: (item: T) => string, what: string) {
     });
   };
 }
+
+/** A label key: an optional DNS subdomain prefix and "/", then a name of at most 63 characters. */
+const LABEL_KEY_PATTERN = "^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
+const LABEL_KEY_REGEX = new RegExp(LABEL_KEY_PATTERN);
+const LABEL_KEY_MESSAGE =
+  "must be a label key: an optional DNS subdomain prefix and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit";
+/** A label value: empty, or at most 63 characters of the same form as a key's name. */
+const LABEL_VALUE_PATTERN = "^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$";
+const LABEL_VALUE_REGEX = new RegExp(LABEL_VALUE_PATTERN);
+const LABEL_VALUE_MESSAGE =
+  "must be a label value: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit";
+const MAX_NODE_SELECTOR_LABELS = 64;
+
+/**
+ * A pod's nodeSelector: labels a node must carry. Keys and values are checked as the API server
+ * checks a pod's, so a selector that no pod could carry is refused here rather than at every pod.
+ */
+export function nodeSelector(description: string) {
+  return withRules(z.record(z.string().max(317), z.string().max(63)), [
+    {
+      cel: `size(self) <= ${MAX_NODE_SELECTOR_LABELS}`,
+      message: `must have at most ${MAX_NODE_SELECTOR_LABELS} labels`,
+      holds: (map) => Object.keys(map).length <= MAX_NODE_SELECTOR_LABELS,
+    },
+    {
+      cel: `self.all(k, k.matches('${LABEL_KEY_PATTERN}'))`,
+      message: `every key ${LABEL_KEY_MESSAGE}`,
+      holds: (map) => Object.keys(map).every((key) => LABEL_KEY_REGEX.test(key)),
+    },
+    {
+      cel: `self.all(k, self[k].matches('${LABEL_VALUE_PATTERN}'))`,
+      message: `every value ${LABEL_VALUE_MESSAGE}`,
+      holds: (map) => Object.values(map).every((value) => LABEL_VALUE_REGEX.test(value)),
+    },
+  ]).meta({ maxProperties: MAX_NODE_SELECTOR_LABELS, description });
+}
+
+const TAINT_EFFECTS = ["NoSchedule", "PreferNoSchedule", "NoExecute"] as const;
+/** A toleration, with the checks the API server makes of a pod's (ValidateTolerations). */
+export const TolerationSchema = withRules(
+  z.object({
+    key: withRules(z.string().max(317), [
+      {
+        cel: `self == '' || self.matches('${LABEL_KEY_PATTERN}')`,
+        message: LABEL_KEY_MESSAGE,
+        holds: (key: string) => key === "" || LABEL_KEY_REGEX.test(key),
+      },
+    ])
+      .optional()
+      .describe("Taint key the toleration applies to; empty matches all keys (with operator Exists)."),
+    operator: z
+      .enum(["Exists", "Equal"])
+      .optional()
+      .describe("Exists matches any value; Equal (the default) matches `value`."),
+    value: withRules(z.string().max(63), [
+      {
+        cel: `self.matches('${LABEL_VALUE_PATTERN}')`,
+        message: LABEL_VALUE_MESSAGE,
+        holds: (v: string) => LABEL_VALUE_REGEX.test(v),
+      },
+    ])
+      .optional()
+      .describe("Taint value the toleration matches with operator Equal."),
+    effect: z
+      .enum(["", ...TAINT_EFFECTS])
+      .optional()
+      .describe(
+        "Taint effect to match (NoSchedule, PreferNoSchedule or NoExecute); empty matches all effects.",
+      ),
+    tolerationSeconds: z
+      .int()
+      .optional()
+      .describe(
+        "For effect NoExecute: how long the pod stays bound after the taint appears; unset means forever.",
+      ),
+  }),
+  [
+    {
+      cel: "(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')",
+      message: "operator must be Exists when key is empty (a toleration of every taint)",
+      fieldPath: ".operator",
+      holds: (t) => (t.key ?? "") !== "" || t.operator === "Exists",
+    },
+    {
+      cel: "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''",
+      message: "value must be empty when operator is Exists",
+      fieldPath: ".value",
+      holds: (t) => t.operator !== "Exists" || (t.value ?? "") === "",
+    },
+    {
+      cel: "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+      message: "effect must be NoExecute when tolerationSeconds is set",
+      fieldPath: ".effect",
+      holds: (t) => t.tolerationSeconds === undefined || t.effect === "NoExecute",
+    },
+  ],
+).describe("A toleration, as in a pod spec.");
+export type Toleration = z.output<typeof TolerationSchema>;

@@ -8,9 +8,10 @@ import {
   dnsLabel,
   dnsSubdomain,
   isDnsLabel,
+  nodeSelector,
   observedGeneration,
   positiveQuantity,
-  stringMap,
+  TolerationSchema,
   uniqueItems,
 } from "./common.ts";
 import { API_VERSION, POOL_KIND } from "./names.ts";
@@ -58,31 +59,6 @@ const SlotSizeSchema = z
   .describe(
     "Capacity of one slot. A claim's pod and a storage service's head must fit in it; placeholder pods request exactly this much.",
   );
-
-const TolerationSchema = z
-  .object({
-    key: z
-      .string()
-      .max(316)
-      .optional()
-      .describe("Taint key the toleration applies to; empty matches all keys (with operator Exists)."),
-    operator: z
-      .enum(["Exists", "Equal"])
-      .optional()
-      .describe("Exists matches any value; Equal (the default) matches `value`."),
-    value: z.string().max(63).optional().describe("Taint value the toleration matches with operator Equal."),
-    effect: z
-      .enum(["NoSchedule", "PreferNoSchedule", "NoExecute"])
-      .optional()
-      .describe("Taint effect to match; empty matches all effects."),
-    tolerationSeconds: z
-      .int()
-      .optional()
-      .describe(
-        "For effect NoExecute: how long the pod stays bound after the taint appears; unset means forever.",
-      ),
-  })
-  .describe("A toleration, as in a pod spec.");
 
 const RevocationSchema = withRules(
   z.object({
@@ -191,7 +167,7 @@ const ContingencyPoolSpecSchema = withRules(
   z.object({
     zones: zonesSchema,
     slotSize: SlotSizeSchema,
-    nodeSelector: stringMap(
+    nodeSelector: nodeSelector(
       "Labels a node must have to hold slots of this pool (in addition to its zone label).",
     ).optional(),
     tolerations: z

@@ -6,12 +6,15 @@ import {
   DNS_LABEL_MESSAGE,
   ObjectMetaSchema,
   dnsLabel,
+  dnsSubdomain,
   isDnsLabel,
+  nodeSelector,
   observedGeneration,
   positiveQuantity,
   quantity,
   stringMap,
   timestamp,
+  TolerationSchema,
   uniqueItems,
 } from "./common.ts";
 import { API_VERSION, STORAGE_SERVICE_KIND } from "./names.ts";
@@ -63,11 +66,34 @@ function port(defaultPort: number, what: string) {
   return z.int().min(1).max(65535).default(defaultPort).describe(`TCP port ${what} listens on. 1 to 65535.`);
 }
 
+/**
+ * Where a role's pods may run and how they rank, as in a pod spec: per role, because the head lands
+ * on the pool's slot nodes while the servers live on nodes with their volumes.
+ */
+function schedulingFields(role: string, nodeSelectorNote: string, priorityNote: string) {
+  return {
+    nodeSelector: nodeSelector(`Labels a node must have to run ${role}. ${nodeSelectorNote}`).optional(),
+    tolerations: z
+      .array(TolerationSchema)
+      .max(32)
+      .optional()
+      .describe(`Tolerations given to the pods of ${role}, so they may run on tainted nodes. At most 32.`),
+    priorityClassName: dnsSubdomain(
+      `PriorityClass of ${role}; it must exist when the pod is created. ${priorityNote}`,
+    ).optional(),
+  };
+}
+
 const HeadSchema = z
   .object({
     image: z.string().min(1).max(1024).describe("Container image of the head node."),
     port: port(7000, "the head node"),
     resources: ResourceRequirementsSchema.optional(),
+    ...schedulingFields(
+      "the head node",
+      "A failover takes only slots on nodes that have them, and whose NoSchedule and NoExecute taints the head tolerates (with these tolerations and the pool's); when no slot fits, it waits (condition ContingencyAvailable=False, reason NoSlotFitsPlacement).",
+      "A head on a slot is placed by the operator, not the scheduler, so its priority preempts nothing there; it ranks the head when a node runs short.",
+    ),
   })
   .describe(
     "The head node: a stateless router of client writes. On failover it starts on a pool slot, so it must fit in the pool's slotSize.",
@@ -110,6 +136,11 @@ const ServersSchema = z
       .describe("Server nodes in each zone (replicas of the zone's StatefulSet). 1 to 64."),
     storage: ServerStorageSchema,
     resources: ResourceRequirementsSchema.optional(),
+    ...schedulingFields(
+      "the server nodes",
+      "Added to the zone's own node affinity.",
+      "The scheduler may preempt lower-priority pods, tenants' included, to place a server.",
+    ),
   })
   .describe("The server nodes, which store the data: one StatefulSet per zone.");
 
@@ -366,6 +397,21 @@ const StorageServiceSpecSchema = withRules(
     ),
     tls: TlsSchema,
     authentication: AuthenticationSchema,
+    imagePullSecrets: z
+      .array(
+        z
+          .object({ name: dnsSubdomain("Name of a Secret of type kubernetes.io/dockerconfigjson.") })
+          .describe("A Secret in the service's namespace, as in a pod spec."),
+      )
+      .max(16)
+      .superRefine(uniqueItems((s: { name: string }) => s.name, "Secret"))
+      .optional()
+      .meta({
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["name"],
+        description:
+          "Secrets to pull the head and server images with, given to every head and server pod (one list for both: their images usually come from one registry).",
+      }),
   }),
   [
     {

@@ -12,7 +12,7 @@ import { perObject, perObjectWith } from "./derived.ts";
 import { annotations, labels } from "./labels.ts";
 import { tenantPodClaim, tenantPodName } from "./pods.ts";
 import { primaryZoneOf } from "./storage-service/names.ts";
-import { admit, requestedByNode, toClaimView, toNodeView } from "./views.ts";
+import { admit, requestedByNode, toClaimView, toHeadPlacementRule, toNodeView } from "./views.ts";
 
 /** The API parsers over cached objects: a schema check is done once per object version. */
 export const parsedClaim = perObject(parseClaim);
@@ -140,17 +140,21 @@ export const poolClaims = (
   name: string,
 ): ClaimView[] => [...claimViews(claimsByPool(ctx.cache.claims, name), pool, name)];
 
-/** The storage services drawing on a pool, each with the zone its head runs in now (its primary zone before it has one). */
-export const poolServiceHeads = (ctx: ControllerContext, pool: string): ServiceHeadView[] =>
-  servicesByPool(ctx.cache.services, pool).flatMap((raw) => {
+/**
+ * The storage services drawing on a pool, each with the zone its head runs in now (its primary zone
+ * before it has one) and where its head may run on the pool's slots.
+ */
+export const poolServiceHeads = (ctx: ControllerContext, pool: ContingencyPool): ServiceHeadView[] =>
+  servicesByPool(ctx.cache.services, pool.metadata.name!).flatMap((raw) => {
     const parsed = parsedStorageService(raw);
-    if (!parsed.ok || parsed.value.spec.pool !== pool) return [];
+    if (!parsed.ok || parsed.value.spec.pool !== pool.metadata.name) return [];
     const service = parsed.value;
     return [
       {
         namespace: service.metadata.namespace!,
         name: service.metadata.name!,
         zone: service.status?.head?.zone ?? primaryZoneOf(service),
+        placement: toHeadPlacementRule(service, pool),
       },
     ];
   });

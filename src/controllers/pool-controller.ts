@@ -152,7 +152,7 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
     slots,
     nodes,
     claims,
-    services: poolServiceHeads(ctx, name),
+    services: poolServiceHeads(ctx, pool),
   });
   await writeStatus(
     ctx,

@@ -1,8 +1,9 @@
 // Converting API objects into the plain views the decisions read. Nothing else in the controllers
 // interprets raw objects, so a decision sees the same facts whichever controller asks.
 import type * as k8s from "@kubernetes/client-node";
-import type { ContingencyPool, PoolClaim } from "../api/index.ts";
+import type { ContingencyPool, PoolClaim, StorageService } from "../api/index.ts";
 import { admitClaim, type AdmissionDecision } from "../decisions/claim-admission.ts";
+import type { HeadPlacementRule } from "../decisions/head-placement.ts";
 import { parseHolderIdentity } from "../decisions/names.ts";
 import { parseCpuMillis, parseMemoryBytes } from "../decisions/quantity.ts";
 import type {
@@ -16,6 +17,7 @@ import type {
 } from "../decisions/types.ts";
 import { perObject } from "./derived.ts";
 import { annotations, labels } from "./labels.ts";
+import { slotHeadTolerations } from "./storage-service/manifests.ts";
 
 export const time = (t: Date | string | undefined | null): number | undefined =>
   t === undefined || t === null ? undefined : new Date(t).getTime();
@@ -141,6 +143,19 @@ export function toPoolView(pool: ContingencyPool): PoolView {
     tolerations: (s.tolerations ?? []) as Toleration[],
     revocation: s.revocation,
     tenantPods: s.tenantPods,
+  };
+}
+
+/**
+ * Where the service's head may run: its nodeSelector, and the tolerations its pod carries, with the
+ * pool's on a slot of `pool` (headPod gives both), its own alone in its zone.
+ */
+export function toHeadPlacementRule(service: StorageService, pool?: ContingencyPool): HeadPlacementRule {
+  return {
+    nodeSelector: service.spec.head.nodeSelector ?? {},
+    tolerations: (pool
+      ? slotHeadTolerations(service, pool.spec.tolerations)
+      : (service.spec.head.tolerations ?? [])) as Toleration[],
   };
 }
 

@@ -3,6 +3,7 @@
 // zone's heads would find one. Both come from chooseFailoverSlot over the current ledger, so they
 // shrink as soon as the pool does (slots pending, nodes NotReady, heads crowding one zone).
 import { chooseFailoverSlot } from "./failover-slot.ts";
+import type { HeadPlacementRule } from "./head-placement.ts";
 import { compareStrings } from "./order.ts";
 import type { ClaimView, NodeView, SlotView } from "./types.ts";
 
@@ -11,6 +12,8 @@ export interface ServiceHeadView {
   name: string;
   /** The zone the head runs in now (its slot's zone while it is on one). */
   zone: string;
+  /** The head's nodeSelector and tolerations on a slot: only slots that fit them count. */
+  placement?: HeadPlacementRule;
 }
 
 export interface FailoverCapacityInput {
@@ -31,13 +34,15 @@ export interface FailoverCapacity {
   worstZone?: string;
 }
 
+const placementOf = (s: ServiceHeadView) => (s.placement ? { placement: s.placement } : {});
+
 export function estimateFailoverCapacity(input: FailoverCapacityInput): FailoverCapacity {
   const services = [...input.services].sort(
     (a, b) => compareStrings(a.namespace, b.namespace) || compareStrings(a.name, b.name),
   );
   const base = { slots: input.slots, nodes: input.nodes, claims: input.claims };
   const alone = services.filter(
-    (s) => chooseFailoverSlot({ ...base, service: s, failedZone: s.zone }).kind === "slot",
+    (s) => chooseFailoverSlot({ ...base, service: s, failedZone: s.zone, ...placementOf(s) }).kind === "slot",
   ).length;
 
   let zoneOutage = 1;
@@ -76,6 +81,7 @@ function foundInOutage(
       claims: input.claims,
       failedZone: zone,
       failedZones: [zone],
+      ...placementOf(head),
     });
     if (choice.kind !== "slot") continue;
     found++;

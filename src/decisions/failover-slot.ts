@@ -1,4 +1,5 @@
 // Which slot a failing-over storage service takes, and whose lease it revokes for it.
+import { headMisfit, noFitMessage, type HeadPlacementRule } from "./head-placement.ts";
 import { byNodeLoad, headLoad, leastLoadedZones } from "./head-spread.ts";
 import { refKey } from "./names.ts";
 import { compareNumbers, compareStrings } from "./order.ts";
@@ -18,6 +19,8 @@ export interface FailoverSlotInput {
   exclude?: readonly string[];
   /** Nodes where a head of this failover did not become Ready: slots elsewhere are preferred. */
   avoidNodes?: readonly string[];
+  /** The head's nodeSelector and tolerations: a slot on a node that does not fit them is never chosen. */
+  placement?: HeadPlacementRule;
 }
 
 interface FailoverVictim {
@@ -36,12 +39,16 @@ export type FailoverSlotChoice =
       /** True when no slot outside the failed zones was usable and a failed zone was used. */
       zoneFallback: boolean;
     }
-  | { kind: "none"; reason: "NoSlots" | "NoSlotOnReadyNode" | "NamespaceNotAllowed"; message: string };
+  | {
+      kind: "none";
+      reason: "NoSlots" | "NoSlotOnReadyNode" | "NoSlotFitsPlacement" | "NamespaceNotAllowed";
+      message: string;
+    };
 
 /**
  * Chooses the failover slot:
- * 1. only slots that no storage service holds and whose node exists and is Ready; slots on
- *    `avoidNodes` only when no other slot is left;
+ * 1. only slots that no storage service holds and whose node exists, is Ready and fits the head's
+ *    placement (head-placement.ts); slots on `avoidNodes` only when no other slot is left;
  * 2. zones in this order: zones the failure did not touch, then zones in `failedZones`, then the
  *    failed head's own zone (the fallback when nothing else is left: a head in the same zone beats no
  *    head);
@@ -53,7 +60,7 @@ export type FailoverSlotChoice =
  *    free slots then by zone, index; leased slots by the lowest bid (a lease naming a vanished claim
  *    first), then the youngest lease (latest acquiredAt), then lease name.
  * Returns "none" with NoSlots when the pool has no slot a service could take, NoSlotOnReadyNode when
- * none of those is on a Ready node.
+ * none of those is on a Ready node, NoSlotFitsPlacement when none on a Ready node fits the placement.
  */
 export function chooseFailoverSlot(input: FailoverSlotInput): FailoverSlotChoice {
   const excluded = new Set(input.exclude ?? []);
@@ -65,18 +72,30 @@ export function chooseFailoverSlot(input: FailoverSlotInput): FailoverSlotChoice
       message: "the pool has no slot that is free or leased to a tenant",
     };
   }
-  const readyNodes = new Set(input.nodes.filter((node) => node.ready).map((node) => node.name));
+  const readyNodes = new Map(input.nodes.filter((node) => node.ready).map((node) => [node.name, node]));
   const onReady = taken.filter((slot) => readyNodes.has(slot.node));
-  const avoided = new Set(input.avoidNodes ?? []);
-  const elsewhere = onReady.filter((slot) => !avoided.has(slot.node));
-  const usable = elsewhere.length > 0 ? elsewhere : onReady;
-  if (usable.length === 0) {
+  if (onReady.length === 0) {
     return {
       kind: "none",
       reason: "NoSlotOnReadyNode",
       message: `none of the pool's ${taken.length} available slots is on a Ready node`,
     };
   }
+  const placement = input.placement;
+  const fitting = placement
+    ? onReady.filter((slot) => headMisfit(readyNodes.get(slot.node)!, placement) === undefined)
+    : onReady;
+  if (fitting.length === 0) {
+    const nodes = [...new Set(onReady.map((slot) => slot.node))].map((name) => readyNodes.get(name)!);
+    return {
+      kind: "none",
+      reason: "NoSlotFitsPlacement",
+      message: `none of the pool's ${onReady.length} available slots on Ready nodes fits the head's nodeSelector and tolerations: ${noFitMessage(nodes, placement!)}`,
+    };
+  }
+  const avoided = new Set(input.avoidNodes ?? []);
+  const elsewhere = fitting.filter((slot) => !avoided.has(slot.node));
+  const usable = elsewhere.length > 0 ? elsewhere : fitting;
 
   const touched = new Set(input.failedZones ?? []);
   const zoneRank = (zone: string): number => (zone === input.failedZone ? 2 : touched.has(zone) ? 1 : 0);

@@ -13,6 +13,7 @@ import { FAILOVER_STEPS } from "../api/index.ts";
 import type { SlotAbandonReason } from "../api/storage-service.ts";
 import { chooseFailoverSlot } from "./failover-slot.ts";
 import type { HeadHealth } from "./head-health.ts";
+import type { HeadPlacementRule } from "./head-placement.ts";
 import { headPodName } from "./names.ts";
 import { compareStrings } from "./order.ts";
 import type {
@@ -94,6 +95,8 @@ export interface FailoverPoolObservation {
   replenished: boolean;
   /** Why the pool does not let this service take slots (its allowedServiceNamespaces); undefined when it does. */
   refusal?: string;
+  /** The head's nodeSelector and tolerations on a slot of this pool. */
+  placement?: HeadPlacementRule;
 }
 
 /** What the controller observed, read fresh before every call. */
@@ -381,6 +384,7 @@ function chooseSlot(
     ...(observed.failedZones ? { failedZones: observed.failedZones } : {}),
     exclude: excluded,
     ...(state.abandonedNodes?.length ? { avoidNodes: state.abandonedNodes } : {}),
+    ...(pool.placement ? { placement: pool.placement } : {}),
   });
   if (choice.kind === "none")
     return wait(FailoverWaitReason.NoSlotAvailable, choice.message, opts.noSlotRetryMs);

@@ -2,23 +2,36 @@
 // with nodeName (which skips the scheduler), checked by the operator itself.
 import type { NodeView, PoolView, Resources, Taint, Toleration } from "./types.ts";
 
-/** Kubernetes toleration semantics: empty key with Exists tolerates every taint; empty effect matches all. */
+/**
+ * Kubernetes' Toleration.ToleratesTaint, line for line: an effect, when given, must match; a key, when
+ * given, must match; then Exists matches any value and Equal (the default) the same value. So an empty
+ * key with Exists tolerates every taint (validation refuses an empty key with Equal).
+ */
 export function tolerates(toleration: Toleration, taint: Taint): boolean {
   if (toleration.effect && toleration.effect !== taint.effect) return false;
-  const operator = toleration.operator ?? "Equal";
-  if (operator === "Exists") return !toleration.key || toleration.key === taint.key;
-  return toleration.key === taint.key && (toleration.value ?? "") === (taint.value ?? "");
+  if (toleration.key && toleration.key !== taint.key) return false;
+  const operator = toleration.operator || "Equal";
+  if (operator === "Exists") return true;
+  return (toleration.value ?? "") === (taint.value ?? "");
 }
 
-/** PreferNoSchedule taints never block; NoSchedule and NoExecute ones must each be tolerated. */
-export function toleratesAll(tolerations: readonly Toleration[], taints: readonly Taint[]): boolean {
-  return taints.every(
-    (taint) => taint.effect === "PreferNoSchedule" || tolerations.some((t) => tolerates(t, taint)),
+/** The taints that keep a pod off the node: NoSchedule and NoExecute ones no toleration tolerates (PreferNoSchedule never does). */
+export function untoleratedTaints(tolerations: readonly Toleration[], taints: readonly Taint[]): Taint[] {
+  return taints.filter(
+    (taint) => taint.effect !== "PreferNoSchedule" && !tolerations.some((t) => tolerates(t, taint)),
   );
 }
 
-function matchesSelector(labels: Record<string, string>, selector: Record<string, string>): boolean {
-  return Object.entries(selector).every(([key, value]) => labels[key] === value);
+export function toleratesAll(tolerations: readonly Toleration[], taints: readonly Taint[]): boolean {
+  return untoleratedTaints(tolerations, taints).length === 0;
+}
+
+/** The entries of a nodeSelector the labels do not carry. */
+export function missingLabels(
+  labels: Record<string, string>,
+  selector: Record<string, string>,
+): [string, string][] {
+  return Object.entries(selector).filter(([key, value]) => labels[key] !== value);
 }
 
 /** Ready, schedulable, in a zone, selected by the pool and tolerating its taints. */
@@ -27,7 +40,7 @@ export function nodeAcceptsPool(node: NodeView, pool: PoolView): boolean {
     node.ready &&
     !node.unschedulable &&
     node.zone !== undefined &&
-    matchesSelector(node.labels, pool.nodeSelector) &&
+    missingLabels(node.labels, pool.nodeSelector).length === 0 &&
     toleratesAll(pool.tolerations, node.taints)
   );
 }

@@ -24,6 +24,7 @@ export function contingencyChoice(
     ...(head?.zone !== undefined ? { failedZone: head.zone } : {}),
     failedZones: troubledZones(nodes),
     exclude: head?.leaseName !== undefined ? [head.leaseName] : [],
+    ...(pool.observation.placement ? { placement: pool.observation.placement } : {}),
   });
 }
 

@@ -2,6 +2,7 @@
 // decision waits or there is nothing to do. Same discipline as the failover: the record is written
 // under an optimistic lock before its effects, the slot goes back by compare-and-swap.
 import { serviceAnnotations, type StorageService } from "../../api/index.ts";
+import { headMisfit, type HeadPlacementRule } from "../../decisions/head-placement.ts";
 import { headPodName } from "../../decisions/names.ts";
 import type { NodeView, PodPhase } from "../../decisions/types.ts";
 import {
@@ -30,6 +31,7 @@ import {
 } from "./observe.ts";
 import { headStatusOf, replacement, withConditions } from "./status.ts";
 import { runStepMachine, type StepApplied } from "../step-machine.ts";
+import { toHeadPlacementRule } from "../views.ts";
 
 /** Actions applied in one reconcile before handing back to the queue. */
 const MAX_ACTIONS = 20;
@@ -44,9 +46,18 @@ function pendingFailback(service: StorageService): string | undefined {
   return value !== undefined && value !== "" && value !== service.status?.handledFailback ? value : undefined;
 }
 
-/** Since when some Ready, schedulable node of the zone has been Ready; undefined when none is. */
-function zoneReadySince(nodes: readonly NodeView[], zone: string): number | undefined {
-  const ready = nodes.filter((n) => n.zone === zone && n.ready && !n.unschedulable);
+/**
+ * Since when some Ready, schedulable node of the zone where the head may run (its nodeSelector and
+ * tolerations) has been Ready; undefined when none is.
+ */
+function zoneReadySince(
+  nodes: readonly NodeView[],
+  zone: string,
+  rule: HeadPlacementRule,
+): number | undefined {
+  const ready = nodes.filter(
+    (n) => n.zone === zone && n.ready && !n.unschedulable && headMisfit(n, rule) === undefined,
+  );
   if (ready.length === 0) return undefined;
   return Math.min(...ready.map((n) => n.readyTransitionAt ?? 0));
 }
@@ -95,7 +106,7 @@ function observe(
     observed.lastFailoverFinishedAt = Date.parse(status.lastFailover.finishedAt);
   if (status.lastFailback?.outcome === "Abandoned" && status.lastFailback.finishedAt)
     observed.lastAbandonedAt = Date.parse(status.lastFailback.finishedAt);
-  const since = zoneReadySince(nodes, observed.primaryZone);
+  const since = zoneReadySince(nodes, observed.primaryZone, toHeadPlacementRule(service));
   if (since !== undefined) observed.primaryReadySince = since;
   if (known.routedKnown && known.routedEpoch !== undefined) observed.routedEpoch = known.routedEpoch;
   if (!record) return observed;

@@ -354,7 +354,7 @@ async function apply(
           leaseName: action.slot,
           pool: service.spec.pool,
           slotSize: { cpu: String(size.cpu), memory: String(size.memory) },
-          tolerations: pool.pool.spec.tolerations as never,
+          ...(pool.pool.spec.tolerations ? { tolerations: pool.pool.spec.tolerations } : {}),
         }),
       );
       return { kind: "continue" };

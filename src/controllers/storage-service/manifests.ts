@@ -2,7 +2,7 @@
 // runs). Container settings follow the data plane's own flags (src/dataplane/main.ts): the role is
 // the first argument, everything else comes as UNDERSTUDY_* variables.
 import type * as k8s from "@kubernetes/client-node";
-import type { ResourceRequirements, StorageService } from "../../api/index.ts";
+import type { ResourceRequirements, StorageService, Toleration } from "../../api/index.ts";
 import { headPodName } from "../../decisions/names.ts";
 import { labels, managedBy, roles } from "../labels.ts";
 import {
@@ -45,7 +45,8 @@ export type HeadPlacement =
       pool: string;
       /** The pool's slot size: the head's requests when its spec asks for none. */
       slotSize: { cpu: string; memory: string };
-      tolerations?: k8s.V1Toleration[];
+      /** The pool's tolerations. */
+      tolerations?: readonly Toleration[];
     };
 
 function ownerReference(service: StorageService): k8s.V1OwnerReference {
@@ -199,6 +200,34 @@ function zoneAffinity(zone: string): k8s.V1Affinity {
   };
 }
 
+type Role = StorageService["spec"]["head"] | StorageService["spec"]["servers"];
+
+/** A role's nodeSelector, tolerations and priority class, and the service's pull secrets, as pod spec fields. */
+function scheduling(
+  service: StorageService,
+  role: Role,
+  tolerations = role.tolerations,
+): Partial<k8s.V1PodSpec> {
+  const out: Partial<k8s.V1PodSpec> = {};
+  if (role.nodeSelector && Object.keys(role.nodeSelector).length) out.nodeSelector = { ...role.nodeSelector };
+  if (tolerations?.length) out.tolerations = tolerations.map((t) => ({ ...t }));
+  if (role.priorityClassName) out.priorityClassName = role.priorityClassName;
+  if (service.spec.imagePullSecrets?.length)
+    out.imagePullSecrets = service.spec.imagePullSecrets.map(({ name }) => ({ name }));
+  return out;
+}
+
+/**
+ * The tolerations of a head on a slot: its own and the pool's (the slot's node was chosen for the
+ * pool's). The failover's slot choice judges nodes by these same tolerations.
+ */
+export function slotHeadTolerations(
+  service: StorageService,
+  poolTolerations: readonly Toleration[] | undefined,
+): Toleration[] {
+  return [...(service.spec.head.tolerations ?? []), ...(poolTolerations ?? [])];
+}
+
 function resources(requirements: ResourceRequirements | undefined): k8s.V1ResourceRequirements | undefined {
   if (!requirements) return undefined;
   const text = (m: Record<string, string | number> | undefined) =>
@@ -220,6 +249,7 @@ export function headPod(service: StorageService, epoch: number, placement: HeadP
     [labels.zone]: placement.zone,
   };
   let requirements = resources(service.spec.head.resources);
+  const head = service.spec.head;
   const spec: k8s.V1PodSpec = {
     terminationGracePeriodSeconds: HEAD_TERMINATION_GRACE_SECONDS,
     automountServiceAccountToken: false,
@@ -227,12 +257,16 @@ export function headPod(service: StorageService, epoch: number, placement: HeadP
     securityContext: podSecurity,
     volumes: [tmpVolume, ...tlsPieces(service).volumes, ...clientPieces(service).volumes],
     containers: [],
+    ...scheduling(
+      service,
+      head,
+      placement.kind === "slot" ? slotHeadTolerations(service, placement.tolerations) : head.tolerations,
+    ),
   };
   if (placement.kind === "slot") {
     podLabels[labels.pool] = placement.pool;
     podLabels[labels.slot] = placement.leaseName;
     spec.nodeName = placement.node;
-    if (placement.tolerations?.length) spec.tolerations = placement.tolerations;
     if (!requirements?.requests) {
       const size = { ...placement.slotSize };
       requirements = { ...requirements, requests: size, limits: requirements?.limits ?? size };
@@ -339,6 +373,7 @@ export function serverStatefulSet(service: StorageService, zone: string): k8s.V1
         metadata: { labels: podLabels },
         spec: {
           affinity: zoneAffinity(zone),
+          ...scheduling(service, servers),
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           securityContext: podSecurity,

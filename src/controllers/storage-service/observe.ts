@@ -17,7 +17,7 @@ import type { ControllerContext } from "../context.ts";
 import { labels, roles } from "../labels.ts";
 import { placeholderName, tenantPodName } from "../pods.ts";
 import { observeNodes, parsedPool, poolClaims, slotLeasesOfPool, workloadPodsOf } from "../indexes.ts";
-import { time, toSlotView } from "../views.ts";
+import { time, toHeadPlacementRule, toSlotView } from "../views.ts";
 import { serviceIdentity, serviceRef } from "./names.ts";
 
 /** The controller's context (ctx.probes carries the head prober's records). */
@@ -211,6 +211,7 @@ export function observePool(
       claims: poolClaims(ctx, pool, service.spec.pool),
       emergencyGraceSeconds: pool.spec.revocation.emergencyGraceSeconds,
       replenished: poolReplenished(pool, slots),
+      placement: toHeadPlacementRule(service, pool),
       ...(poolServesNamespace(pool.spec, service.metadata.namespace!)
         ? {}
         : {

@@ -503,6 +503,88 @@ export const MALFORMED: MalformedCase[] = [
     manifest: edit(validStorageService, (m) => (m.spec.failback.policy = "Sometimes")),
   },
   {
+    name: "service head toleration with an empty key and operator Equal",
+    kind: STORAGE_SERVICE_KIND,
+    field: "spec.head.tolerations[0].operator",
+    manifest: edit(
+      validStorageService,
+      (m) => (m.spec.head.tolerations = [{ operator: "Equal", value: "x" }]),
+    ),
+  },
+  {
+    name: "service server toleration with Exists and a value",
+    kind: STORAGE_SERVICE_KIND,
+    field: "spec.servers.tolerations[1].value",
+    manifest: edit(
+      validStorageService,
+      (m) =>
+        (m.spec.servers.tolerations = [
+          { key: "a", operator: "Exists" },
+          { key: "b", operator: "Exists", value: "x" },
+        ]),
+    ),
+  },
+  {
+    name: "service head toleration with tolerationSeconds for NoSchedule",
+    kind: STORAGE_SERVICE_KIND,
+    field: "spec.head.tolerations[0].effect",
+    manifest: edit(
+      validStorageService,
+      (m) => (m.spec.head.tolerations = [{ key: "a", effect: "NoSchedule", tolerationSeconds: 30 }]),
+    ),
+  },
+  {
+    name: "service head toleration key not a label key",
+    kind: STORAGE_SERVICE_KIND,
+    field: "spec.head.tolerations[0].key",
+    manifest: edit(
+      validStorageService,
+      (m) => (m.spec.head.tolerations = [{ key: "bad key!", operator: "Exists" }]),
+    ),
+  },
+  {
+    name: "service head toleration with an unknown operator",
+    kind: STORAGE_SERVICE_KIND,
+    field: "spec.head.tolerations[0].operator",
+    manifest: edit(
+      validStorageService,
+      (m) => (m.spec.head.tolerations = [{ key: "a", operator: "Matches" }]),
+    ),
+  },
+  {
+    name: "service head nodeSelector key not a label key",
+    kind: STORAGE_SERVICE_KIND,
+    field: "spec.head.nodeSelector",
+    manifest: edit(validStorageService, (m) => (m.spec.head.nodeSelector = { "disk type": "ssd" })),
+  },
+  {
+    name: "service server nodeSelector value not a label value",
+    kind: STORAGE_SERVICE_KIND,
+    field: "spec.servers.nodeSelector",
+    manifest: edit(validStorageService, (m) => (m.spec.servers.nodeSelector = { disk: "fast ssd" })),
+  },
+  {
+    name: "service server priorityClassName not a DNS subdomain",
+    kind: STORAGE_SERVICE_KIND,
+    field: "spec.servers.priorityClassName",
+    manifest: edit(validStorageService, (m) => (m.spec.servers.priorityClassName = "Critical")),
+  },
+  {
+    name: "service image pull secret named twice",
+    kind: STORAGE_SERVICE_KIND,
+    field: "spec.imagePullSecrets[1]",
+    manifest: edit(
+      validStorageService,
+      (m) => (m.spec.imagePullSecrets = [{ name: "reg" }, { name: "reg" }]),
+    ),
+  },
+  {
+    name: "service image pull secret without a name",
+    kind: STORAGE_SERVICE_KIND,
+    field: "spec.imagePullSecrets[0].name",
+    manifest: edit(validStorageService, (m) => (m.spec.imagePullSecrets = [{}])),
+  },
+  {
     name: "service with an unknown head field",
     kind: STORAGE_SERVICE_KIND,
     field: "spec.head.replicas",

@@ -17,6 +17,23 @@ import { loadServers } from "../../../src/dataplane/config.ts";
 
 const env = (container: k8s.V1Container, name: string) => container.env?.find((e) => e.name === name);
 
+/** A slot of the pool, whose tolerations the head on it gets. */
+const poolToleration = {
+  key: "dedicated",
+  operator: "Equal" as const,
+  value: "pool",
+  effect: "NoSchedule" as const,
+};
+const slot = {
+  kind: "slot" as const,
+  zone: "zone-b",
+  node: "node-b1",
+  leaseName: "slot-contingency-zone-b-0",
+  pool: "contingency",
+  slotSize: { cpu: "500m", memory: "512Mi" },
+  tolerations: [poolToleration],
+};
+
 describe("the head pod", () => {
   it("of a normal head is scheduled into the primary zone and carries its epoch", () => {
     const pod = headPod(service(), 3, { kind: "zone", zone: "zone-a" });
@@ -57,15 +74,7 @@ describe("the head pod", () => {
   });
 
   it("on a slot is pinned to the slot's node, labelled with the slot, and sized to the slot unless the spec sizes it", () => {
-    const placement = {
-      kind: "slot" as const,
-      zone: "zone-b",
-      node: "node-b1",
-      leaseName: "slot-contingency-zone-b-0",
-      pool: "contingency",
-      slotSize: { cpu: "500m", memory: "512Mi" },
-      tolerations: [{ key: "dedicated", operator: "Equal", value: "pool", effect: "NoSchedule" }],
-    };
+    const placement = slot;
     const pod = headPod(service(), 2, placement);
     expect(pod.spec!.nodeName).toBe("node-b1");
     expect(pod.spec!.affinity).toBeUndefined();
@@ -86,6 +95,65 @@ describe("the head pod", () => {
       placement,
     );
     expect(sized.spec!.containers[0]!.resources).toEqual({ requests: { cpu: "250m" }, limits: undefined });
+  });
+});
+
+describe("scheduling settings of heads and servers", () => {
+  const withScheduling = () =>
+    service((spec) => {
+      spec.imagePullSecrets = [{ name: "regcred" }];
+      Object.assign(spec.head as object, {
+        nodeSelector: { "example.com/tier": "heads" },
+        tolerations: [{ key: "example.com/heads", operator: "Exists", effect: "NoSchedule" }],
+        priorityClassName: "storage-critical",
+      });
+      Object.assign(spec.servers as object, {
+        nodeSelector: { "example.com/disk": "ssd" },
+        tolerations: [{ key: "example.com/storage", operator: "Equal", value: "yes", effect: "NoExecute" }],
+        priorityClassName: "storage-high",
+      });
+    });
+
+  it("a head in its zone carries the head's nodeSelector, tolerations, priority and the pull secrets", () => {
+    const pod = headPod(withScheduling(), 1, { kind: "zone", zone: "zone-a" });
+    expect(pod.spec).toMatchObject({
+      nodeSelector: { "example.com/tier": "heads" },
+      tolerations: [{ key: "example.com/heads", operator: "Exists", effect: "NoSchedule" }],
+      priorityClassName: "storage-critical",
+      imagePullSecrets: [{ name: "regcred" }],
+    });
+    expect(pod.spec!.affinity).toBeDefined();
+  });
+
+  it("a head on a slot adds the pool's tolerations to its own, and keeps its nodeSelector for the kubelet's check", () => {
+    const pod = headPod(withScheduling(), 2, slot);
+    expect(pod.spec!.nodeName).toBe("node-b1");
+    expect(pod.spec!.nodeSelector).toEqual({ "example.com/tier": "heads" });
+    expect(pod.spec!.tolerations).toEqual([
+      { key: "example.com/heads", operator: "Exists", effect: "NoSchedule" },
+      poolToleration,
+    ]);
+    expect(pod.spec!.priorityClassName).toBe("storage-critical");
+    expect(pod.spec!.imagePullSecrets).toEqual([{ name: "regcred" }]);
+  });
+
+  it("server pods carry the servers' own settings beside the zone affinity, and the pull secrets", () => {
+    const template = serverStatefulSet(withScheduling(), "zone-c").spec!.template.spec!;
+    expect(template).toMatchObject({
+      nodeSelector: { "example.com/disk": "ssd" },
+      tolerations: [{ key: "example.com/storage", operator: "Equal", value: "yes", effect: "NoExecute" }],
+      priorityClassName: "storage-high",
+      imagePullSecrets: [{ name: "regcred" }],
+    });
+    expect(template.affinity!.nodeAffinity).toBeDefined();
+  });
+
+  it("none of them is set when the spec sets none", () => {
+    const zoned = headPod(service(), 1, { kind: "zone", zone: "zone-a" }).spec!;
+    const server = serverStatefulSet(service(), "zone-a").spec!.template.spec!;
+    for (const spec of [zoned, server])
+      for (const field of ["nodeSelector", "tolerations", "priorityClassName", "imagePullSecrets"] as const)
+        expect(spec[field]).toBeUndefined();
   });
 });
 

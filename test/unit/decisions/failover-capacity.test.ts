@@ -47,6 +47,20 @@ describe("estimateFailoverCapacity", () => {
     expect(estimate).toEqual({ services: 2, singleFailure: 0, zoneOutage: 0, worstZone: "a" });
   });
 
+  it("counts for each head only the slots on nodes that fit its placement", () => {
+    const estimate = estimateFailoverCapacity({
+      slots: [slot("b", 0, "b1"), slot("c", 0, "c1")],
+      nodes: [node("a1", "a"), node("b1", "b"), node("c1", "c", { labels: { disk: "ssd" } })],
+      claims: [],
+      services: [
+        { ...head("kv-ssd", "a"), placement: { nodeSelector: { disk: "ssd" }, tolerations: [] } },
+        { ...head("kv-gpu", "a"), placement: { nodeSelector: { gpu: "yes" }, tolerations: [] } },
+      ],
+    });
+    // Alone, only kv-ssd finds a slot; in zone a's outage, kv-gpu finds none either way.
+    expect(estimate).toEqual({ services: 2, singleFailure: 0.5, zoneOutage: 0.5, worstZone: "a" });
+  });
+
   it("is vacuously ready with no storage service", () => {
     expect(estimateFailoverCapacity({ slots: [], nodes, claims: [], services: [] })).toEqual({
       services: 0,

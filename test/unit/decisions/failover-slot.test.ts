@@ -102,6 +102,56 @@ describe("chooseFailoverSlot", () => {
     });
   });
 
+  it("takes only slots on nodes that fit the head's nodeSelector and tolerations, whatever else it prefers", () => {
+    const ssd = { "topology.kubernetes.io/zone": "c", disk: "ssd" };
+    const fitNodes = [
+      node("a1", "a"),
+      node("b1", "b", { taints: [{ key: "dedicated", value: "batch", effect: "NoSchedule" }] }),
+      node("c1", "c", { labels: ssd }),
+      node("c2", "c", { labels: ssd, taints: [{ key: "drain", effect: "NoExecute" }] }),
+    ];
+    // Free slots on b1 and c2 would win on every other ground (free, zone b first, fewer heads).
+    const slots = [slot("b", 0, "b1"), slot("c", 0, "c2"), slot("c", 1, "c1", claimHolder("x"))];
+    const placement = { nodeSelector: { disk: "ssd" }, tolerations: [] };
+    expect(choose({ slots, nodes: fitNodes, claims: [claim("x")], placement })).toMatchObject({
+      kind: "slot",
+      slot: { leaseName: "slot-p-c-1", node: "c1" },
+      victim: { name: "x" },
+    });
+    // Without a rule, nothing is filtered (the pool's own choice of nodes stands).
+    expect(choose({ slots, nodes: fitNodes, claims: [claim("x")] })).toMatchObject({
+      slot: { leaseName: "slot-p-b-0" },
+    });
+    // A toleration opens the tainted node again.
+    const tolerant = {
+      nodeSelector: {},
+      tolerations: [{ key: "dedicated", operator: "Exists" as const }],
+    };
+    expect(choose({ slots, nodes: fitNodes, claims: [claim("x")], placement: tolerant })).toMatchObject({
+      slot: { leaseName: "slot-p-b-0" },
+    });
+  });
+
+  it("says which nodes do not fit when no slot on a Ready node does, and takes none", () => {
+    const slots = [slot("b", 0, "b1"), slot("c", 0, "c1", claimHolder("x")), slot("c", 1, "c1")];
+    const fitNodes = [
+      node("a1", "a"),
+      node("b1", "b"),
+      node("c1", "c", { taints: [{ key: "t", effect: "NoSchedule" }] }),
+    ];
+    expect(
+      choose({ slots, nodes: fitNodes, placement: { nodeSelector: {}, tolerations: [] }, avoidNodes: ["x"] }),
+    ).toMatchObject({ kind: "slot", slot: { node: "b1" } });
+    expect(
+      choose({ slots, nodes: fitNodes, placement: { nodeSelector: { disk: "ssd" }, tolerations: [] } }),
+    ).toEqual({
+      kind: "none",
+      reason: "NoSlotFitsPlacement",
+      message:
+        "none of the pool's 3 available slots on Ready nodes fits the head's nodeSelector and tolerations: node b1 lacks label disk=ssd; node c1 lacks label disk=ssd",
+    });
+  });
+
   it("says when there is nothing to take at all", () => {
     expect(choose({ slots: [slot("b", 0, "b1", serviceHolder("db"))] })).toMatchObject({
       kind: "none",
@@ -120,6 +170,8 @@ const inputArb = fc
     failedZone: fc.constantFrom(...zones),
     failedZones: fc.subarray(zones),
     nodeReady: fc.tuple(fc.boolean(), fc.boolean(), fc.boolean(), fc.boolean(), fc.boolean(), fc.boolean()),
+    nodeTainted: fc.tuple(fc.boolean(), fc.boolean(), fc.boolean(), fc.boolean(), fc.boolean(), fc.boolean()),
+    tolerated: fc.boolean(),
     slots: fc.array(
       fc.record({
         node: fc.nat(5),
@@ -131,7 +183,12 @@ const inputArb = fc
     ),
   })
   .map((spec) => {
-    const allNodes = spec.nodeReady.map((ready, i) => node(`n${i}`, zones[i % 3], { ready }));
+    const allNodes = spec.nodeReady.map((ready, i) =>
+      node(`n${i}`, zones[i % 3], {
+        ready,
+        taints: spec.nodeTainted[i] ? [{ key: "dedicated", value: "db", effect: "NoSchedule" }] : [],
+      }),
+    );
     const slots: SlotView[] = spec.slots.map((s, i) => {
       const holder =
         s.holder === "free"
@@ -149,15 +206,25 @@ const inputArb = fc
       claims,
       failedZone: spec.failedZone,
       failedZones: spec.failedZones,
+      placement: {
+        nodeSelector: {},
+        tolerations: spec.tolerated ? [{ key: "dedicated", operator: "Exists" as const }] : [],
+      },
     };
   });
 
 describe("chooseFailoverSlot: properties", () => {
-  it("always chooses a slot on a Ready node, never one a service holds, and prefers other zones", () => {
+  it("always chooses a slot on a Ready node that fits the head, never one a service holds, and prefers other zones", () => {
     fc.assert(
       fc.property(inputArb, (input) => {
         const choice = chooseFailoverSlot(input);
-        const ready = (s: SlotView) => input.nodes.some((n) => n.name === s.node && n.ready);
+        const ready = (s: SlotView) =>
+          input.nodes.some(
+            (n) =>
+              n.name === s.node &&
+              n.ready &&
+              (n.taints.length === 0 || input.placement.tolerations.length > 0),
+          );
         const usable = input.slots.filter((s) => s.holder.kind !== "service" && ready(s));
         if (choice.kind === "none") {
           expect(usable).toEqual([]);

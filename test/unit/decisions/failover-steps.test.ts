@@ -197,6 +197,17 @@ describe("nextFailoverAction: each step", () => {
     });
   });
 
+  it("waits, taking nothing, when no slot fits the head's placement", () => {
+    const misfit = observed({
+      pool: { ...observed().pool!, placement: { nodeSelector: { disk: "ssd" }, tolerations: [] } },
+    });
+    const action = nextFailoverAction(detected, misfit);
+    expect(action).toMatchObject({ kind: "wait", reason: "NoSlotAvailable" });
+    expect(action.kind === "wait" && action.message).toMatch(
+      /fits the head's nodeSelector and tolerations: .*lacks label disk=ssd/,
+    );
+  });
+
   it("swaps the lease against the resourceVersion it saw", () => {
     expect(nextFailoverAction(chosen, observed())).toEqual({
       kind: "casLease",
