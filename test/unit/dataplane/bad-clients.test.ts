@@ -371,7 +371,8 @@ describe("a head process whose server addresses answer nonsense", () => {
 
   it("keeps answering from the two real replicas whatever the third answers", async () => {
     const list: ServerAddress[] = [...serverList(slots), { zone: "zone-c", address: fakes[0]!.address }];
-    const head = await spawnHead(list, 1, { UNDERSTUDY_SERVER_TIMEOUT_MS: "300" });
+    // Long enough for the real servers to answer while the endless answer floods this process.
+    const head = await spawnHead(list, 1, { UNDERSTUDY_SERVER_TIMEOUT_MS: "1000" });
     heads.push(head);
     await eventually(async () => (await fetch(`${head.url}/readyz`)).status === 200, "head ready");
     for (const mode of NONSENSE) {
@@ -441,7 +442,8 @@ describe("a head process whose server addresses answer nonsense", () => {
 
   it("reports writes as outcome unknown, not a crash, when every replica answers nonsense", async () => {
     const list: ServerAddress[] = fakes.map((f, i) => ({ zone: `zone-${"abc"[i]}`, address: f.address }));
-    const head = await spawnHead(list, 1, { UNDERSTUDY_SERVER_TIMEOUT_MS: "300" });
+    // Long enough for the real servers to answer while the endless answer floods this process.
+    const head = await spawnHead(list, 1, { UNDERSTUDY_SERVER_TIMEOUT_MS: "1000" });
     heads.push(head);
     await eventually(async () => (await fetch(`${head.url}/readyz`)).status === 200, "head ready");
     for (const mode of NONSENSE) {
