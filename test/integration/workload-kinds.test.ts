@@ -21,7 +21,6 @@ import {
   createPool,
   deletePool,
   getClaim,
-  kwokCompletionAnnotations,
   phaseOf,
   poolManifest,
   testPoolSelector,
@@ -37,6 +36,7 @@ import {
   mergePatchObject,
   setPoolZones,
   type WorkloadRef,
+  workloadPoolShape,
 } from "../support/workloads.ts";
 
 // Workload mode with the two kinds of owner workloads.test.ts does not cover, on the real cluster:
@@ -53,8 +53,6 @@ let bareNs: string;
 let operator: OperatorProcess;
 let histories: LedgerHistory[];
 
-const shape = { plannedGraceSeconds: 1, emergencyGraceSeconds: 0, tenantPods: kwokCompletionAnnotations };
-
 beforeAll(async () => {
   await installCrds();
   opNs = await freshNamespace(client, "understudy");
@@ -66,8 +64,11 @@ beforeAll(async () => {
     new LedgerHistory(testKubeConfig(), opNs, bareNs, barePool),
   ];
   for (const history of histories) await history.start();
-  await createPool(client, poolManifest(setPool, { ...shape, zones: { "zone-a": 2, "zone-c": 1 } }, run));
-  await createPool(client, poolManifest(barePool, { ...shape, zones: { "zone-b": 2 } }, run));
+  await createPool(
+    client,
+    poolManifest(setPool, { ...workloadPoolShape, zones: { "zone-a": 2, "zone-c": 1 } }, run),
+  );
+  await createPool(client, poolManifest(barePool, { ...workloadPoolShape, zones: { "zone-b": 2 } }, run));
 });
 
 afterAll(async () => {

@@ -2,10 +2,17 @@ import type * as k8s from "@kubernetes/client-node";
 import { expect } from "vitest";
 import { SLOT_SCHEDULING_GATE, poolResource } from "../../src/api/index.ts";
 import type { KubeClient } from "../../src/kube/client.ts";
-import { slotLeases } from "./pools.ts";
+import { kwokCompletionAnnotations, slotLeases, type PoolShape } from "./pools.ts";
 
 // What tests of workload mode read back from the real cluster: a claim's pods, the slot Leases that
 // name it, and whether each running pod sits on one of them.
+
+/** A pool for workload tests: quick revocations, and KWOK's completion delays allowed on tenant pods. */
+export const workloadPoolShape: PoolShape = {
+  plannedGraceSeconds: 1,
+  emergencyGraceSeconds: 0,
+  tenantPods: kwokCompletionAnnotations,
+};
 
 /** A workload claim on a pool: where its Leases and its pods live. */
 export interface WorkloadRef {
