@@ -268,6 +268,13 @@ describe("workload mode with a StatefulSet and with bare pods", () => {
 
     await ungatePod(ctx, stale, slot);
     await evictPod(ctx, stale, "SlotRevoked", 0);
+    // Noticed already (annotation and condition observed): straight to the eviction, which names the uid too.
+    const noticed: k8s.V1Pod = {
+      ...stale,
+      metadata: { ...stale.metadata, annotations: { [annotations.revocationReason]: "SlotRevoked" } },
+      status: { conditions: [{ type: "DisruptionTarget", status: "True" }] },
+    };
+    await evictPod(ctx, noticed, "SlotRevoked", 0);
     const untouched = await readPod(namespace, "same");
     expect(untouched.metadata!.uid).toBe(fresh.metadata!.uid);
     expect(untouched.spec!.schedulingGates).toEqual([{ name: SLOT_SCHEDULING_GATE }]);
