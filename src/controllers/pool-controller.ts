@@ -120,7 +120,7 @@ export async function reconcilePool(ctx: ControllerContext, name: string): Promi
     )
   )
     return { requeueAfterMs: GRANTS_UNSEEN_REQUEUE_MS };
-  const grants = planPoolGrants(ledgerObserved);
+  const grants = planPoolGrants(ledgerObserved, ledger.withdrawn);
   let granted = 0;
   for (const grant of grants.grants) {
     if (grant.adopted) continue;

@@ -13,7 +13,7 @@ import {
   type WorkloadObserved,
   type WorkloadPlan,
 } from "../decisions/workload-pods.ts";
-import { isNotFound, isConflict } from "../kube/errors.ts";
+import { isNotFound, isConflict, statusCode } from "../kube/errors.ts";
 import { pointerSegment, type JsonPatchOperation } from "../kube/json-patch.ts";
 import { compareStrings } from "../decisions/order.ts";
 import { ADMITTED, letGoOfClaim, POD_GONE_FALLBACK_MS } from "./claim-controller.ts";
@@ -177,15 +177,28 @@ async function deletePlaceholder(ctx: ControllerContext, leaseName: string): Pro
 
 async function patchPod(ctx: ControllerContext, pod: k8s.V1Pod, ops: JsonPatchOperation[]): Promise<void> {
   try {
-    await ctx.client.jsonPatch({ apiVersion: "v1", kind: "Pod", metadata: podName(pod) }, ops);
+    await ctx.client.jsonPatch({ apiVersion: "v1", kind: "Pod", metadata: podName(pod) }, [
+      { op: "test", path: "/metadata/uid", value: pod.metadata!.uid },
+      ...ops,
+    ]);
   } catch (err) {
-    // Gone, or changed since observed (a failed test is 422 or 409): decided again on the next pass.
-    if (isNotFound(err) || isConflict(err) || (err as { code?: number }).code === 422) return;
+    if (isNotFound(err) || changedSinceObserved(err)) return; // decided again on the next pass
     throw err;
   }
 }
 
 const podName = (pod: k8s.V1Pod) => ({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace! });
+
+/**
+ * A write guarded by the pod's uid (or resourceVersion) failed: the pod changed, or is another pod
+ * by the same name (a StatefulSet recreates its pods under their old names), so the write was
+ * meant for a pod that is gone. A failed JSON Patch test, or a uid that is not the object's, is 422;
+ * a failed precondition is 409.
+ */
+const changedSinceObserved = (err: unknown) => isConflict(err) || statusCode(err) === 422;
+
+/** Preconditions of a deletion or eviction: only the pod observed, not one recreated under its name. */
+const onlyThisPod = (pod: k8s.V1Pod): k8s.V1Preconditions => ({ uid: pod.metadata!.uid });
 
 /**
  * Evicts a tenant's pod from a slot: annotated with why and until when, marked with the
@@ -200,13 +213,16 @@ export async function evictPod(
   graceSeconds: number,
 ): Promise<void> {
   const { name, namespace } = podName(pod);
+  const uid = pod.metadata!.uid;
   const deadline = new Date(ctx.now() + graceSeconds * 1000).toISOString();
   try {
+    // Every write names the pod's uid: one recreated under the same name meanwhile is left alone.
     if (!pod.metadata?.annotations?.[annotations.revocationReason])
       await ctx.client.mergePatch(
         { apiVersion: "v1", kind: "Pod", metadata: { name, namespace } },
         {
           metadata: {
+            uid,
             annotations: {
               [annotations.revocationReason]: reason,
               [annotations.revocationDeadline]: deadline,
@@ -220,6 +236,7 @@ export async function evictPod(
           name,
           namespace,
           body: {
+            metadata: { uid },
             status: {
               conditions: [
                 {
@@ -243,15 +260,20 @@ export async function evictPod(
           apiVersion: "policy/v1",
           kind: "Eviction",
           metadata: { name, namespace },
-          deleteOptions: { gracePeriodSeconds: graceSeconds },
+          deleteOptions: { gracePeriodSeconds: graceSeconds, preconditions: onlyThisPod(pod) },
         },
       });
     } catch (err) {
-      if ((err as { code?: number }).code !== 429) throw err;
-      await ctx.client.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: graceSeconds });
+      if (statusCode(err) !== 429) throw err;
+      await ctx.client.core.deleteNamespacedPod({
+        name,
+        namespace,
+        gracePeriodSeconds: graceSeconds,
+        body: { preconditions: onlyThisPod(pod) },
+      });
     }
   } catch (err) {
-    if (!isNotFound(err)) throw err;
+    if (!isNotFound(err) && !changedSinceObserved(err)) throw err;
   }
 }
 
@@ -337,10 +359,15 @@ export async function reconcileWorkload(
       try {
         await ctx.client.mergePatch(
           { apiVersion: "v1", kind: "Pod", metadata: podName(pod) },
-          { metadata: { annotations: { [annotations.refusal]: `${r.reason}: ${r.message}` } } },
+          {
+            metadata: {
+              uid: pod.metadata!.uid,
+              annotations: { [annotations.refusal]: `${r.reason}: ${r.message}` },
+            },
+          },
         );
       } catch (err) {
-        if (!isNotFound(err)) throw err;
+        if (!isNotFound(err) && !changedSinceObserved(err)) throw err;
       }
     }
   }

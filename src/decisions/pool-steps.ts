@@ -53,6 +53,11 @@ export interface PoolLedgerDecision {
   actions: PoolLedgerAction[];
   /** What could not be placed, for the Ready condition. */
   shortfall: SlotPlan["shortfall"];
+  /**
+   * Slots the pool shrank away, removed now or once their last claim's usage record closed them:
+   * never granted again meanwhile (a revoked slot would go straight back to the tenant it was taken from).
+   */
+  withdrawn: ReadonlySet<string>;
 }
 
 /**
@@ -101,18 +106,22 @@ export function nextPoolLedgerActions(o: PoolLedgerObserved): PoolLedgerDecision
     if (o.existingClaims.has(refKey(slot.holder))) continue;
     actions.push({ kind: "releaseOrphan", slot });
   }
-  return { actions, shortfall: plan.shortfall };
+  const withdrawn = new Set(plan.remove.map((removal) => removal.slot.leaseName));
+  return { actions, shortfall: plan.shortfall, withdrawn };
 }
 
 /**
  * Stage 2: grants over the slots that may be granted. A free slot whose last tenant's pod has not
- * gone yet is not grantable: two tenants never share a slot.
+ * gone yet is not grantable: two tenants never share a slot. Nor is a slot stage 1 withdrew.
  */
-export function planPoolGrants(o: Omit<PoolLedgerObserved, "existingClaims">): GrantPlan {
+export function planPoolGrants(
+  o: Omit<PoolLedgerObserved, "existingClaims">,
+  withdrawn: ReadonlySet<string> = new Set(),
+): GrantPlan {
   const occupied = occupiedSlots(o.slots, o.tenantPods);
   const grantable = o.slots
     .map((s) => s.slot)
-    .filter((s) => s.holder.kind !== "free" || !occupied.has(s.leaseName));
+    .filter((s) => s.holder.kind !== "free" || (!occupied.has(s.leaseName) && !withdrawn.has(s.leaseName)));
   return planGrants({ pool: o.pool, slots: grantable, claims: o.claims, nodes: o.nodes });
 }
 

@@ -6,7 +6,7 @@ import { API_VERSION, parseClaim, parsePool, parseStorageService } from "../../.
 describe("examples", () => {
   const resources = loadExamples().filter((m) => m.apiVersion === API_VERSION);
 
-  it("hold a pool, two inline claims, a storage service and two workload claims", () => {
+  it("hold a pool, two inline claims, a storage service and three workload claims", () => {
     expect(resources.map((m) => `${m.kind}/${m.metadata.name}`)).toEqual([
       "ContingencyPool/contingency",
       "PoolClaim/batch-low",
@@ -14,6 +14,7 @@ describe("examples", () => {
       "StorageService/kv",
       "PoolClaim/render-farm",
       "PoolClaim/preview-web",
+      "PoolClaim/cache-ring",
     ]);
   });
 

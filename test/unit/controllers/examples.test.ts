@@ -44,7 +44,10 @@ describe("the workload examples", () => {
       expect(claim.value.spec.template).toBeUndefined();
     });
   }
-  for (const raw of all.filter((d) => d.kind === "Job" || d.kind === "Deployment")) {
+  const workloads = all.filter((d) => ["Job", "Deployment", "StatefulSet"].includes(d.kind));
+  it("are a Job, a Deployment and a StatefulSet", () =>
+    expect(workloads.map((d) => d.kind)).toEqual(["Job", "Deployment", "StatefulSet"]));
+  for (const raw of workloads) {
     it(`${raw.kind} ${raw.metadata.name} carries the gate and label, and its pods pass the example pool's admission`, () => {
       if (!pool.ok) throw new Error(pool.message);
       const template = raw.spec.template;

@@ -102,6 +102,27 @@ describe("removing a slot taken from a claim", () => {
       { kind: "removeSlot", slot: freeA },
     ]);
   });
+
+  it("grants it to no one meanwhile, not even the claim it was taken from, whose pods still wait", () => {
+    const shrunk = pool({ zones: [{ name: "a", slots: 0 }] });
+    const observed = {
+      pool: shrunk,
+      nodes,
+      claims: [claim("x", { slotsWanted: 1 })],
+      tenantPods: [],
+      slots: [{ slot: freeA, revokedClaim: "t/x" }],
+      usageHolds: new Set([freeA.leaseName]),
+    };
+    const ledger = nextPoolLedgerActions({ ...observed, existingClaims: new Set(["t/x"]) });
+    expect(ledger.actions).toEqual([]);
+    expect(ledger.withdrawn).toEqual(new Set([freeA.leaseName]));
+    expect(planPoolGrants(observed, ledger.withdrawn).grants).toEqual([]);
+    // The same slot in a pool that keeps it is granted.
+    const kept = { ...observed, pool: pool({ zones: [{ name: "a", slots: 1 }] }) };
+    const keptLedger = nextPoolLedgerActions({ ...kept, existingClaims: new Set(["t/x"]) });
+    expect(keptLedger.withdrawn).toEqual(new Set());
+    expect(planPoolGrants(kept, keptLedger.withdrawn).grants.map((g) => g.slot)).toEqual([freeA]);
+  });
 });
 
 describe("planPoolGrants", () => {
