@@ -1,11 +1,11 @@
-// understudy-dataplane: `server` or `head`, configured by flags or UNDERSTUDY_* variables.
+// understudy-dataplane: `server` or `head`, configured by flags or UNDERSTUDY_* variables (entry:
+// main.ts). A role's own modules are imported when that role starts, so a head does not load the
+// server's storage engine and anti-entropy, nor a server the head's routing.
 import { Command, Option } from "commander";
 import { HEAD_SERVING_LIMITS, SERVER_SERVING_LIMITS, type ServingLimits } from "./admission.ts";
 import { loadServers, loadToken, positiveInt } from "./config.ts";
 import { CLIENT_TOKENS_RELOAD_INTERVAL_MS, ClientTokens } from "./client-auth.ts";
-import { startHead } from "./head.ts";
 import { createLogger } from "./log.ts";
-import { startServer } from "./server.ts";
 import { TLS_MODES, TLS_RELOAD_INTERVAL_MS, TlsMaterial, type TlsMode } from "./tls.ts";
 
 const ROLES = ["server", "head"];
@@ -240,6 +240,7 @@ withLimits(
         },
     ) => {
       const logger = createLogger("understudy-server", flags.logLevel);
+      const { startServer } = await import("./server.ts");
       const handle = await startServer({
         listen: flags.listen,
         dataDir: flags.dataDir,
@@ -313,6 +314,7 @@ withLimits(
             "client credentials file cannot be used; keeping the current ones",
           ),
       );
+      const { startHead } = await import("./head.ts");
       const handle = await startHead({
         listen: flags.listen,
         token: loadToken(flags.token, flags.tokenFile),

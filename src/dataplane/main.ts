@@ -1,0 +1,10 @@
+// understudy-dataplane, the entry of the `server` and `head` roles (the program is program.ts).
+// It only turns on Node's module compile cache before anything else loads, so that every module
+// after this one is built from V8's cached code instead of compiled from source: a new head is
+// ready sooner after a failover. The cache is NODE_COMPILE_CACHE when set (the image sets it to
+// one made when the image was built) or <tmpdir>/node-compile-cache; one that cannot be written is
+// still read, and one that cannot be used at all is skipped (NODE_DISABLE_COMPILE_CACHE=1 turns it off).
+import { enableCompileCache } from "node:module";
+
+enableCompileCache();
+await import("./program.ts");
