@@ -10,7 +10,8 @@
 //   npx node bench/dataplane-throughput.ts [--clients 32] [--writes 2000] [--rounds 7] [--value-bytes 100]
 //     [--profile-dir <dir>]
 // (--writes: per scenario and round; --profile-dir: a CPU profile of each head, written when it exits.) Results: bench/results/dataplane-throughput.json.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -99,7 +100,7 @@ async function startServers(started: Started, count: number, env: Record<string,
     ),
   );
   started.children.push(...children);
-  return { slots, metrics };
+  return { slots, metrics, pids: children.map((c) => c.process.pid!) };
 }
 
 interface Sample {
@@ -108,6 +109,29 @@ interface Sample {
   p99: number;
   /** Records per transaction committed by the set-up's first server during the sample. */
   batch: number;
+  /**
+   * CPU time (user + system) per acknowledged write, microseconds: of the head, of all the set-up's
+   * servers together, and of this load generator. Unlike writes/s it hardly depends on how busy
+   * the rest of the machine is, so it shows what TLS and authentication cost where.
+   */
+  cpuMicros: { head: number; servers: number; client: number };
+}
+
+const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }));
+
+/** CPU time a process has used so far, microseconds (utime + stime of /proc/<pid>/stat). */
+function cpuMicrosOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS) * 1e6;
+}
+
+function cpuNow(processes: Setup["processes"]) {
+  const { user, system } = process.cpuUsage();
+  return {
+    head: processes.head === undefined ? 0 : cpuMicrosOf(processes.head),
+    servers: processes.servers.reduce((sum, pid) => sum + cpuMicrosOf(pid), 0),
+    client: user + system,
+  };
 }
 
 /** CLIENTS concurrent loops sending `count` requests in total; every one must be acknowledged. */
@@ -147,15 +171,18 @@ async function commits(metricsAddress: string): Promise<{ records: number; trans
 }
 
 /** One sample of `count` writes, with the first server's records per commit over it. */
-async function sample(
-  metricsAddress: string,
-  name: string,
-  send: (i: number) => Promise<Response>,
-): Promise<Sample> {
-  const before = await commits(metricsAddress);
+async function sample(setup: Setup, name: string, send: (i: number) => Promise<Response>): Promise<Sample> {
+  const before = await commits(setup.metrics);
+  const cpuBefore = cpuNow(setup.processes);
   const result = await load(name, WRITES, send);
-  const after = await commits(metricsAddress);
-  return { ...result, batch: (after.records - before.records) / (after.transactions - before.transactions) };
+  const cpuAfter = cpuNow(setup.processes);
+  const after = await commits(setup.metrics);
+  const perWrite = (role: keyof Sample["cpuMicros"]) => (cpuAfter[role] - cpuBefore[role]) / WRITES;
+  return {
+    ...result,
+    batch: (after.records - before.records) / (after.transactions - before.transactions),
+    cpuMicros: { head: perWrite("head"), servers: perWrite("servers"), client: perWrite("client") },
+  };
 }
 
 /** A set-up measured once per round: its scenarios run back to back, in this order. */
@@ -166,12 +193,14 @@ interface Setup {
   /** Writes that only open connections (not measured) before the set-up's turn. */
   warmUp: (round: number, i: number) => Promise<Response>;
   metrics: string;
+  /** Process ids of the set-up's head (if any) and servers. */
+  processes: { head?: number; servers: number[] };
 }
 
 const json = { "content-type": "application/json" };
 
 async function directSetup(started: Started): Promise<Setup> {
-  const { slots, metrics } = await startServers(started, 1, { UNDERSTUDY_REPLICATION_FACTOR: "1" });
+  const { slots, metrics, pids } = await startServers(started, 1, { UNDERSTUDY_REPLICATION_FACTOR: "1" });
   const url = `http://${slots[0]!.address}`;
   const agent = new Agent();
   started.agents.push(agent);
@@ -198,6 +227,7 @@ async function directSetup(started: Started): Promise<Setup> {
     scenarios: [{ name: "one server, direct", send: (round, i) => apply(`direct-${round}-${i}`) }],
     warmUp: (round, i) => apply(`warm-${round}-${i}`),
     metrics,
+    processes: { servers: pids },
   };
 }
 
@@ -207,7 +237,7 @@ async function directSetup(started: Started): Promise<Setup> {
  */
 async function headSetup(started: Started, secure: boolean): Promise<Setup> {
   const security = secure ? await securityFiles(started) : undefined;
-  const { slots, metrics } = await startServers(started, 3, security?.env);
+  const { slots, metrics, pids } = await startServers(started, 3, security?.env);
   const head = await spawnHead(
     serverList(slots),
     1,
@@ -247,6 +277,7 @@ async function headSetup(started: Started, secure: boolean): Promise<Setup> {
     ],
     warmUp: (round, i) => put(`warm-${round}-${i}`),
     metrics,
+    processes: { head: head.process.pid!, servers: pids },
   };
 }
 
@@ -291,7 +322,7 @@ try {
     for (const setup of order) {
       await load("warm-up", 2 * CLIENTS, (i) => setup.warmUp(round, i));
       for (const scenario of setup.scenarios) {
-        const s = await sample(setup.metrics, scenario.name, (i) => scenario.send(round, i));
+        const s = await sample(setup, scenario.name, (i) => scenario.send(round, i));
         samples.get(scenario.name)!.push(s);
         line.push(`${scenario.name} ${s.perSecond.toFixed(0)}/s`);
       }
@@ -332,6 +363,19 @@ try {
     return row;
   });
   console.log("");
+  console.log("| scenario | CPU µs per acknowledged write: head | servers (all) | load generator | total |");
+  console.log("| --- | ---: | ---: | ---: | ---: |");
+  const median = (values: number[]) => percentile(values, 50);
+  const cpu = [...samples].map(([name, runs]) => {
+    const of = (role: keyof Sample["cpuMicros"]) => median(runs.map((r) => r.cpuMicros[role]));
+    const row = { name, head: of("head"), servers: of("servers"), client: of("client") };
+    const total = median(runs.map((r) => r.cpuMicros.head + r.cpuMicros.servers + r.cpuMicros.client));
+    console.log(
+      `| ${name} | ${row.head.toFixed(0)} | ${row.servers.toFixed(0)} | ${row.client.toFixed(0)} | ${total.toFixed(0)} |`,
+    );
+    return { ...row, total };
+  });
+  console.log("");
   const [plain, secure] = [setups[1]!, setups[2]!];
   const security = plain.scenarios.map((off, i) => {
     const on = secure.scenarios[i]!;
@@ -350,6 +394,7 @@ try {
       conditions,
       rounds: Object.fromEntries(samples),
       table,
+      cpuMicrosPerWrite: cpu,
       securityOnOverOff: security,
     },
     charts: [],

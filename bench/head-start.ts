@@ -6,12 +6,13 @@
 //   - the TypeScript sources (`node src/dataplane/main.ts head`), compile cache off;
 //   - the built JavaScript (`node dist/src/dataplane/main.js head`, what the image runs), cache off;
 //   - the built JavaScript with Node's module compile cache, warmed by one start (as in the image);
-//   - the sources with the compile cache.
+//   - the sources with the compile cache;
+//   - as the floor under them all, Node starting and exiting with nothing to run.
 // Each head is stopped (SIGTERM, waited for) before the next starts, at the next epoch. Builds
 // dist/ first (npm run build). Usage:
 //   npx node bench/head-start.ts [--heads 30] [--profile-dir <dir>]
 // Results: bench/results/head-start.json.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -37,10 +38,12 @@ const HEADS = Number(values.heads);
 const PROFILE_DIR = values["profile-dir"];
 const REPO = resolve(import.meta.dirname, "..");
 const BUILT_ENTRY = join(REPO, "dist/src/dataplane/main.js");
+const NODE = join(REPO, "node_modules/.bin/node");
 
 interface Way {
   name: string;
-  entry: string;
+  /** The script; undefined: Node alone (`node -e ""`, spawn to exit), the floor under every way. */
+  entry: string | undefined;
   env: Record<string, string>;
   listening: number[];
   ready: number[];
@@ -67,6 +70,7 @@ try {
   const off = { NODE_DISABLE_COMPILE_CACHE: "1" };
   const on = { NODE_COMPILE_CACHE: cache };
   const ways: Way[] = [
+    { name: "Node alone (spawn to exit)", entry: undefined, env: off, listening: [], ready: [] },
     { name: "TypeScript sources", entry: DATAPLANE_SOURCE_ENTRY, env: off, listening: [], ready: [] },
     { name: "built JavaScript", entry: BUILT_ENTRY, env: off, listening: [], ready: [] },
     { name: "built JavaScript + compile cache", entry: BUILT_ENTRY, env: on, listening: [], ready: [] },
@@ -88,6 +92,11 @@ try {
   const startOne = async (way: Way) => {
     epoch += 1;
     const spawned = performance.now();
+    if (way.entry === undefined) {
+      await new Promise((exited) => spawn(NODE, ["-e", ""]).once("exit", exited));
+      const exited = performance.now() - spawned;
+      return { listening: exited, ready: exited };
+    }
     const profile = PROFILE_DIR === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`];
     const head = await spawnHead(servers, epoch, way.env, { entry: way.entry, nodeArgs: profile });
     const listening = performance.now() - spawned;
