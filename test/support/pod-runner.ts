@@ -100,7 +100,7 @@ export function dataplaneEntry(repo = REPO): string {
   const built = join(repo, "dist/src/dataplane/main.js");
   const sources = join(repo, "src");
   const fresh = (readdirSync(sources, { recursive: true }) as string[])
-    .filter((file) => file.endsWith(".ts"))
+    .filter((file) => file.endsWith(".ts") && !file.endsWith(".d.ts"))
     .every((file) => {
       const js = statSync(join(repo, "dist/src", file.replace(/\.ts$/, ".js")), { throwIfNoEntry: false });
       return js !== undefined && js.mtimeMs >= statSync(join(sources, file)).mtimeMs;
