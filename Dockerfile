@@ -40,7 +40,7 @@ USER 65532:65532
 RUN node dist/src/dataplane/main.js --help >/dev/null && \
   node --input-type=module -e 'for (const m of ["head", "server"]) await import(`/app/dist/src/dataplane/${m}.js`)'
 USER 0:0
-RUN chown -R 0:0 "$NODE_COMPILE_CACHE" && chmod -R a-w "$NODE_COMPILE_CACHE"
+RUN chown -R 0:0 "$NODE_COMPILE_CACHE" && chmod -R a=rX "$NODE_COMPILE_CACHE"
 # Files stay root-owned and read-only to the process: the root filesystem can be mounted
 # read-only; the server role writes only to its volume, Node only to /tmp.
 USER 65532:65532
