@@ -15,11 +15,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { Agent, type Dispatcher } from "undici";
+import { Agent } from "undici";
 import { tokenDigest } from "../src/dataplane/client-auth.ts";
 import { partitionOfKey } from "../src/dataplane/placement.ts";
 import { createCa, issueServing } from "../src/pki/certificates.ts";
 import {
+  eventually,
   freePorts,
   planServers,
   serverList,
@@ -258,7 +259,11 @@ async function headSetup(started: Started, secure: boolean): Promise<Setup> {
   started.children.push(head);
   const agent = new Agent(security ? { connect: { ca: security.ca } } : {});
   started.agents.push(agent);
-  await untilReady(head.url, agent);
+  await eventually(async () => {
+    const res = await fetch(`${head.url}/readyz`, { dispatcher: agent } as RequestInit);
+    await res.text();
+    return res.status === 200;
+  }, "the head fenced its epoch (/readyz 200)");
   const headers = { ...json, ...(security ? { authorization: `Bearer ${security.clientToken}` } : {}) };
   const put = (key: string) =>
     fetch(`${head.url}/v1/op`, {
@@ -279,17 +284,6 @@ async function headSetup(started: Started, secure: boolean): Promise<Setup> {
     metrics,
     processes: { head: head.process.pid!, servers: pids },
   };
-}
-
-/** Waits until the head has fenced its epoch (GET /readyz answers 200). */
-async function untilReady(url: string, dispatcher: Dispatcher): Promise<void> {
-  for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
-    const res = await fetch(`${url}/readyz`, { dispatcher } as RequestInit).catch(() => undefined);
-    await res?.text();
-    if (res?.status === 200) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`${url} not ready within 30 s`);
 }
 
 function stop(started: Started): void {
