@@ -1,64 +1,63 @@
-// Acknowledged writes/s and latency through the head (R=3, W=2, three server processes)
-// side by side with writes sent straight to one server process with the same durability
-// (node:sqlite WAL, synchronous=FULL, group commit), and the head with TLS on every hop and client
-// authentication on beside the same head with both off, in one run. Every process is real; the
-// load generator runs here. Usage:
-//   npx node bench/dataplane-throughput.ts [--clients 32] [--writes 4000] [--value-bytes 100]
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
+// Acknowledged writes/s and latency through the head (R=3, W=2, three server processes) side by
+// side with writes sent straight to one server process with the same durability (node:sqlite WAL,
+// synchronous=FULL, group commit), and the head with TLS on every hop and client authentication on
+// beside the same head with both off. Every process is real; the load generator runs here.
+//
+// The three set-ups run at once and are measured in rounds: each round measures every set-up back
+// to back, in an order that rotates from round to round, so a change in the machine's load (it is
+// shared) hits all of them alike; ratios are taken within a round and their median reported.
+// Usage:
+//   npx node bench/dataplane-throughput.ts [--clients 32] [--writes 2000] [--rounds 7] [--value-bytes 100]
+//     [--profile-dir <dir>]
+// (--writes: per scenario and round; --profile-dir: a CPU profile of each head, written when it exits.) Results: bench/results/dataplane-throughput.json.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { createInterface } from "node:readline";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Agent } from "undici";
 import { tokenDigest } from "../src/dataplane/client-auth.ts";
 import { partitionOfKey } from "../src/dataplane/placement.ts";
 import { createCa, issueServing } from "../src/pki/certificates.ts";
+import {
+  eventually,
+  freePorts,
+  planServers,
+  serverList,
+  spawnHead,
+  spawnServer,
+  TOKEN,
+  type ChildServer,
+} from "../test/unit/dataplane/harness.ts";
+import { percentile, writeResults } from "./chart.ts";
 
 const { values } = parseArgs({
   options: {
     clients: { type: "string", default: "32" },
-    writes: { type: "string", default: "4000" },
+    writes: { type: "string", default: "2000" },
+    rounds: { type: "string", default: "7" },
     "value-bytes": { type: "string", default: "100" },
+    /** Write a CPU profile of each head (Node's --cpu-prof) into this folder. */
+    "profile-dir": { type: "string" },
   },
 });
 const CLIENTS = Number(values.clients);
 const WRITES = Number(values.writes);
+const ROUNDS = Number(values.rounds);
 const VALUE = "x".repeat(Number(values["value-bytes"]));
-const TOKEN = "bench-token";
-const REPO = resolve(import.meta.dirname, "..");
-const NODE = join(REPO, "node_modules/.bin/node");
-const MAIN = join(REPO, "src/dataplane/main.ts");
-const dirs: string[] = [];
-const children: ChildProcess[] = [];
+const PROFILE_DIR = values["profile-dir"];
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((ok) => s.listen(0, "127.0.0.1", ok));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((ok) => s.close(ok));
-  return port;
-}
-
-async function spawnRole(role: "server" | "head", env: Record<string, string>): Promise<void> {
-  const child = spawn(NODE, [MAIN, role], {
-    env: { ...process.env, UNDERSTUDY_TOKEN: TOKEN, UNDERSTUDY_LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  children.push(child);
-  const lines = createInterface({ input: child.stdout! });
-  const marker = role === "head" ? '"msg":"fenced a write quorum' : '"msg":"listening"';
-  await new Promise<void>((ok, fail) => {
-    lines.on("line", (line) => line.includes(marker) && ok());
-    child.once("exit", (code) => fail(new Error(`${role} exited with ${code}`)));
-  });
+/** What a run started, to stop and remove at the end. */
+interface Started {
+  children: ChildServer[];
+  dirs: string[];
+  agents: Agent[];
 }
 
 /** TLS files (a CA of this run, a certificate for 127.0.0.1) and a client token's digest file. */
-async function securityFiles(): Promise<{ env: Record<string, string>; ca: string; clientToken: string }> {
+async function securityFiles(started: Started) {
   const dir = mkdtempSync(join(tmpdir(), "understudy-bench-tls-"));
-  dirs.push(dir);
+  started.dirs.push(dir);
   const notBefore = new Date(Date.now() - 60_000);
   const notAfter = new Date(Date.now() + 24 * 3600_000);
   const ca = await createCa("bench CA", notBefore, notAfter);
@@ -80,57 +79,70 @@ async function securityFiles(): Promise<{ env: Record<string, string>; ca: strin
       UNDERSTUDY_TLS_KEY_FILE: join(dir, "tls.key"),
       UNDERSTUDY_TLS_CA_FILE: join(dir, "ca.crt"),
     },
+    clientTokensFile: join(dir, "clients.json"),
     ca: ca.cert,
     clientToken,
   };
 }
 
-interface Servers {
-  addresses: string[];
-  /** Each server's /metrics port (plain HTTP whatever the data port speaks). */
-  metrics: string[];
-}
-
-async function startServers(count: number, tlsEnv: Record<string, string> = {}): Promise<Servers> {
-  const zones = ["zone-a", "zone-b", "zone-c"];
-  const addresses = await Promise.all(
-    Array.from({ length: count }, async () => `127.0.0.1:${await freePort()}`),
-  );
-  const metrics = await Promise.all(addresses.map(async () => `127.0.0.1:${await freePort()}`));
-  const list = addresses.map((a, i) => `${zones[i % 3]}=${a}`).join(",");
-  await Promise.all(
-    addresses.map((address, i) => {
-      const dir = mkdtempSync(join(tmpdir(), "understudy-bench-"));
-      dirs.push(dir);
-      return spawnRole("server", {
-        UNDERSTUDY_LISTEN: address,
-        UNDERSTUDY_DATA_DIR: dir,
-        UNDERSTUDY_ZONE: zones[i % 3]!,
-        ...(count > 1 ? { UNDERSTUDY_SERVERS: list } : {}),
+/** Server processes, one per zone; the first also serves /metrics (plain HTTP) for the batch figure. */
+async function startServers(started: Started, count: number, env: Record<string, string> = {}) {
+  const slots = await planServers(count);
+  started.dirs.push(...slots.map((s) => s.dataDir));
+  const [metricsPort] = await freePorts(1);
+  const metrics = `127.0.0.1:${metricsPort}`;
+  const children = await Promise.all(
+    slots.map((slot, i) =>
+      spawnServer(slot, slots, {
         UNDERSTUDY_ANTI_ENTROPY_INTERVAL_MS: "0",
-        UNDERSTUDY_METRICS_LISTEN: metrics[i]!,
-        ...tlsEnv,
-      });
-    }),
+        ...(i === 0 ? { UNDERSTUDY_METRICS_LISTEN: metrics } : {}),
+        ...env,
+      }),
+    ),
   );
-  return { addresses, metrics };
+  started.children.push(...children);
+  return { slots, metrics, pids: children.map((c) => c.process.pid!) };
 }
 
-interface Result {
-  name: string;
+interface Sample {
   perSecond: number;
   p50: number;
   p99: number;
+  /** Records per transaction committed by the set-up's first server during the sample. */
+  batch: number;
+  /**
+   * CPU time (user + system) per acknowledged write, microseconds: of the head, of all the set-up's
+   * servers together, and of this load generator. Unlike writes/s it hardly depends on how busy
+   * the rest of the machine is, so it shows what TLS and authentication cost where.
+   */
+  cpuMicros: { head: number; servers: number; client: number };
 }
 
-/** CLIENTS concurrent loops sending WRITES requests in total; every one must be acknowledged. */
-async function load(name: string, send: (i: number) => Promise<Response>): Promise<Result> {
+const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }));
+
+/** CPU time a process has used so far, microseconds (utime + stime of /proc/<pid>/stat). */
+function cpuMicrosOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS) * 1e6;
+}
+
+function cpuNow(processes: Setup["processes"]) {
+  const { user, system } = process.cpuUsage();
+  return {
+    head: processes.head === undefined ? 0 : cpuMicrosOf(processes.head),
+    servers: processes.servers.reduce((sum, pid) => sum + cpuMicrosOf(pid), 0),
+    client: user + system,
+  };
+}
+
+/** CLIENTS concurrent loops sending `count` requests in total; every one must be acknowledged. */
+async function load(name: string, count: number, send: (i: number) => Promise<Response>) {
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: CLIENTS }, async () => {
-      for (let i = next++; i < WRITES; i = next++) {
+      for (let i = next++; i < count; i = next++) {
         const t = performance.now();
         const res = await send(i);
         const body = await res.text();
@@ -140,14 +152,12 @@ async function load(name: string, send: (i: number) => Promise<Response>): Promi
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
-  return { name, perSecond: WRITES / seconds, p50: at(0.5), p99: at(0.99) };
+  return { perSecond: count / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
 /** Records and transactions the server has committed so far. */
-async function commits(address: string): Promise<{ records: number; transactions: number }> {
-  const text = await (await fetch(`http://${address}/metrics`)).text();
+async function commits(metricsAddress: string): Promise<{ records: number; transactions: number }> {
+  const text = await (await fetch(`http://${metricsAddress}/metrics`)).text();
   const read = (metric: string) =>
     Number(
       text
@@ -161,128 +171,229 @@ async function commits(address: string): Promise<{ records: number; transactions
   };
 }
 
-/** Runs a scenario and reports, besides its load figures, records per transaction on `address`. */
-async function measured(address: string, name: string, send: (i: number) => Promise<Response>) {
-  const before = await commits(address);
-  const result = await load(name, send);
-  const after = await commits(address);
-  return { ...result, batch: (after.records - before.records) / (after.transactions - before.transactions) };
+/** One sample of `count` writes, with the first server's records per commit over it. */
+async function sample(setup: Setup, name: string, send: (i: number) => Promise<Response>): Promise<Sample> {
+  const before = await commits(setup.metrics);
+  const cpuBefore = cpuNow(setup.processes);
+  const result = await load(name, WRITES, send);
+  const cpuAfter = cpuNow(setup.processes);
+  const after = await commits(setup.metrics);
+  const perWrite = (role: keyof Sample["cpuMicros"]) => (cpuAfter[role] - cpuBefore[role]) / WRITES;
+  return {
+    ...result,
+    batch: (after.records - before.records) / (after.transactions - before.transactions),
+    cpuMicros: { head: perWrite("head"), servers: perWrite("servers"), client: perWrite("client") },
+  };
 }
 
-const auth = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
+/** A set-up measured once per round: its scenarios run back to back, in this order. */
+interface Setup {
+  name: string;
+  /** Scenario name -> how to write key `i` of round `round`. */
+  scenarios: { name: string; send: (round: number, i: number) => Promise<Response> }[];
+  /** Writes that only open connections (not measured) before the set-up's turn. */
+  warmUp: (round: number, i: number) => Promise<Response>;
+  metrics: string;
+  /** Process ids of the set-up's head (if any) and servers. */
+  processes: { head?: number; servers: number[] };
+}
 
-async function direct(): Promise<Result & { batch: number }> {
-  const servers = await startServers(1);
-  const address = servers.addresses[0]!;
-  const url = `http://${address}`;
+const json = { "content-type": "application/json" };
+
+async function directSetup(started: Started): Promise<Setup> {
+  const { slots, metrics, pids } = await startServers(started, 1, { UNDERSTUDY_REPLICATION_FACTOR: "1" });
+  const url = `http://${slots[0]!.address}`;
+  const agent = new Agent();
+  started.agents.push(agent);
+  const headers = { ...json, authorization: `Bearer ${TOKEN}` };
   await fetch(`${url}/v1/fence`, {
     method: "POST",
-    headers: auth,
+    headers,
     body: JSON.stringify({ epoch: 1, head: "bench" }),
   });
   let n = 0;
   const apply = (key: string) =>
     fetch(`${url}/v1/apply`, {
       method: "POST",
-      headers: auth,
+      headers,
       body: JSON.stringify({
         epoch: 1,
         head: "bench",
         records: [{ key, partition: partitionOfKey(key, 64), epoch: 1, n: ++n, version: 1, value: VALUE }],
       }),
-    });
-  await load("warm-up", (i) => apply(`warm-${i}`));
-  return measured(servers.metrics[0]!, "one server, direct", (i) => apply(`direct-${i}`));
+      dispatcher: agent,
+    } as RequestInit);
+  return {
+    name: "one server, direct",
+    scenarios: [{ name: "one server, direct", send: (round, i) => apply(`direct-${round}-${i}`) }],
+    warmUp: (round, i) => apply(`warm-${round}-${i}`),
+    metrics,
+    processes: { servers: pids },
+  };
 }
 
 /**
  * Three servers and a head; `secure`: TLS required on every hop (client to head, head to servers)
  * and the head requiring a client token, as spec.tls.mode Required and spec.authentication do.
  */
-async function throughHead(secure: boolean): Promise<(Result & { batch: number })[]> {
-  const security = secure ? await securityFiles() : undefined;
-  const { addresses, metrics } = await startServers(3, security?.env);
-  const port = await freePort();
-  await spawnRole("head", {
-    UNDERSTUDY_LISTEN: `127.0.0.1:${port}`,
-    UNDERSTUDY_SERVERS: addresses.map((a, i) => `${["zone-a", "zone-b", "zone-c"][i]}=${a}`).join(","),
-    UNDERSTUDY_EPOCH: "1",
-    ...security?.env,
-    ...(security
-      ? { UNDERSTUDY_CLIENT_TOKENS_FILE: join(dirname(security.env.UNDERSTUDY_TLS_CA_FILE!), "clients.json") }
-      : {}),
-  });
-  const agent = security ? new Agent({ connect: { ca: security.ca } }) : undefined;
+async function headSetup(started: Started, secure: boolean): Promise<Setup> {
+  const security = secure ? await securityFiles(started) : undefined;
+  const { slots, metrics, pids } = await startServers(started, 3, security?.env);
+  const head = await spawnHead(
+    serverList(slots),
+    1,
+    {
+      ...security?.env,
+      ...(security ? { UNDERSTUDY_CLIENT_TOKENS_FILE: security.clientTokensFile } : {}),
+    },
+    PROFILE_DIR === undefined
+      ? {}
+      : {
+          nodeArgs: [
+            "--cpu-prof",
+            `--cpu-prof-dir=${PROFILE_DIR}`,
+            `--cpu-prof-name=head-${secure ? "tls-auth" : "plain"}.cpuprofile`,
+          ],
+        },
+  );
+  started.children.push(head);
+  const agent = new Agent(security ? { connect: { ca: security.ca } } : {});
+  started.agents.push(agent);
+  await eventually(async () => {
+    const res = await fetch(`${head.url}/readyz`, { dispatcher: agent } as RequestInit);
+    await res.text();
+    return res.status === 200;
+  }, "the head fenced its epoch (/readyz 200)");
+  const headers = { ...json, ...(security ? { authorization: `Bearer ${security.clientToken}` } : {}) };
   const put = (key: string) =>
-    fetch(`${security ? "https" : "http"}://127.0.0.1:${port}/v1/op`, {
+    fetch(`${head.url}/v1/op`, {
       method: "POST",
-      headers: {
-        "content-type": "application/json",
-        ...(security ? { authorization: `Bearer ${security.clientToken}` } : {}),
-      },
+      headers,
       body: JSON.stringify({ op: "put", key, value: VALUE }),
-      ...(agent ? { dispatcher: agent } : {}),
+      dispatcher: agent,
     } as RequestInit);
   const label = secure ? "TLS + auth" : "no TLS, no auth";
-  await load("warm-up", (i) => put(`warm-${i}`));
-  const fresh = await measured(metrics[0]!, `head, ${label}, new keys (read + write)`, (i) =>
-    put(`new-${i}`),
-  );
-  // Keys the head has written before: their version is cached, so the write needs no read.
-  const known = await measured(metrics[0]!, `head, ${label}, rewrites (version cached)`, (i) =>
-    put(`new-${i}`),
-  );
-  await agent?.close();
-  return [fresh, known];
+  return {
+    name: `head, ${label}`,
+    scenarios: [
+      { name: `head, ${label}, new keys`, send: (round, i) => put(`new-${round}-${i}`) },
+      // The keys the round just wrote, again.
+      { name: `head, ${label}, rewrites`, send: (round, i) => put(`new-${round}-${i}`) },
+    ],
+    warmUp: (round, i) => put(`warm-${round}-${i}`),
+    metrics,
+    processes: { head: head.process.pid!, servers: pids },
+  };
 }
 
-function stopAll(): void {
-  for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+function stop(started: Started): void {
+  for (const c of started.children) if (c.process.exitCode === null) c.process.kill("SIGTERM");
+  for (const a of started.agents) void a.close();
+  for (const d of started.dirs) rmSync(d, { recursive: true, force: true });
 }
 
+const spread = (values: number[], digits: number) =>
+  `${percentile(values, 50).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
+
+const started: Started = { children: [], dirs: [], agents: [] };
 try {
-  console.log(
-    `machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), node ${process.version}; ` +
-      `${CLIENTS} concurrent clients, ${WRITES} writes per scenario, ${VALUE.length}-byte values; ` +
-      `durability: node:sqlite WAL, synchronous=FULL, group commit (window 0: next event-loop turn)`,
+  const conditions =
+    `${cpus().length} cores (${cpus()[0]?.model.trim()}), node ${process.version}; ${CLIENTS} concurrent ` +
+    `clients, ${ROUNDS} rounds of ${WRITES} writes per scenario, ${VALUE.length}-byte values; durability: ` +
+    `node:sqlite WAL, synchronous=FULL, group commit (window 0: next event-loop turn)`;
+  console.log(conditions);
+  const setups = [
+    await directSetup(started),
+    await headSetup(started, false),
+    await headSetup(started, true),
+  ];
+  const samples = new Map<string, Sample[]>(
+    setups.flatMap((s) => s.scenarios.map((sc) => [sc.name, [] as Sample[]])),
   );
-  const base = await direct();
-  stopAll();
-  children.length = 0;
-  dirs.length = 0;
-  const plain = await throughHead(false);
-  stopAll();
-  children.length = 0;
-  dirs.length = 0;
-  const secure = await throughHead(true);
-  const head = [...plain, ...secure];
-  const rows = [base, ...head];
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = setups.map((_, i) => setups[(i + round) % setups.length]!);
+    const line: string[] = [];
+    for (const setup of order) {
+      await load("warm-up", 2 * CLIENTS, (i) => setup.warmUp(round, i));
+      for (const scenario of setup.scenarios) {
+        const s = await sample(setup, scenario.name, (i) => scenario.send(round, i));
+        samples.get(scenario.name)!.push(s);
+        line.push(`${scenario.name} ${s.perSecond.toFixed(0)}/s`);
+      }
+    }
+    console.log(`round ${round + 1}/${ROUNDS}: ${line.join(", ")}`);
+  }
+
+  const direct = samples.get(setups[0]!.scenarios[0]!.name)!;
+  /** Per-round ratio of writes/s, scenario a over scenario b. */
+  const ratios = (a: Sample[], b: Sample[]) => a.map((x, round) => x.perSecond / b[round]!.perSecond);
   console.log("");
   console.log(
-    "| scenario | acknowledged writes/s | p50 ms | p99 ms | records per commit (server 1) | throughput vs direct |",
+    "| scenario | acknowledged writes/s, median (min–max) | p50 ms | p99 ms | records per commit (server 1) | vs direct, median of rounds (min–max) |",
   );
   console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
-  for (const r of rows) {
+  const table = [...samples].map(([name, runs]) => {
+    const row = {
+      name,
+      perSecond: runs.map((r) => r.perSecond),
+      p50: percentile(
+        runs.map((r) => r.p50),
+        50,
+      ),
+      p99: percentile(
+        runs.map((r) => r.p99),
+        50,
+      ),
+      batch: percentile(
+        runs.map((r) => r.batch),
+        50,
+      ),
+      vsDirect: ratios(runs, direct),
+    };
     console.log(
-      `| ${r.name} | ${r.perSecond.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.batch.toFixed(1)} | ${(r.perSecond / base.perSecond).toFixed(2)}x |`,
+      `| ${name} | ${spread(row.perSecond, 0)} | ${row.p50.toFixed(1)} | ${row.p99.toFixed(1)} | ` +
+        `${row.batch.toFixed(1)} | ${spread(row.vsDirect, 2)}x |`,
     );
-  }
-  for (const r of head) {
-    console.log(
-      `head overhead (${r.name}): ${(base.perSecond / r.perSecond).toFixed(2)}x less throughput, ` +
-        `${(r.p50 / base.p50).toFixed(2)}x p50 latency`,
-    );
-  }
-  console.log("");
-  plain.forEach((off, i) => {
-    const on = secure[i]!;
-    console.log(
-      `TLS + auth vs off (${off.name.replace(/^head, no TLS, no auth, /, "")}): ` +
-        `${(on.perSecond / off.perSecond).toFixed(3)} of the writes/s ` +
-        `(${((1 - on.perSecond / off.perSecond) * 100).toFixed(1)} % cost), p50 ${on.p50.toFixed(2)} vs ${off.p50.toFixed(2)} ms`,
-    );
+    return row;
   });
+  console.log("");
+  console.log("| scenario | CPU µs per acknowledged write: head | servers (all) | load generator | total |");
+  console.log("| --- | ---: | ---: | ---: | ---: |");
+  const median = (values: number[]) => percentile(values, 50);
+  const cpu = [...samples].map(([name, runs]) => {
+    const of = (role: keyof Sample["cpuMicros"]) => median(runs.map((r) => r.cpuMicros[role]));
+    const row = { name, head: of("head"), servers: of("servers"), client: of("client") };
+    const total = median(runs.map((r) => r.cpuMicros.head + r.cpuMicros.servers + r.cpuMicros.client));
+    console.log(
+      `| ${name} | ${row.head.toFixed(0)} | ${row.servers.toFixed(0)} | ${row.client.toFixed(0)} | ${total.toFixed(0)} |`,
+    );
+    return { ...row, total };
+  });
+  console.log("");
+  const [plain, secure] = [setups[1]!, setups[2]!];
+  const security = plain.scenarios.map((off, i) => {
+    const on = secure.scenarios[i]!;
+    const perRound = ratios(samples.get(on.name)!, samples.get(off.name)!);
+    const kind = off.name.replace(/^head, no TLS, no auth, /, "");
+    console.log(
+      `TLS + auth vs off (${kind}): ${spread(perRound, 3)} of the writes/s per round, ` +
+        `cost ${((1 - percentile(perRound, 50)) * 100).toFixed(1)} % (median of rounds)`,
+    );
+    return { scenario: kind, perRound };
+  });
+  const path = writeResults({
+    benchmark: "dataplane-throughput",
+    command: `npx node bench/dataplane-throughput.ts ${process.argv.slice(2).join(" ")}`.trim(),
+    figures: {
+      conditions,
+      rounds: Object.fromEntries(samples),
+      table,
+      cpuMicrosPerWrite: cpu,
+      securityOnOverOff: security,
+    },
+    charts: [],
+  });
+  console.log(`results: ${path}`);
 } finally {
-  stopAll();
+  stop(started);
 }

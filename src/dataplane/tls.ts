@@ -5,8 +5,14 @@
 // byte), which lets a running service move from plain to TLS one process at a time.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import type { SecureContextOptions } from "node:tls";
-import { Agent, type Dispatcher } from "undici";
+import type * as Undici from "undici";
+import type { Agent, Dispatcher } from "undici";
+
+// undici is loaded by the first TLS dialer, not with this module: plain HTTP goes through Node's
+// own fetch, so a process that never dials TLS starts without undici's hundred-odd modules.
+const requireFromHere = createRequire(import.meta.url);
 
 /** disabled: plain HTTP only; permissive: TLS and plain accepted, TLS dialed; required: TLS only. */
 export const TLS_MODES = ["disabled", "permissive", "required"] as const;
@@ -159,6 +165,7 @@ export class Dialer {
   }
 
   #newAgent(pem: TlsPem): Agent {
+    const { Agent } = requireFromHere("undici") as typeof Undici;
     return new Agent({
       connect: {
         ca: pem.ca,

@@ -2,10 +2,14 @@
 // kubelet does, what it reports on a pod, which addresses it hands out, and how write
 // unavailability is measured from acknowledged writes.
 import type * as k8s from "@kubernetes/client-node";
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   addressesFromTop,
   dataplaneArgs,
+  dataplaneEntry,
   expandVars,
   fieldValue,
   kubeletStatusPatch,
@@ -33,6 +37,41 @@ describe("dataplaneArgs", () => {
     expect(dataplaneArgs([], "server")).toEqual(["server"]);
     expect(dataplaneArgs(["node", "src/dataplane/main.ts"], "head")).toEqual(["head"]);
     expect(dataplaneArgs(["--log-level", "debug"], "server")).toEqual(["server", "--log-level", "debug"]);
+  });
+});
+
+describe("dataplaneEntry", () => {
+  /** A checkout with two source files and, for those given, their built files, at the given times. */
+  function checkout(built: Record<string, number>, sourceTime = 1000): string {
+    const repo = mkdtempSync(join(tmpdir(), "understudy-entry-"));
+    const put = (file: string, seconds: number) => {
+      mkdirSync(dirname(join(repo, file)), { recursive: true });
+      writeFileSync(join(repo, file), "");
+      utimesSync(join(repo, file), seconds, seconds);
+    };
+    for (const file of ["src/dataplane/main.ts", "src/kube/client.ts"]) put(file, sourceTime);
+    for (const [file, seconds] of Object.entries(built)) put(file, seconds);
+    return repo;
+  }
+  const both = (seconds: number) => ({
+    "dist/src/dataplane/main.js": seconds,
+    "dist/src/kube/client.js": seconds,
+  });
+
+  it("runs the built JavaScript when every source file is built and no newer than its build", () => {
+    const repo = checkout(both(1000));
+    expect(dataplaneEntry(repo)).toBe(join(repo, "dist/src/dataplane/main.js"));
+    rmSync(repo, { recursive: true });
+  });
+
+  it("runs the sources when any source changed after the build, or was never built", () => {
+    const stale = checkout(both(999));
+    expect(dataplaneEntry(stale)).toBe(join(stale, "src/dataplane/main.ts"));
+    const partly = checkout({ "dist/src/dataplane/main.js": 2000 });
+    expect(dataplaneEntry(partly)).toBe(join(partly, "src/dataplane/main.ts"));
+    const none = checkout({});
+    expect(dataplaneEntry(none)).toBe(join(none, "src/dataplane/main.ts"));
+    for (const repo of [stale, partly, none]) rmSync(repo, { recursive: true });
   });
 });
 

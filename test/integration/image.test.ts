@@ -108,6 +108,45 @@ describe("the image", () => {
     }
   });
 
+  it("starts the data plane from Node's compile cache made in the image for its user, read-only", async () => {
+    // The data plane's entry and a head's modules loaded as a head loads them; Node reports
+    // (NODE_DEBUG_NATIVE) whether V8 accepted each module's cached code, and any cache it could
+    // not read or would have written (a module missing from the cache).
+    const probe = `
+      const { spawnSync } = require("node:child_process");
+      const fs = require("node:fs");
+      const dir = require("node:module").getCompileCacheDir();
+      let writeError = "none";
+      try { fs.writeFileSync(dir + "/probe", "x"); } catch (e) { writeError = e.code; }
+      const debug = { env: { ...process.env, NODE_DEBUG_NATIVE: "COMPILE_CACHE" }, encoding: "utf8" };
+      const runs = [
+        spawnSync(process.execPath, ["dist/src/dataplane/main.js", "--help"], debug),
+        spawnSync(process.execPath, ["--input-type=module", "-e",
+          'await import("/app/dist/src/dataplane/head.js")'], debug),
+      ];
+      const lines = runs.flatMap((r) => r.stderr.split("\\n"));
+      const accepted = (file) => lines.some((l) => l.includes(file + " was accepted"));
+      console.log(JSON.stringify({
+        dir, writeError, status: runs.map((r) => r.status),
+        accepted: ["dataplane/program.js", "dataplane/head.js", "zod/v4/classic/schemas.js"].filter(accepted),
+        // The -e script itself is never in the cache.
+        problems: lines.filter((l) => /rejected|denied|failed/i.test(l) && !l.includes("[eval")).slice(0, 3),
+      }));`;
+    const container = new Container(bundle, "compile-cache", { args: ["-e", probe] });
+    try {
+      const found = JSON.parse(await container.output()) as { dir: string };
+      expect(found.dir).toMatch(/^\/app\/\.node-compile-cache\/v24\.\d+\.\d+-\w+-[0-9a-f]+-65532$/);
+      expect(found).toMatchObject({
+        writeError: "EROFS",
+        status: [0, 0],
+        accepted: ["dataplane/program.js", "dataplane/head.js", "zod/v4/classic/schemas.js"],
+        problems: [],
+      });
+    } finally {
+      await container.remove();
+    }
+  });
+
   it("runs the operator as the chart does: /healthz, /readyz and /metrics answer, and it leads", async () => {
     const operator = (await chartPodSpec()).containers.find((c) => c.name === "operator")!;
     // What Container sets up for every container is what the chart asks for.

@@ -100,12 +100,23 @@ export interface ChildServer {
   readonly exited: Promise<number | null>;
 }
 
+/** The data plane's entry from the TypeScript sources (what the tests run). */
+export const DATAPLANE_SOURCE_ENTRY = join(REPO, "src/dataplane/main.ts");
+
+export interface SpawnOptions {
+  /** The script to run: the sources by default, or the built `dist/src/dataplane/main.js`. */
+  readonly entry?: string;
+  /** Node options before the script (e.g. `--cpu-prof`). */
+  readonly nodeArgs?: readonly string[];
+}
+
 /** `node src/dataplane/main.ts <role>` in a child process, once it logged that it listens. */
-async function spawnDataplane(
+export async function spawnDataplane(
   role: "server" | "head",
   env: Record<string, string>,
+  { entry = DATAPLANE_SOURCE_ENTRY, nodeArgs = [] }: SpawnOptions = {},
 ): Promise<ChildServer & { url: string; stderr(): string }> {
-  const child = spawn(join(REPO, "node_modules/.bin/node"), [join(REPO, "src/dataplane/main.ts"), role], {
+  const child = spawn(join(REPO, "node_modules/.bin/node"), [...nodeArgs, entry, role], {
     cwd: REPO,
     env: { ...process.env, UNDERSTUDY_TOKEN: TOKEN, UNDERSTUDY_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -150,13 +161,18 @@ export function spawnHead(
   servers: readonly ServerAddress[],
   epoch: number,
   extraEnv: Record<string, string> = {},
+  options: SpawnOptions = {},
 ): Promise<ChildHead> {
-  return spawnDataplane("head", {
-    UNDERSTUDY_LISTEN: "127.0.0.1:0",
-    UNDERSTUDY_EPOCH: String(epoch),
-    UNDERSTUDY_SERVERS: servers.map((s) => `${s.zone}=${s.address}`).join(","),
-    ...extraEnv,
-  });
+  return spawnDataplane(
+    "head",
+    {
+      UNDERSTUDY_LISTEN: "127.0.0.1:0",
+      UNDERSTUDY_EPOCH: String(epoch),
+      UNDERSTUDY_SERVERS: servers.map((s) => `${s.zone}=${s.address}`).join(","),
+      ...extraEnv,
+    },
+    options,
+  );
 }
 
 /** Resident memory of a process now and at its peak (VmRSS, VmHWM), in bytes. */

@@ -1,0 +1,155 @@
+// How fast a new head process starts: from spawn to listening (its "listening" log line, as this
+// process reads it) and from spawn to ready (GET /readyz answers 200: it has fenced its epoch on a
+// write quorum of every partition), against three real server processes. Ways of running the same
+// code side by side, interleaved (each sample of every way, in an order that rotates, before the
+// next), so the machine's changing load falls on all of them alike:
+//   - the TypeScript sources (`node src/dataplane/main.ts head`), compile cache off;
+//   - the built JavaScript (`node dist/src/dataplane/main.js head`, what the image runs), cache off;
+//   - the built JavaScript with Node's module compile cache, warmed by one start (as in the image);
+//   - the sources with the compile cache;
+//   - as the floor under them all, Node starting and exiting with nothing to run.
+// Each head is stopped (SIGTERM, waited for) before the next starts, at the next epoch. Builds
+// dist/ first (npm run build). Usage:
+//   npx node bench/head-start.ts [--heads 30] [--profile-dir <dir>]
+// Results: bench/results/head-start.json.
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import {
+  DATAPLANE_SOURCE_ENTRY,
+  planServers,
+  serverList,
+  spawnHead,
+  spawnServer,
+  type ChildServer,
+} from "../test/unit/dataplane/harness.ts";
+import { percentile, writeResults } from "./chart.ts";
+
+const { values } = parseArgs({
+  options: {
+    heads: { type: "string", default: "30" },
+    /** Write a CPU profile of every head (Node's --cpu-prof) into this folder. */
+    "profile-dir": { type: "string" },
+  },
+});
+const HEADS = Number(values.heads);
+const PROFILE_DIR = values["profile-dir"];
+const REPO = resolve(import.meta.dirname, "..");
+const BUILT_ENTRY = join(REPO, "dist/src/dataplane/main.js");
+const NODE = join(REPO, "node_modules/.bin/node");
+
+interface Way {
+  name: string;
+  /** The script; undefined: Node alone (`node -e ""`, spawn to exit), the floor under every way. */
+  entry: string | undefined;
+  env: Record<string, string>;
+  listening: number[];
+  ready: number[];
+}
+
+/** Polls GET /readyz until 200; resolves with the time it did. */
+async function readyAt(url: string): Promise<number> {
+  for (const deadline = performance.now() + 30_000; performance.now() < deadline;) {
+    const res = await fetch(`${url}/readyz`).catch(() => undefined);
+    await res?.text();
+    if (res?.status === 200) return performance.now();
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  throw new Error(`${url} not ready within 30 s`);
+}
+
+const children: ChildServer[] = [];
+const dirs: string[] = [];
+try {
+  console.log("building dist/ (npm run build)");
+  execFileSync("npm", ["run", "--silent", "build"], { cwd: REPO, stdio: "inherit" });
+  const cache = mkdtempSync(join(tmpdir(), "understudy-compile-cache-"));
+  dirs.push(cache);
+  const off = { NODE_DISABLE_COMPILE_CACHE: "1" };
+  const on = { NODE_COMPILE_CACHE: cache };
+  const ways: Way[] = [
+    { name: "Node alone (spawn to exit)", entry: undefined, env: off, listening: [], ready: [] },
+    { name: "TypeScript sources", entry: DATAPLANE_SOURCE_ENTRY, env: off, listening: [], ready: [] },
+    { name: "built JavaScript", entry: BUILT_ENTRY, env: off, listening: [], ready: [] },
+    { name: "built JavaScript + compile cache", entry: BUILT_ENTRY, env: on, listening: [], ready: [] },
+    {
+      name: "TypeScript sources + compile cache",
+      entry: DATAPLANE_SOURCE_ENTRY,
+      env: on,
+      listening: [],
+      ready: [],
+    },
+  ];
+  const slots = await planServers(3);
+  dirs.push(...slots.map((s) => s.dataDir));
+  children.push(...(await Promise.all(slots.map((slot) => spawnServer(slot, slots)))));
+  const servers = serverList(slots);
+  const loadBefore = loadavg();
+  let epoch = 0;
+  /** One head of `way` from spawn to ready, then stopped; returns its two intervals. */
+  const startOne = async (way: Way) => {
+    epoch += 1;
+    const spawned = performance.now();
+    if (way.entry === undefined) {
+      await new Promise((exited) => spawn(NODE, ["-e", ""]).once("exit", exited));
+      const exited = performance.now() - spawned;
+      return { listening: exited, ready: exited };
+    }
+    const profile = PROFILE_DIR === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`];
+    const head = await spawnHead(servers, epoch, way.env, { entry: way.entry, nodeArgs: profile });
+    const listening = performance.now() - spawned;
+    const ready = (await readyAt(head.url)) - spawned;
+    head.process.kill("SIGTERM");
+    await head.exited;
+    return { listening, ready };
+  };
+  // Untimed: fills the compile cache and the page cache, as a node that ran the image before would.
+  for (const way of ways) await startOne(way);
+  for (let i = 0; i < HEADS; i++) {
+    const order = ways.map((_, k) => ways[(k + i) % ways.length]!);
+    for (const way of order) {
+      const { listening, ready } = await startOne(way);
+      way.listening.push(listening);
+      way.ready.push(ready);
+    }
+    if ((i + 1) % 10 === 0) console.log(`${i + 1}/${HEADS} heads of each way`);
+  }
+  const loadAfter = loadavg();
+  const conditions =
+    `${cpus().length} cores (${cpus()[0]?.model.trim()}), node ${process.version}; ${HEADS} heads per way, ` +
+    `interleaved; load average (1 min) ${loadBefore[0]!.toFixed(1)} before, ${loadAfter[0]!.toFixed(1)} after`;
+  console.log(conditions);
+  console.log("");
+  console.log("| way | spawn → listening p50 ms | p99 | spawn → ready (fenced) p50 ms | p99 | max |");
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
+  const table = ways.map((w) => ({
+    way: w.name,
+    listeningP50: percentile(w.listening, 50),
+    listeningP99: percentile(w.listening, 99),
+    readyP50: percentile(w.ready, 50),
+    readyP99: percentile(w.ready, 99),
+    readyMax: Math.max(...w.ready),
+  }));
+  for (const r of table) {
+    console.log(
+      `| ${r.way} | ${r.listeningP50.toFixed(0)} | ${r.listeningP99.toFixed(0)} | ${r.readyP50.toFixed(0)} | ` +
+        `${r.readyP99.toFixed(0)} | ${r.readyMax.toFixed(0)} |`,
+    );
+  }
+  const path = writeResults({
+    benchmark: "head-start",
+    command: `npx node bench/head-start.ts ${process.argv.slice(2).join(" ")}`.trim(),
+    figures: {
+      conditions,
+      table,
+      samples: Object.fromEntries(ways.map((w) => [w.name, { listening: w.listening, ready: w.ready }])),
+    },
+    charts: [],
+  });
+  console.log(`results: ${path}`);
+} finally {
+  for (const c of children) if (c.process.exitCode === null) c.process.kill("SIGTERM");
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}
