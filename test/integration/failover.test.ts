@@ -616,7 +616,10 @@ describe("switchover and failback", () => {
     expect(waiting.status!.failover).toBeUndefined();
     expect(waiting.status!.handledSwitchover).not.toBe("soon");
     expect((await getClaim(client, w.ns, "tenant-c")).status?.phase).toBe("Bound");
-    expect((await eventsOf(client, w.ns, "kv")).map((e) => e.reason)).toContain("SwitchoverDelayed");
+    // The Event is recorded after the status is written: it may arrive a moment later.
+    await eventually("the SwitchoverDelayed Event", async () =>
+      (await eventsOf(client, w.ns, "kv")).some((e) => e.reason === "SwitchoverDelayed"),
+    );
 
     // Once the cooldown has passed it starts by itself, and takes the slot it said it would.
     const moved = await waitForFailover(client, w.ns, "kv", 2, 60_000);
