@@ -13,7 +13,14 @@ import { createLogger, type Logger } from "./log.ts";
 import { listenForMetrics, type MetricsListener } from "./metrics-listener.ts";
 import { Counter, createRegistry, Gauge, Histogram, type Registry } from "./metrics.ts";
 import { partitionOfKey, placePartitions, type ServerAddress } from "./placement.ts";
-import { minimumReadQuorum, stillPossible, writeOutcome, writeQuorum, type ReplicaReply } from "./quorum.ts";
+import {
+  minimumReadQuorum,
+  stillPossible,
+  writeOutcome,
+  writeQuorum,
+  type ReplicaReply,
+  type WriteOutcome,
+} from "./quorum.ts";
 import { compareSequence, exists, LIMITS, newestRecord, type KvRecord, type Sequence } from "./record.ts";
 import { ServerBatcher, ServerRpc } from "./server-client.ts";
 import { Dialer, type TlsMaterial, type TlsMode } from "./tls.ts";
@@ -298,36 +305,31 @@ class Head implements HeadHandle {
   }
 
   /**
-   * Sends `record` to `targets` and settles as soon as `needed` of them made it durable.
-   * If that becomes impossible, waits for every reply so the outcome is exact.
+   * Sends `record` to `targets` and settles as soon as `needed` of them made it durable, or as
+   * soon as the answers so far decide that it cannot be (never on a silent replica's timeout
+   * when the others already decided the outcome).
    */
   #replicate(
     record: KvRecord,
     targets: readonly string[],
     needed: number,
-  ): Promise<{ acknowledged: boolean; replies: ReplicaReply[]; messages: string[] }> {
+  ): Promise<{ outcome: WriteOutcome; replies: ReplicaReply[]; messages: string[] }> {
     return new Promise((resolve) => {
       const replies: ReplicaReply[] = [];
       const messages: string[] = [];
-      let acks = 0;
-      let failed = 0;
       let settled = false;
       for (const address of targets) {
         void this.#batcher.apply(address, record).then((r) => {
           replies.push(r.kind);
-          if (r.kind === "ok") acks++;
-          else {
-            failed++;
+          if (r.kind !== "ok") {
             messages.push(r.message);
             if (r.kind === "fenced") this.#markSuperseded(r.message);
           }
           if (settled) return;
-          if (acks >= needed) {
+          const outcome = writeOutcome(replies, needed, targets.length - replies.length);
+          if (outcome !== null) {
             settled = true;
-            resolve({ acknowledged: true, replies, messages });
-          } else if (!stillPossible(targets.length, failed, needed) && replies.length === targets.length) {
-            settled = true;
-            resolve({ acknowledged: false, replies, messages });
+            resolve({ outcome, replies: [...replies], messages: [...messages] });
           }
         });
       }
@@ -389,7 +391,7 @@ class Head implements HeadHandle {
     const lagging = replicas.filter((a) => !holders.some((h) => h.address === a));
     this.#repairs.inc(lagging.length);
     const repaired = await this.#replicate(newest, lagging, w - holders.length);
-    if (!repaired.acknowledged) {
+    if (repaired.outcome !== "acknowledged") {
       if (this.#superseded !== null) throw this.#fencedError("not_applied");
       throw new OpFailure(
         503,
@@ -460,12 +462,12 @@ class Head implements HeadHandle {
       };
       const w = this.#w;
       const result = await this.#replicate(record, this.#placement[partition]!, w);
-      if (result.acknowledged) {
+      if (result.outcome === "acknowledged") {
         this.#cacheSet(key, keyState(record));
         return { key, version: record.version };
       }
       this.#cache.delete(key);
-      const outcome = writeOutcome(result.replies, w) === "not_applied" ? "not_applied" : "unknown";
+      const outcome = result.outcome;
       if (this.#superseded !== null) throw this.#fencedError(outcome);
       const acks = result.replies.filter((r) => r === "ok").length;
       throw new OpFailure(

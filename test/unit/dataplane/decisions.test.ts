@@ -13,7 +13,12 @@ import {
   placePartitions,
   type ServerAddress,
 } from "../../../src/dataplane/placement.ts";
-import { minimumReadQuorum, writeOutcome, writeQuorum } from "../../../src/dataplane/quorum.ts";
+import {
+  minimumReadQuorum,
+  writeOutcome,
+  writeQuorum,
+  type ReplicaReply,
+} from "../../../src/dataplane/quorum.ts";
 import { compareSequence, newestRecord } from "../../../src/dataplane/record.ts";
 
 const servers = (zones: number, perZone: number): ServerAddress[] =>
@@ -76,6 +81,31 @@ describe("quorums", () => {
     expect(writeOutcome(["ok", "not_sent", "not_sent"], 2)).toBe("unknown");
     expect(writeOutcome(["fenced", "unknown", "fenced"], 2)).toBe("unknown");
     expect(writeOutcome(["fenced", "refused", "not_sent"], 2)).toBe("not_applied");
+  });
+
+  it("decides a write's outcome as soon as no pending replica can change it, and never before", () => {
+    const kinds: ReplicaReply[] = ["ok", "fenced", "refused", "not_sent", "unknown"];
+    const sequences = (length: number): ReplicaReply[][] =>
+      length === 0 ? [[]] : sequences(length - 1).flatMap((s) => kinds.map((k) => [...s, k]));
+    for (const r of [1, 2, 3, 4, 5]) {
+      const w = writeQuorum(r);
+      for (let answered = 0; answered <= r; answered++) {
+        for (const replies of sequences(answered)) {
+          const finals = new Set(
+            sequences(r - answered).map((rest) => writeOutcome([...replies, ...rest], w, 0)),
+          );
+          const early = writeOutcome(replies, w, r - answered);
+          // Decided early exactly when every way the pending replicas could answer agrees.
+          if (finals.size === 1) expect(early, `${replies.join(",")} of ${r}`).toBe([...finals][0]);
+          else expect(early, `${replies.join(",")} of ${r}`).toBeNull();
+        }
+      }
+    }
+    // One replica silent: two acks decide, and so do an ack and a failure that may hold the write.
+    expect(writeOutcome(["ok", "ok"], 2, 1)).toBe("acknowledged");
+    expect(writeOutcome(["ok", "unknown"], 2, 1)).toBeNull();
+    expect(writeOutcome(["unknown", "refused"], 2, 1)).toBe("unknown");
+    expect(writeOutcome(["refused", "not_sent"], 2, 1)).toBeNull();
   });
 
   it("orders sequences by epoch, then n", () => {
