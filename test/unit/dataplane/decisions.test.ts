@@ -19,7 +19,14 @@ import {
   writeQuorum,
   type ReplicaReply,
 } from "../../../src/dataplane/quorum.ts";
-import { compareSequence, newestRecord } from "../../../src/dataplane/record.ts";
+import {
+  compareSequence,
+  epochOfVersion,
+  MAX_COUNTER,
+  MAX_EPOCH,
+  newestRecord,
+  versionOf,
+} from "../../../src/dataplane/record.ts";
 
 const servers = (zones: number, perZone: number): ServerAddress[] =>
   Array.from({ length: zones * perZone }, (_, i) => ({ zone: `z${i % zones}`, address: `10.0.0.${i}:7400` }));
@@ -113,6 +120,30 @@ describe("quorums", () => {
     expect(compareSequence({ epoch: 2, n: 1 }, { epoch: 2, n: 2 })).toBe(-1);
     expect(newestRecord([null, { epoch: 1, n: 5 }, { epoch: 2, n: 1 }, null])).toEqual({ epoch: 2, n: 1 });
     expect(newestRecord([null, null])).toBe(null);
+  });
+
+  it("makes versions that order exactly as sequences do, exact up to the last epoch and counter", () => {
+    const sequence = fc.record({
+      epoch: fc.integer({ min: 0, max: MAX_EPOCH }),
+      n: fc.integer({ min: 1, max: MAX_COUNTER }),
+    });
+    fc.assert(
+      fc.property(sequence, sequence, (a, b) => {
+        expect(Math.sign(versionOf(a) - versionOf(b))).toBe(compareSequence(a, b));
+        expect(Number.isSafeInteger(versionOf(a))).toBe(true);
+        expect(epochOfVersion(versionOf(a))).toBe(a.epoch);
+      }),
+      { numRuns: 2000 },
+    );
+    // A newer epoch's first write is above an older epoch's last.
+    expect(versionOf({ epoch: 8, n: 1 })).toBeGreaterThan(versionOf({ epoch: 7, n: MAX_COUNTER }));
+    expect(versionOf({ epoch: MAX_EPOCH, n: MAX_COUNTER })).toBe(Number.MAX_SAFE_INTEGER);
+    for (const outside of [
+      { epoch: 1, n: 0 },
+      { epoch: 1, n: MAX_COUNTER + 1 },
+      { epoch: MAX_EPOCH + 1, n: 1 },
+    ])
+      expect(() => versionOf(outside)).toThrow(RangeError);
   });
 });
 
