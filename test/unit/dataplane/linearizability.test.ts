@@ -242,7 +242,7 @@ describe("linearizability checker on generated histories", () => {
       fc.property(sequentialHistory, (history) => {
         expect(check(history)).toBe("ok");
       }),
-      { numRuns: 300 },
+      { numRuns: 600 },
     );
   });
 
@@ -256,7 +256,7 @@ describe("linearizability checker on generated histories", () => {
         forged[i] = { ...forged[i]!, output: { kind: "get", value: "never-written", version: 1 } };
         expect(check(forged)).toBe("illegal");
       }),
-      { numRuns: 200 },
+      { numRuns: 400 },
     );
   });
 });
