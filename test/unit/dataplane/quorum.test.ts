@@ -5,7 +5,16 @@ import { ServerBatcher, ServerRpc } from "../../../src/dataplane/server-client.t
 import { versionOf } from "../../../src/dataplane/record.ts";
 import { readRecordsOnDisk } from "../../../src/dataplane/server-store.ts";
 import type { ServerHandle } from "../../../src/dataplane/server.ts";
-import { cleanup, op, planServers, startHeadFor, startInProcess, TOKEN, type ServerSlot } from "./harness.ts";
+import {
+  cleanup,
+  op,
+  planServers,
+  servedRequests,
+  startHeadFor,
+  startInProcess,
+  TOKEN,
+  type ServerSlot,
+} from "./harness.ts";
 
 describe("writes through the head with three servers in three zones (R=3, W=2)", () => {
   let slots: ServerSlot[];
@@ -39,13 +48,7 @@ describe("writes through the head with three servers in three zones (R=3, W=2)",
   });
 
   it("coalesces the writes and reads it has for one server into one request", async () => {
-    const requests = async (route: string) => {
-      const text = await (await fetch(`${servers[0]!.url}/metrics`)).text();
-      const line = text
-        .split("\n")
-        .find((l) => l.startsWith(`understudy_server_requests_total{route="${route}",status="200"}`));
-      return Number(line?.split(" ")[1] ?? 0);
-    };
+    const requests = (route: string) => servedRequests(servers[0]!.url, route);
     const batcher = new ServerBatcher(
       new ServerRpc(TOKEN, 2000, { role: "server" }),
       head.epoch,

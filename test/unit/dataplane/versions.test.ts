@@ -8,7 +8,16 @@ import { MAX_COUNTER, MAX_EPOCH, versionOf } from "../../../src/dataplane/record
 import { ServerBatcher, ServerRpc } from "../../../src/dataplane/server-client.ts";
 import { readRecordsOnDisk } from "../../../src/dataplane/server-store.ts";
 import type { ServerHandle } from "../../../src/dataplane/server.ts";
-import { cleanup, op, planServers, startHeadFor, startInProcess, TOKEN, type ServerSlot } from "./harness.ts";
+import {
+  cleanup,
+  op,
+  planServers,
+  servedRequests,
+  startHeadFor,
+  startInProcess,
+  TOKEN,
+  type ServerSlot,
+} from "./harness.ts";
 
 describe("versions assigned by the head (R=3, W=2)", () => {
   let slots: ServerSlot[];
@@ -33,15 +42,8 @@ describe("versions assigned by the head (R=3, W=2)", () => {
 
   /** Requests the servers answered on `route` so far, all three together. */
   async function served(route: string): Promise<number> {
-    let total = 0;
-    for (const s of servers) {
-      const text = await (await fetch(`${s.url}/metrics`)).text();
-      const line = text
-        .split("\n")
-        .find((l) => l.startsWith(`understudy_server_requests_total{route="${route}",status="200"}`));
-      total += Number(line?.split(" ")[1] ?? 0);
-    }
-    return total;
+    const counts = await Promise.all(servers.map((s) => servedRequests(s.url, route)));
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   it("numbers a put and a delete from its epoch and counter, reading nothing first", async () => {
