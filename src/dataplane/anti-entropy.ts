@@ -40,7 +40,31 @@ export function peersToSync(
     .filter((s) => s.partitions.length > 0);
 }
 
+/**
+ * Per partition, the position in this server's feed up to which every other replica has taken
+ * it (so holds each of those records, or a newer one of its key): the least of the positions its
+ * peers reported for this server. A partition with a peer that reported none is left out. Pure.
+ */
+export function heldEverywhere(
+  shares: readonly PeerShare[],
+  positions: ReadonlyMap<string, number>,
+): Map<number, number> {
+  const floors = new Map<number, number>();
+  const unknown = new Set<number>();
+  for (const share of shares) {
+    const position = positions.get(share.peer);
+    for (const p of share.partitions) {
+      if (position === undefined) unknown.add(p);
+      else floors.set(p, Math.min(floors.get(p) ?? Infinity, position));
+    }
+  }
+  for (const p of unknown) floors.delete(p);
+  return floors;
+}
+
 export interface PullContext {
+  /** This server's address as its peers name it (in `--servers`). */
+  readonly self: string;
   readonly store: ServerStore;
   readonly submit: (op: StoreOp) => Promise<StoreResult>;
   readonly token: string;
@@ -64,8 +88,15 @@ function maxPageReplyBytes(ctx: PullContext): number {
   );
 }
 
-/** Pulls everything new from one peer; returns how many records replaced local ones. */
-export async function pullFromPeer(ctx: PullContext, share: PeerShare): Promise<number> {
+export interface PullResult {
+  /** Records that replaced local ones. */
+  readonly applied: number;
+  /** How far the peer says it has taken this server's feed (this incarnation's); null if it did not say. */
+  readonly heldThrough: number | null;
+}
+
+/** Pulls everything new from one peer. */
+export async function pullFromPeer(ctx: PullContext, share: PeerShare): Promise<PullResult> {
   const cursor = ctx.store.cursor(share.peer);
   let since = cursor?.lsn ?? 0;
   let incarnation = cursor?.incarnation;
@@ -100,6 +131,8 @@ export async function pullFromPeer(ctx: PullContext, share: PeerShare): Promise<
       incarnation = page.incarnation;
       continue;
     }
+    const mine = page.positions?.find((p) => p.peer === ctx.self && p.incarnation === ctx.store.incarnation);
+    const heldThrough = mine?.lsn ?? null;
     const peerEpoch = { epoch: page.epoch, holder: page.holder };
     const nothingNew =
       page.records.length === 0 &&
@@ -117,7 +150,7 @@ export async function pullFromPeer(ctx: PullContext, share: PeerShare): Promise<
       });
       if (result.kind === "ok") applied += result.applied.filter(Boolean).length;
     }
-    if (!page.more) return applied;
+    if (!page.more) return { applied, heldThrough };
     // A peer that says "more" without moving on would keep this loop (and its server) busy forever.
     if (page.next <= since)
       throw new Error(`peer ${share.peer} says more but its position stays at ${since}`);

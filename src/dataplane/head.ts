@@ -13,8 +13,25 @@ import { createLogger, type Logger } from "./log.ts";
 import { listenForMetrics, type MetricsListener } from "./metrics-listener.ts";
 import { Counter, createRegistry, Gauge, Histogram, type Registry } from "./metrics.ts";
 import { partitionOfKey, placePartitions, type ServerAddress } from "./placement.ts";
-import { minimumReadQuorum, stillPossible, writeOutcome, writeQuorum, type ReplicaReply } from "./quorum.ts";
-import { compareSequence, exists, LIMITS, newestRecord, type KvRecord, type Sequence } from "./record.ts";
+import {
+  minimumReadQuorum,
+  stillPossible,
+  writeOutcome,
+  writeQuorum,
+  type ReplicaReply,
+  type WriteOutcome,
+} from "./quorum.ts";
+import {
+  compareSequence,
+  exists,
+  LIMITS,
+  MAX_COUNTER,
+  MAX_EPOCH,
+  newestRecord,
+  versionOf,
+  type KvRecord,
+  type Sequence,
+} from "./record.ts";
 import { ServerBatcher, ServerRpc } from "./server-client.ts";
 import { Dialer, type TlsMaterial, type TlsMode } from "./tls.ts";
 import { epochStateSchema, PATHS } from "./wire.ts";
@@ -38,7 +55,7 @@ export interface HeadOptions {
   readonly readQuorum?: number;
   readonly serverTimeoutMs?: number;
   readonly fenceRetryMs?: number;
-  /** Keys whose latest record the head remembers, to skip the read before a write. */
+  /** Keys whose latest record the head remembers, to skip the read before a compare-and-set. */
   readonly cacheSize?: number;
   /** Caps on what clients may hold; each unset field keeps its HEAD_SERVING_LIMITS default. */
   readonly limits?: Partial<ServingLimits>;
@@ -76,7 +93,7 @@ export const HEAD_DEFAULTS = {
   cacheSize: 100_000,
 } as const;
 
-/** What the head remembers of a key's latest record: enough to number the next write. */
+/** What the head remembers of a key's latest record: enough to check a compare-and-set. */
 interface KeyState extends Sequence {
   readonly version: number;
   readonly exists: boolean;
@@ -129,8 +146,14 @@ class Head implements HeadHandle {
   readonly #http: ServingListener;
   readonly #dialer: Dialer;
   #metricsListener: MetricsListener | null = null;
-  /** The sequence number of this epoch's last write. */
+  /**
+   * The counter of this epoch's last write. It starts at 0 in every head process: an epoch
+   * belongs to one head process (servers refuse it from any other), so no record of this epoch
+   * exists before this head's first write.
+   */
   #n = 0;
+  /** Every write this epoch can number has been numbered. */
+  #exhausted = false;
   #isReady = false;
   #superseded: string | null = null;
   #closing = false;
@@ -171,6 +194,11 @@ class Head implements HeadHandle {
     if (this.#readQuorum + this.#w <= replicationFactor || this.#readQuorum > replicationFactor) {
       throw new Error(
         `read quorum ${this.#readQuorum} must satisfy R_read + W > R (W=${this.#w}, R=${replicationFactor})`,
+      );
+    }
+    if (!Number.isInteger(options.epoch) || options.epoch < 0 || options.epoch > MAX_EPOCH) {
+      throw new Error(
+        `epoch ${options.epoch} is not an integer from 0 to ${MAX_EPOCH}, the most a version can hold`,
       );
     }
     this.#placement = placePartitions(options.servers, this.#partitions, replicationFactor);
@@ -298,36 +326,31 @@ class Head implements HeadHandle {
   }
 
   /**
-   * Sends `record` to `targets` and settles as soon as `needed` of them made it durable.
-   * If that becomes impossible, waits for every reply so the outcome is exact.
+   * Sends `record` to `targets` and settles as soon as `needed` of them made it durable, or as
+   * soon as the answers so far decide that it cannot be (never on a silent replica's timeout
+   * when the others already decided the outcome).
    */
   #replicate(
     record: KvRecord,
     targets: readonly string[],
     needed: number,
-  ): Promise<{ acknowledged: boolean; replies: ReplicaReply[]; messages: string[] }> {
+  ): Promise<{ outcome: WriteOutcome; replies: ReplicaReply[]; messages: string[] }> {
     return new Promise((resolve) => {
       const replies: ReplicaReply[] = [];
       const messages: string[] = [];
-      let acks = 0;
-      let failed = 0;
       let settled = false;
       for (const address of targets) {
         void this.#batcher.apply(address, record).then((r) => {
           replies.push(r.kind);
-          if (r.kind === "ok") acks++;
-          else {
-            failed++;
+          if (r.kind !== "ok") {
             messages.push(r.message);
             if (r.kind === "fenced") this.#markSuperseded(r.message);
           }
           if (settled) return;
-          if (acks >= needed) {
+          const outcome = writeOutcome(replies, needed, targets.length - replies.length);
+          if (outcome !== null) {
             settled = true;
-            resolve({ acknowledged: true, replies, messages });
-          } else if (!stillPossible(targets.length, failed, needed) && replies.length === targets.length) {
-            settled = true;
-            resolve({ acknowledged: false, replies, messages });
+            resolve({ outcome, replies: [...replies], messages: [...messages] });
           }
         });
       }
@@ -389,7 +412,7 @@ class Head implements HeadHandle {
     const lagging = replicas.filter((a) => !holders.some((h) => h.address === a));
     this.#repairs.inc(lagging.length);
     const repaired = await this.#replicate(newest, lagging, w - holders.length);
-    if (!repaired.acknowledged) {
+    if (repaired.outcome !== "acknowledged") {
       if (this.#superseded !== null) throw this.#fencedError("not_applied");
       throw new OpFailure(
         503,
@@ -417,55 +440,68 @@ class Head implements HeadHandle {
     });
   }
 
+  /** The next write's sequence and version; refuses once this head has numbered all it can. */
+  #nextVersion(): { epoch: number; n: number; version: number } {
+    if (this.#n >= MAX_COUNTER) {
+      this.#exhausted = true;
+      throw new OpFailure(
+        503,
+        "sequence_exhausted",
+        `head epoch ${this.epoch} has numbered the ${MAX_COUNTER} writes an epoch can hold; nothing was applied, ` +
+          "a head of a new epoch must take over (this head's /healthz fails so that the operator starts one)",
+        "not_applied",
+      );
+    }
+    this.#n += 1;
+    const sequence = { epoch: this.epoch, n: this.#n };
+    return { ...sequence, version: versionOf(sequence) };
+  }
+
+  /** A cas's condition, on the key's current record (this head's cache, or a quorum read). */
+  async #checkExpected(key: string, partition: number, expectedVersion: number): Promise<void> {
+    let current = this.#cache.get(key);
+    if (current === undefined) {
+      try {
+        current = keyState(await this.#quorumRead(key, partition)) ?? undefined;
+      } catch (err) {
+        this.#cache.delete(key);
+        throw err;
+      }
+    }
+    const matches =
+      expectedVersion === 0
+        ? !(current?.exists ?? false)
+        : current?.exists === true && current.version === expectedVersion;
+    if (matches) return;
+    const currentVersion = current?.exists === true ? current.version : 0;
+    throw new HttpError(
+      412,
+      "version_mismatch",
+      `expected version ${expectedVersion} but the key is at version ${currentVersion}; nothing was applied`,
+      { currentVersion, outcome: "not_applied" },
+    );
+  }
+
   /**
-   * put, delete and cas: under the key's lock, learn the current version (cache or
-   * quorum read), decide, then write the next version with a fresh sequence.
+   * put, delete and cas, under the key's lock: a put or a delete is numbered at once (this head
+   * is the only writer of its epoch, and its sequence is above every older epoch's, so it needs
+   * nothing from the key's current record); a cas first learns the current version (cache or
+   * quorum read) and checks it. Then one round trip writes the record to a write quorum.
    */
   async #write(key: string, value: string | null, expectedVersion: number | undefined) {
     const partition = partitionOfKey(key, this.#partitions);
     return this.#locks.run(key, async () => {
       this.#checkServing();
-      let current = this.#cache.get(key);
-      if (current === undefined) {
-        try {
-          current = keyState(await this.#quorumRead(key, partition)) ?? undefined;
-        } catch (err) {
-          this.#cache.delete(key);
-          throw err;
-        }
-      }
-      if (expectedVersion !== undefined) {
-        const matches =
-          expectedVersion === 0
-            ? !(current?.exists ?? false)
-            : current?.exists === true && current.version === expectedVersion;
-        if (!matches) {
-          const currentVersion = current?.exists === true ? current.version : 0;
-          throw new HttpError(
-            412,
-            "version_mismatch",
-            `expected version ${expectedVersion} but the key is at version ${currentVersion}; nothing was applied`,
-            { currentVersion, outcome: "not_applied" },
-          );
-        }
-      }
-      this.#n += 1;
-      const record: KvRecord = {
-        key,
-        partition,
-        epoch: this.epoch,
-        n: this.#n,
-        version: (current?.version ?? 0) + 1,
-        value,
-      };
+      if (expectedVersion !== undefined) await this.#checkExpected(key, partition, expectedVersion);
+      const record: KvRecord = { key, partition, ...this.#nextVersion(), value };
       const w = this.#w;
       const result = await this.#replicate(record, this.#placement[partition]!, w);
-      if (result.acknowledged) {
+      if (result.outcome === "acknowledged") {
         this.#cacheSet(key, keyState(record));
         return { key, version: record.version };
       }
       this.#cache.delete(key);
-      const outcome = writeOutcome(result.replies, w) === "not_applied" ? "not_applied" : "unknown";
+      const outcome = result.outcome;
       if (this.#superseded !== null) throw this.#fencedError(outcome);
       const acks = result.replies.filter((r) => r === "ok").length;
       throw new OpFailure(
@@ -498,8 +534,10 @@ class Head implements HeadHandle {
     const method = req.method ?? "GET";
     const fenced = this.#superseded !== null;
     if (method === "GET" && path === "/healthz") {
-      const status = fenced ? 503 : 200;
-      sendJson(res, status, { status: fenced ? "fenced" : "ok", ...this.identity, ready: this.#isReady });
+      // A head that can number no more writes is replaced like a failed one: a new epoch starts over.
+      const condition = fenced ? "fenced" : this.#exhausted ? "exhausted" : "ok";
+      const status = condition === "ok" ? 200 : 503;
+      sendJson(res, status, { status: condition, ...this.identity, ready: this.#isReady });
       return ["healthz", status];
     }
     if (method === "GET" && path === "/readyz") {

@@ -25,12 +25,18 @@ export type WriteOutcome = "acknowledged" | "not_applied" | "unknown";
  * A write is acknowledged once `w` replicas made it durable. A write that failed is
  * known not to have been applied only if no replica may hold it; otherwise a later
  * read may still surface it, so its outcome is unknown.
+ *
+ * `pending`: replicas that have not answered yet. The outcome is decided as soon as no
+ * pending answer can change it (null until then): a replica that never answers is waited
+ * for only when its answer still decides between acknowledged, unknown and not_applied,
+ * never once a quorum acknowledged or once the write is known to be unknown.
  */
-export function writeOutcome(replies: readonly ReplicaReply[], w: number): WriteOutcome {
+export function writeOutcome(replies: readonly ReplicaReply[], w: number, pending = 0): WriteOutcome | null {
   const acks = replies.filter((r) => r === "ok").length;
   if (acks >= w) return "acknowledged";
-  const mayHold = replies.some((r) => r === "ok" || r === "unknown");
-  return mayHold ? "unknown" : "not_applied";
+  if (acks + pending >= w) return null;
+  if (replies.some((r) => r === "ok" || r === "unknown")) return "unknown";
+  return pending === 0 ? "not_applied" : null;
 }
 
 /** Whether `needed` successes are still possible with `failed` of `total` replies lost. */

@@ -9,8 +9,11 @@ export interface Sequence {
 /**
  * One key's record. `value: null` is a tombstone: a delete keeps its sequence so it
  * wins over older writes that a lagging replica may still hold.
- * `version` counts the writes to the key (1 on the first put) and never repeats,
- * tombstones included, so compare-and-set cannot be fooled by a delete and re-create.
+ * `version` is what clients see: `versionOf(sequence)` for every record a head numbers, so it
+ * orders as the sequence does, never repeats for a key (tombstones included: compare-and-set
+ * cannot be fooled by a delete and re-create), and rises with every write. (Records written
+ * before versions came from sequences count the key's writes instead: smaller than any
+ * version of a later epoch, so they still order below every newer write.)
  */
 export interface KvRecord extends Sequence {
   readonly key: string;
@@ -37,6 +40,30 @@ export const LIMITS = {
   /** A head-to-server body: a batch of records (the head flushes past 1 Mi characters) plus one more. */
   maxServerBodyBytes: 16 * 1024 * 1024,
 } as const;
+
+/**
+ * A version is one JSON number (a double: integers up to 2^53 - 1 are exact) holding the
+ * sequence: the epoch in the high bits, the head's counter in the low COUNTER_BITS. Compared as
+ * numbers, versions order exactly as sequences do, so a write of a newer epoch is above every
+ * write of an older one without the head reading the key.
+ */
+export const COUNTER_BITS = 33;
+/** Writes one head process can number (about 8.6 billion); past it the head stops taking writes. */
+export const MAX_COUNTER = 2 ** COUNTER_BITS - 1;
+/** The highest epoch a version can hold (1,048,575 failovers and head restarts). */
+export const MAX_EPOCH = 2 ** (53 - COUNTER_BITS) - 1;
+
+/** The client-visible version of the write numbered `sequence`. */
+export function versionOf(sequence: Sequence): number {
+  if (!(sequence.n >= 1 && sequence.n <= MAX_COUNTER && sequence.epoch >= 0 && sequence.epoch <= MAX_EPOCH))
+    throw new RangeError(`sequence (${sequence.epoch}, ${sequence.n}) does not fit in a version`);
+  return sequence.epoch * 2 ** COUNTER_BITS + sequence.n;
+}
+
+/** The epoch of the head that numbered the write of `version` (0 for versions that predate them). */
+export function epochOfVersion(version: number): number {
+  return Math.floor(version / 2 ** COUNTER_BITS);
+}
 
 export function compareSequence(a: Sequence, b: Sequence): number {
   if (a.epoch !== b.epoch) return a.epoch < b.epoch ? -1 : 1;

@@ -28,11 +28,25 @@ export type StoreOp =
       readonly nextLsn: number;
       readonly peerEpoch: EpochState;
       readonly records: readonly KvRecord[];
-    };
+    }
+  /**
+   * Tombstones every replica holds: per partition, those at or below the position every peer
+   * replica has taken from this server's feed. Only tombstones of an epoch below this server's
+   * current one go (no head that could still send an older write of their key is admitted).
+   */
+  | { readonly kind: "collect"; readonly heldEverywhere: ReadonlyMap<number, number> };
 
 export type StoreResult =
-  /** applied[i]: record i replaced what was stored (false: the server already held it or a newer one). */
-  | { readonly kind: "ok"; readonly applied: readonly boolean[]; readonly epoch: EpochState }
+  /**
+   * applied[i]: record i replaced what was stored (false: the server already held it or a newer
+   * one); collected: tombstones a collect removed.
+   */
+  | {
+      readonly kind: "ok";
+      readonly applied: readonly boolean[];
+      readonly epoch: EpochState;
+      readonly collected?: number;
+    }
   | { readonly kind: "refused"; readonly reason: string; readonly epoch: EpochState };
 
 export interface ChangePage {
@@ -85,6 +99,8 @@ export class ServerStore {
   readonly #changes: StatementSync;
   readonly #setCursor: StatementSync;
   readonly #getCursor: StatementSync;
+  readonly #cursors: StatementSync;
+  readonly #collect: StatementSync;
   #epoch: EpochState;
   #lsn: number;
   readonly incarnation: string;
@@ -112,6 +128,10 @@ export class ServerStore {
       "INSERT INTO peer_cursors(peer, incarnation, lsn) VALUES (?, ?, ?) ON CONFLICT(peer) DO UPDATE SET incarnation = excluded.incarnation, lsn = excluded.lsn",
     );
     this.#getCursor = this.#db.prepare("SELECT incarnation, lsn FROM peer_cursors WHERE peer = ?");
+    this.#cursors = this.#db.prepare("SELECT peer, incarnation, lsn FROM peer_cursors ORDER BY peer");
+    this.#collect = this.#db.prepare(
+      "DELETE FROM records WHERE part = ? AND value IS NULL AND lsn <= ? AND epoch < ?",
+    );
 
     const meta = new Map(
       (this.#db.prepare("SELECT name, value FROM meta").all() as { name: string; value: string }[]).map(
@@ -163,6 +183,13 @@ export class ServerStore {
     this.#db.exec("BEGIN IMMEDIATE");
     try {
       for (const op of ops) {
+        if (op.kind === "collect") {
+          let removed = 0;
+          for (const [partition, lsn] of op.heldEverywhere)
+            removed += Number(this.#collect.run(partition, lsn, epoch.epoch).changes);
+          results.push({ kind: "ok", applied: [], epoch, collected: removed });
+          continue;
+        }
         if (op.kind === "sync") {
           epoch = mergePeerEpoch(epoch, op.peerEpoch);
           const applied = op.records.map(put);
@@ -210,6 +237,11 @@ export class ServerStore {
   cursor(peer: string): { incarnation: string; lsn: number } | null {
     const row = this.#getCursor.get(peer) as { incarnation: string; lsn: number } | undefined;
     return row === undefined ? null : { incarnation: row.incarnation, lsn: row.lsn };
+  }
+
+  /** How far this server has taken each peer's feed. */
+  cursors(): { peer: string; incarnation: string; lsn: number }[] {
+    return this.#cursors.all() as { peer: string; incarnation: string; lsn: number }[];
   }
 
   close(): void {

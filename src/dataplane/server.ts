@@ -1,7 +1,7 @@
 // The server role: stores its partitions' records durably and applies what heads send.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Admission, SERVER_SERVING_LIMITS, type ServingLimits } from "./admission.ts";
-import { pullFromPeer, peersToSync, type PeerShare } from "./anti-entropy.ts";
+import { heldEverywhere, pullFromPeer, peersToSync, type PeerShare } from "./anti-entropy.ts";
 import { admit } from "./epoch.ts";
 import {
   checkBearer,
@@ -114,6 +114,7 @@ class Server implements ServerHandle {
   readonly #requests: Counter<"route" | "status">;
   readonly #applied: Counter<"source">;
   readonly #antiEntropyRounds: Counter<"result">;
+  readonly #tombstonesCollected: Counter;
   readonly #committer: GroupCommitter<StoreOp, StoreResult>;
   readonly #admission: Admission;
   readonly #http: ServingListener;
@@ -121,6 +122,8 @@ class Server implements ServerHandle {
   #metricsListener: MetricsListener | null = null;
   #address = "";
   #shares: PeerShare[] = [];
+  /** This server's address as the server list names it. */
+  #self = "";
   #draining = false;
   #isReady = false;
   #inflight = 0;
@@ -201,6 +204,11 @@ class Server implements ServerHandle {
       labelNames: ["result"],
       registers,
     });
+    this.#tombstonesCollected = new Counter({
+      name: "understudy_server_tombstones_collected_total",
+      help: "Tombstones removed once every replica of their partition held them.",
+      registers,
+    });
 
     this.#committer = new GroupCommitter<StoreOp, StoreResult>({
       commit: (ops) => store.commit(ops),
@@ -208,7 +216,7 @@ class Server implements ServerHandle {
       maxBatch: options.maxBatch ?? SERVER_DEFAULTS.maxBatch,
       onBatch: (ops, seconds) => {
         batchSize.observe(ops.length);
-        batchRecords.observe(ops.reduce((sum, op) => sum + (op.kind === "fence" ? 0 : op.records.length), 0));
+        batchRecords.observe(ops.reduce((sum, op) => sum + ("records" in op ? op.records.length : 0), 0));
         commitSeconds.observe(seconds);
       },
     });
@@ -240,6 +248,7 @@ class Server implements ServerHandle {
     this.#address = await this.#http.listen(this.#options.listen);
     // Anti-entropy with every peer that shares partitions with this server.
     const self = this.#options.advertise ?? this.#address;
+    this.#self = self;
     const servers = this.#options.servers;
     if (servers !== undefined && servers.length > 0) {
       if (servers.some((s) => s.address === self)) {
@@ -325,7 +334,12 @@ class Server implements ServerHandle {
       throw new HttpError(400, "invalid_request", `partitions must be integers in 0..${partitions - 1}`);
     }
     const page = this.#store.changesSince(since, parts, limit, SERVER_DEFAULTS.changesPageBytes);
-    sendJson(res, 200, { incarnation: this.#store.incarnation, ...this.#store.epoch, ...page });
+    sendJson(res, 200, {
+      incarnation: this.#store.incarnation,
+      ...this.#store.epoch,
+      ...page,
+      positions: this.#store.cursors(),
+    });
     return 200;
   }
 
@@ -403,12 +417,18 @@ class Server implements ServerHandle {
     return this.#round;
   }
 
+  /**
+   * One anti-entropy round: pulls every peer's feed, then collects the tombstones every replica
+   * of their partition holds (each peer said how far it has taken this server's feed).
+   */
   async #pullFromPeers(): Promise<number> {
     let total = 0;
+    const positions = new Map<string, number>();
     for (const share of this.#shares) {
       try {
-        const n = await pullFromPeer(
+        const { applied: n, heldThrough } = await pullFromPeer(
           {
+            self: this.#self,
             store: this.#store,
             submit: (op) => this.#committer.submit(op),
             token: this.#options.token,
@@ -421,6 +441,7 @@ class Server implements ServerHandle {
           share,
         );
         total += n;
+        if (heldThrough !== null) positions.set(share.peer, heldThrough);
         this.#applied.inc({ source: "anti_entropy" }, n);
         this.#antiEntropyRounds.inc({ result: "ok" });
       } catch (err) {
@@ -429,7 +450,22 @@ class Server implements ServerHandle {
       }
     }
     if (total > 0) this.#log.info({ records: total }, "anti-entropy caught up records from peers");
+    await this.#collectTombstones(positions);
     return total;
+  }
+
+  async #collectTombstones(positions: ReadonlyMap<string, number>): Promise<void> {
+    const floors = heldEverywhere(this.#shares, positions);
+    if (floors.size === 0 || this.#draining) return;
+    try {
+      const result = await this.#committer.submit({ kind: "collect", heldEverywhere: floors });
+      const collected = result.kind === "ok" ? (result.collected ?? 0) : 0;
+      this.#tombstonesCollected.inc(collected);
+      if (collected > 0)
+        this.#log.info({ tombstones: collected }, "collected tombstones every replica holds");
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, "collecting tombstones failed");
+    }
   }
 
   #schedule(): void {

@@ -32,17 +32,27 @@ export const epochStateSchema = z.object({ epoch: count, holder: z.string() });
 
 export const applyResponseSchema = epochStateSchema.extend({ applied: z.array(z.boolean()) });
 export const readResponseSchema = epochStateSchema.extend({ records: z.array(recordSchema.nullable()) });
+/** How far a server has taken one peer's change feed (that peer's incarnation, last position applied). */
+export const feedPositionSchema = z.object({
+  peer: z.string().max(300),
+  incarnation: z.string().max(100),
+  lsn: count,
+});
+
 export const changesResponseSchema = epochStateSchema.extend({
   incarnation: z.string(),
   records: z.array(recordSchema),
   next: count,
   more: z.boolean(),
+  /** The answering server's own positions in its peers' feeds (absent from servers that predate them). */
+  positions: z.array(feedPositionSchema).max(1000).optional(),
 });
 
 export type ApplyRequest = z.infer<typeof applyRequestSchema>;
 export type ReadRequest = z.infer<typeof readRequestSchema>;
 export type FenceRequest = z.infer<typeof fenceRequestSchema>;
 export type ChangesResponse = z.infer<typeof changesResponseSchema>;
+export type FeedPosition = z.infer<typeof feedPositionSchema>;
 
 /** Server paths. */
 export const PATHS = {

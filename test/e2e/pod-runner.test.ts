@@ -138,8 +138,10 @@ describe("PodRunner", () => {
     // The head found the servers by their StatefulSet-style DNS names and fenced them with the
     // token from the Secret volume; a client reaches it at the pod IP.
     const dp = createClient({ resolveHead: async () => `http://${head.address}`, maxAttempts: 40 });
-    for (let i = 0; i < 20; i++) expect(await dp.put(`k${i}`, `v${i}`)).toEqual({ version: 1 });
-    expect(await dp.get("k7")).toEqual({ found: true, value: "v7", version: 1 });
+    const versions: number[] = [];
+    for (let i = 0; i < 20; i++) versions.push((await dp.put(`k${i}`, `v${i}`)).version);
+    expect(new Set(versions).size).toBe(20);
+    expect(await dp.get("k7")).toEqual({ found: true, value: "v7", version: versions[7] });
 
     // The runner claimed the pods and reports their readiness: the head is Ready once /readyz passes.
     const ready = await eventually("the head pod Ready", async () => {
@@ -214,7 +216,7 @@ describe("PodRunner", () => {
     // The head reaches the recreated server through its name, whatever its new pod IP.
     const head = runner.process("dp-head", namespace)!;
     const dp = createClient({ resolveHead: async () => `http://${head.address}`, maxAttempts: 40 });
-    expect(await dp.put("after-recreate", "x")).toEqual({ version: 1 });
+    expect((await dp.put("after-recreate", "x")).version).toBeGreaterThan(0);
   });
 
   it("kill() ends a process without touching its pod; it restarts, or stays down until released", async () => {

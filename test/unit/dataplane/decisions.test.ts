@@ -13,8 +13,20 @@ import {
   placePartitions,
   type ServerAddress,
 } from "../../../src/dataplane/placement.ts";
-import { minimumReadQuorum, writeOutcome, writeQuorum } from "../../../src/dataplane/quorum.ts";
-import { compareSequence, newestRecord } from "../../../src/dataplane/record.ts";
+import {
+  minimumReadQuorum,
+  writeOutcome,
+  writeQuorum,
+  type ReplicaReply,
+} from "../../../src/dataplane/quorum.ts";
+import {
+  compareSequence,
+  epochOfVersion,
+  MAX_COUNTER,
+  MAX_EPOCH,
+  newestRecord,
+  versionOf,
+} from "../../../src/dataplane/record.ts";
 
 const servers = (zones: number, perZone: number): ServerAddress[] =>
   Array.from({ length: zones * perZone }, (_, i) => ({ zone: `z${i % zones}`, address: `10.0.0.${i}:7400` }));
@@ -78,11 +90,60 @@ describe("quorums", () => {
     expect(writeOutcome(["fenced", "refused", "not_sent"], 2)).toBe("not_applied");
   });
 
+  it("decides a write's outcome as soon as no pending replica can change it, and never before", () => {
+    const kinds: ReplicaReply[] = ["ok", "fenced", "refused", "not_sent", "unknown"];
+    const sequences = (length: number): ReplicaReply[][] =>
+      length === 0 ? [[]] : sequences(length - 1).flatMap((s) => kinds.map((k) => [...s, k]));
+    for (const r of [1, 2, 3, 4, 5]) {
+      const w = writeQuorum(r);
+      for (let answered = 0; answered <= r; answered++) {
+        for (const replies of sequences(answered)) {
+          const finals = new Set(
+            sequences(r - answered).map((rest) => writeOutcome([...replies, ...rest], w, 0)),
+          );
+          const early = writeOutcome(replies, w, r - answered);
+          // Decided early exactly when every way the pending replicas could answer agrees.
+          if (finals.size === 1) expect(early, `${replies.join(",")} of ${r}`).toBe([...finals][0]);
+          else expect(early, `${replies.join(",")} of ${r}`).toBeNull();
+        }
+      }
+    }
+    // One replica silent: two acks decide, and so do an ack and a failure that may hold the write.
+    expect(writeOutcome(["ok", "ok"], 2, 1)).toBe("acknowledged");
+    expect(writeOutcome(["ok", "unknown"], 2, 1)).toBeNull();
+    expect(writeOutcome(["unknown", "refused"], 2, 1)).toBe("unknown");
+    expect(writeOutcome(["refused", "not_sent"], 2, 1)).toBeNull();
+  });
+
   it("orders sequences by epoch, then n", () => {
     expect(compareSequence({ epoch: 2, n: 1 }, { epoch: 1, n: 99 })).toBe(1);
     expect(compareSequence({ epoch: 2, n: 1 }, { epoch: 2, n: 2 })).toBe(-1);
     expect(newestRecord([null, { epoch: 1, n: 5 }, { epoch: 2, n: 1 }, null])).toEqual({ epoch: 2, n: 1 });
     expect(newestRecord([null, null])).toBe(null);
+  });
+
+  it("makes versions that order exactly as sequences do, exact up to the last epoch and counter", () => {
+    const sequence = fc.record({
+      epoch: fc.integer({ min: 0, max: MAX_EPOCH }),
+      n: fc.integer({ min: 1, max: MAX_COUNTER }),
+    });
+    fc.assert(
+      fc.property(sequence, sequence, (a, b) => {
+        expect(Math.sign(versionOf(a) - versionOf(b))).toBe(compareSequence(a, b));
+        expect(Number.isSafeInteger(versionOf(a))).toBe(true);
+        expect(epochOfVersion(versionOf(a))).toBe(a.epoch);
+      }),
+      { numRuns: 2000 },
+    );
+    // A newer epoch's first write is above an older epoch's last.
+    expect(versionOf({ epoch: 8, n: 1 })).toBeGreaterThan(versionOf({ epoch: 7, n: MAX_COUNTER }));
+    expect(versionOf({ epoch: MAX_EPOCH, n: MAX_COUNTER })).toBe(Number.MAX_SAFE_INTEGER);
+    for (const outside of [
+      { epoch: 1, n: 0 },
+      { epoch: 1, n: MAX_COUNTER + 1 },
+      { epoch: MAX_EPOCH + 1, n: 1 },
+    ])
+      expect(() => versionOf(outside)).toThrow(RangeError);
   });
 });
 

@@ -19,7 +19,7 @@ import { cleanup, op, planServers, startHeadFor, startInProcess, type ServerSlot
 import { recordOperation, viaClient, type KvResult } from "../../support/kv-history.ts";
 import { seededRandom } from "../../support/random.ts";
 
-const RUNS = 20;
+const RUNS = 40;
 const BASE_SEED = Number(process.env.UNDERSTUDY_FAILOVER_SEED ?? 7_340_001);
 const KEYS = ["k0", "k1", "k2"];
 

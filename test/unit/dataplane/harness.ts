@@ -217,3 +217,12 @@ export async function post(
 }
 
 export const op = (headUrl: string, body: unknown) => post(`${headUrl}/v1/op`, body);
+
+/** Requests a server answered 200 on `route` (e.g. "/v1/read") so far, from its /metrics. */
+export async function servedRequests(serverUrl: string, route: string): Promise<number> {
+  const text = await (await fetch(`${serverUrl}/metrics`)).text();
+  const line = text
+    .split("\n")
+    .find((l) => l.startsWith(`understudy_server_requests_total{route="${route}",status="200"}`));
+  return Number(line?.split(" ")[1] ?? 0);
+}

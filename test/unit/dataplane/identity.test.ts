@@ -13,6 +13,7 @@ import {
   parseExpected,
   parseIdentity,
 } from "../../../src/dataplane/identity.ts";
+import { epochOfVersion } from "../../../src/dataplane/record.ts";
 import type { ServerHandle } from "../../../src/dataplane/server.ts";
 import { readRecordsOnDisk } from "../../../src/dataplane/server-store.ts";
 import { cleanup, planServers, startHeadFor, startInProcess, TOKEN, type ServerSlot } from "./harness.ts";
@@ -161,7 +162,8 @@ describe("two services side by side", () => {
       serviceUid: "uid-a",
       initialBackoffMs: 1,
     });
-    expect(await client.put("k1", "for-a")).toEqual({ version: 1 });
+    // Numbered by A's head (epoch 1), not B's (epoch 5).
+    expect(epochOfVersion((await client.put("k1", "for-a")).version)).toBe(1);
     expect(resolved).toBe(2);
     const onB = createClient({ resolveHead: async () => headB.url, serviceUid: "uid-b" });
     expect(await onB.get("k1")).toEqual({ found: false, value: null, version: 0 });

@@ -8,6 +8,7 @@ import { Agent } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tokenDigest } from "../../../src/dataplane/client-auth.ts";
 import { createClient, DataplaneError, type DataplaneClient } from "../../../src/dataplane/client.ts";
+import { epochOfVersion } from "../../../src/dataplane/record.ts";
 import type { ServerHandle } from "../../../src/dataplane/server.ts";
 import { TlsMaterial } from "../../../src/dataplane/tls.ts";
 import { PATHS } from "../../../src/dataplane/wire.ts";
@@ -140,7 +141,7 @@ describe("TLS on every hop and authenticated clients (head as a process)", () =>
 
   it("serves an authenticated client over TLS, head to servers over TLS too", async () => {
     const c = alice();
-    expect((await c.put("k-ok", "v1")).version).toBe(1);
+    expect(epochOfVersion((await c.put("k-ok", "v1")).version)).toBe(1);
     expect(await c.get("k-ok")).toMatchObject({ found: true, value: "v1" });
     expect(servers.every((s) => s.url.startsWith("https://"))).toBe(true);
   });
@@ -210,7 +211,7 @@ describe("TLS on every hop and authenticated clients (head as a process)", () =>
     await trusted.close();
     // Nothing was written and no epoch was raised: the head of epoch 1 still serves.
     expect(await alice().get("k-direct")).toMatchObject({ found: false });
-    expect((await alice().put("k-after-intruders", "v")).version).toBe(1);
+    expect(epochOfVersion((await alice().put("k-after-intruders", "v")).version)).toBe(1);
   });
 
   it("a head trusting another CA cannot reach the servers: it never becomes ready and writes nothing", async () => {
@@ -238,7 +239,7 @@ describe("TLS on every hop and authenticated clients (head as a process)", () =>
       expect((err as DataplaneError).status).toBe(503);
       // The servers never heard of epoch 50: the real head still serves, and k-rogue does not exist.
       expect(await alice().get("k-rogue")).toMatchObject({ found: false });
-      expect((await alice().put("k-after-rogue", "v")).version).toBe(1);
+      expect(epochOfVersion((await alice().put("k-after-rogue", "v")).version)).toBe(1);
     } finally {
       rogue.process.kill("SIGKILL");
       await rogue.exited;
@@ -247,7 +248,8 @@ describe("TLS on every hop and authenticated clients (head as a process)", () =>
 
   it("a revoked client is refused within seconds, without a restart, and its write changes nothing", async () => {
     const bob = client({ ca: ca.cert, token: tokens.bob });
-    expect((await bob.put("k-bob", "before")).version).toBe(1);
+    const before = await bob.put("k-bob", "before");
+    expect(epochOfVersion(before.version)).toBe(1);
     writeAtomically(files.digests, JSON.stringify({ alice: tokenDigest(tokens.alice) }));
     const revokedAt = Date.now();
     await eventually(async () => {
@@ -257,7 +259,11 @@ describe("TLS on every hop and authenticated clients (head as a process)", () =>
     expect(Date.now() - revokedAt).toBeLessThan(5000);
     const err = await bob.put("k-bob", "after").catch((e: unknown) => e);
     expect((err as DataplaneError).status).toBe(401);
-    expect(await alice().get("k-bob")).toMatchObject({ found: true, value: "before", version: 1 });
+    expect(await alice().get("k-bob")).toMatchObject({
+      found: true,
+      value: "before",
+      version: before.version,
+    });
     expect(head.process.exitCode).toBeNull();
   });
 
@@ -340,7 +346,7 @@ describe("permissive TLS (a service moving from plain to TLS)", () => {
           return false;
         }
       }, "the head to be ready");
-      expect((await plainClient.put("k-plain", "b")).version).toBe(1);
+      expect(epochOfVersion((await plainClient.put("k-plain", "b")).version)).toBe(1);
       expect(await plainClient.get("k-tls")).toMatchObject({ found: true, value: "a" });
       expect(await tlsClient.get("k-plain")).toMatchObject({ found: true, value: "b" });
     } finally {
