@@ -147,7 +147,7 @@ export class ServerStore {
     }
     this.incarnation = incarnation;
     const max = this.#db.prepare("SELECT COALESCE(MAX(lsn), 0) AS lsn FROM records").get() as { lsn: number };
-    this.#lsn = max.lsn;
+    this.#lsn = Math.max(max.lsn, Number(meta.get("lsn") ?? 0));
   }
 
   /** The committed epoch (never one still waiting in a batch). */
@@ -185,8 +185,11 @@ export class ServerStore {
       for (const op of ops) {
         if (op.kind === "collect") {
           let removed = 0;
-          for (const [partition, lsn] of op.heldEverywhere)
-            removed += Number(this.#collect.run(partition, lsn, epoch.epoch).changes);
+          for (const [partition, upTo] of op.heldEverywhere)
+            removed += Number(this.#collect.run(partition, upTo, epoch.epoch).changes);
+          // The collected rows may be the newest: keep their positions, or a restart would hand them
+          // out again below cursors peers already hold, and those peers would never pull the writes.
+          if (removed > 0) this.#setMeta.run("lsn", String(lsn));
           results.push({ kind: "ok", applied: [], epoch, collected: removed });
           continue;
         }

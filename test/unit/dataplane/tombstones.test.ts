@@ -1,10 +1,13 @@
 // Tombstones are collected once every replica of their partition holds them (each peer says how
 // far it has taken a server's change feed), and only once their epoch is over: a delete whose
 // tombstone went can never be undone by an older write that a lagging replica still held.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { heldEverywhere } from "../../../src/dataplane/anti-entropy.ts";
 import type { HeadHandle } from "../../../src/dataplane/head.ts";
-import { readRecordsOnDisk } from "../../../src/dataplane/server-store.ts";
+import { readRecordsOnDisk, ServerStore } from "../../../src/dataplane/server-store.ts";
 import type { ServerHandle } from "../../../src/dataplane/server.ts";
 import { cleanup, op, planServers, startHeadFor, startInProcess, type ServerSlot } from "./harness.ts";
 
@@ -113,5 +116,38 @@ describe("tombstone collection on three servers (R=3, W=2)", () => {
     const again = await op(head.url, { op: "cas", key: "resurrectable", expectedVersion: 0, value: "new" });
     expect(again.status).toBe(200);
     expect((await op(head.url, { op: "get", key: "resurrectable" })).body).toMatchObject({ value: "new" });
+  });
+});
+
+describe("a server restarted after collecting its newest tombstones", () => {
+  const record = (key: string, epoch: number, n: number, value: string | null) => ({
+    key,
+    partition: 0,
+    epoch,
+    n,
+    version: epoch * 2 ** 33 + n,
+    value,
+  });
+
+  it("hands out feed positions past every one it gave before, so a peer's cursor still sees new writes", () => {
+    const dir = mkdtempSync(join(tmpdir(), "understudy-lsn-"));
+    try {
+      let store = new ServerStore(dir);
+      store.commit([
+        { kind: "apply", epoch: 1, head: "h1", records: [record("a", 1, 1, "x"), record("k", 1, 2, "v")] },
+      ]);
+      store.commit([{ kind: "apply", epoch: 1, head: "h1", records: [record("k", 1, 3, null)] }]);
+      const peerCursor = store.changesSince(0, [0], 100, 1e9).next; // a peer took the whole feed
+      store.commit([{ kind: "fence", epoch: 2, head: "h2" }]);
+      const [collected] = store.commit([{ kind: "collect", heldEverywhere: new Map([[0, peerCursor]]) }]);
+      expect(collected).toMatchObject({ kind: "ok", collected: 1 }); // the newest row, k's tombstone
+      store.close();
+      store = new ServerStore(dir); // the same volume: the same feed, the peer keeps its cursor
+      store.commit([{ kind: "apply", epoch: 2, head: "h2", records: [record("new", 2, 1, "w")] }]);
+      expect(store.changesSince(peerCursor, [0], 100, 1e9).records.map((r) => r.key)).toEqual(["new"]);
+      store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
