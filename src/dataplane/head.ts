@@ -459,20 +459,22 @@ class Head implements HeadHandle {
 
   /** A cas's condition, on the key's current record (this head's cache, or a quorum read). */
   async #checkExpected(key: string, partition: number, expectedVersion: number): Promise<void> {
-    let current = this.#cache.get(key);
-    if (current === undefined) {
-      try {
-        current = keyState(await this.#quorumRead(key, partition)) ?? undefined;
-      } catch (err) {
-        this.#cache.delete(key);
-        throw err;
-      }
-    }
-    const matches =
+    const matches = (state: KeyState | undefined) =>
       expectedVersion === 0
-        ? !(current?.exists ?? false)
-        : current?.exists === true && current.version === expectedVersion;
-    if (matches) return;
+        ? !(state?.exists ?? false)
+        : state?.exists === true && state.version === expectedVersion;
+    const cached = this.#cache.get(key);
+    if (cached !== undefined && matches(cached)) return; // the write itself is refused if we are superseded
+    // A mismatch answers the client with a version: the cache cannot give it alone, for a superseded
+    // head's cache is stale. A quorum read gives it, or refuses this head.
+    let current: KeyState | undefined;
+    try {
+      current = keyState(await this.#quorumRead(key, partition)) ?? undefined;
+    } catch (err) {
+      this.#cache.delete(key);
+      throw err;
+    }
+    if (matches(current)) return;
     const currentVersion = current?.exists === true ? current.version : 0;
     throw new HttpError(
       412,

@@ -152,3 +152,32 @@ describe("versions assigned by the head (R=3, W=2)", () => {
     await expect(startHeadFor(slots, MAX_EPOCH + 1)).rejects.toThrow(/not an integer from 0 to 1048575/);
   });
 });
+
+describe("a superseded head that has not yet heard of its successor", () => {
+  it("answers no compare-and-set from its cache: it is refused, not told a stale version", async () => {
+    const slots = await planServers(3);
+    const servers = await Promise.all(slots.map((s) => startInProcess(s, slots)));
+    const heads: HeadHandle[] = [];
+    try {
+      const old = await startHeadFor(slots, 1);
+      heads.push(old);
+      await old.ready;
+      expect((await op(old.url, { op: "put", key: "k", value: "a" })).status).toBe(200); // cached
+      const successor = await startHeadFor(slots, 2);
+      heads.push(successor);
+      await successor.ready;
+      const current = (await op(successor.url, { op: "put", key: "k", value: "b" })).body.version as number;
+      const cas = await op(old.url, { op: "cas", key: "k", expectedVersion: current, value: "late" });
+      expect(cas.status).toBe(409);
+      expect(cas.body).not.toHaveProperty("currentVersion");
+      expect((await op(successor.url, { op: "get", key: "k" })).body).toMatchObject({
+        value: "b",
+        version: current,
+      });
+    } finally {
+      await Promise.all(heads.map((h) => h.close()));
+      await Promise.all(servers.map((s) => s.close()));
+      cleanup(slots);
+    }
+  });
+});
