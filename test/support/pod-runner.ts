@@ -660,6 +660,18 @@ export class PodRunner {
     }
   }
 
+  /** Writes the pod's IP (this pod, by uid), as the kubelet reports it. */
+  async #setPodIP(pod: k8s.V1Pod, ip: string): Promise<void> {
+    await this.#client.core.patchNamespacedPodStatus(
+      {
+        name: pod.metadata!.name!,
+        namespace: pod.metadata!.namespace!,
+        body: { metadata: { uid: pod.metadata!.uid }, status: { podIP: ip, podIPs: [{ ip }] } },
+      },
+      mergePatchOptions,
+    );
+  }
+
   /**
    * A kubelet never changes a running pod's IP; KWOK may (its status patches race, and a later one
    * computed from a stale copy allocates a second address). The process keeps its address, so the
@@ -670,14 +682,7 @@ export class PodRunner {
     const ip = pod.status!.podIP!;
     if (ip === held) return false;
     this.#log(`${entry.key}: pod IP changed to ${ip} while its process holds ${held}; put back`);
-    await this.#client.core.patchNamespacedPodStatus(
-      {
-        name: pod.metadata!.name!,
-        namespace: pod.metadata!.namespace!,
-        body: { metadata: { uid: pod.metadata!.uid }, status: { podIP: held, podIPs: [{ ip: held }] } },
-      },
-      mergePatchOptions,
-    );
+    await this.#setPodIP(pod, held);
     return true;
   }
 
@@ -708,14 +713,7 @@ export class PodRunner {
     this.#seenIPs.add(fresh);
     this.#movedTo.set(pod.metadata!.uid!, fresh);
     this.#log(`${key}: address ${ip} is held by the process of ${holder.key}; the pod gets ${fresh}`);
-    await this.#client.core.patchNamespacedPodStatus(
-      {
-        name: pod.metadata!.name!,
-        namespace: pod.metadata!.namespace!,
-        body: { metadata: { uid: pod.metadata!.uid }, status: { podIP: fresh, podIPs: [{ ip: fresh }] } },
-      },
-      mergePatchOptions,
-    );
+    await this.#setPodIP(pod, fresh);
     return true;
   }
 
