@@ -58,6 +58,12 @@ const opts = new Command("scale")
   .addOption(new Option("--qps <n>", "the operator's client QPS (burst 2x)").default("200"))
   .addOption(new Option("--concurrency <n>", "workers per controller").default("8"))
   .addOption(new Option("--timeout-min <m>", "give up a phase after this long").default("10"))
+  .addOption(
+    new Option(
+      "--sources",
+      "run the operator from the TypeScript sources instead of dist/ (the image's build)",
+    ),
+  )
   .addOption(new Option("--keep", "leave everything in place afterwards"))
   .addOption(new Option("--cpu-prof <dir>", "write a V8 CPU profile of the operator process into <dir>"))
   .addOption(new Option("--summarize", "only chart the sizes already in bench/results/scale-*.json"))
@@ -70,6 +76,7 @@ const opts = new Command("scale")
     qps: string;
     concurrency: string;
     timeoutMin: string;
+    sources?: boolean;
     keep?: boolean;
     cpuProf?: string;
     summarize?: boolean;
@@ -288,7 +295,7 @@ type ServiceItem = {
       finishedAt?: string;
       timeline?: { step: string; at: string }[];
     };
-    head?: { zone?: string };
+    head?: { zone?: string; node?: string };
   };
 };
 
@@ -335,6 +342,7 @@ const figures: Record<string, unknown> = {
   probePeriodMs: Number(opts.probePeriodMs),
   qps: Number(opts.qps),
   concurrency: Number(opts.concurrency),
+  operatorRuns: opts.sources ? "sources" : "dist",
 };
 
 async function teardown(): Promise<void> {
@@ -390,6 +398,7 @@ try {
   const operator = await startOperator({
     namespace: opNs,
     kubeconfig,
+    built: !opts.sources,
     env: {
       UNDERSTUDY_POOL_SELECTOR: testPoolSelector(scope),
       UNDERSTUDY_KUBE_API_QPS: opts.qps,
@@ -596,6 +605,7 @@ try {
   const completions: number[] = [];
   const detections: number[] = [];
   const switched: number[] = [];
+  const movedTo: { zone: string; node: string }[] = [];
   endPhase(
     "zone outage",
     await until(`${affected.length} failovers done`, async () => {
@@ -603,6 +613,7 @@ try {
       completions.length = 0;
       detections.length = 0;
       switched.length = 0;
+      movedTo.length = 0;
       for (const s of now) {
         if (!affected.includes(s.metadata.name!)) continue;
         const done =
@@ -615,6 +626,7 @@ try {
         if (last.startedAt) detections.push(Date.parse(last.startedAt) - faultWall);
         const routed = last.timeline?.find((t) => t.step === "RoutingSwitched");
         if (routed) switched.push(Date.parse(routed.at) - faultWall);
+        movedTo.push({ zone: s.status?.head?.zone ?? "?", node: s.status?.head?.node ?? "?" });
       }
       return completions.length >= affected.length ? true : `${completions.length}/${affected.length} done`;
     }),
@@ -635,6 +647,7 @@ try {
       detectedP99Ms: percentile(detections, 99),
       routingSwitchedP50Ms: percentile(switched, 50),
       routingSwitchedP99Ms: percentile(switched, 99),
+      movedHeads: spreadOf(movedTo),
     },
     holdersOfSeveralSlotsAtEnd: doubleHeldAtEnd,
     failoversBeforeOutage: {
@@ -651,6 +664,22 @@ try {
   console.log(JSON.stringify(figures, null, 2));
 } finally {
   await teardown().catch((err: unknown) => log(`teardown: ${String(err)}`));
+}
+
+/** Where the moved heads landed: how many per zone, and the most any one node took. */
+function spreadOf(places: readonly { zone: string; node: string }[]): {
+  perZone: Record<string, number>;
+  nodes: number;
+  mostOnOneNode: number;
+} {
+  const count = (keys: string[]) =>
+    keys.reduce((m, k) => m.set(k, (m.get(k) ?? 0) + 1), new Map<string, number>());
+  const perNode = count(places.map((p) => p.node));
+  return {
+    perZone: Object.fromEntries([...count(places.map((p) => p.zone))].sort()),
+    nodes: perNode.size,
+    mostOnOneNode: Math.max(0, ...perNode.values()),
+  };
 }
 
 /** Reconciles of every controller, from the operator's understudy_reconcile_total. */

@@ -9,7 +9,6 @@ import { describe, expect, it } from "vitest";
 import {
   addressesFromTop,
   dataplaneArgs,
-  dataplaneEntry,
   expandVars,
   fieldValue,
   kubeletStatusPatch,
@@ -17,6 +16,7 @@ import {
   readinessOf,
   type ContainerView,
 } from "../support/pod-runner.ts";
+import { entryScript } from "../support/entry.ts";
 import { writeUnavailability, type WriteAck } from "./support/traffic.ts";
 
 describe("dataplaneArgs", () => {
@@ -40,7 +40,7 @@ describe("dataplaneArgs", () => {
   });
 });
 
-describe("dataplaneEntry", () => {
+describe("entryScript", () => {
   /** A checkout with two source files and, for those given, their built files, at the given times. */
   function checkout(built: Record<string, number>, sourceTime = 1000): string {
     const repo = mkdtempSync(join(tmpdir(), "understudy-entry-"));
@@ -60,17 +60,17 @@ describe("dataplaneEntry", () => {
 
   it("runs the built JavaScript when every source file is built and no newer than its build", () => {
     const repo = checkout(both(1000));
-    expect(dataplaneEntry(repo)).toBe(join(repo, "dist/src/dataplane/main.js"));
+    expect(entryScript("dataplane/main.ts", repo)).toBe(join(repo, "dist/src/dataplane/main.js"));
     rmSync(repo, { recursive: true });
   });
 
   it("runs the sources when any source changed after the build, or was never built", () => {
     const stale = checkout(both(999));
-    expect(dataplaneEntry(stale)).toBe(join(stale, "src/dataplane/main.ts"));
+    expect(entryScript("dataplane/main.ts", stale)).toBe(join(stale, "src/dataplane/main.ts"));
     const partly = checkout({ "dist/src/dataplane/main.js": 2000 });
-    expect(dataplaneEntry(partly)).toBe(join(partly, "src/dataplane/main.ts"));
+    expect(entryScript("dataplane/main.ts", partly)).toBe(join(partly, "src/dataplane/main.ts"));
     const none = checkout({});
-    expect(dataplaneEntry(none)).toBe(join(none, "src/dataplane/main.ts"));
+    expect(entryScript("dataplane/main.ts", none)).toBe(join(none, "src/dataplane/main.ts"));
     for (const repo of [stale, partly, none]) rmSync(repo, { recursive: true });
   });
 });

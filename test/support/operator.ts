@@ -4,9 +4,11 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { kubeconfigPath } from "../cluster/config.ts";
+import { entryScript } from "./entry.ts";
 import { eventually } from "./kube.ts";
 
-// The operator as a real child process, the way it runs in a pod: `node src/operator/main.ts`.
+// The operator as a real child process, the way it runs in a pod: `node src/operator/main.ts`, or
+// its build.
 
 const root = join(import.meta.dirname, "../..");
 const nodeBinary = join(root, "node_modules/.bin/node");
@@ -32,6 +34,8 @@ export interface OperatorOptions {
   kubeconfig?: string;
   /** The pools this operator manages; tests label their pools so concurrent operators keep apart. */
   poolSelector?: string;
+  /** Run the built JavaScript, as the image does (dist/ must be fresh), instead of the sources. */
+  built?: boolean;
 }
 
 export interface OperatorProcess {
@@ -52,7 +56,10 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorP
   mkdirSync(operatorLogDir, { recursive: true });
   const logFile = join(operatorLogDir, `${options.namespace}-${identity}.log`);
   const log = createWriteStream(logFile, { flags: "a" });
-  const child = spawn(nodeBinary, [join(root, "src/operator/main.ts")], {
+  const entry = options.built ? entryScript("operator/main.ts") : join(root, "src/operator/main.ts");
+  if (options.built && !entry.endsWith(".js"))
+    throw new Error("dist/ is older than src/: run `npm run build` first");
+  const child = spawn(nodeBinary, [entry], {
     env: {
       ...process.env,
       KUBECONFIG: options.kubeconfig ?? process.env.KUBECONFIG ?? kubeconfigPath,

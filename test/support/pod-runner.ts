@@ -43,10 +43,8 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
-  readdirSync,
   renameSync,
   rmSync,
-  statSync,
   writeFileSync,
   writeSync,
 } from "node:fs";
@@ -63,6 +61,7 @@ import { Informer } from "../../src/kube/informer.ts";
 import { core } from "../../src/kube/resources.ts";
 import { podCidr } from "../cluster/config.ts";
 import { kubeletAnnotation, podNotReadyAnnotation } from "../cluster/stages.ts";
+import { entryScript } from "./entry.ts";
 
 const REPO = resolve(import.meta.dirname, "../..");
 const RUNNER_ROLES = ["head", "server"] as const;
@@ -89,23 +88,6 @@ interface SecretMount {
   secretName: string;
   items: readonly k8s.V1KeyToPath[] | undefined;
   local: string;
-}
-
-/**
- * The data plane's entry to start: the built JavaScript (`npm run build`, what the image runs; a
- * head starts from it in about half the time) when it is at least as new as every source file
- * under src/, else the TypeScript sources, so that a change not yet built never runs stale.
- */
-export function dataplaneEntry(repo = REPO): string {
-  const built = join(repo, "dist/src/dataplane/main.js");
-  const sources = join(repo, "src");
-  const fresh = (readdirSync(sources, { recursive: true }) as string[])
-    .filter((file) => file.endsWith(".ts") && !file.endsWith(".d.ts"))
-    .every((file) => {
-      const js = statSync(join(repo, "dist/src", file.replace(/\.ts$/, ".js")), { throwIfNoEntry: false });
-      return js !== undefined && js.mtimeMs >= statSync(join(sources, file)).mtimeMs;
-    });
-  return fresh ? built : join(sources, "dataplane/main.ts");
 }
 
 /** Node 24 runs the .ts sources; the machine's own node may be older. */
@@ -434,8 +416,8 @@ export class PodRunner {
   readonly #deadNodes = new Set<string>();
   readonly #hostsFile: string;
   readonly #preload: string;
-  /** The data plane's entry script, chosen once per runner (see dataplaneEntry). */
-  readonly #entry = dataplaneEntry();
+  /** The data plane's entry script, chosen once per runner (built when fresh, see entryScript). */
+  readonly #entry = entryScript("dataplane/main.ts");
   /** Pods (by uid) this runner has claimed: it reports their readiness. */
   readonly #claimed = new Set<string>();
   /** Pods (by uid) whose status this runner has written. */
