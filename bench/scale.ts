@@ -23,6 +23,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { GROUP, MAX_SLOTS_PER_ZONE, STORAGE_SERVICE_PLURAL, VERSION } from "../src/api/index.ts";
+import { IDENTITY_HEADER, formatIdentity } from "../src/dataplane/identity.ts";
 import { Informer } from "../src/kube/informer.ts";
 import { core } from "../src/kube/resources.ts";
 import { fakeNode } from "../test/cluster/nodes.ts";
@@ -191,12 +192,13 @@ class ProbeResponder {
   }
 
   #sync(): void {
-    const wanted = new Map<string, string>();
+    const wanted = new Map<string, { ip: string; identity: string }>();
     for (const pod of this.#informer.list()) {
       const ip = pod.status?.podIP;
       if (!ip || pod.status?.phase !== "Running" || pod.metadata?.deletionTimestamp) continue;
       if (this.#down.has(pod.spec?.nodeName ?? "")) continue;
-      wanted.set(`${ip}:${pod.spec!.containers[0]!.ports?.[0]?.containerPort ?? 7000}`, ip);
+      const container = pod.spec!.containers[0]!;
+      wanted.set(`${ip}:${container.ports?.[0]?.containerPort ?? 7000}`, { ip, identity: headIdentity(pod) });
     }
     for (const [address, server] of this.#servers) {
       if (!wanted.has(address)) {
@@ -205,10 +207,11 @@ class ProbeResponder {
         this.#servers.delete(address);
       }
     }
-    for (const [address, ip] of wanted) {
+    for (const [address, { ip, identity }] of wanted) {
       if (this.#servers.has(address)) continue;
+      // The probe believes only an answer that names the head it meant (see src/dataplane/identity.ts).
       const server = createHttpServer((_req, res) => {
-        res.writeHead(200, { "content-type": "application/json" });
+        res.writeHead(200, { "content-type": "application/json", [IDENTITY_HEADER]: identity });
         res.end('{"status":"ok","ready":true}');
       });
       server.on("error", () => this.#servers.delete(address));
@@ -224,6 +227,17 @@ class ProbeResponder {
       s.closeAllConnections();
     }
   }
+}
+
+/** The identity a head process names in its answers, from what its pod hands it. */
+function headIdentity(pod: k8s.V1Pod): string {
+  const env = new Map(pod.spec!.containers[0]!.env?.map((e) => [e.name, e.value]));
+  return formatIdentity({
+    service: env.get("UNDERSTUDY_SERVICE_UID") ?? "",
+    role: "head",
+    pod: pod.metadata!.name!,
+    epoch: Number(env.get("UNDERSTUDY_EPOCH")),
+  });
 }
 
 // ---------- helpers ----------
