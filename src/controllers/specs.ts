@@ -2,7 +2,7 @@
 import { parseHolderIdentity } from "../decisions/names.ts";
 import { reconcileClaim } from "./claim-controller.ts";
 import { objectKey, parseKey } from "../operator/keys.ts";
-import type { ControllerSpec } from "./context.ts";
+import type { ControllerContext, ControllerSpec } from "./context.ts";
 import { annotations, labels, roles } from "./labels.ts";
 import { claimNamedBy } from "./pods.ts";
 import { reconcilePool } from "./pool-controller.ts";
@@ -41,6 +41,19 @@ export const poolControllerSpec: ControllerSpec = {
   },
 };
 
+/**
+ * The claim keys among `keys` this operator reconciles: a claim of a pool another operator manages
+ * is dropped before it is queued (its reconcile would do nothing), so several installations, or
+ * thousands of claims of other pools, cost no work here. A claim not in the cache yet is kept.
+ */
+function ownClaims(keys: readonly string[], ctx: ControllerContext): string[] {
+  return keys.filter((key) => {
+    const { namespace, name } = parseKey(key);
+    const pool = (ctx.cache.claims.get(name, namespace)?.spec as { pool?: unknown } | undefined)?.pool;
+    return typeof pool !== "string" || ctx.managesPool(pool);
+  });
+}
+
 export const claimControllerSpec: ControllerSpec = {
   name: "claim",
   reconcile: (ctx, key) => {
@@ -48,7 +61,7 @@ export const claimControllerSpec: ControllerSpec = {
     return reconcileClaim(ctx, namespace!, name);
   },
   watches: {
-    claims: (claim) => [objectKey(claim)],
+    claims: (claim, ctx) => ownClaims([objectKey(claim)], ctx),
     slotLeases: (lease) => {
       const keys: string[] = [];
       const holder = parseHolderIdentity(lease.spec?.holderIdentity);
@@ -57,13 +70,16 @@ export const claimControllerSpec: ControllerSpec = {
       if (revoked) keys.push(revoked);
       return keys;
     },
-    pods: (pod) => {
+    pods: (pod, ctx) => {
       // The claim's own pod or a tenant's own pod naming it, and any pod that takes its pod's name
       // (it blocks the claim until it goes).
       const claim = pod.metadata?.labels?.[labels.claim];
       const named = claimNamedBy(pod.metadata?.name);
-      return [...new Set([claim, named].filter((c): c is string => !!c))].map(
-        (c) => `${pod.metadata!.namespace}/${c}`,
+      return ownClaims(
+        [...new Set([claim, named].filter((c): c is string => !!c))].map(
+          (c) => `${pod.metadata!.namespace}/${c}`,
+        ),
+        ctx,
       );
     },
     pools: (pool, ctx) =>
