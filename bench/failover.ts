@@ -4,11 +4,14 @@
 // fault (the head pod made NotReady through KWOK) to the switch, as a client would see it.
 // Two scenarios side by side: a free slot (hot spare) taken, and a tenant's lease revoked.
 // The operator runs as its own process (node src/operator/main.ts), managing only this run's pools.
+// Head pods are made Ready the moment KWOK shows them Running (bench/instant-kubelet.ts), so the
+// figures are the operator's and the cluster's, not a head process's start (bench/head-start.ts
+// measures that); --kubelet kwok leaves them to KWOK's fixed delay for unclaimed heads instead.
 // --compare-lanes runs each scenario twice, the operator's priority lanes off (--no-priority-lanes:
 // failover requests and keys queue with routine ones) and then on, and prints them side by side.
 //
 //   npx node bench/failover.ts [--failovers 50] [--kube-api-qps 20 --kube-api-burst 30] [--compare-lanes]
-//     [--label failover]
+//     [--label failover] [--kubelet instant|kwok]
 // (with the test cluster up: npm run cluster:up). Results go to bench/results/<label>.json.
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -28,8 +31,10 @@ import {
   freshNamespace,
   makePodNotReady,
   testClient,
+  testKubeConfig,
 } from "../test/support/kube.ts";
 import { startOperator } from "../test/support/operator.ts";
+import { InstantKubelet } from "./instant-kubelet.ts";
 import { deleteClaim, deletePool, getClaim, listClaims, testPoolSelector } from "../test/support/pools.ts";
 import { writeResults } from "./chart.ts";
 
@@ -41,8 +46,11 @@ const { values } = parseArgs({
     "kube-api-burst": { type: "string" },
     label: { type: "string", default: "failover" },
     "compare-lanes": { type: "boolean", default: false },
+    kubelet: { type: "string", default: "instant" },
   },
 });
+if (values.kubelet !== "instant" && values.kubelet !== "kwok")
+  throw new Error("--kubelet is instant or kwok");
 const failovers = Number(values.failovers);
 const limits: Record<string, string> = {
   ...(values["kube-api-qps"] ? { UNDERSTUDY_KUBE_API_QPS: values["kube-api-qps"] } : {}),
@@ -54,6 +62,8 @@ const run = Date.now().toString(36);
 interface Sample {
   detectToBoundMs: number;
   detectToSwitchedMs: number;
+  /** The new head reported Ready by the instant kubelet -> Service switched: the operator's reaction. */
+  readyToSwitchedMs: number;
   faultToSwitchedMs: number;
   detectToDoneMs: number;
   revoked: boolean;
@@ -74,6 +84,8 @@ async function scenario(name: string, leased: boolean, lanes = true): Promise<Sa
     poolSelector: testPoolSelector(scope),
     env: { UNDERSTUDY_LOG_LEVEL: "info", UNDERSTUDY_PRIORITY_LANES: String(lanes), ...limits },
   });
+  const kubelet = values.kubelet === "instant" ? new InstantKubelet(testKubeConfig(), client, ns) : undefined;
+  await kubelet?.start();
   const samples: Sample[] = [];
   const claims = leased ? ["t1", "t2", "t3"] : [];
   try {
@@ -120,9 +132,11 @@ async function scenario(name: string, leased: boolean, lanes = true): Promise<Sa
       }
       const at = (step: string) => Date.parse(last.timeline!.find((t) => t.step === step)!.at);
       const detected = Date.parse(last.startedAt);
+      const readyAt = kubelet?.readyAt(done.status!.head!.pod!);
       samples.push({
         detectToBoundMs: at("HeadStarted") - detected,
         detectToSwitchedMs: at("RoutingSwitched") - detected,
+        readyToSwitchedMs: readyAt === undefined ? NaN : at("RoutingSwitched") - readyAt,
         faultToSwitchedMs: at("RoutingSwitched") - fault,
         detectToDoneMs: last.durationMilliseconds ?? 0,
         revoked: last.revokedClaim !== undefined,
@@ -141,6 +155,7 @@ async function scenario(name: string, leased: boolean, lanes = true): Promise<Sa
       () => {},
     );
     await deletePool(client, pool);
+    kubelet?.stop();
     await operator.stop();
     await Promise.all([deleteNamespace(client, ns), deleteNamespace(client, opNs)]);
     await sleep(100);
@@ -176,14 +191,21 @@ const summary = (samples: Sample[]) => {
     revoked: samples.filter((s) => s.revoked).length,
     detectToBound: q("detectToBoundMs"),
     detectToSwitched: q("detectToSwitchedMs"),
+    readyToSwitched: q("readyToSwitchedMs"),
     faultToSwitched: q("faultToSwitchedMs"),
     detectToDone: q("detectToDoneMs"),
   };
 };
 const summaries = runs.map((r) => ({ name: r.name, figures: summary(r.samples) }));
-const rows: [string, "detectToBound" | "detectToSwitched" | "faultToSwitched" | "detectToDone"][] = [
+const rows: [
+  string,
+  "detectToBound" | "detectToSwitched" | "readyToSwitched" | "faultToSwitched" | "detectToDone",
+][] = [
   ["detection -> new head bound", "detectToBound"],
   ["detection -> Service switched", "detectToSwitched"],
+  ...(values.kubelet === "instant"
+    ? [["new head Ready -> Service switched", "readyToSwitched"] as [string, "readyToSwitched"]]
+    : []),
   ["fault -> Service switched", "faultToSwitched"],
   ["detection -> done (pool refilled)", "detectToDone"],
 ];
@@ -199,7 +221,7 @@ for (const [label, key] of rows)
 const path = writeResults({
   benchmark: values.label!,
   command: `npx node bench/failover.ts ${process.argv.slice(2).join(" ")}`.trim(),
-  figures: Object.fromEntries(summaries.map((s) => [s.name, s.figures])),
+  figures: { kubelet: values.kubelet, ...Object.fromEntries(summaries.map((s) => [s.name, s.figures])) },
   charts: [
     {
       name: `${values.label}-switch`,
