@@ -77,6 +77,7 @@ const opts = new Command("scale")
     qps: string;
     concurrency: string;
     timeoutMin: string;
+    operatorEnv?: string[];
     sources?: boolean;
     keep?: boolean;
     cpuProf?: string;
@@ -357,6 +358,7 @@ const figures: Record<string, unknown> = {
   qps: Number(opts.qps),
   concurrency: Number(opts.concurrency),
   operatorRuns: opts.sources ? "sources" : "dist",
+  operatorEnv: opts.operatorEnv ?? [],
 };
 
 async function teardown(): Promise<void> {
@@ -421,6 +423,9 @@ try {
       UNDERSTUDY_LOG_LEVEL: "warn",
       UNDERSTUDY_LEADER_ELECT: "false",
       ...(opts.cpuProf ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${opts.cpuProf}` } : {}),
+      ...Object.fromEntries(
+        (opts.operatorEnv ?? []).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+      ),
     },
   });
   control = { ...operator, stop: () => operator.stop() };
