@@ -199,7 +199,9 @@ class ProbeResponder {
       if (!ip || pod.status?.phase !== "Running" || pod.metadata?.deletionTimestamp) continue;
       if (this.#down.has(pod.spec?.nodeName ?? "")) continue;
       const container = pod.spec!.containers[0]!;
-      wanted.set(`${ip}:${container.ports?.[0]?.containerPort ?? 7000}`, { ip, identity: headIdentity(pod) });
+      // Keyed by identity too: an address a deleted head held may come back for another head.
+      const identity = headIdentity(pod);
+      wanted.set(`${ip}:${container.ports?.[0]?.containerPort ?? 7000} ${identity}`, { ip, identity });
     }
     for (const [address, server] of this.#servers) {
       if (!wanted.has(address)) {
@@ -215,8 +217,12 @@ class ProbeResponder {
         res.writeHead(200, { "content-type": "application/json", [IDENTITY_HEADER]: identity });
         res.end('{"status":"ok","ready":true}');
       });
-      server.on("error", () => this.#servers.delete(address));
-      server.listen(Number(address.slice(address.lastIndexOf(":") + 1)), ip);
+      const port = Number(address.slice(address.lastIndexOf(":") + 1, address.indexOf(" ")));
+      // The address may still be held by the listener of the head that had it: try again shortly.
+      server.on("error", () =>
+        setTimeout(() => this.#servers.get(address) === server && server.listen(port, ip), 100),
+      );
+      server.listen(port, ip);
       this.#servers.set(address, server);
     }
   }
