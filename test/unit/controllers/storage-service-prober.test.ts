@@ -169,6 +169,83 @@ describe("HeadProber", () => {
     }
   });
 
+  it("takes the identity from the body when the header is missing, and keeps one connection", async () => {
+    const sockets = new Set<unknown>();
+    const server = createServer((_req, res) => {
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ status: "ok", ...KV_HEAD_1 }));
+    });
+    server.on("connection", (socket) => sockets.add(socket));
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const prober = new HeadProber();
+    try {
+      prober.update([target((server.address() as AddressInfo).port)]);
+      await eventually("answered as itself", () => prober.record("storage", "kv")?.answered);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(prober.record("storage", "kv")?.consecutiveFailures).toBe(0);
+      expect(sockets.size).toBe(1);
+    } finally {
+      prober.stop();
+    }
+  });
+
+  it("reads no more than 4 KiB of an endless answer, and a head slower than the timeout fails", async () => {
+    let slow = false;
+    const server = createServer((_req, res) => {
+      res.setHeader(IDENTITY_HEADER, formatIdentity(KV_HEAD_1));
+      if (slow) return; // answers nothing until the probe gives up
+      res.write("x".repeat(64 * 1024));
+      const more = setInterval(() => res.write("x".repeat(64 * 1024)), 5);
+      res.on("close", () => clearInterval(more));
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const prober = new HeadProber();
+    try {
+      prober.update([target((server.address() as AddressInfo).port, { failureThreshold: 100 })]);
+      await eventually("judged by its header", () => prober.record("storage", "kv")?.answered);
+      expect(prober.record("storage", "kv")?.consecutiveFailures).toBe(0);
+      slow = true;
+      await eventually("failures", () => (prober.record("storage", "kv")?.consecutiveFailures ?? 0) >= 2);
+    } finally {
+      prober.stop();
+      server.closeAllConnections();
+    }
+  });
+
+  it("judges nothing by a probe whose deadline passed while the operator was blocked", async () => {
+    let hits = 0;
+    const server = createServer((_req, res) => {
+      hits++;
+      res.setHeader(IDENTITY_HEADER, formatIdentity(KV_HEAD_1));
+      if (hits === 1) res.end(); // answers once, then hangs
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const prober = new HeadProber();
+    try {
+      prober.update([
+        target((server.address() as AddressInfo).port, {
+          periodMs: 400,
+          timeoutMs: 100,
+          failureThreshold: 100,
+        }),
+      ]);
+      await eventually("answered as itself", () => prober.record("storage", "kv")?.answered, 5_000, 5);
+      await eventually("the second probe in flight", () => hits >= 2, 5_000, 1);
+      const blockedUntil = performance.now() + 500; // the event loop blocked past the 100 ms timeout
+      while (performance.now() < blockedUntil);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(prober.record("storage", "kv")?.consecutiveFailures).toBe(0);
+      // Not blocked, the same hang is a failure.
+      await eventually("a failure", () => (prober.record("storage", "kv")?.consecutiveFailures ?? 0) >= 1);
+    } finally {
+      prober.stop();
+      server.closeAllConnections();
+    }
+  });
+
   it("stops probing a service no longer listed", async () => {
     const { port, hits } = await head();
     const prober = new HeadProber();
