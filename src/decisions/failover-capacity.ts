@@ -3,7 +3,7 @@
 // zone's heads would find one. Both come from chooseFailoverSlot over the current ledger, so they
 // shrink as soon as the pool does (slots pending, nodes NotReady, heads crowding one zone).
 import { chooseFailoverSlot } from "./failover-slot.ts";
-import type { HeadPlacementRule } from "./head-placement.ts";
+import { headMisfit, type HeadPlacementRule } from "./head-placement.ts";
 import { compareStrings } from "./order.ts";
 import type { ClaimView, NodeView, SlotView } from "./types.ts";
 
@@ -36,21 +36,45 @@ export interface FailoverCapacity {
 
 const placementOf = (s: ServiceHeadView) => (s.placement ? { placement: s.placement } : {});
 
+/**
+ * Whether a head with this placement may run on a node, remembered per placement and node: a pool's
+ * services share a few placements and its slots a few nodes, so a thousand services cost no more
+ * than their distinct placements.
+ */
+function fitMemo(): (placement: HeadPlacementRule | undefined, node: NodeView) => boolean {
+  const memo = new Map<string, boolean>();
+  return (placement, node) => {
+    if (placement === undefined) return true;
+    const key = `${JSON.stringify(placement)}\0${node.name}`;
+    let fits = memo.get(key);
+    if (fits === undefined) memo.set(key, (fits = headMisfit(node, placement) === undefined));
+    return fits;
+  };
+}
+
+/**
+ * The same answers as playing chooseFailoverSlot for every head (the definition, and what the tests
+ * compare with), in time that grows with the pool, not with services times slots: a thousand
+ * services on five thousand slots took the pool controller minutes per reconcile that way.
+ */
 export function estimateFailoverCapacity(input: FailoverCapacityInput): FailoverCapacity {
   const services = [...input.services].sort(
     (a, b) => compareStrings(a.namespace, b.namespace) || compareStrings(a.name, b.name),
   );
-  const base = { slots: input.slots, nodes: input.nodes, claims: input.claims };
-  const alone = services.filter(
-    (s) => chooseFailoverSlot({ ...base, service: s, failedZone: s.zone, ...placementOf(s) }).kind === "slot",
-  ).length;
+  const fits = fitMemo();
+  // A head failing alone finds a slot at once exactly when chooseFailoverSlot has a usable one: a
+  // slot no service holds, on a Ready node that fits the head's placement.
+  const ready = new Map(input.nodes.filter((n) => n.ready).map((n) => [n.name, n]));
+  const open = input.slots.filter((slot) => slot.holder.kind !== "service" && ready.has(slot.node));
+  const openNodes = [...new Set(open.map((slot) => slot.node))].map((name) => ready.get(name)!);
+  const alone = services.filter((s) => openNodes.some((node) => fits(s.placement, node))).length;
 
   let zoneOutage = 1;
   let worstZone: string | undefined;
   const zones = [...new Set(services.map((s) => s.zone))].sort(compareStrings);
   for (const zone of zones) {
     const heads = services.filter((s) => s.zone === zone);
-    const share = foundInOutage(input, zone, heads) / heads.length;
+    const share = foundInOutage(input, zone, heads, open, fits) / heads.length;
     if (worstZone === undefined || share < zoneOutage) {
       zoneOutage = share;
       worstZone = zone;
@@ -64,13 +88,24 @@ export function estimateFailoverCapacity(input: FailoverCapacityInput): Failover
   };
 }
 
-/** The zone's nodes go NotReady and its heads fail over one after another, each taking its slot. */
+/**
+ * The zone's nodes go NotReady and its heads fail over one after another, each taking its slot.
+ * When every head fits every node left with an open slot, which slot each takes changes nothing and
+ * the count is the smaller number; otherwise the failovers are played one by one.
+ */
 function foundInOutage(
   input: FailoverCapacityInput,
   zone: string,
   heads: readonly ServiceHeadView[],
+  open: readonly SlotView[],
+  fits: (placement: HeadPlacementRule | undefined, node: NodeView) => boolean,
 ): number {
   const nodes = input.nodes.map((n) => (n.zone === zone ? { ...n, ready: false } : n));
+  const stillReady = new Map(nodes.filter((n) => n.ready).map((n) => [n.name, n]));
+  const left = open.filter((slot) => stillReady.has(slot.node));
+  const leftNodes = [...new Set(left.map((slot) => slot.node))].map((name) => stillReady.get(name)!);
+  if (heads.every((head) => leftNodes.every((node) => fits(head.placement, node))))
+    return Math.min(heads.length, left.length);
   let slots = [...input.slots];
   let found = 0;
   for (const head of heads) {

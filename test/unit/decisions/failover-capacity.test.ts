@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { estimateFailoverCapacity } from "../../../src/decisions/failover-capacity.ts";
-import { claim, claimHolder, node, serviceHolder, slot } from "./fixtures.ts";
+import { chooseFailoverSlot } from "../../../src/decisions/failover-slot.ts";
+import { seededRandom } from "../../support/random.ts";
+import { FREE, claim, claimHolder, node, serviceHolder, slot } from "./fixtures.ts";
 
 // The pool's readiness for failovers now: a head failing alone, and a whole zone failing.
 
@@ -67,5 +69,93 @@ describe("estimateFailoverCapacity", () => {
       singleFailure: 1,
       zoneOutage: 1,
     });
+  });
+});
+
+/** The estimate as it is defined: every head's failover played by chooseFailoverSlot itself. */
+function played(input: Parameters<typeof estimateFailoverCapacity>[0]) {
+  const services = [...input.services].sort((a, b) =>
+    a.namespace === b.namespace ? (a.name < b.name ? -1 : 1) : a.namespace < b.namespace ? -1 : 1,
+  );
+  const base = { slots: input.slots, nodes: input.nodes, claims: input.claims };
+  const place = (s: (typeof services)[number]) => (s.placement ? { placement: s.placement } : {});
+  const alone = services.filter(
+    (s) => chooseFailoverSlot({ ...base, service: s, failedZone: s.zone, ...place(s) }).kind === "slot",
+  ).length;
+  let zoneOutage = 1;
+  let worstZone: string | undefined;
+  for (const zone of [...new Set(services.map((s) => s.zone))].sort()) {
+    const heads = services.filter((s) => s.zone === zone);
+    const nodes = input.nodes.map((n) => (n.zone === zone ? { ...n, ready: false } : n));
+    let slots = [...input.slots];
+    let found = 0;
+    for (const head of heads) {
+      const choice = chooseFailoverSlot({
+        service: head,
+        slots,
+        nodes,
+        claims: input.claims,
+        failedZone: zone,
+        failedZones: [zone],
+        ...place(head),
+      });
+      if (choice.kind !== "slot") continue;
+      found++;
+      slots = slots.map((s) =>
+        s.leaseName === choice.slot.leaseName ? { ...s, holder: serviceHolder(head.name) } : s,
+      );
+    }
+    if (worstZone === undefined || found / heads.length < zoneOutage) {
+      zoneOutage = found / heads.length;
+      worstZone = zone;
+    }
+  }
+  return {
+    services: services.length,
+    singleFailure: services.length ? alone / services.length : 1,
+    zoneOutage,
+    worstZone,
+  };
+}
+
+describe("estimateFailoverCapacity against every failover played one by one", () => {
+  it("agrees on 500 random pools, with and without placements", () => {
+    const random = seededRandom(17);
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+    for (let run = 0; run < 500; run++) {
+      const zones = ["a", "b", "c"];
+      const nodes = Array.from({ length: 2 + Math.floor(random() * 6) }, (_, i) =>
+        node(`n${i}`, pick(zones), {
+          ready: random() > 0.15,
+          labels: (random() > 0.5 ? { disk: "ssd" } : {}) as Record<string, string>,
+          taints: random() > 0.8 ? [{ key: "dedicated", value: "db", effect: "NoSchedule" as const }] : [],
+        }),
+      );
+      const claims = Array.from({ length: 4 }, (_, i) => claim(`c${i}`, { bid: Math.floor(random() * 50) }));
+      const slots = Array.from({ length: Math.floor(random() * 12) }, (_, i) => {
+        const on = pick(nodes);
+        const holder = pick([FREE, claimHolder(pick(claims).name), serviceHolder(`held${i}`)]);
+        return slot(on.zone!, i, on.name, holder);
+      });
+      const withPlacements = run % 2 === 1;
+      const services = Array.from({ length: 1 + Math.floor(random() * 8) }, (_, i) => ({
+        namespace: "s",
+        name: `kv${i}`,
+        zone: pick(zones),
+        ...(withPlacements && random() > 0.4
+          ? {
+              placement: {
+                nodeSelector: (random() > 0.5 ? { disk: "ssd" } : {}) as Record<string, string>,
+                tolerations:
+                  random() > 0.5
+                    ? [{ key: "dedicated", operator: "Exists" as const, effect: "NoSchedule" as const }]
+                    : [],
+              },
+            }
+          : {}),
+      }));
+      const input = { slots, nodes, claims, services };
+      expect(estimateFailoverCapacity(input), `run ${run}`).toEqual(played(input));
+    }
   });
 });
