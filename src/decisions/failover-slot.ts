@@ -107,28 +107,33 @@ export function chooseFailoverSlot(input: FailoverSlotInput): FailoverSlotChoice
   );
   const nodeLoad = byNodeLoad(load);
 
-  const free = group
-    .filter((slot) => slot.holder.kind === "free")
-    .sort(
-      (a, b) =>
-        nodeLoad(a, b) ||
-        compareStrings(a.zone, b.zone) ||
-        a.index - b.index ||
-        compareStrings(a.leaseName, b.leaseName),
-    );
-  if (free.length > 0) return { kind: "slot", slot: free[0]!, zoneFallback: bestRank > 0 };
-
-  const bids = new Map(input.claims.map((claim) => [refKey(claim), claim.bid]));
-  const bidOf = (slot: SlotView): number =>
-    slot.holder.kind === "claim" ? (bids.get(refKey(slot.holder)) ?? -Infinity) : -Infinity;
-  const leased = group.sort(
+  // The first slot in each order, found in one pass: the pool may hold thousands.
+  const free = firstBy(
+    group.filter((slot) => slot.holder.kind === "free"),
     (a, b) =>
       nodeLoad(a, b) ||
-      compareNumbers(bidOf(a), bidOf(b)) ||
+      compareStrings(a.zone, b.zone) ||
+      a.index - b.index ||
+      compareStrings(a.leaseName, b.leaseName),
+  );
+  if (free) return { kind: "slot", slot: free, zoneFallback: bestRank > 0 };
+
+  const bids = new Map(input.claims.map((claim) => [refKey(claim), claim.bid]));
+  const bidOf = new Map(
+    group.map((slot) => [
+      slot,
+      slot.holder.kind === "claim" ? (bids.get(refKey(slot.holder)) ?? -Infinity) : -Infinity,
+    ]),
+  );
+  const leased = firstBy(
+    group,
+    (a, b) =>
+      nodeLoad(a, b) ||
+      compareNumbers(bidOf.get(a)!, bidOf.get(b)!) ||
       (b.acquiredAt ?? 0) - (a.acquiredAt ?? 0) ||
       compareStrings(a.leaseName, b.leaseName),
   );
-  const slot = leased[0]!;
+  const slot = leased!;
   const holder = slot.holder as { kind: "claim"; namespace: string; name: string };
   const bid = bids.get(refKey(holder));
   const victim: FailoverVictim =
@@ -136,4 +141,11 @@ export function chooseFailoverSlot(input: FailoverSlotInput): FailoverSlotChoice
       ? { namespace: holder.namespace, name: holder.name }
       : { namespace: holder.namespace, name: holder.name, bid };
   return { kind: "slot", slot, victim, zoneFallback: bestRank > 0 };
+}
+
+/** The item a sort by `compare` would put first (the earliest of equals), in one pass. */
+function firstBy<T>(items: readonly T[], compare: (a: T, b: T) => number): T | undefined {
+  let first: T | undefined;
+  for (const item of items) if (first === undefined || compare(item, first) < 0) first = item;
+  return first;
 }
