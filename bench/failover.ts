@@ -67,6 +67,8 @@ interface Sample {
   faultToSwitchedMs: number;
   detectToDoneMs: number;
   revoked: boolean;
+  /** Each step of the timeline up to RoutingSwitched from the one before (and the head's Ready between). */
+  steps: Record<string, number>;
 }
 
 function quantile(values: number[], q: number): number {
@@ -133,6 +135,13 @@ async function scenario(name: string, leased: boolean, lanes = true): Promise<Sa
       const at = (step: string) => Date.parse(last.timeline!.find((t) => t.step === step)!.at);
       const detected = Date.parse(last.startedAt);
       const readyAt = kubelet?.readyAt(done.status!.head!.pod!);
+      const marks = last
+        .timeline!.slice(0, last.timeline!.findIndex((t) => t.step === "RoutingSwitched") + 1)
+        .map((t) => ({ step: t.step as string, at: Date.parse(t.at) }));
+      if (readyAt !== undefined) marks.splice(marks.length - 1, 0, { step: "Ready", at: readyAt });
+      const steps = Object.fromEntries(
+        marks.slice(1).map((m, i) => [`${marks[i]!.step} -> ${m.step}`, m.at - marks[i]!.at]),
+      );
       samples.push({
         detectToBoundMs: at("HeadStarted") - detected,
         detectToSwitchedMs: at("RoutingSwitched") - detected,
@@ -140,6 +149,7 @@ async function scenario(name: string, leased: boolean, lanes = true): Promise<Sa
         faultToSwitchedMs: at("RoutingSwitched") - fault,
         detectToDoneMs: last.durationMilliseconds ?? 0,
         revoked: last.revokedClaim !== undefined,
+        steps,
       });
       process.stdout.write(`\r${name}: ${samples.length}/${failovers}`);
     }
@@ -176,7 +186,7 @@ for (const [name, leased] of [
 }
 
 const summary = (samples: Sample[]) => {
-  const q = (key: Exclude<keyof Sample, "revoked">) => ({
+  const q = (key: Exclude<keyof Sample, "revoked" | "steps">) => ({
     p50: quantile(
       samples.map((s) => s[key]),
       0.5,
@@ -194,6 +204,12 @@ const summary = (samples: Sample[]) => {
     readyToSwitched: q("readyToSwitchedMs"),
     faultToSwitched: q("faultToSwitchedMs"),
     detectToDone: q("detectToDoneMs"),
+    steps: Object.fromEntries(
+      [...new Set(samples.flatMap((s) => Object.keys(s.steps)))].map((step) => {
+        const values = samples.flatMap((s) => (step in s.steps ? [s.steps[step]!] : []));
+        return [step, { p50: quantile(values, 0.5), p99: quantile(values, 0.99) }];
+      }),
+    ),
   };
 };
 const summaries = runs.map((r) => ({ name: r.name, figures: summary(r.samples) }));
@@ -217,6 +233,13 @@ console.log(`| --- | ${summaries.map(() => "---: | ---:").join(" | ")} |`);
 for (const [label, key] of rows)
   console.log(
     `| ${label} | ${summaries.map((s) => `${s.figures[key].p50} | ${s.figures[key].p99}`).join(" | ")} |`,
+  );
+console.log(`\nwhere the time goes, step by step (ms)`);
+for (const s of summaries)
+  console.log(
+    `${s.name}: ${Object.entries(s.figures.steps)
+      .map(([step, t]) => `${step} ${t.p50}/${t.p99}`)
+      .join(", ")}`,
   );
 const path = writeResults({
   benchmark: values.label!,
