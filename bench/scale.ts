@@ -20,6 +20,7 @@ import { Command, Option } from "commander";
 import { readdirSync, readFileSync } from "node:fs";
 import { createServer as createHttpServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { GROUP, MAX_SLOTS_PER_ZONE, STORAGE_SERVICE_PLURAL, VERSION } from "../src/api/index.ts";
@@ -471,14 +472,27 @@ try {
     (body.spec as Record<string, unknown>).nodeSelector = { [BENCH_LABEL]: "scale" };
     return body;
   });
-  const phaseStart = () => ({
-    requests: total(proxy.counts),
-    byKind: new Map(proxy.counts),
-    cpu: samples.at(-1)?.cpuSeconds ?? 0,
-  });
+  // This process answers every head's probe: when its own event loop lags past the probe timeout,
+  // heads fail for a reason that is the benchmark's, so each phase records that lag too.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  const phaseStart = () => {
+    loopDelay.reset();
+    return {
+      requests: total(proxy.counts),
+      byKind: new Map(proxy.counts),
+      cpu: samples.at(-1)?.cpuSeconds ?? 0,
+    };
+  };
   const phases: Record<
     string,
-    { seconds: number; requests: number; cpuSeconds: number; top: Record<string, number> }
+    {
+      seconds: number;
+      requests: number;
+      cpuSeconds: number;
+      top: Record<string, number>;
+      standInHeadsLoopDelayMs: { p99: number; max: number };
+    }
   > = {};
   const endPhase = (name: string, ms: number, start: ReturnType<typeof phaseStart>) => {
     const delta = [...proxy.counts]
@@ -491,6 +505,7 @@ try {
       requests: total(proxy.counts) - start.requests,
       cpuSeconds: (samples.at(-1)?.cpuSeconds ?? 0) - start.cpu,
       top: Object.fromEntries(delta),
+      standInHeadsLoopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
     };
   };
   let start = phaseStart();
