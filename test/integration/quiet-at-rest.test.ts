@@ -18,7 +18,7 @@ import {
   waitForServing,
 } from "../support/failover.ts";
 import { deleteNamespace, eventually, freshNamespace, testClient } from "../support/kube.ts";
-import { metricValue, startOperator, type OperatorProcess } from "../support/operator.ts";
+import { metricSum, startOperator, type OperatorProcess } from "../support/operator.ts";
 import { deletePool, getClaim, getPool, testPoolSelector } from "../support/pools.ts";
 
 const client = testClient();
@@ -68,10 +68,9 @@ async function patchPoolMetadata(metadata: Record<string, unknown>): Promise<voi
 }
 
 async function reconciles(controller: string): Promise<number> {
-  const text = await (await fetch(operator.metricsUrl)).text();
-  return ["success", "requeue_after"]
-    .map((result) => metricValue(text, "understudy_reconcile_total", { controller, result }) ?? 0)
-    .reduce((a, b) => a + b, 0);
+  return metricSum(await (await fetch(operator.metricsUrl)).text(), "understudy_reconcile_total", {
+    controller,
+  });
 }
 
 /** Until no request of WRITES has been made for `quietMs`: the operator has settled. */
@@ -133,21 +132,27 @@ describe("an operator at rest", () => {
   });
 
   it("wakes no claim for a change of its pool that claims do not read", async () => {
-    // Claims of other suites' namespaces, still being deleted, are reconciled too (and leave at
-    // once): start from a moment without any.
-    let seen = await reconciles("claim");
-    let since = performance.now();
-    await eventually("no claim reconciled for 1.5 s", async () => {
-      const now = await reconciles("claim");
-      if (now !== seen) [seen, since] = [now, performance.now()];
-      return performance.now() - since >= 1_500;
-    });
-    const before = { pool: await reconciles("pool"), claim: await reconciles("claim") };
-    // An annotation changes neither the pool's generation nor its labels: like a status update.
-    await patchPoolMetadata({ annotations: { "example.com/touched": run } });
-    await eventually("the pool reconciled", async () => (await reconciles("pool")) > before.pool);
-    await sleep(500); // claims woken by the same event would have been reconciled by now
-    expect(await reconciles("claim")).toBe(before.claim);
+    // Claims of other suites whose pool is gone are every operator's, and are reconciled when they
+    // change (while their namespace is deleted): one may land in the window. A claim of this pool
+    // woken by the change would be woken on every try, so one try without such a stray decides.
+    let woken = 0;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      let seen = await reconciles("claim");
+      let since = performance.now();
+      await eventually("no claim reconciled for 1.5 s", async () => {
+        const now = await reconciles("claim");
+        if (now !== seen) [seen, since] = [now, performance.now()];
+        return performance.now() - since >= 1_500;
+      });
+      const before = { pool: await reconciles("pool"), claim: await reconciles("claim") };
+      // An annotation changes neither the pool's generation nor its labels: like a status update.
+      await patchPoolMetadata({ annotations: { "example.com/touched": `${run}-${attempt}` } });
+      await eventually("the pool reconciled", async () => (await reconciles("pool")) > before.pool);
+      await sleep(500); // claims woken by the same event would have been reconciled by now
+      woken = (await reconciles("claim")) - before.claim;
+      if (woken === 0) break;
+    }
+    expect(woken).toBe(0);
   });
 
   it("puts a deleted head Service back at once, routing to the current head", async () => {

@@ -123,6 +123,13 @@ export function parseSamples(text: string): Sample[] {
   });
 }
 
+/** The sum of every sample of `name` whose labels include `labels` (a counter over all its results). */
+export function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
+  return parseSamples(text)
+    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+    .reduce((sum, s) => sum + s.value, 0);
+}
+
 /** The value of the sample of `name` whose labels include `labels`, in Prometheus text format. */
 export function metricValue(
   text: string,
