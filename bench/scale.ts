@@ -62,6 +62,12 @@ const opts = new Command("scale")
   .addOption(new Option("--timeout-min <m>", "give up a phase after this long").default("10"))
   .addOption(
     new Option(
+      "--operator-env <KEY=VALUE...>",
+      "extra environment of the operator process (NODE_OPTIONS, for instance)",
+    ),
+  )
+  .addOption(
+    new Option(
       "--sources",
       "run the operator from the TypeScript sources instead of dist/ (the image's build)",
     ),
