@@ -39,16 +39,19 @@ const placementOf = (s: ServiceHeadView) => (s.placement ? { placement: s.placem
 /**
  * Whether a head with this placement may run on a node, remembered per placement and node: a pool's
  * services share a few placements and its slots a few nodes, so a thousand services cost no more
- * than their distinct placements.
+ * than their distinct placements. Given a placement, it answers for nodes.
  */
-function fitMemo(): (placement: HeadPlacementRule | undefined, node: NodeView) => boolean {
+function fitMemo(): (placement: HeadPlacementRule | undefined) => (node: NodeView) => boolean {
   const memo = new Map<string, boolean>();
-  return (placement, node) => {
-    if (placement === undefined) return true;
-    const key = `${JSON.stringify(placement)}\0${node.name}`;
-    let fits = memo.get(key);
-    if (fits === undefined) memo.set(key, (fits = headMisfit(node, placement) === undefined));
-    return fits;
+  return (placement) => {
+    if (placement === undefined) return () => true;
+    const rule = JSON.stringify(placement);
+    return (node) => {
+      const key = `${rule}\0${node.name}`;
+      let fits = memo.get(key);
+      if (fits === undefined) memo.set(key, (fits = headMisfit(node, placement) === undefined));
+      return fits;
+    };
   };
 }
 
@@ -67,7 +70,7 @@ export function estimateFailoverCapacity(input: FailoverCapacityInput): Failover
   const ready = new Map(input.nodes.filter((n) => n.ready).map((n) => [n.name, n]));
   const open = input.slots.filter((slot) => slot.holder.kind !== "service" && ready.has(slot.node));
   const openNodes = [...new Set(open.map((slot) => slot.node))].map((name) => ready.get(name)!);
-  const alone = services.filter((s) => openNodes.some((node) => fits(s.placement, node))).length;
+  const alone = services.filter((s) => openNodes.some(fits(s.placement))).length;
 
   let zoneOutage = 1;
   let worstZone: string | undefined;
@@ -98,13 +101,13 @@ function foundInOutage(
   zone: string,
   heads: readonly ServiceHeadView[],
   open: readonly SlotView[],
-  fits: (placement: HeadPlacementRule | undefined, node: NodeView) => boolean,
+  fits: ReturnType<typeof fitMemo>,
 ): number {
   const nodes = input.nodes.map((n) => (n.zone === zone ? { ...n, ready: false } : n));
   const stillReady = new Map(nodes.filter((n) => n.ready).map((n) => [n.name, n]));
   const left = open.filter((slot) => stillReady.has(slot.node));
   const leftNodes = [...new Set(left.map((slot) => slot.node))].map((name) => stillReady.get(name)!);
-  if (heads.every((head) => leftNodes.every((node) => fits(head.placement, node))))
+  if (heads.every((head) => leftNodes.every(fits(head.placement))))
     return Math.min(heads.length, left.length);
   let slots = [...input.slots];
   let found = 0;
