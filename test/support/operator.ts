@@ -123,20 +123,23 @@ export function parseSamples(text: string): Sample[] {
   });
 }
 
-/** The sum of every sample of `name` whose labels include `labels` (a counter over all its results). */
-export function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
-  return parseSamples(text)
-    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
-    .reduce((sum, s) => sum + s.value, 0);
+/** The samples of `name` whose labels include `labels`, in Prometheus text format. */
+function samplesOf(text: string, name: string, labels: Record<string, string>): Sample[] {
+  return parseSamples(text).filter(
+    (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+  );
 }
 
-/** The value of the sample of `name` whose labels include `labels`, in Prometheus text format. */
+/** The sum of every sample of `name` whose labels include `labels` (a counter over all its results). */
+export function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
+  return samplesOf(text, name, labels).reduce((sum, s) => sum + s.value, 0);
+}
+
+/** The value of the sample of `name` whose labels include `labels`. */
 export function metricValue(
   text: string,
   name: string,
   labels: Record<string, string> = {},
 ): number | undefined {
-  return parseSamples(text).find(
-    (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
-  )?.value;
+  return samplesOf(text, name, labels)[0]?.value;
 }
