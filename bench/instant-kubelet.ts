@@ -11,7 +11,7 @@ import { isNotFound } from "../src/kube/errors.ts";
 import { Informer } from "../src/kube/informer.ts";
 import { core } from "../src/kube/resources.ts";
 import { kubeletAnnotation } from "../test/cluster/stages.ts";
-import { kubeletStatusPatch } from "../test/support/pod-runner.ts";
+import { claimAsKubelet, kubeletStatusPatch } from "../test/support/pod-runner.ts";
 
 export class InstantKubelet {
   readonly #client: KubeClient;
@@ -55,14 +55,7 @@ export class InstantKubelet {
       if (!pod.metadata?.annotations?.[kubeletAnnotation]) {
         if (this.#claimed.has(uid!)) return;
         this.#claimed.add(uid!);
-        await this.#client.core.patchNamespacedPod(
-          {
-            name: name!,
-            namespace: namespace!,
-            body: { metadata: { uid, annotations: { [kubeletAnnotation]: "bench" } } },
-          },
-          mergePatchOptions,
-        );
+        await claimAsKubelet(this.#client, pod, "bench");
         return;
       }
       if (pod.status?.phase !== "Running") return;

@@ -90,6 +90,21 @@ interface SecretMount {
   local: string;
 }
 
+/**
+ * Claims a pod as its kubelet (this pod, by uid): KWOK then only marks it Running and leaves its
+ * readiness to the claimant (test/cluster/stages.ts). `by` names the claimant.
+ */
+export function claimAsKubelet(client: KubeClient, pod: k8s.V1Pod, by: string): Promise<unknown> {
+  return client.core.patchNamespacedPod(
+    {
+      name: pod.metadata!.name!,
+      namespace: pod.metadata!.namespace!,
+      body: { metadata: { uid: pod.metadata!.uid, annotations: { [kubeletAnnotation]: by } } },
+    },
+    mergePatchOptions,
+  );
+}
+
 /** Node 24 runs the .ts sources; the machine's own node may be older. */
 function nodeBinary(): string {
   return Number(process.versions.node.split(".")[0]) === 24
@@ -533,18 +548,9 @@ export class PodRunner {
     if (role === undefined || !this.#roles.includes(role)) return;
     this.#claimed.add(uid);
     if (pod.metadata?.annotations?.[kubeletAnnotation]) return;
-    void this.#client.core
-      .patchNamespacedPod(
-        {
-          name: pod.metadata!.name!,
-          namespace: pod.metadata!.namespace!,
-          body: { metadata: { uid, annotations: { [kubeletAnnotation]: "pod-runner" } } },
-        },
-        mergePatchOptions,
-      )
-      .catch((err: unknown) => {
-        if (!isNotFound(err)) this.#log(`claiming pod ${pod.metadata!.name}: ${String(err)}`);
-      });
+    void claimAsKubelet(this.#client, pod, "pod-runner").catch((err: unknown) => {
+      if (!isNotFound(err)) this.#log(`claiming pod ${pod.metadata!.name}: ${String(err)}`);
+    });
   }
 
   /** A Secret changed: the files of every running container that mounts it are rewritten. */
