@@ -14,7 +14,7 @@ import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
-import { writeResults } from "./chart.ts";
+import { percentile, writeResults } from "./chart.ts";
 
 const { values } = parseArgs({
   options: {
@@ -147,7 +147,7 @@ async function main(): Promise<void> {
     );
   }
   heads.kill("SIGKILL");
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const median = (xs: number[]) => percentile(xs, 50);
   const figures = {
     heads: HEADS,
     periodMs: PERIOD_MS,

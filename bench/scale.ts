@@ -200,15 +200,15 @@ class ProbeResponder {
   }
 
   #sync(): void {
-    const wanted = new Map<string, { ip: string; identity: string }>();
+    const wanted = new Map<string, { ip: string; port: number; identity: string }>();
     for (const pod of this.#informer.list()) {
       const ip = pod.status?.podIP;
       if (!ip || pod.status?.phase !== "Running" || pod.metadata?.deletionTimestamp) continue;
       if (this.#down.has(pod.spec?.nodeName ?? "")) continue;
-      const container = pod.spec!.containers[0]!;
+      const port = pod.spec!.containers[0]!.ports?.[0]?.containerPort ?? 7000;
       // Keyed by identity too: an address a deleted head held may come back for another head.
       const identity = headIdentity(pod);
-      wanted.set(`${ip}:${container.ports?.[0]?.containerPort ?? 7000} ${identity}`, { ip, identity });
+      wanted.set(`${ip}:${port} ${identity}`, { ip, port, identity });
     }
     for (const [address, server] of this.#servers) {
       if (!wanted.has(address)) {
@@ -217,14 +217,13 @@ class ProbeResponder {
         this.#servers.delete(address);
       }
     }
-    for (const [address, { ip, identity }] of wanted) {
+    for (const [address, { ip, port, identity }] of wanted) {
       if (this.#servers.has(address)) continue;
       // The probe believes only an answer that names the head it meant (see src/dataplane/identity.ts).
       const server = createHttpServer((_req, res) => {
         res.writeHead(200, { "content-type": "application/json", [IDENTITY_HEADER]: identity });
         res.end('{"status":"ok","ready":true}');
       });
-      const port = Number(address.slice(address.lastIndexOf(":") + 1, address.indexOf(" ")));
       // The address may still be held by the listener of the head that had it: try again shortly.
       server.on("error", () =>
         setTimeout(() => this.#servers.get(address) === server && server.listen(port, ip), 100),
