@@ -12,7 +12,6 @@ import {
 } from "./identity.ts";
 import { placePartitions, partitionsOfServer, type ServerAddress } from "./placement.ts";
 import { LIMITS } from "./record.ts";
-import { readCapped } from "./server-client.ts";
 import type { Dialer } from "./tls.ts";
 import type { StoreOp, StoreResult, ServerStore } from "./server-store.ts";
 import { changesResponseSchema, PATHS } from "./wire.ts";
@@ -102,27 +101,25 @@ export async function pullFromPeer(ctx: PullContext, share: PeerShare): Promise<
   let incarnation = cursor?.incarnation;
   let applied = 0;
   for (;;) {
-    const url = new URL(ctx.dialer.url(share.peer, PATHS.changes));
-    url.searchParams.set("since", String(since));
-    url.searchParams.set("partitions", share.partitions.join(","));
-    url.searchParams.set("limit", String(ctx.pageSize));
-    const res = await fetch(
-      url,
-      ctx.dialer.init({
-        headers: { authorization: `Bearer ${ctx.token}`, [EXPECT_HEADER]: formatIdentity(ctx.expected) },
-        signal: AbortSignal.timeout(ctx.timeoutMs),
-      }),
-    );
-    const mismatch = identityMismatch(ctx.expected, parseIdentity(res.headers.get(IDENTITY_HEADER)));
-    if (mismatch !== null) {
-      await res.body?.cancel();
+    const query = new URLSearchParams({
+      since: String(since),
+      partitions: share.partitions.join(","),
+      limit: String(ctx.pageSize),
+    });
+    const reply = await ctx.dialer.exchange(share.peer, `${PATHS.changes}?${query}`, {
+      method: "GET",
+      headers: { authorization: `Bearer ${ctx.token}`, [EXPECT_HEADER]: formatIdentity(ctx.expected) },
+      timeoutMs: ctx.timeoutMs,
+      maxReplyBytes: maxPageReplyBytes(ctx),
+    });
+    const mismatch = identityMismatch(ctx.expected, parseIdentity(reply.header(IDENTITY_HEADER)));
+    if (mismatch !== null)
       throw new Error(`peer ${share.peer} is not a server of this service (${mismatch})`);
+    if (reply.status !== 200) {
+      const said = reply.text === null ? "(a long answer)" : reply.text.slice(0, 4096);
+      throw new Error(`peer ${share.peer} answered ${reply.status}: ${said}`);
     }
-    if (res.status !== 200) {
-      const said = (await readCapped(res, 4096)) ?? "(a long answer)";
-      throw new Error(`peer ${share.peer} answered ${res.status}: ${said}`);
-    }
-    const text = await readCapped(res, maxPageReplyBytes(ctx));
+    const text = reply.text;
     if (text === null) throw new Error(`peer ${share.peer} sent a page longer than any valid one`);
     const page = changesResponseSchema.parse(JSON.parse(text));
     if (incarnation !== undefined && page.incarnation !== incarnation && since !== 0) {

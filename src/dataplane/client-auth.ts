@@ -2,7 +2,7 @@
 // `Authorization: Bearer <token>`. The head holds only the tokens' SHA-256 digests, read from a file
 // (a mounted Secret) and re-read when it changes, so a client removed from the spec is refused within
 // the reload interval, without a restart. A digest leaks nothing usable: tokens are 256 random bits.
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { z } from "zod";
@@ -17,7 +17,7 @@ export const CLIENT_TOKENS_RELOAD_INTERVAL_MS = 1000;
 
 /** The hex SHA-256 of a token: what the operator writes and the head compares. */
 export function tokenDigest(token: string): string {
-  return createHash("sha256").update(token, "utf8").digest("hex");
+  return hash("sha256", token, "hex");
 }
 
 function unauthorized(message: string): HttpError {

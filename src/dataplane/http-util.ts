@@ -1,5 +1,5 @@
 // Small helpers shared by the head's and the server's HTTP handlers.
-import { createHash, timingSafeEqual } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
 import {
@@ -128,7 +128,7 @@ export function parseJson<T>(body: Buffer, schema: z.ZodType<T>): T {
 }
 
 function digest(s: string): Buffer {
-  return createHash("sha256").update(s).digest();
+  return hash("sha256", s, "buffer");
 }
 
 /** Checks `Authorization: Bearer <token>` in constant time (digests make the lengths equal). */

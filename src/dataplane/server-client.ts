@@ -1,5 +1,5 @@
-// The head's calls to servers: global fetch (undici, keep-alive), Bearer token,
-// and each answer classified by what it says about the request's effect.
+// The head's calls to servers: one exchange each through the dialer's keep-alive pool, Bearer
+// token, and each answer classified by what it says about the request's effect.
 import type { z } from "zod";
 import {
   EXPECT_HEADER,
@@ -11,7 +11,7 @@ import {
 } from "./identity.ts";
 import type { ReplicaReply } from "./quorum.ts";
 import { LIMITS, type KvRecord } from "./record.ts";
-import { Dialer } from "./tls.ts";
+import { Dialer, type ExchangeReply } from "./tls.ts";
 import { describeError, failedBeforeSending } from "./transport.ts";
 import { applyResponseSchema, PATHS, readResponseSchema } from "./wire.ts";
 
@@ -23,28 +23,6 @@ export type RpcResult<T> =
 const SMALL_REPLY_BYTES = 64 * 1024;
 /** The longest a record can be in a server's answer: key and value escaped in the worst case. */
 const MAX_RECORD_REPLY_BYTES = 6 * (LIMITS.maxKeyBytes + LIMITS.maxValueBytes) + 512;
-
-/** The body as text, or null once it passes `maxBytes` (the rest is not read). */
-export async function readCapped(res: Response, maxBytes: number): Promise<string | null> {
-  const declared = Number(res.headers.get("content-length") ?? NaN);
-  if (declared > maxBytes || res.body === null) {
-    await res.body?.cancel();
-    return res.body === null ? "" : null;
-  }
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return Buffer.concat(chunks, size).toString("utf8");
-    size += value.length;
-    if (size > maxBytes) {
-      await reader.cancel();
-      return null;
-    }
-    chunks.push(value);
-  }
-}
 
 /** JSON.parse that answers undefined (which no reply schema accepts) instead of throwing. */
 function parseOrUndefined(text: string): unknown {
@@ -84,51 +62,44 @@ export class ServerRpc {
     schema: z.ZodType<T>,
     maxReplyBytes = SMALL_REPLY_BYTES,
   ): Promise<RpcResult<T>> {
-    let res: Response;
+    let reply: ExchangeReply;
     try {
-      res = await fetch(
-        this.#dialer.url(address, path),
-        this.#dialer.init({
-          method: "POST",
-          headers: {
-            "content-type": "application/json",
-            authorization: `Bearer ${this.#token}`,
-            [EXPECT_HEADER]: formatIdentity(this.#expected),
-          },
-          body: JSON.stringify(body),
-          signal: AbortSignal.timeout(this.#timeoutMs),
-        }),
-      );
+      reply = await this.#dialer.exchange(address, path, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          authorization: `Bearer ${this.#token}`,
+          [EXPECT_HEADER]: formatIdentity(this.#expected),
+        },
+        body: JSON.stringify(body),
+        timeoutMs: this.#timeoutMs,
+        maxReplyBytes,
+      });
     } catch (err) {
       return {
         kind: failedBeforeSending(err) ? "not_sent" : "unknown",
         message: `${address}: ${describeError(err)}`,
       };
     }
-    let text: string | null;
-    try {
-      text = await readCapped(res, maxReplyBytes);
-    } catch (err) {
-      return { kind: "unknown", message: `${address}: ${describeError(err)}` };
-    }
+    const { status, text } = reply;
     if (text === null) {
       return { kind: "unknown", message: `${address}: answer longer than ${maxReplyBytes} bytes` };
     }
     // Another process at this address (a reused pod IP): whatever it did, it was not done by one of
     // our servers, so for this service nothing was applied there.
-    const mismatch = identityMismatch(this.#expected, parseIdentity(res.headers.get(IDENTITY_HEADER)));
+    const mismatch = identityMismatch(this.#expected, parseIdentity(reply.header(IDENTITY_HEADER)));
     if (mismatch !== null)
       return { kind: "refused", message: `${address}: not a server of this service (${mismatch})` };
-    if (res.status === 200) {
+    if (status === 200) {
       const parsed = schema.safeParse(parseOrUndefined(text));
       return parsed.success
         ? { kind: "ok", body: parsed.data }
         : { kind: "unknown", message: `${address}: unexpected answer ${text.slice(0, 200)}` };
     }
-    const message = `${address}: ${res.status} ${text.slice(0, 300)}`;
-    if (res.status === 409) return { kind: "fenced", message };
+    const message = `${address}: ${status} ${text.slice(0, 300)}`;
+    if (status === 409) return { kind: "fenced", message };
     // 4xx and 503 are refusals before storage was touched; any other 5xx may follow a commit attempt.
-    if ((res.status >= 400 && res.status < 500) || res.status === 503) return { kind: "refused", message };
+    if ((status >= 400 && status < 500) || status === 503) return { kind: "refused", message };
     return { kind: "unknown", message };
   }
 }

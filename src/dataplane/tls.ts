@@ -5,8 +5,12 @@
 // byte), which lets a running service move from plain to TLS one process at a time.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { createRequire } from "node:module";
+import type { Socket } from "node:net";
 import type { SecureContextOptions } from "node:tls";
+import { parseHostPort } from "./http-util.ts";
 import type * as Undici from "undici";
 import type { Agent, Dispatcher } from "undici";
 
@@ -137,46 +141,120 @@ export interface DialOptions {
    * at its pod IP names the head Service). Undefined: the host dialed.
    */
   readonly serverName?: string;
-  /** Whether to check the peer's certificate at all (false only for liveness probes, as the kubelet's). */
-  readonly verify?: boolean;
+}
+
+/** One request of an exchange: `body` is sent whole, in one write. */
+export interface ExchangeRequest {
+  readonly method: "GET" | "POST";
+  readonly headers: Record<string, string>;
+  readonly body?: string;
+  /** The whole exchange, connecting included, must end within this. */
+  readonly timeoutMs: number;
+  /** The most of the answer's body read; past it the answer is cut off and its text is null. */
+  readonly maxReplyBytes: number;
+}
+
+export interface ExchangeReply {
+  readonly status: number;
+  /** A header of the answer, null when it has none. */
+  header(name: string): string | null;
+  /** The body as text, or null when it was longer than `maxReplyBytes`. */
+  readonly text: string | null;
 }
 
 /**
- * Outgoing HTTP(S) for one kind of peer: `url(address, path)` names the scheme, `init()` the
- * connection pool (an undici Agent trusting the current CA, rebuilt when the CA file changes;
- * requests in flight finish on the old one).
+ * Outgoing HTTP(S) for one kind of peer. `exchange` sends a request through a keep-alive pool of
+ * Node's own client (one write per request, so one TLS record; no stream machinery per body), and
+ * a pool is rebuilt when the CA changes (requests in flight finish on the old one, whose connections
+ * then close). `rebase` and `init` dial the same way through the global fetch, for the client library.
  */
 export class Dialer {
   readonly scheme: "http" | "https";
-  #agent: Agent | undefined;
+  #pool: HttpAgent;
+  #undici: Agent | undefined;
   readonly #options: DialOptions;
 
   constructor(options: DialOptions = {}) {
     this.#options = options;
     this.scheme = options.material === undefined ? "http" : "https";
-    if (options.material !== undefined) {
-      this.#agent = this.#newAgent(options.material.pem);
-      options.material.onChange((pem) => {
-        const old = this.#agent;
-        this.#agent = this.#newAgent(pem);
-        void old?.close().catch(() => undefined);
-      });
-    }
-  }
-
-  #newAgent(pem: TlsPem): Agent {
-    const { Agent } = requireFromHere("undici") as typeof Undici;
-    return new Agent({
-      connect: {
-        ca: pem.ca,
-        rejectUnauthorized: this.#options.verify ?? true,
-        ...(this.#options.serverName !== undefined ? { servername: this.#options.serverName } : {}),
-      },
+    this.#pool = this.#newPool(options.material?.pem);
+    options.material?.onChange((pem) => {
+      retire(this.#pool);
+      this.#pool = this.#newPool(pem);
+      void this.#undici?.close().catch(() => undefined);
+      this.#undici = undefined;
     });
   }
 
-  url(address: string, path: string): string {
-    return `${this.scheme}://${address}${path}`;
+  #newPool(pem: TlsPem | undefined): HttpAgent {
+    if (pem === undefined) return new HttpAgent({ keepAlive: true, scheduling: "lifo" });
+    return new HttpsAgent({
+      keepAlive: true,
+      scheduling: "lifo",
+      ca: pem.ca,
+    });
+  }
+
+  /**
+   * Sends one request to `address` and reads its answer (at most `maxReplyBytes` of it). Rejects
+   * with the transport's error when the exchange fails or times out: an error whose codes
+   * `failedBeforeSending` accepts means no byte of the request left this process.
+   */
+  exchange(address: string, path: string, request: ExchangeRequest): Promise<ExchangeReply> {
+    const send = this.scheme === "https" ? httpsRequest : httpRequest;
+    const headers =
+      request.body === undefined
+        ? request.headers
+        : { ...request.headers, "content-length": String(Buffer.byteLength(request.body)) };
+    return new Promise<ExchangeReply>((resolve, reject) => {
+      const { host, port } = parseHostPort(address);
+      const req = send({
+        host,
+        port,
+        path,
+        method: request.method,
+        headers,
+        agent: this.#pool,
+        signal: AbortSignal.timeout(request.timeoutMs),
+        ...(this.#options.serverName !== undefined ? { servername: this.#options.serverName } : {}),
+      });
+      req.on("error", reject);
+      req.on("response", (res) => {
+        const declared = Number(res.headers["content-length"] ?? NaN);
+        const answer = (text: string | null) =>
+          resolve({ status: res.statusCode ?? 0, header: (name) => headerText(res.headers, name), text });
+        if (declared > request.maxReplyBytes) {
+          res.destroy();
+          answer(null);
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > request.maxReplyBytes) {
+            res.destroy();
+            answer(null);
+          } else chunks.push(chunk);
+        });
+        res.on("end", () => answer(Buffer.concat(chunks, size).toString("utf8")));
+        res.on("error", reject);
+      });
+      req.end(request.body);
+    });
+  }
+
+  #undiciAgent(): Agent {
+    if (this.#undici !== undefined) return this.#undici;
+    const pem = this.#options.material!.pem;
+    const { Agent } = requireFromHere("undici") as typeof Undici;
+    this.#undici = new Agent({
+      connect: {
+        ca: pem.ca,
+        ...(this.#options.serverName !== undefined ? { servername: this.#options.serverName } : {}),
+      },
+    });
+    return this.#undici;
   }
 
   /** Rewrites a base URL to this dialer's scheme (a resolver names the head's address as http). */
@@ -187,11 +265,23 @@ export class Dialer {
 
   /** Options to pass to the global fetch; its `dispatcher` is undici's (Node's fetch is undici). */
   init(init: RequestInit): RequestInit {
-    if (this.#agent === undefined) return init;
-    return { ...init, dispatcher: this.#agent as Dispatcher } as RequestInit;
+    if (this.#options.material === undefined) return init;
+    return { ...init, dispatcher: this.#undiciAgent() as Dispatcher } as RequestInit;
   }
 
   async close(): Promise<void> {
-    await this.#agent?.close().catch(() => undefined);
+    this.#pool.destroy();
+    await this.#undici?.close().catch(() => undefined);
   }
+}
+
+/** Lets a replaced pool's requests in flight finish, then closes its connections. */
+function retire(pool: HttpAgent): void {
+  pool.on("free", (socket: Socket) => socket.destroy());
+  for (const sockets of Object.values(pool.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+}
+
+function headerText(headers: IncomingHttpHeaders, name: string): string | null {
+  const value = headers[name.toLowerCase()];
+  return Array.isArray(value) ? value.join(", ") : (value ?? null);
 }
