@@ -29,6 +29,34 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank))]!;
 }
 
+/**
+ * A percentile bootstrap interval for the median of `values`: the median of `resamples` resamples
+ * drawn with replacement, cut at (1 - confidence) / 2 on each side. The draws come from a fixed-seed
+ * generator, so the same values always give the same interval.
+ */
+export function medianInterval(
+  values: readonly number[],
+  confidence = 0.95,
+  resamples = 5000,
+): { low: number; high: number } {
+  let seed = 0x2545f491;
+  const random = () => {
+    // xorshift32: enough for drawing indexes, and reproducible.
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 2 ** 32;
+  };
+  const medians = Array.from({ length: resamples }, () =>
+    percentile(
+      values.map(() => values[Math.floor(random() * values.length)]!),
+      50,
+    ),
+  );
+  const tail = ((1 - confidence) / 2) * 100;
+  return { low: percentile(medians, tail), high: percentile(medians, 100 - tail) };
+}
+
 export function machine(): Results["machine"] {
   return { cpus: cpus().length, memoryGiB: Math.round(totalmem() / 1024 ** 3), node: process.version };
 }

@@ -29,7 +29,7 @@ import {
   TOKEN,
   type ChildServer,
 } from "../test/unit/dataplane/harness.ts";
-import { percentile, writeResults } from "./chart.ts";
+import { medianInterval, percentile, writeResults } from "./chart.ts";
 
 const { values } = parseArgs({
   options: {
@@ -375,11 +375,21 @@ try {
     const on = secure.scenarios[i]!;
     const perRound = ratios(samples.get(on.name)!, samples.get(off.name)!);
     const kind = off.name.replace(/^head, no TLS, no auth, /, "");
+    const cost = (ratio: number) => (1 - ratio) * 100;
+    const interval = medianInterval(perRound);
     console.log(
       `TLS + auth vs off (${kind}): ${spread(perRound, 3)} of the writes/s per round, ` +
-        `cost ${((1 - percentile(perRound, 50)) * 100).toFixed(1)} % (median of rounds)`,
+        `cost ${cost(percentile(perRound, 50)).toFixed(1)} % (median of rounds; 95 % bootstrap interval ` +
+        `${cost(interval.high).toFixed(1)}–${cost(interval.low).toFixed(1)} %)`,
     );
-    return { scenario: kind, perRound };
+    return {
+      scenario: kind,
+      perRound,
+      costPercent: {
+        median: cost(percentile(perRound, 50)),
+        interval95: [cost(interval.high), cost(interval.low)],
+      },
+    };
   });
   const path = writeResults({
     benchmark: "dataplane-throughput",
