@@ -2,11 +2,11 @@
 // buffered, and how long a connection may take to send its headers, its request, or nothing.
 // Past a cap a request gets 503 + Retry-After (nothing was applied), so a flood of bad clients
 // costs bounded memory instead of an OOM kill, which for a head is a failover that revokes a tenant.
-import { createServer, type IncomingMessage, type ServerOptions, type ServerResponse } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
+import type { IncomingMessage, ServerOptions, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { HttpError, readBody, sendError } from "./http-util.ts";
 import { ServingListener, type ListenerTls } from "./listener.ts";
+import { http, https } from "./node-http.ts";
 
 export interface ServingLimits {
   /** Open connections; past it new connections are closed at once (Node's server.maxConnections). */
@@ -133,8 +133,8 @@ export class Admission {
         held.bytes = 0;
       });
     };
-    const plain = createServer(options, admit);
-    const secure = tls === undefined ? undefined : createHttpsServer(options, admit);
+    const plain = http.createServer(options, admit);
+    const secure = tls === undefined ? undefined : https.createServer(options, admit);
     for (const server of [plain, secure])
       if (server) server.maxRequestsPerSocket = limits.maxRequestsPerSocket;
     const listener = new ServingListener(plain, secure, tls);

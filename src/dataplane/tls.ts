@@ -5,12 +5,12 @@
 // byte), which lets a running service move from plain to TLS one process at a time.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from "node:http";
-import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import type { Agent as HttpAgent, IncomingHttpHeaders } from "node:http";
 import { createRequire } from "node:module";
 import type { Socket } from "node:net";
 import type { SecureContextOptions } from "node:tls";
 import { parseHostPort } from "./http-util.ts";
+import { http, https } from "./node-http.ts";
 import type * as Undici from "undici";
 import type { Agent, Dispatcher } from "undici";
 
@@ -187,8 +187,8 @@ export class Dialer {
   }
 
   #newPool(pem: TlsPem | undefined): HttpAgent {
-    if (pem === undefined) return new HttpAgent({ keepAlive: true, scheduling: "lifo" });
-    return new HttpsAgent({
+    if (pem === undefined) return new http.Agent({ keepAlive: true, scheduling: "lifo" });
+    return new https.Agent({
       keepAlive: true,
       scheduling: "lifo",
       ca: pem.ca,
@@ -201,7 +201,7 @@ export class Dialer {
    * `failedBeforeSending` accepts means no byte of the request left this process.
    */
   exchange(address: string, path: string, request: ExchangeRequest): Promise<ExchangeReply> {
-    const send = this.scheme === "https" ? httpsRequest : httpRequest;
+    const send = this.scheme === "https" ? https.request : http.request;
     const headers =
       request.body === undefined
         ? request.headers
