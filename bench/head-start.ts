@@ -7,10 +7,12 @@
 //   - the built JavaScript (`node dist/src/dataplane/main.js head`, what the image runs), cache off;
 //   - the built JavaScript with Node's module compile cache, warmed by one start (as in the image);
 //   - the sources with the compile cache;
-//   - as the floor under them all, Node starting and exiting with nothing to run.
+//   - as the floor under them all, Node starting and exiting with nothing to run;
+//   - with --baseline <checkout>: that checkout's built JavaScript with its own compile cache (built
+//     there first), to compare a change with the code before it in the same run.
 // Each head is stopped (SIGTERM, waited for) before the next starts, at the next epoch. Builds
 // dist/ first (npm run build). Usage:
-//   npx node bench/head-start.ts [--heads 30] [--profile-dir <dir>]
+//   npx node bench/head-start.ts [--heads 30] [--profile-dir <dir>] [--baseline <checkout>]
 // Results: bench/results/head-start.json.
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -32,10 +34,13 @@ const { values } = parseArgs({
     heads: { type: "string", default: "30" },
     /** Write a CPU profile of every head (Node's --cpu-prof) into this folder. */
     "profile-dir": { type: "string" },
+    /** Another checkout of this repository (its node_modules installed) to start heads from too. */
+    baseline: { type: "string" },
   },
 });
 const HEADS = Number(values.heads);
 const PROFILE_DIR = values["profile-dir"];
+const BASELINE = values.baseline === undefined ? undefined : resolve(values.baseline);
 const REPO = resolve(import.meta.dirname, "..");
 const BUILT_ENTRY = join(REPO, "dist/src/dataplane/main.js");
 const NODE = join(REPO, "node_modules/.bin/node");
@@ -65,6 +70,10 @@ const dirs: string[] = [];
 try {
   console.log("building dist/ (npm run build)");
   execFileSync("npm", ["run", "--silent", "build"], { cwd: REPO, stdio: "inherit" });
+  if (BASELINE !== undefined) {
+    console.log(`building ${BASELINE}/dist/ (npm run build)`);
+    execFileSync("npm", ["run", "--silent", "build"], { cwd: BASELINE, stdio: "inherit" });
+  }
   const cache = mkdtempSync(join(tmpdir(), "understudy-compile-cache-"));
   dirs.push(cache);
   const off = { NODE_DISABLE_COMPILE_CACHE: "1" };
@@ -82,6 +91,17 @@ try {
       ready: [],
     },
   ];
+  if (BASELINE !== undefined) {
+    const baselineCache = mkdtempSync(join(tmpdir(), "understudy-compile-cache-"));
+    dirs.push(baselineCache);
+    ways.push({
+      name: `baseline ${BASELINE}: built JavaScript + compile cache`,
+      entry: join(BASELINE, "dist/src/dataplane/main.js"),
+      env: { NODE_COMPILE_CACHE: baselineCache },
+      listening: [],
+      ready: [],
+    });
+  }
   const slots = await planServers(3);
   dirs.push(...slots.map((s) => s.dataDir));
   children.push(...(await Promise.all(slots.map((slot) => spawnServer(slot, slots)))));
