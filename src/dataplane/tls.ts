@@ -187,18 +187,18 @@ export class Dialer {
   }
 
   #newPool(pem: TlsPem | undefined): HttpAgent {
-    if (pem === undefined) return new http.Agent({ keepAlive: true, scheduling: "lifo" });
-    return new https.Agent({
-      keepAlive: true,
-      scheduling: "lifo",
-      ca: pem.ca,
-    });
+    // An idle connection is closed well before the peer's keep-alive timeout (10 s), so a request
+    // never goes out on a socket the peer is closing (that would end as an unknown outcome).
+    const pool = { keepAlive: true, scheduling: "lifo", timeout: IDLE_CONNECTION_MS } as const;
+    return pem === undefined ? new http.Agent(pool) : new https.Agent({ ...pool, ca: pem.ca });
   }
 
   /**
    * Sends one request to `address` and reads its answer (at most `maxReplyBytes` of it). Rejects
-   * with the transport's error when the exchange fails or times out: an error whose codes
-   * `failedBeforeSending` accepts means no byte of the request left this process.
+   * with the transport's error when the exchange fails or times out. Once the connection is up
+   * (for TLS: the peer's certificate accepted) or reused, any error is wrapped as sent
+   * (`ERR_EXCHANGE_SENT`), so `failedBeforeSending` accepts only errors before any byte can have
+   * left this process.
    */
   exchange(address: string, path: string, request: ExchangeRequest): Promise<ExchangeReply> {
     const send = this.scheme === "https" ? https.request : http.request;
@@ -218,7 +218,13 @@ export class Dialer {
         signal: AbortSignal.timeout(request.timeoutMs),
         ...(this.#options.serverName !== undefined ? { servername: this.#options.serverName } : {}),
       });
-      req.on("error", reject);
+      let connected = false;
+      const fail = (err: Error) => reject(connected ? sentError(err) : err);
+      req.on("socket", (socket) => {
+        if (req.reusedSocket) connected = true;
+        else socket.once(this.scheme === "https" ? "secureConnect" : "connect", () => (connected = true));
+      });
+      req.on("error", fail);
       req.on("response", (res) => {
         const declared = Number(res.headers["content-length"] ?? NaN);
         const answer = (text: string | null) =>
@@ -238,7 +244,7 @@ export class Dialer {
           } else chunks.push(chunk);
         });
         res.on("end", () => answer(Buffer.concat(chunks, size).toString("utf8")));
-        res.on("error", reject);
+        res.on("error", fail);
       });
       req.end(request.body);
     });
@@ -273,6 +279,14 @@ export class Dialer {
     this.#pool.destroy();
     await this.#undici?.close().catch(() => undefined);
   }
+}
+
+/** How long a pooled connection may sit idle before it is closed. */
+const IDLE_CONNECTION_MS = 4000;
+
+/** An error after the request may have been written: never taken for a failure to connect. */
+function sentError(cause: Error): Error {
+  return Object.assign(new Error(cause.message, { cause }), { code: "ERR_EXCHANGE_SENT" });
 }
 
 /** Lets a replaced pool's requests in flight finish, then closes its connections. */
