@@ -14,8 +14,8 @@ import { http, https } from "./node-http.ts";
 import type * as Undici from "undici";
 import type { Agent, Dispatcher } from "undici";
 
-// undici is loaded by the first TLS dialer, not with this module: plain HTTP goes through Node's
-// own fetch, so a process that never dials TLS starts without undici's hundred-odd modules.
+// undici is loaded only when `init` first dials TLS through fetch (the client library), not with
+// this module: heads and servers use `exchange`, and start without undici's hundred-odd modules.
 const requireFromHere = createRequire(import.meta.url);
 
 /** disabled: plain HTTP only; permissive: TLS and plain accepted, TLS dialed; required: TLS only. */
@@ -165,8 +165,8 @@ export interface ExchangeReply {
 /**
  * Outgoing HTTP(S) for one kind of peer. `exchange` sends a request through a keep-alive pool of
  * Node's own client (one write per request, so one TLS record; no stream machinery per body), and
- * a pool is rebuilt when the CA changes (requests in flight finish on the old one, whose connections
- * then close). `rebase` and `init` dial the same way through the global fetch, for the client library.
+ * a pool is rebuilt when the TLS material changes (requests in flight finish on the old one, whose
+ * connections then close). `rebase` and `init` dial the same way through the global fetch, for the client library.
  */
 export class Dialer {
   readonly scheme: "http" | "https";
