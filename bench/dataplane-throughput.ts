@@ -376,18 +376,18 @@ try {
     const perRound = ratios(samples.get(on.name)!, samples.get(off.name)!);
     const kind = off.name.replace(/^head, no TLS, no auth, /, "");
     const cost = (ratio: number) => (1 - ratio) * 100;
-    const median = cost(percentile(perRound, 50));
+    const costMedian = cost(median(perRound));
     const interval = medianInterval(perRound);
     console.log(
       `TLS + auth vs off (${kind}): ${spread(perRound, 3)} of the writes/s per round, ` +
-        `cost ${median.toFixed(1)} % (median of rounds; 95 % bootstrap interval ` +
+        `cost ${costMedian.toFixed(1)} % (median of rounds; 95 % bootstrap interval ` +
         `${cost(interval.high).toFixed(1)}–${cost(interval.low).toFixed(1)} %)`,
     );
     return {
       scenario: kind,
       perRound,
       costPercent: {
-        median,
+        median: costMedian,
         interval95: [cost(interval.high), cost(interval.low)],
       },
     };
