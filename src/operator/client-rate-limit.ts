@@ -53,11 +53,18 @@ export class RateLimitedKubeConfig extends k8s.KubeConfig {
   urgent<T>(work: () => T): T {
     return this.lanes ? this.lane.run("urgent", work) : work();
   }
+
+  /** Runs `work` in the routine lane even when called from urgent work (an Event about a failover step). */
+  routine<T>(work: () => T): T {
+    return this.lane.run("routine", work);
+  }
 }
 
 /**
  * A KubeConfig whose API clients share a limit of `qps` requests per second, bursts of `burst`;
- * with `lanes`, requests made inside urgent() go before routine ones waiting.
+ * with `lanes`, requests made inside urgent() go before routine ones waiting, and a third of the
+ * burst is kept for them: a failover's dozen requests in a row find tokens even while routine work
+ * keeps the rest of the bucket empty.
  */
 export function rateLimitedKubeConfig(
   kc: k8s.KubeConfig,
@@ -65,5 +72,6 @@ export function rateLimitedKubeConfig(
   burst: number,
   lanes = true,
 ): RateLimitedKubeConfig {
-  return new RateLimitedKubeConfig(kc, new TokenBucket(qps, burst), { lanes });
+  const reserve = lanes ? Math.floor(burst / 3) : 0;
+  return new RateLimitedKubeConfig(kc, new TokenBucket(qps, burst, Date.now, reserve), { lanes });
 }

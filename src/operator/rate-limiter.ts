@@ -54,11 +54,15 @@ export type Lane = "urgent" | "routine";
  * reserve() always succeeds and says how long the caller must wait for its token; tokens may go
  * negative, which queues later callers behind earlier ones in arrival order. take() waits in a lane
  * instead: while tokens are short, the urgent lane's waiters get each new token before the routine
- * lane's (client-go's flowcontrol has one lane; the API server's priority and fairness has levels).
+ * lane's, and routine requests leave the last `urgentReserve` tokens to urgent ones (client-go's
+ * flowcontrol has one lane; the API server's priority and fairness keeps seats per level). Without
+ * the reserve, routine work that keeps the bucket empty makes every urgent request wait for a refill.
  */
 export class TokenBucket {
   readonly qps: number;
   readonly burst: number;
+  /** Tokens only the urgent lane may take. */
+  readonly urgentReserve: number;
   private tokens: number;
   private last: number;
   private readonly now: () => number;
@@ -67,11 +71,14 @@ export class TokenBucket {
   /** How many reservations had to wait; for tests and metrics. */
   delayed = 0;
 
-  constructor(qps: number, burst: number, now: () => number = Date.now) {
+  constructor(qps: number, burst: number, now: () => number = Date.now, urgentReserve = 0) {
     if (!(qps > 0) || !Number.isFinite(qps)) throw new Error(`qps must be a positive number, got ${qps}`);
     if (!Number.isInteger(burst) || burst < 1) throw new Error(`burst must be an integer >= 1, got ${burst}`);
+    if (!Number.isInteger(urgentReserve) || urgentReserve < 0 || urgentReserve >= burst)
+      throw new Error(`the urgent reserve must be an integer from 0 to burst - 1, got ${urgentReserve}`);
     this.qps = qps;
     this.burst = burst;
+    this.urgentReserve = urgentReserve;
     this.tokens = burst;
     this.now = now;
     this.last = now();
@@ -90,13 +97,18 @@ export class TokenBucket {
   take(lane: Lane = "routine"): Promise<void> {
     this.refill();
     const ahead = this.waiting.urgent.length + (lane === "routine" ? this.waiting.routine.length : 0);
-    if (ahead === 0 && this.tokens >= 1) {
+    if (ahead === 0 && this.tokens >= this.needed(lane)) {
       this.tokens -= 1;
       return Promise.resolve();
     }
     this.delayed++;
     return new Promise((resolve) => {
       this.waiting[lane].push(resolve);
+      // A timer set for a routine waiter fires when the reserve is back: too late for this one.
+      if (lane === "urgent" && this.waiting.urgent.length === 1 && this.timer) {
+        clearTimeout(this.timer);
+        this.timer = undefined;
+      }
       this.schedule();
     });
   }
@@ -104,6 +116,11 @@ export class TokenBucket {
   /** Requests waiting for a token in each lane. */
   waiters(): Record<Lane, number> {
     return { urgent: this.waiting.urgent.length, routine: this.waiting.routine.length };
+  }
+
+  /** Tokens a request of `lane` needs in the bucket to take one. */
+  private needed(lane: Lane): number {
+    return lane === "urgent" ? 1 : 1 + this.urgentReserve;
   }
 
   private refill(): void {
@@ -116,18 +133,24 @@ export class TokenBucket {
   private readonly serve = () => {
     this.timer = undefined;
     this.refill();
-    while (this.tokens >= 1) {
-      const next = this.waiting.urgent.shift() ?? this.waiting.routine.shift();
-      if (!next) break;
-      this.tokens -= 1;
-      next();
+    for (const lane of ["urgent", "routine"] as const) {
+      const waiting = this.waiting[lane];
+      while (waiting.length > 0 && this.tokens >= this.needed(lane)) {
+        this.tokens -= 1;
+        waiting.shift()!();
+      }
     }
     this.schedule();
   };
 
+  /** Waits for the token the first waiter needs: an urgent one's, else a routine one's. */
   private schedule(): void {
-    if (this.timer || this.waiting.urgent.length + this.waiting.routine.length === 0) return;
-    this.timer = setTimeout(this.serve, Math.max(1, Math.ceil(((1 - this.tokens) / this.qps) * 1000)));
+    if (this.timer) return;
+    const lane =
+      this.waiting.urgent.length > 0 ? "urgent" : this.waiting.routine.length > 0 ? "routine" : undefined;
+    if (!lane) return;
+    const ms = ((this.needed(lane) - this.tokens) / this.qps) * 1000;
+    this.timer = setTimeout(this.serve, Math.max(1, Math.ceil(ms)));
   }
 }
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   BucketRateLimiter,
   ExponentialBackoff,
@@ -90,9 +90,60 @@ describe("TokenBucket", () => {
     expect(bucket.delayed).toBe(3);
   });
 
+  it("keeps the urgent reserve from routine requests, so urgent ones pass at once", async () => {
+    vi.useFakeTimers();
+    try {
+      const bucket = new TokenBucket(10, 6, () => Date.now(), 3);
+      const passed: string[] = [];
+      const take = (name: string, lane: "urgent" | "routine") =>
+        bucket.take(lane).then(() => passed.push(`${name}@${Date.now()}`));
+      const start = Date.now();
+      const routine = ["r1", "r2", "r3", "r4"].map((n) => take(n, "routine"));
+      await vi.advanceTimersByTimeAsync(0);
+      // Three routine requests used what is above the reserve; the fourth waits for a refill.
+      expect(passed).toEqual([`r1@${start}`, `r2@${start}`, `r3@${start}`]);
+      const urgent = ["u1", "u2", "u3"].map((n) => take(n, "urgent"));
+      await vi.advanceTimersByTimeAsync(0);
+      expect(passed.slice(3)).toEqual([`u1@${start}`, `u2@${start}`, `u3@${start}`]);
+      // The bucket is empty now: the routine request waits for four tokens (one plus the reserve).
+      await vi.advanceTimersByTimeAsync(399);
+      expect(passed).toHaveLength(6);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(passed.at(-1)).toBe(`r4@${start + 400}`);
+      await Promise.all([...routine, ...urgent]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("wakes an urgent waiter at its own token, not at the later one a routine waiter needs", async () => {
+    vi.useFakeTimers();
+    try {
+      const bucket = new TokenBucket(10, 4, () => Date.now(), 2);
+      const passed: string[] = [];
+      const take = (name: string, lane: "urgent" | "routine") =>
+        bucket.take(lane).then(() => passed.push(`${name}@${Date.now()}`));
+      const start = Date.now();
+      await Promise.all(["u1", "u2", "u3", "u4"].map((n) => take(n, "urgent")));
+      // Empty bucket: the routine request needs three tokens (300 ms), the urgent one arriving
+      // after it needs one (100 ms).
+      const routine = take("r1", "routine");
+      const urgent = take("u5", "urgent");
+      await vi.advanceTimersByTimeAsync(100);
+      expect(passed.slice(4)).toEqual([`u5@${start + 100}`]);
+      await vi.advanceTimersByTimeAsync(300);
+      expect(passed.slice(5)).toEqual([`r1@${start + 400}`]);
+      await Promise.all([routine, urgent]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("rejects nonsense", () => {
     expect(() => new TokenBucket(0, 1)).toThrow(/qps/);
     expect(() => new TokenBucket(1, 0)).toThrow(/burst/);
+    expect(() => new TokenBucket(1, 3, Date.now, 3)).toThrow(/reserve/);
+    expect(() => new TokenBucket(1, 3, Date.now, -1)).toThrow(/reserve/);
   });
 });
 
