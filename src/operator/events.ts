@@ -27,6 +27,11 @@ export interface EventRecorderOptions {
   dedupWindowMs?: number;
   log?: Logger;
   now?: () => number;
+  /**
+   * Runs an Event's write apart from the caller's work: the manager takes it out of a failover's
+   * urgent lane, so Events never take the tokens kept for the failover's own requests.
+   */
+  detach?: <T>(write: () => Promise<T>) => Promise<T>;
 }
 
 const MAX_MESSAGE = 1024;
@@ -46,6 +51,7 @@ export class EventRecorder {
   private readonly windowMs: number;
   private readonly log: Logger;
   private readonly now: () => number;
+  private readonly detach: <T>(write: () => Promise<T>) => Promise<T>;
   private readonly seen = new Map<string, Seen>();
   /** One write at a time per event key, so repeats count up instead of racing to create. */
   private readonly chains = new Map<string, Promise<void>>();
@@ -58,6 +64,7 @@ export class EventRecorder {
     this.windowMs = options.dedupWindowMs ?? 10 * 60_000;
     this.log = options.log ?? createLogger();
     this.now = options.now ?? Date.now;
+    this.detach = options.detach ?? ((write) => write());
   }
 
   normal(object: InvolvedObject, reason: string, message: string): void {
@@ -73,7 +80,7 @@ export class EventRecorder {
     const key = eventKey(object, type, reason, message);
     const previous = this.chains.get(key) ?? Promise.resolve();
     const next = previous
-      .then(() => this.write(key, object, type, reason, message))
+      .then(() => this.detach(() => this.write(key, object, type, reason, message)))
       .catch((err: unknown) => {
         this.log.warn(
           {

@@ -69,6 +69,7 @@ export class Manager {
       client: this.client,
       instance: settings.leaderElection.identity,
       log: this.log.child({ component: "events" }),
+      detach: (write) => this.kubeConfig.routine(write),
     });
     this.server = new HealthServer({
       host: settings.metrics.host,

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KubeClient, mergePatchOptions } from "../../src/kube/client.ts";
 import { Informer } from "../../src/kube/informer.ts";
 import { RateLimitedKubeConfig } from "../../src/operator/client-rate-limit.ts";
+import { EventRecorder } from "../../src/operator/events.ts";
 import { TokenBucket, type Lane } from "../../src/operator/rate-limiter.ts";
 import { deleteNamespace, freshNamespace, testClient, testKubeConfig } from "../support/kube.ts";
 
@@ -101,5 +102,32 @@ describe("RateLimitedKubeConfig", () => {
     await Promise.all([...routine, urgent]);
     if (lanes) expect(finished.indexOf("urgent")).toBeLessThanOrEqual(1);
     else expect(finished.indexOf("urgent")).toBe(5);
+  });
+
+  it("writes an Event recorded inside urgent() in the routine lane, as the manager's recorder does", async () => {
+    // 10 QPS, burst 1, as above: the routine requests queue 100 ms apart.
+    const kc = new RateLimitedKubeConfig(testKubeConfig(), new TokenBucket(10, 1), { lanes: true });
+    const client = new KubeClient(kc, "rate-limit-test");
+    const recorder = new EventRecorder({ client, detach: (write) => kc.routine(write) });
+    const finished: string[] = [];
+    const list = (name: string) =>
+      client.core.listNamespacedConfigMap({ namespace }).then(() => finished.push(name));
+    const routine = Array.from({ length: 3 }, (_, i) => list(`routine-${i}`));
+    await new Promise((resolve) => setImmediate(resolve));
+    const involved = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "lanes", namespace } };
+    const urgent = kc.urgent(async () => {
+      const event = recorder
+        .record(involved, "Normal", "LaneTest", "written in the routine lane")
+        .then(() => finished.push("event"));
+      await list("urgent");
+      await event;
+    });
+    await Promise.all([...routine, urgent]);
+    expect(finished.indexOf("urgent")).toBeLessThanOrEqual(1);
+    expect(finished.at(-1)).toBe("event");
+    const events = await admin.core.listNamespacedEvent({ namespace });
+    expect(events.items.filter((e) => e.reason === "LaneTest").map((e) => e.message)).toEqual([
+      "written in the routine lane",
+    ]);
   });
 });
