@@ -211,13 +211,16 @@ export const DEFAULT_FAILOVER_OPTIONS: FailoverOptions = {
  *
  * Steps (each recorded once its effects are observed, except SlotChosen which records the choice
  * before any effect):
- * - no run, head failing → record Detected (reason, epoch at detection, the old head);
+ * - no run, head failing → record Detected (reason, epoch at detection, the old head), together
+ *   with SlotChosen when a slot can be had at once: one status write before the first effect;
  * - Detected → choose a slot (chooseFailoverSlot, avoiding the old head's zone) and record SlotChosen
  *   with the slot, the victim and targetEpoch = epochAtDetection + 1;
  * - SlotChosen → compare-and-swap the lease to `service:<ns>/<name>`; if before that the lease changed
  *   holder, vanished or its node failed, choose again (nothing was taken yet); once held, revoke the
- *   victim and remove the placeholder, wait until both pods are gone, record Revoked;
- * - Revoked → create the head pod of the target epoch on the slot's node, record HeadStarted;
+ *   victim and remove the placeholder, wait until both pods are gone, then create the head pod of the
+ *   target epoch on the slot's node and record Revoked and HeadStarted together (a head pod found on
+ *   the slot at SlotChosen is this run's: it is given up with the slot when the lease is lost);
+ * - Revoked (recorded alone by earlier versions) → create the head pod, record HeadStarted;
  * - HeadStarted → wait until Ready, switch the Service to the target epoch, record RoutingSwitched
  *   together with status.epoch = targetEpoch and status.head; a head not Ready within
  *   headStartDeadlineMs of HeadStarted gives its slot up (below), its node avoided from then on;
@@ -239,7 +242,7 @@ export function nextFailoverAction(
   options: Partial<FailoverOptions> = {},
 ): FailoverAction {
   const opts = { ...DEFAULT_FAILOVER_OPTIONS, ...options };
-  if (!state || state.step === FailoverStep.Done) return detect(observed);
+  if (!state || state.step === FailoverStep.Done) return detect(observed, opts);
   const needsSlot = [
     FailoverStep.SlotChosen,
     FailoverStep.Revoked,
@@ -266,7 +269,7 @@ export function nextFailoverAction(
   }
 }
 
-function detect(observed: FailoverObserved): FailoverAction {
+function detect(observed: FailoverObserved, opts: FailoverOptions): FailoverAction {
   const { health } = observed;
   // Paused: the failed head is reported by the steady path, not replaced (a run in progress goes on).
   if (health.healthy || observed.paused) return { kind: "idle" };
@@ -277,7 +280,23 @@ function detect(observed: FailoverObserved): FailoverAction {
     message: health.message,
     ...(observed.head ? { head: observed.head } : {}),
   });
-  return { kind: "recordStep", step: FailoverStep.Detected, record };
+  return startFailover(record, observed, opts);
+}
+
+/**
+ * The first write of a run that begins with `detected` (beginFailover's record): SlotChosen with
+ * Detected before it in the timeline when a slot can be had now, so the run makes one status
+ * write before its first effect; Detected alone when it must wait for one.
+ */
+export function startFailover(
+  detected: FailoverRecord,
+  observed: FailoverObserved,
+  options: Partial<FailoverOptions> = {},
+): Extract<FailoverAction, { kind: "recordStep" }> {
+  const chosen = chooseSlot(detected, observed, { ...DEFAULT_FAILOVER_OPTIONS, ...options });
+  return chosen.kind === "recordStep" && chosen.step === FailoverStep.SlotChosen
+    ? chosen
+    : { kind: "recordStep", step: FailoverStep.Detected, record: detected };
 }
 
 /**
@@ -405,6 +424,9 @@ function takeSlot(state: FailoverRecord, observed: FailoverObserved, opts: Failo
   if (!observed.pool)
     return wait(FailoverWaitReason.NoPool, "the service's pool does not exist", opts.noSlotRetryMs);
   const lease = findSlot(observed, chosen.leaseName);
+  // The head pod is created before Revoked is recorded: one found here is this run's, on this slot.
+  const headCreated = observed.newHead.presence !== "absent";
+  if (!heldByService(lease, observed) && headCreated) return giveUpSlot(state, observed, "LeaseLost", opts);
 
   if (!heldByService(lease, observed)) {
     const expected: SlotHolder = state.victim ? { kind: "claim", ...state.victim } : { kind: "free" };
@@ -451,7 +473,8 @@ function takeSlot(state: FailoverRecord, observed: FailoverObserved, opts: Failo
       opts.pollMs,
     );
   }
-  return recordStep(state, FailoverStep.Revoked, observed.now);
+  // Vacated: start the head at once and record Revoked with HeadStarted, one status write.
+  return startHead(advance(state, FailoverStep.Revoked, observed.now), observed, opts);
 }
 
 /** Revoked and HeadStarted: the head of the target epoch runs, becomes Ready, takes the routing. */

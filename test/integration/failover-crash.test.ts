@@ -42,18 +42,17 @@ import {
 const client = testClient();
 const run = Date.now().toString(36);
 
-// Effects at each step of this scenario (a leased slot is revoked):
-// Detected: record SlotChosen | SlotChosen: swap the lease, tell the tenant, record Revoked |
-// Revoked: create the head, record HeadStarted | HeadStarted: switch the Service, record RoutingSwitched |
+// Effects at each step of this scenario (a leased slot is revoked). The first write records
+// Detected and SlotChosen together, so the first crash point is SlotChosen's:
+// SlotChosen: swap the lease, tell the tenant, create the head, record Revoked and HeadStarted |
+// HeadStarted: switch the Service, record RoutingSwitched |
 // RoutingSwitched: delete the old head, record OldHeadFenced | OldHeadFenced: record Replenished |
 // Replenished: finish | Done: right after the finish is written.
 const CRASH_POINTS = [
-  "Detected",
   "SlotChosen",
   "SlotChosen:2",
   "SlotChosen:3",
-  "Revoked",
-  "Revoked:2",
+  "SlotChosen:4",
   "HeadStarted",
   "HeadStarted:2",
   "RoutingSwitched",

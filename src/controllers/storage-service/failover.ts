@@ -8,6 +8,7 @@ import {
   DEFAULT_FAILOVER_OPTIONS,
   beginFailover,
   nextFailoverAction,
+  startFailover,
   type FailoverAction,
   type FailoverOptions,
   type FailoverRecord,
@@ -22,15 +23,7 @@ import { placeholderName, tenantPodName } from "../pods.ts";
 import { noticeRevocation } from "../revocation.ts";
 import { evictPod } from "../workload.ts";
 import { contingencyChoice, contingencyCondition } from "./contingency.ts";
-import {
-  createPod,
-  deletePod,
-  readRoutedEpoch,
-  readService,
-  swapSlot,
-  switchHeadService,
-  writeStatus,
-} from "./effects.ts";
+import { createPod, deletePod, currentService, swapSlot, switchHeadService, writeStatus } from "./effects.ts";
 import { HEAD_CONTAINER, headPod } from "./manifests.ts";
 import { serviceLabels } from "./metrics.ts";
 import { serviceIdentity, serviceRef } from "./names.ts";
@@ -125,7 +118,7 @@ export async function driveFailover(
     {
       maxActions: MAX_ACTIONS,
       decide: (service) => decide(ctx, service, known, nodes, opts),
-      readFresh: (service) => readService(ctx, service.metadata.namespace!, service.metadata.name!),
+      readFresh: (service) => currentService(ctx, service),
       apply: (service, step) => apply(ctx, service, step, known),
       crashPoint: ctx.crashPoint,
       done: requeued,
@@ -159,8 +152,6 @@ async function decide(
   const switchover = record ? undefined : pendingSwitchover(service);
   const rollout = record || switchover !== undefined ? undefined : pendingRollout(service, assessment, pool);
   const request = switchover ?? (rollout !== undefined ? `image ${rollout}` : undefined);
-  if (record && (record.step === "Revoked" || record.step === "HeadStarted") && !known.routedKnown)
-    await readRoutedEpoch(ctx, known, service);
   const observed = observeFailover(ctx, { service, record, health: assessment.health, pool, nodes, known });
   const stop = (outcome: FailoverOutcome) => ({ kind: "stop" as const, outcome });
   let action: FailoverAction;
@@ -216,10 +207,8 @@ async function decide(
         action = nextFailoverAction(record, observed, opts);
       } else {
         // A planned move: the same run as a failover, started by hand or by a new head image.
-        action = {
-          kind: "recordStep",
-          step: "Detected",
-          record: beginFailover({
+        action = startFailover(
+          beginFailover({
             now: observed.now,
             epoch: observed.epoch,
             reason: rollout !== undefined ? IMAGE_ROLLOUT_REASON : MANUAL_REASON,
@@ -229,7 +218,9 @@ async function decide(
                 : `switchover requested (${serviceAnnotations.switchover}=${switchover})`,
             ...(observed.head ? { head: observed.head } : {}),
           }),
-        };
+          observed,
+          opts,
+        );
       }
     }
   } else {
@@ -389,7 +380,9 @@ async function recordStep(
     failover: replacement(status.failover, toFailoverStatus(record, service.metadata.name!)),
     phase: "FailingOver",
   };
-  if (action.step === "Detected" && !status.failover) {
+  // The run's first write: Detected, or SlotChosen when the slot was chosen at detection.
+  const begins = !status.failover;
+  if (begins) {
     conditions.push({
       type: "HeadAvailable",
       status: "False",
@@ -424,12 +417,14 @@ async function recordStep(
 
   const ref = serviceRef(service);
   const metrics = ctx.failoverMetrics;
-  if (action.step === "Detected" && !status.failover) {
+  if (begins) {
     if (record.reason === IMAGE_ROLLOUT_REASON)
-      ctx.events.normal(service, "HeadImageRollout", describeStep(record));
+      ctx.events.normal(service, "HeadImageRollout", describeDetection(record));
     else if (record.reason === MANUAL_REASON)
-      ctx.events.normal(service, "SwitchoverStarted", describeStep(record));
-    else ctx.events.warning(service, "HeadFailed", describeStep(record));
+      ctx.events.normal(service, "SwitchoverStarted", describeDetection(record));
+    else ctx.events.warning(service, "HeadFailed", describeDetection(record));
+    if (action.step !== "Detected")
+      ctx.events.normal(service, `Failover${action.step}`, describeStep(record));
   } else if (action.step === "Detected" && record.timeline.at(-1)?.abandonedSlot !== undefined) {
     ctx.events.warning(service, "FailoverSlotAbandoned", describeStep(record));
     metrics?.failover(serviceLabels(service), record.reason, "SlotAbandoned");
@@ -496,13 +491,17 @@ async function finish(
   return { kind: "written", subject: write.service };
 }
 
+function describeDetection(record: FailoverRecord): string {
+  return `${record.reason}: ${record.message ?? "the head failed"}; failing over from epoch ${record.epochAtDetection}`;
+}
+
 function describeStep(record: FailoverRecord): string {
   switch (record.step) {
     case "Detected": {
       const last = record.timeline.at(-1);
       return last?.abandonedSlot !== undefined
         ? `gave up slot ${last.abandonedSlot} (${abandonReasonText(last.reason, record.targetEpoch)}); choosing again`
-        : `${record.reason}: ${record.message ?? "the head failed"}; failing over from epoch ${record.epochAtDetection}`;
+        : describeDetection(record);
     }
     case "SlotChosen":
       return (
@@ -513,7 +512,7 @@ function describeStep(record: FailoverRecord): string {
     case "Revoked":
       return `slot ${record.slot?.leaseName} is held by the service and vacated`;
     case "HeadStarted":
-      return `head pod of epoch ${record.targetEpoch} started on node ${record.slot?.node}`;
+      return `slot ${record.slot?.leaseName} vacated; head pod of epoch ${record.targetEpoch} started on node ${record.slot?.node}`;
     case "RoutingSwitched":
       return `head Service selects epoch ${record.targetEpoch}`;
     case "OldHeadFenced":

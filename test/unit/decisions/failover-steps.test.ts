@@ -125,13 +125,20 @@ describe("nextFailoverAction: each step", () => {
     };
     const action = nextFailoverAction(
       long,
-      withHeld({ victimClaim: "notified", slotPods: { placeholder: "absent", tenant: "absent" } }),
+      withHeld({
+        victimClaim: "notified",
+        slotPods: { placeholder: "absent", tenant: "absent" },
+        newHead: { presence: "present", phase: "Pending", ready: false },
+      }),
     );
     const timeline = (action as Extract<FailoverAction, { kind: "recordStep" }>).record.timeline;
     expect(timeline).toHaveLength(MAX_FAILOVER_TIMELINE);
     expect(timeline[0]).toEqual({ step: "Detected", at: 0 });
-    expect(timeline.at(-1)).toEqual({ step: "Revoked", at: NOW });
-    expect(timeline[1]).toEqual({ step: "SlotChosen", at: 2 });
+    expect(timeline.slice(-2)).toEqual([
+      { step: "Revoked", at: NOW },
+      { step: "HeadStarted", at: NOW },
+    ]);
+    expect(timeline[1]).toEqual({ step: "SlotChosen", at: 3 });
   });
 
   it("is idle while the head is healthy and no run is recorded", () => {
@@ -156,8 +163,31 @@ describe("nextFailoverAction: each step", () => {
     });
   });
 
-  it("records Detected with the epoch at detection and the old head", () => {
-    expect(nextFailoverAction(undefined, observed())).toEqual({
+  it("records Detected with the slot chosen in the same write, when one can be had", () => {
+    const action = nextFailoverAction(undefined, observed());
+    expect(action).toMatchObject({
+      kind: "recordStep",
+      step: "SlotChosen",
+      record: {
+        step: "SlotChosen",
+        startedAt: NOW,
+        reason: "NodeNotReady",
+        epochAtDetection: 4,
+        targetEpoch: 5,
+        slot: { leaseName: "slot-p-b-0", zone: "b", node: "b1" },
+        victim: { namespace: "t", name: "x" },
+      },
+    });
+    const record = (action as Extract<FailoverAction, { kind: "recordStep" }>).record;
+    expect(record.timeline).toEqual([
+      { step: "Detected", at: NOW },
+      { step: "SlotChosen", at: NOW },
+    ]);
+  });
+
+  it("records Detected alone, with the epoch at detection and the old head, when no slot can be had", () => {
+    const none = observed({ pool: { ...observed().pool!, slots: [slot("b", 0, "gone")] } });
+    expect(nextFailoverAction(undefined, none)).toEqual({
       kind: "recordStep",
       step: "Detected",
       record: {
@@ -280,9 +310,33 @@ describe("nextFailoverAction: each step", () => {
         withHeld({ victimClaim: "notified", slotPods: { placeholder: "absent", tenant: "absent" } }),
       ),
     ).toMatchObject({
-      kind: "recordStep",
-      step: "Revoked",
+      kind: "createHead",
+      podName: headPodName("db", 5),
+      node: "b1",
     });
+  });
+
+  it("records Revoked with HeadStarted, one write, once the head pod exists on the vacated slot", () => {
+    const vacated = {
+      victimClaim: "notified",
+      slotPods: { placeholder: "absent", tenant: "absent" },
+    } as const;
+    const action = nextFailoverAction(
+      chosen,
+      withHeld({ ...vacated, newHead: { presence: "present", phase: "Pending", ready: false } }),
+    );
+    expect(action).toMatchObject({ kind: "recordStep", step: "HeadStarted" });
+    const record = (action as Extract<FailoverAction, { kind: "recordStep" }>).record;
+    expect(record.timeline.map((t) => t.step)).toEqual(["Detected", "SlotChosen", "Revoked", "HeadStarted"]);
+    // A lease lost once the head pod exists: the pod is this run's, removed with the slot given up.
+    const lost = observed({ ...vacated, newHead: { presence: "present", phase: "Pending", ready: false } });
+    expect(nextFailoverAction(chosen, lost)).toEqual({
+      kind: "deleteNewHead",
+      podName: headPodName("db", 5),
+      force: true,
+    });
+    const gone = nextFailoverAction(chosen, { ...lost, newHead: { presence: "absent", ready: false } });
+    expect(gone).toMatchObject({ kind: "casLease", leaseName: "slot-p-b-0" });
   });
 
   it("removes the placeholder of a free slot before the head may start", () => {
