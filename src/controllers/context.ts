@@ -32,6 +32,11 @@ export interface WriteMemory {
    * service's failover) reads the swap instead of the version it replaced, so it counts that head.
    */
   slotSwaps: Map<string, { replaced: string; lease: k8s.V1Lease; at: number }>;
+  /**
+   * The resourceVersion the last status write of each storage service (by `namespace/name`)
+   * returned: a cached service at that version shows every write this operator made to it.
+   */
+  serviceStatusWrites: Map<string, string>;
 }
 
 export const newWriteMemory = (): WriteMemory => ({
@@ -39,6 +44,7 @@ export const newWriteMemory = (): WriteMemory => ({
   priorityClassEnsured: false,
   applied: new Map(),
   slotSwaps: new Map(),
+  serviceStatusWrites: new Map(),
 });
 
 export interface Cache<T> {

@@ -24,7 +24,10 @@ export interface StepMachine<Subject extends Versioned, Action, Outcome> {
   /** Actions applied in one reconcile before handing back to the queue (which looks again at once). */
   maxActions: number;
   decide(subject: Subject): Promise<StepDecision<Action, Outcome>>;
-  /** The object as the API server has it now; undefined when it is gone. */
+  /**
+   * The object current as far as this controller's own writes go (the API server's, or the
+   * cache's when it shows the controller's last write); undefined when it is gone.
+   */
   readFresh(subject: Subject): Promise<Subject | undefined>;
   apply(subject: Subject, action: Action): Promise<StepApplied<Subject>>;
   crashPoint(name: string): void;

@@ -27,7 +27,29 @@ export async function writeStatus(
   if (!write.ok) return write;
   const parsed = parseStorageService(write.object);
   if (!parsed.ok) throw new Error(`status write returned an object that does not parse: ${parsed.message}`);
+  const version = parsed.value.metadata.resourceVersion;
+  if (version !== undefined) ctx.writes.serviceStatusWrites.set(serviceKey(service), version);
   return { ok: true, service: parsed.value };
+}
+
+const serviceKey = (service: StorageService) => `${service.metadata.namespace}/${service.metadata.name}`;
+
+/**
+ * The service to act on, current as far as this operator's own writes go: the cached one when it
+ * is at the version this operator's last status write of it returned (nothing this operator wrote
+ * is missing, and every status write is still guarded by its resourceVersion), else read from the
+ * API server. Undefined when it is gone.
+ */
+export async function currentService(
+  ctx: ControllerContext,
+  cached: StorageService,
+): Promise<StorageService | undefined> {
+  const key = serviceKey(cached);
+  const written = ctx.writes.serviceStatusWrites.get(key);
+  if (written !== undefined && written === cached.metadata.resourceVersion) return cached;
+  const fresh = await readService(ctx, cached.metadata.namespace!, cached.metadata.name!);
+  if (!fresh) ctx.writes.serviceStatusWrites.delete(key);
+  return fresh;
 }
 
 /** The StorageService as the API server has it now, or undefined when it is gone. */

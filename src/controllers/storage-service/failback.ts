@@ -9,7 +9,7 @@ import {
   createPod,
   deletePod,
   readRoutedEpoch,
-  readService,
+  currentService,
   swapSlot,
   switchHeadService,
   writeStatus,
@@ -162,7 +162,7 @@ export async function driveFailback(
           return { kind: "stop", outcome: { kind: "done", requeueAfterMs: action.requeueAfterMs } };
         return { kind: "act", action, ...(record ? { crashPoint: `Failback${record.step}` } : {}) };
       },
-      readFresh: (service) => readService(ctx, service.metadata.namespace!, service.metadata.name!),
+      readFresh: (service) => currentService(ctx, service),
       apply: (service, action) => apply(ctx, service, action, known),
       crashPoint: ctx.crashPoint,
       done: (requeueAfterMs) =>
