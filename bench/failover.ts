@@ -9,10 +9,12 @@
 // measures that); --kubelet kwok leaves them to KWOK's fixed delay for unclaimed heads instead.
 // --compare-lanes runs each scenario twice, the operator's priority lanes off (--no-priority-lanes:
 // failover requests and keys queue with routine ones) and then on, and prints them side by side.
+// --baseline <checkout> runs each scenario with that checkout's operator first, then with this one's.
 //
 //   npx node bench/failover.ts [--failovers 50] [--kube-api-qps 20 --kube-api-burst 30] [--compare-lanes]
-//     [--label failover] [--kubelet instant|kwok]
+//     [--baseline <checkout>] [--label failover] [--kubelet instant|kwok]
 // (with the test cluster up: npm run cluster:up). Results go to bench/results/<label>.json.
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { installCrds } from "../test/support/crds.ts";
@@ -46,11 +48,15 @@ const { values } = parseArgs({
     "kube-api-burst": { type: "string" },
     label: { type: "string", default: "failover" },
     "compare-lanes": { type: "boolean", default: false },
+    baseline: { type: "string" },
     kubelet: { type: "string", default: "instant" },
   },
 });
 if (values.kubelet !== "instant" && values.kubelet !== "kwok")
   throw new Error("--kubelet is instant or kwok");
+if (values.baseline !== undefined && values["compare-lanes"])
+  throw new Error("--baseline and --compare-lanes each make their own pairs: use one");
+const baseline = values.baseline === undefined ? undefined : resolve(values.baseline);
 const failovers = Number(values.failovers);
 const limits: Record<string, string> = {
   ...(values["kube-api-qps"] ? { UNDERSTUDY_KUBE_API_QPS: values["kube-api-qps"] } : {}),
@@ -76,7 +82,7 @@ function quantile(values: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
-async function scenario(name: string, leased: boolean, lanes = true): Promise<Sample[]> {
+async function scenario(name: string, leased: boolean, lanes = true, checkout?: string): Promise<Sample[]> {
   const scope = `bench-${run}-${name}`;
   const pool = `bench-${run}-${name}`;
   const opNs = await freshNamespace(client, "bench-op");
@@ -85,6 +91,7 @@ async function scenario(name: string, leased: boolean, lanes = true): Promise<Sa
     namespace: opNs,
     poolSelector: testPoolSelector(scope),
     env: { UNDERSTUDY_LOG_LEVEL: "info", UNDERSTUDY_PRIORITY_LANES: String(lanes), ...limits },
+    ...(checkout ? { checkout } : {}),
   });
   const kubelet = values.kubelet === "instant" ? new InstantKubelet(testKubeConfig(), client, ns) : undefined;
   await kubelet?.start();
@@ -182,6 +189,9 @@ for (const [name, leased] of [
   if (values["compare-lanes"]) {
     runs.push({ name: `${name}, lanes off`, samples: await scenario(`${name}-off`, leased, false) });
     runs.push({ name: `${name}, lanes on`, samples: await scenario(`${name}-on`, leased, true) });
+  } else if (baseline) {
+    runs.push({ name: `${name}, baseline`, samples: await scenario(`${name}-base`, leased, true, baseline) });
+    runs.push({ name: `${name}, this checkout`, samples: await scenario(name, leased) });
   } else runs.push({ name, samples: await scenario(name, leased) });
 }
 

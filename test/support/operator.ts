@@ -36,6 +36,8 @@ export interface OperatorOptions {
   poolSelector?: string;
   /** Run the built JavaScript, as the image does (dist/ must be fresh), instead of the sources. */
   built?: boolean;
+  /** Run another checkout's sources (`<checkout>/src/operator/main.ts`), for side-by-side benchmarks. */
+  checkout?: string;
 }
 
 export interface OperatorProcess {
@@ -56,7 +58,9 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorP
   mkdirSync(operatorLogDir, { recursive: true });
   const logFile = join(operatorLogDir, `${options.namespace}-${identity}.log`);
   const log = createWriteStream(logFile, { flags: "a" });
-  const entry = options.built ? entryScript("operator/main.ts") : join(root, "src/operator/main.ts");
+  const entry = options.built
+    ? entryScript("operator/main.ts")
+    : join(options.checkout ?? root, "src/operator/main.ts");
   if (options.built && !entry.endsWith(".js"))
     throw new Error("dist/ is older than src/: run `npm run build` first");
   const child = spawn(nodeBinary, [entry], {
