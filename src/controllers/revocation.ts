@@ -20,8 +20,12 @@ export interface Revocation {
   phase: "Revoking" | "Expired";
 }
 
-/** Status, Event, pod annotation, then pod deletion with the grace period: in that order, so the tenant sees why before its pod goes. */
-export async function noticeRevocation(ctx: ControllerContext, r: Revocation): Promise<void> {
+/**
+ * Status and Event, with the pod annotation at the same time, then pod deletion with the grace
+ * period: the tenant sees why before its pod goes. Resolves to the pod as its deletion left it
+ * (null: gone), or undefined when this notice deleted nothing.
+ */
+export async function noticeRevocation(ctx: ControllerContext, r: Revocation): Promise<StoppedPod> {
   const now = ctx.now();
   const claim = ctx.cache.claims.get(r.claim.name, r.claim.namespace);
   const ref = { ...r.claim, uid: claim?.metadata?.uid };
@@ -55,9 +59,9 @@ export async function noticeRevocation(ctx: ControllerContext, r: Revocation): P
       r.reason,
       `${r.message}; the pod on the slot is evicted within ${r.graceSeconds}s`,
     );
-    return;
+    return undefined;
   }
-  if (claim && !already) {
+  const tell = async () => {
     try {
       await ctx.client.patchCustomStatus(claimResource, r.claim.name, r.claim.namespace, {
         phase: r.phase,
@@ -70,10 +74,15 @@ export async function noticeRevocation(ctx: ControllerContext, r: Revocation): P
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
-    ctx.events.warning(claim, r.reason, `${r.message}; ${outcome}`);
-  }
-  await stopTenantPod(ctx, ref, r.reason, r.graceSeconds);
+    ctx.events.warning(claim!, r.reason, `${r.message}; ${outcome}`);
+  };
+  const told = claim && !already ? tell() : Promise.resolve();
+  const [, stopped] = await Promise.all([told, stopTenantPod(ctx, ref, r.reason, r.graceSeconds, told)]);
+  return stopped;
 }
+
+/** A tenant pod as a deletion left it (null: gone), or undefined when nothing was deleted. */
+export type StoppedPod = k8s.V1Pod | null | undefined;
 
 /** When a tenant pod is gone at the latest if it is stopped now with `graceSeconds`: a deletion under way may end sooner. */
 function stopDeadline(pod: k8s.V1Pod | undefined, now: number, graceSeconds: number): number {
@@ -84,37 +93,46 @@ function stopDeadline(pod: k8s.V1Pod | undefined, now: number, graceSeconds: num
 
 /**
  * Stops a claim's tenant pod within `graceSeconds`: annotated with why and until when, then
- * deleted. A deletion already under way is shortened when it would end later (a tenant pod never
- * outstays the notice it was given); a pod the claim does not own is left alone.
+ * deleted once `told` (the claim told, written meanwhile) is done. A deletion already under way is
+ * shortened when it would end later (a tenant pod never outstays the notice it was given); a pod
+ * the claim does not own is left alone. Resolves as noticeRevocation does.
  */
 export async function stopTenantPod(
   ctx: ControllerContext,
   claim: { namespace: string; name: string; uid?: string },
   reason: string,
   graceSeconds: number,
-): Promise<void> {
+  told: Promise<void> = Promise.resolve(),
+): Promise<StoppedPod> {
   const pod = ownedTenantPod(ctx, claim);
-  if (!pod) return;
+  if (!pod) return undefined;
   const now = ctx.now();
   const deadline = stopDeadline(pod, now, graceSeconds);
-  if (pod.metadata?.deletionTimestamp && deadline < now + graceSeconds * 1000) return;
+  if (pod.metadata?.deletionTimestamp && deadline < now + graceSeconds * 1000) return undefined;
   const { name, namespace } = pod.metadata as { name: string; namespace: string };
-  try {
-    if (!pod.metadata?.annotations?.[annotations.revocationReason]) {
-      await ctx.client.mergePatch(
-        { apiVersion: "v1", kind: "Pod", metadata: { name, namespace } },
-        {
-          metadata: {
-            annotations: {
-              [annotations.revocationReason]: reason,
-              [annotations.revocationDeadline]: new Date(deadline).toISOString(),
-            },
+  const annotate = async () => {
+    if (pod.metadata?.annotations?.[annotations.revocationReason]) return;
+    await ctx.client.mergePatch(
+      { apiVersion: "v1", kind: "Pod", metadata: { name, namespace } },
+      {
+        metadata: {
+          annotations: {
+            [annotations.revocationReason]: reason,
+            [annotations.revocationDeadline]: new Date(deadline).toISOString(),
           },
         },
-      );
-    }
-    await ctx.client.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: graceSeconds });
+      },
+    );
+  };
+  try {
+    await Promise.all([told, annotate()]);
+    return (await ctx.client.core.deleteNamespacedPod({
+      name,
+      namespace,
+      gracePeriodSeconds: graceSeconds,
+    })) as k8s.V1Pod;
   } catch (err) {
     if (!isNotFound(err)) throw err;
+    return null;
   }
 }

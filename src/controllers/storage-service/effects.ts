@@ -90,19 +90,30 @@ export async function deletePod(
   name: string,
   graceSeconds?: number,
 ): Promise<void> {
-  const key = `${namespace}/${name}`;
+  let deleted: k8s.V1Pod | null;
   try {
-    const result = await ctx.client.core.deleteNamespacedPod({
+    deleted = (await ctx.client.core.deleteNamespacedPod({
       name,
       namespace,
       ...(graceSeconds !== undefined ? { gracePeriodSeconds: graceSeconds } : {}),
-    });
-    const pod = result as k8s.V1Pod;
-    known.pods.set(key, graceSeconds === 0 || !pod?.metadata?.deletionTimestamp ? null : pod);
+    })) as k8s.V1Pod;
   } catch (err) {
     if (!isNotFound(err)) throw err;
-    known.pods.set(key, null);
+    deleted = null;
   }
+  rememberDeletion(known, namespace, name, deleted, graceSeconds);
+}
+
+/** Notes a pod deletion's outcome in `known`: gone, or terminating as the API server answered. */
+export function rememberDeletion(
+  known: Known,
+  namespace: string,
+  name: string,
+  deleted: k8s.V1Pod | null,
+  graceSeconds?: number,
+): void {
+  const gone = deleted === null || graceSeconds === 0 || !deleted.metadata?.deletionTimestamp;
+  known.pods.set(`${namespace}/${name}`, gone ? null : deleted);
 }
 
 /** The epoch the head Service routes to, read from the API server (once per reconcile). */

@@ -23,7 +23,15 @@ import { placeholderName, tenantPodName } from "../pods.ts";
 import { noticeRevocation } from "../revocation.ts";
 import { evictPod } from "../workload.ts";
 import { contingencyChoice, contingencyCondition } from "./contingency.ts";
-import { createPod, deletePod, currentService, swapSlot, switchHeadService, writeStatus } from "./effects.ts";
+import {
+  createPod,
+  currentService,
+  deletePod,
+  rememberDeletion,
+  swapSlot,
+  switchHeadService,
+  writeStatus,
+} from "./effects.ts";
 import { HEAD_CONTAINER, headPod } from "./manifests.ts";
 import { serviceLabels } from "./metrics.ts";
 import { serviceIdentity, serviceRef } from "./names.ts";
@@ -308,7 +316,7 @@ async function apply(
     }
     case "revokeClaim": {
       const reason = record?.reason ?? "Failover";
-      await noticeRevocation(ctx, {
+      const stopped = await noticeRevocation(ctx, {
         claim: action.claim,
         reason: "Failover",
         message: `storage service ${ref.namespace}/${ref.name} took slot ${action.leaseName} for its head (${reason})`,
@@ -322,10 +330,13 @@ async function apply(
       const tenant = victimPod(known, action.claim, action.leaseName);
       const grace = tenantOverdue(tenant, ctx.now()) ? 0 : action.graceSeconds;
       const podName = tenant?.metadata?.name ?? tenantPodName(action.claim.name);
-      if (tenant && podName !== tenantPodName(action.claim.name))
-        await evictPod(ctx, tenant, "Failover", grace);
-      // The deletion (again, for an evicted pod) is what this run remembers the pod by.
-      await deletePod(ctx, known, action.claim.namespace, podName, grace);
+      const evicted = tenant !== undefined && podName !== tenantPodName(action.claim.name);
+      if (evicted) await evictPod(ctx, tenant, "Failover", grace);
+      // The deletion is what this run remembers the pod by: the notice's own when it deleted the
+      // claim's pod with this grace, else one more (for an evicted pod, or to shorten the grace).
+      if (!evicted && stopped !== undefined && grace === action.graceSeconds)
+        rememberDeletion(known, action.claim.namespace, podName, stopped, grace);
+      else await deletePod(ctx, known, action.claim.namespace, podName, grace);
       known.notified.add(`${action.claim.namespace}/${action.claim.name}`);
       return { kind: "continue" };
     }
