@@ -40,6 +40,11 @@ export class Manager {
   readonly settings: Settings;
   readonly kubeConfig: RateLimitedKubeConfig;
   readonly client: KubeClient;
+  /**
+   * The leader elector's own client, with a bucket of its own (as controller-runtime builds the
+   * leader-election client apart): a renewal never waits behind the controllers' requests.
+   */
+  private readonly electionClient: KubeClient;
   readonly log: Logger;
   readonly metrics: OperatorMetrics;
   readonly events: EventRecorder;
@@ -58,13 +63,18 @@ export class Manager {
     this.log = options.log ?? createLogger({ level: settings.logLevel });
     this.metrics = options.metrics ?? new OperatorMetrics();
     this.exit = options.exit ?? ((code) => process.exit(code));
+    const kubeConfig = options.kubeConfig ?? loadKubeConfig(settings.kubeconfig);
     this.kubeConfig = rateLimitedKubeConfig(
-      options.kubeConfig ?? loadKubeConfig(settings.kubeconfig),
+      kubeConfig,
       settings.client.qps,
       settings.client.burst,
       settings.client.priorityLanes,
     );
     this.client = new KubeClient(this.kubeConfig, "understudy-operator");
+    this.electionClient = new KubeClient(
+      rateLimitedKubeConfig(kubeConfig, settings.client.qps, settings.client.burst, false),
+      "understudy-operator",
+    );
     this.events = new EventRecorder({
       client: this.client,
       instance: settings.leaderElection.identity,
@@ -194,7 +204,7 @@ export class Manager {
       return;
     }
     this.elector = new LeaderElector({
-      client: this.client,
+      client: this.electionClient,
       namespace: le.namespace,
       name: le.leaseName,
       identity: le.identity,

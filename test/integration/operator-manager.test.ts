@@ -32,9 +32,10 @@ interface TestManager {
   exits: number[];
 }
 
-function testManager(identity: string, lease: string): TestManager {
+function testManager(identity: string, lease: string, extraArgs: string[] = []): TestManager {
   const settings = parseSettings(
     [
+      ...extraArgs,
       "--namespace",
       namespace,
       "--leader-election-id",
@@ -151,6 +152,27 @@ describe("Manager", () => {
     });
     await eventually("the manager to exit", () => m.exits.length > 0, 20_000);
     expect(m.exits).toEqual([1]);
+  });
+
+  it("keeps renewing its lease while the controllers' requests queue for the rate limit", async () => {
+    const lease = "busy";
+    // 2 requests a second: ten queued requests take about 4 s, beyond the 1.5 s renew deadline.
+    const m = testManager("busy", lease, ["--kube-api-qps", "2", "--kube-api-burst", "2"]);
+    await m.manager.start();
+    await eventually("leading", () => m.manager.isLeader());
+    const renewTime = async () =>
+      new Date(
+        (await client.coordination.readNamespacedLease({ name: lease, namespace })).spec!.renewTime!,
+      ).getTime();
+    const before = await renewTime();
+    const queued = Array.from({ length: 10 }, () =>
+      m.manager.client.core.listNamespacedConfigMap({ namespace }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(m.manager.isLeader()).toBe(true);
+    expect(m.exits).toEqual([]);
+    expect(await renewTime()).toBeGreaterThan(before + 2000);
+    await Promise.all(queued);
   });
 
   it("reports its checks in /readyz and closes the server on shutdown", async () => {
