@@ -32,7 +32,13 @@ export async function writeStatus(
   return { ok: true, service: parsed.value };
 }
 
-const serviceKey = (service: StorageService) => `${service.metadata.namespace}/${service.metadata.name}`;
+const serviceKey = (service: { metadata: { namespace?: string; name?: string } }) =>
+  `${service.metadata.namespace}/${service.metadata.name}`;
+
+/** Forgets the last status write of a service that is gone. */
+export function forgetStatusWrites(ctx: ControllerContext, namespace: string, name: string): void {
+  ctx.writes.serviceStatusWrites.delete(serviceKey({ metadata: { namespace, name } }));
+}
 
 /**
  * The service to act on, current as far as this operator's own writes go: the cached one when it

@@ -18,7 +18,7 @@ import { headPodName, parseHolderIdentity } from "../../decisions/names.ts";
 import type { ReconcileResult } from "../context.ts";
 import { labels, roles } from "../labels.ts";
 import { contingencyChoice, contingencyCondition } from "./contingency.ts";
-import { createPod, readService, swapSlot, writeStatus } from "./effects.ts";
+import { createPod, forgetStatusWrites, readService, swapSlot, writeStatus } from "./effects.ts";
 import { driveFailback } from "./failback.ts";
 import { driveFailover, type SwitchoverWait } from "./failover.ts";
 import { headPod } from "./manifests.ts";
@@ -385,6 +385,7 @@ async function releaseSlots(
   const held = slotLeasesHeldBy(ctx, identity);
   if (held.length === 0) {
     forgetApplied(ctx, uid);
+    forgetStatusWrites(ctx, namespace, name);
     await ctx.failoverMetrics?.forget(namespace, name);
     return {};
   }
