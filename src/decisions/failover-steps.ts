@@ -218,8 +218,9 @@ export const DEFAULT_FAILOVER_OPTIONS: FailoverOptions = {
  * - SlotChosen → compare-and-swap the lease to `service:<ns>/<name>`; if before that the lease changed
  *   holder, vanished or its node failed, choose again (nothing was taken yet); once held, revoke the
  *   victim and remove the placeholder, wait until both pods are gone, then create the head pod of the
- *   target epoch on the slot's node and record Revoked and HeadStarted together (a head pod found on
- *   the slot at SlotChosen is this run's: it is given up with the slot when the lease is lost);
+ *   target epoch on the slot's node and record Revoked and HeadStarted together (a head pod found
+ *   at SlotChosen is this run's: when the lease is lost it is removed at once, then the slot is
+ *   taken again or another chosen, as before the swap);
  * - Revoked (recorded alone by earlier versions) → create the head pod, record HeadStarted;
  * - HeadStarted → wait until Ready, switch the Service to the target epoch, record RoutingSwitched
  *   together with status.epoch = targetEpoch and status.head; a head not Ready within
@@ -424,9 +425,15 @@ function takeSlot(state: FailoverRecord, observed: FailoverObserved, opts: Failo
   if (!observed.pool)
     return wait(FailoverWaitReason.NoPool, "the service's pool does not exist", opts.noSlotRetryMs);
   const lease = findSlot(observed, chosen.leaseName);
-  // The head pod is created before Revoked is recorded: one found here is this run's, on this slot.
-  const headCreated = observed.newHead.presence !== "absent";
-  if (!heldByService(lease, observed) && headCreated) return giveUpSlot(state, observed, "LeaseLost", opts);
+  // The head pod is created before Revoked is recorded: one found here with the Lease no longer
+  // held is this run's, on a slot it lost. It goes at once; then the run takes the slot again or
+  // chooses again, as when the slot changed before it was taken.
+  if (!heldByService(lease, observed) && observed.newHead.presence !== "absent")
+    return {
+      kind: "deleteNewHead",
+      podName: headPodName(observed.service.name, state.targetEpoch!),
+      force: true,
+    };
 
   if (!heldByService(lease, observed)) {
     const expected: SlotHolder = state.victim ? { kind: "claim", ...state.victim } : { kind: "free" };

@@ -23,7 +23,15 @@ export async function writeStatus(
   service: StorageService,
   patch: Record<string, unknown>,
 ): Promise<ServiceStatusWrite> {
-  const write = await patchStatus(ctx, storageServiceResource, service, patch, { lock: true });
+  let write: StatusWrite;
+  try {
+    write = await patchStatus(ctx, storageServiceResource, service, patch, { lock: true });
+  } catch (err) {
+    // The write may have been made (a timeout, a reset): the cache at the last known write is
+    // no longer known to be current.
+    ctx.writes.serviceStatusWrites.delete(serviceKey(service));
+    throw err;
+  }
   if (!write.ok) return write;
   const parsed = parseStorageService(write.object);
   if (!parsed.ok) throw new Error(`status write returned an object that does not parse: ${parsed.message}`);

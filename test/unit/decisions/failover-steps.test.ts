@@ -328,7 +328,8 @@ describe("nextFailoverAction: each step", () => {
     expect(action).toMatchObject({ kind: "recordStep", step: "HeadStarted" });
     const record = (action as Extract<FailoverAction, { kind: "recordStep" }>).record;
     expect(record.timeline.map((t) => t.step)).toEqual(["Detected", "SlotChosen", "Revoked", "HeadStarted"]);
-    // A lease lost once the head pod exists: the pod is this run's, removed with the slot given up.
+    // A lease lost once the head pod exists: the pod is this run's and goes at once; then the run
+    // takes the slot again (here it is back with the victim, unchanged) or chooses again.
     const lost = observed({ ...vacated, newHead: { presence: "present", phase: "Pending", ready: false } });
     expect(nextFailoverAction(chosen, lost)).toEqual({
       kind: "deleteNewHead",
