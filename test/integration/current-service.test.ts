@@ -4,7 +4,7 @@ import { newWriteMemory, type ControllerContext } from "../../src/controllers/co
 import { currentService, writeStatus } from "../../src/controllers/storage-service/effects.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import { RateLimitedKubeConfig } from "../../src/operator/client-rate-limit.ts";
-import { TokenBucket, type Lane } from "../../src/operator/rate-limiter.ts";
+import { CountingBucket } from "../support/counting-bucket.ts";
 import { installCrds } from "../support/crds.ts";
 import { createService, getService } from "../support/failover.ts";
 import { deleteNamespace, freshNamespace, testClient, testKubeConfig } from "../support/kube.ts";
@@ -24,14 +24,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await deleteNamespace(admin, namespace);
 });
-
-class CountingBucket extends TokenBucket {
-  taken = 0;
-  override take(lane?: Lane): Promise<void> {
-    this.taken++;
-    return super.take(lane);
-  }
-}
 
 async function stored(): Promise<StorageService> {
   const parsed = parseStorageService(await getService(admin, namespace, "kv"));

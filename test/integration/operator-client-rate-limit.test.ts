@@ -3,7 +3,8 @@ import { KubeClient, mergePatchOptions } from "../../src/kube/client.ts";
 import { Informer } from "../../src/kube/informer.ts";
 import { RateLimitedKubeConfig } from "../../src/operator/client-rate-limit.ts";
 import { EventRecorder } from "../../src/operator/events.ts";
-import { TokenBucket, type Lane } from "../../src/operator/rate-limiter.ts";
+import { TokenBucket } from "../../src/operator/rate-limiter.ts";
+import { CountingBucket } from "../support/counting-bucket.ts";
 import { deleteNamespace, freshNamespace, testClient, testKubeConfig } from "../support/kube.ts";
 
 // The client-side QPS limit covers every way the operator calls the API: the generated clients
@@ -19,15 +20,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await deleteNamespace(admin, namespace);
 });
-
-/** A bucket that counts the tokens taken. */
-class CountingBucket extends TokenBucket {
-  taken = 0;
-  override take(lane?: Lane): Promise<void> {
-    this.taken++;
-    return super.take(lane);
-  }
-}
 
 describe("RateLimitedKubeConfig", () => {
   it("takes a token for every request, whichever client sends it", async () => {
