@@ -29,6 +29,24 @@ describe("ExponentialBackoff", () => {
   });
 });
 
+/** Runs `work` on vitest's fake clock (Date.now included), then back on the real one. */
+async function withFakeTimers(work: () => Promise<void>): Promise<void> {
+  vi.useFakeTimers();
+  try {
+    await work();
+  } finally {
+    vi.useRealTimers();
+  }
+}
+
+/** Takes from `bucket` and records `<name>@<time>` as each request passes. */
+function passes(bucket: TokenBucket) {
+  const passed: string[] = [];
+  const take = (name: string, lane: "urgent" | "routine") =>
+    bucket.take(lane).then(() => passed.push(`${name}@${Date.now()}`));
+  return { passed, take, start: Date.now() };
+}
+
 describe("TokenBucket", () => {
   it("lets a burst through, then one token per 1/qps, queueing callers in order", () => {
     let now = 0;
@@ -91,13 +109,8 @@ describe("TokenBucket", () => {
   });
 
   it("keeps the urgent reserve from routine requests, so urgent ones pass at once", async () => {
-    vi.useFakeTimers();
-    try {
-      const bucket = new TokenBucket(10, 6, () => Date.now(), 3);
-      const passed: string[] = [];
-      const take = (name: string, lane: "urgent" | "routine") =>
-        bucket.take(lane).then(() => passed.push(`${name}@${Date.now()}`));
-      const start = Date.now();
+    await withFakeTimers(async () => {
+      const { passed, take, start } = passes(new TokenBucket(10, 6, () => Date.now(), 3));
       const routine = ["r1", "r2", "r3", "r4"].map((n) => take(n, "routine"));
       await vi.advanceTimersByTimeAsync(0);
       // Three routine requests used what is above the reserve; the fourth waits for a refill.
@@ -111,19 +124,12 @@ describe("TokenBucket", () => {
       await vi.advanceTimersByTimeAsync(1);
       expect(passed.at(-1)).toBe(`r4@${start + 400}`);
       await Promise.all([...routine, ...urgent]);
-    } finally {
-      vi.useRealTimers();
-    }
+    });
   });
 
   it("wakes an urgent waiter at its own token, not at the later one a routine waiter needs", async () => {
-    vi.useFakeTimers();
-    try {
-      const bucket = new TokenBucket(10, 4, () => Date.now(), 2);
-      const passed: string[] = [];
-      const take = (name: string, lane: "urgent" | "routine") =>
-        bucket.take(lane).then(() => passed.push(`${name}@${Date.now()}`));
-      const start = Date.now();
+    await withFakeTimers(async () => {
+      const { passed, take, start } = passes(new TokenBucket(10, 4, () => Date.now(), 2));
       await Promise.all(["u1", "u2", "u3", "u4"].map((n) => take(n, "urgent")));
       // Empty bucket: the routine request needs three tokens (300 ms), the urgent one arriving
       // after it needs one (100 ms).
@@ -134,9 +140,7 @@ describe("TokenBucket", () => {
       await vi.advanceTimersByTimeAsync(300);
       expect(passed.slice(5)).toEqual([`r1@${start + 400}`]);
       await Promise.all([routine, urgent]);
-    } finally {
-      vi.useRealTimers();
-    }
+    });
   });
 
   it("rejects nonsense", () => {
