@@ -2,13 +2,14 @@
 // `known`, so the same reconcile decides its next action on what it just did.
 import type * as k8s from "@kubernetes/client-node";
 import { parseStorageService, type StorageService, storageServiceResource } from "../../api/index.ts";
+import { refKey } from "../../decisions/names.ts";
 import type { SlotHolder } from "../../decisions/types.ts";
 import { isConflict, isNotFound } from "../../kube/errors.ts";
 import type { ControllerContext } from "../context.ts";
 import { swapHolder } from "../slot-ledger.ts";
 import { patchStatus, type StatusWrite } from "../status-writer.ts";
 import { headService, headSelector, routedEpochOf } from "./manifests.ts";
-import { headServiceName } from "./names.ts";
+import { headServiceName, serviceRef } from "./names.ts";
 import type { Known } from "./observe.ts";
 
 /** A status write of a service: the service as written, parsed, or why not. */
@@ -29,23 +30,20 @@ export async function writeStatus(
   } catch (err) {
     // The write may have been made (a timeout, a reset): the cache at the last known write is
     // no longer known to be current.
-    ctx.writes.serviceStatusWrites.delete(serviceKey(service));
+    ctx.writes.serviceStatusWrites.delete(refKey(serviceRef(service)));
     throw err;
   }
   if (!write.ok) return write;
   const parsed = parseStorageService(write.object);
   if (!parsed.ok) throw new Error(`status write returned an object that does not parse: ${parsed.message}`);
   const version = parsed.value.metadata.resourceVersion;
-  if (version !== undefined) ctx.writes.serviceStatusWrites.set(serviceKey(service), version);
+  if (version !== undefined) ctx.writes.serviceStatusWrites.set(refKey(serviceRef(service)), version);
   return { ok: true, service: parsed.value };
 }
 
-const serviceKey = (service: { metadata: { namespace?: string; name?: string } }) =>
-  `${service.metadata.namespace}/${service.metadata.name}`;
-
 /** Forgets the last status write of a service that is gone. */
 export function forgetStatusWrites(ctx: ControllerContext, namespace: string, name: string): void {
-  ctx.writes.serviceStatusWrites.delete(serviceKey({ metadata: { namespace, name } }));
+  ctx.writes.serviceStatusWrites.delete(refKey({ namespace, name }));
 }
 
 /**
@@ -58,7 +56,7 @@ export async function currentService(
   ctx: ControllerContext,
   cached: StorageService,
 ): Promise<StorageService | undefined> {
-  const key = serviceKey(cached);
+  const key = refKey(serviceRef(cached));
   const written = ctx.writes.serviceStatusWrites.get(key);
   if (written !== undefined && written === cached.metadata.resourceVersion) return cached;
   const fresh = await readService(ctx, cached.metadata.namespace!, cached.metadata.name!);
