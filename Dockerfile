@@ -9,7 +9,8 @@
 # engine or a registry: it makes this base locally and passes it in with --build-arg BASE_IMAGE.
 ARG BASE_IMAGE=node:24-slim
 
-# Build: install everything, compile src/ to dist/ (tsc -p tsconfig.build.json).
+# Build: install everything, compile src/ to dist/ (tsc -p tsconfig.build.json), then bundle the
+# data plane into dist/dataplane/ (scripts/bundle-dataplane.ts), which its entry loads.
 FROM ${BASE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -19,6 +20,7 @@ ARG NODE_EXTRA_CA_CERTS
 # No install scripts: the only one is the node devDependency's download of Node.js, which the base has.
 RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=npm-ca npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/bundle-dataplane.ts ./scripts/
 COPY src ./src
 RUN npm run build
 
@@ -38,7 +40,8 @@ ENV NODE_COMPILE_CACHE=/app/.node-compile-cache
 RUN install -d -o 65532 -g 65532 "$NODE_COMPILE_CACHE"
 USER 65532:65532
 RUN node dist/src/dataplane/main.js --help >/dev/null && \
-  node --input-type=module -e 'for (const m of ["head", "server"]) await import(`/app/dist/src/dataplane/${m}.js`)'
+  node --input-type=module -e 'import { readdirSync } from "node:fs"; \
+    for (const f of readdirSync("/app/dist/dataplane")) await import(`/app/dist/dataplane/${f}`)'
 USER 0:0
 RUN chown -R 0:0 "$NODE_COMPILE_CACHE" && chmod -R a=rX "$NODE_COMPILE_CACHE"
 # Files stay root-owned and read-only to the process: the root filesystem can be mounted

@@ -4,7 +4,8 @@
 // code side by side, interleaved (each sample of every way, in an order that rotates, before the
 // next), so the machine's changing load falls on all of them alike:
 //   - the TypeScript sources (`node src/dataplane/main.ts head`), compile cache off;
-//   - the built JavaScript (`node dist/src/dataplane/main.js head`, what the image runs), cache off;
+//   - the built JavaScript (`node dist/src/dataplane/main.js head`, what the image runs: it loads
+//     the bundle in dist/dataplane/), cache off;
 //   - the built JavaScript with Node's module compile cache, warmed by one start (as in the image);
 //   - the sources with the compile cache;
 //   - as the floor under them all, Node starting and exiting with nothing to run;
@@ -81,8 +82,14 @@ try {
   const ways: Way[] = [
     { name: "Node alone (spawn to exit)", entry: undefined, env: off, listening: [], ready: [] },
     { name: "TypeScript sources", entry: DATAPLANE_SOURCE_ENTRY, env: off, listening: [], ready: [] },
-    { name: "built JavaScript", entry: BUILT_ENTRY, env: off, listening: [], ready: [] },
-    { name: "built JavaScript + compile cache", entry: BUILT_ENTRY, env: on, listening: [], ready: [] },
+    { name: "built JavaScript (bundled)", entry: BUILT_ENTRY, env: off, listening: [], ready: [] },
+    {
+      name: "built JavaScript (bundled) + compile cache",
+      entry: BUILT_ENTRY,
+      env: on,
+      listening: [],
+      ready: [],
+    },
     {
       name: "TypeScript sources + compile cache",
       entry: DATAPLANE_SOURCE_ENTRY,

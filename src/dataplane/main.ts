@@ -4,7 +4,16 @@
 // ready sooner after a failover. The cache is NODE_COMPILE_CACHE when set (the image sets it to
 // one made when the image was built) or <tmpdir>/node-compile-cache; one that cannot be written is
 // still read, and one that cannot be used at all is skipped (NODE_DISABLE_COMPILE_CACHE=1 turns it off).
+//
+// Built (dist/src/dataplane/main.js), it then loads the program from the bundle that `npm run
+// build` makes next to it (scripts/bundle-dataplane.ts): a few files instead of about 300. Run from
+// the sources, no bundle is there and the program's own modules load.
+import { existsSync } from "node:fs";
 import { enableCompileCache } from "node:module";
 
 enableCompileCache();
-await import("./program.ts");
+const bundled = new URL("../../dataplane/program.js", import.meta.url);
+const { run } = (
+  existsSync(bundled) ? await import(bundled.href) : await import("./program.ts")
+) as typeof import("./program.ts");
+run(process.argv);

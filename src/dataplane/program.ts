@@ -339,16 +339,18 @@ withLimits(
     },
   );
 
-const argv = [...process.argv];
-const role = process.env.UNDERSTUDY_ROLE;
-if (
-  role !== undefined &&
-  !ROLES.includes(argv[2] ?? "") &&
-  !["help", "-h", "--help"].includes(argv[2] ?? "")
-) {
-  argv.splice(2, 0, role);
+/** Runs the program on `node <entry> ...` arguments; UNDERSTUDY_ROLE names the role when they do not. */
+export function run(processArgv: readonly string[], role = process.env.UNDERSTUDY_ROLE): void {
+  const argv = [...processArgv];
+  if (
+    role !== undefined &&
+    !ROLES.includes(argv[2] ?? "") &&
+    !["help", "-h", "--help"].includes(argv[2] ?? "")
+  ) {
+    argv.splice(2, 0, role);
+  }
+  program.parseAsync(argv).catch((err: unknown) => {
+    console.error(`understudy-dataplane: ${(err as Error).message}`);
+    process.exit(2);
+  });
 }
-program.parseAsync(argv).catch((err: unknown) => {
-  console.error(`understudy-dataplane: ${(err as Error).message}`);
-  process.exit(2);
-});

@@ -73,6 +73,14 @@ describe("entryScript", () => {
     expect(entryScript("dataplane/main.ts", none)).toBe(join(none, "src/dataplane/main.ts"));
     for (const repo of [stale, partly, none]) rmSync(repo, { recursive: true });
   });
+
+  it("runs the sources when the data plane's bundle is older than a source, as the built entry loads it", () => {
+    const fresh = checkout({ ...both(1000), "dist/dataplane/program.js": 1000 });
+    expect(entryScript("dataplane/main.ts", fresh)).toBe(join(fresh, "dist/src/dataplane/main.js"));
+    const stale = checkout({ ...both(1000), "dist/dataplane/program.js": 999 });
+    expect(entryScript("dataplane/main.ts", stale)).toBe(join(stale, "src/dataplane/main.ts"));
+    for (const repo of [fresh, stale]) rmSync(repo, { recursive: true });
+  });
 });
 
 describe("expandVars", () => {

@@ -108,27 +108,31 @@ describe("the image", () => {
     }
   });
 
-  it("starts the data plane from Node's compile cache made in the image for its user, read-only", async () => {
-    // The data plane's entry and a head's modules loaded as a head loads them; Node reports
-    // (NODE_DEBUG_NATIVE) whether V8 accepted each module's cached code, and any cache it could
-    // not read or would have written (a module missing from the cache).
+  it("starts the data plane from its bundle and Node's compile cache made in the image for its user, read-only", async () => {
+    // The data plane's entry and a head's chunk of the bundle loaded as a head loads them; Node
+    // reports (NODE_DEBUG_NATIVE) whether V8 accepted each module's cached code, and any cache it
+    // could not read or would have written (a module missing from the cache).
     const probe = `
       const { spawnSync } = require("node:child_process");
       const fs = require("node:fs");
       const dir = require("node:module").getCompileCacheDir();
       let writeError = "none";
       try { fs.writeFileSync(dir + "/probe", "x"); } catch (e) { writeError = e.code; }
+      const head = fs.readdirSync("/app/dist/dataplane").find((f) => f.startsWith("head-"));
       const debug = { env: { ...process.env, NODE_DEBUG_NATIVE: "COMPILE_CACHE" }, encoding: "utf8" };
       const runs = [
         spawnSync(process.execPath, ["dist/src/dataplane/main.js", "--help"], debug),
         spawnSync(process.execPath, ["--input-type=module", "-e",
-          'await import("/app/dist/src/dataplane/head.js")'], debug),
+          'await import("/app/dist/dataplane/' + head + '")'], debug),
       ];
       const lines = runs.flatMap((r) => r.stderr.split("\\n"));
-      const accepted = (file) => lines.some((l) => l.includes(file + " was accepted"));
+      const accepted = lines.flatMap((l) => l.match(/(\\/app\\/\\S+\\.js) was accepted/)?.[1] ?? []);
       console.log(JSON.stringify({
         dir, writeError, status: runs.map((r) => r.status),
-        accepted: ["dataplane/program.js", "dataplane/head.js", "zod/v4/classic/schemas.js"].filter(accepted),
+        bundle: ["/app/dist/dataplane/program.js", "/app/dist/dataplane/" + head].every((f) => accepted.includes(f)),
+        // Nothing but the entry outside the bundle: no module of the project's or a dependency's own.
+        outside: [...new Set(accepted)].filter((f) =>
+          !f.startsWith("/app/dist/dataplane/") && f !== "/app/dist/src/dataplane/main.js"),
         // The -e script itself is never in the cache.
         problems: lines.filter((l) => /rejected|denied|failed/i.test(l) && !l.includes("[eval")).slice(0, 3),
       }));`;
@@ -139,7 +143,8 @@ describe("the image", () => {
       expect(found).toMatchObject({
         writeError: "EROFS",
         status: [0, 0],
-        accepted: ["dataplane/program.js", "dataplane/head.js", "zod/v4/classic/schemas.js"],
+        bundle: true,
+        outside: [],
         problems: [],
       });
     } finally {

@@ -16,13 +16,19 @@ export function entryScript(program: string, repo = REPO): string {
     : join(sources, program);
 }
 
-/** Whether dist/ holds a build of every source file under src/, none older than its source. */
+/**
+ * Whether dist/ holds a build of every source file under src/, none older than its source, and the
+ * data plane's bundle, when there is one, is no older than any source (the built entry loads it).
+ */
 export function builtIsFresh(repo = REPO): boolean {
   const sources = join(repo, "src");
-  return (readdirSync(sources, { recursive: true }) as string[])
-    .filter((file) => file.endsWith(".ts") && !file.endsWith(".d.ts"))
-    .every((file) => {
-      const js = statSync(join(repo, "dist/src", file.replace(/\.ts$/, ".js")), { throwIfNoEntry: false });
-      return js !== undefined && js.mtimeMs >= statSync(join(sources, file)).mtimeMs;
-    });
+  const files = (readdirSync(sources, { recursive: true }) as string[]).filter(
+    (file) => file.endsWith(".ts") && !file.endsWith(".d.ts"),
+  );
+  const bundle = statSync(join(repo, "dist/dataplane/program.js"), { throwIfNoEntry: false });
+  return files.every((file) => {
+    const source = statSync(join(sources, file)).mtimeMs;
+    const js = statSync(join(repo, "dist/src", file.replace(/\.ts$/, ".js")), { throwIfNoEntry: false });
+    return js !== undefined && js.mtimeMs >= source && (bundle === undefined || bundle.mtimeMs >= source);
+  });
 }
