@@ -118,7 +118,8 @@ export interface FailoverObserved {
   /** The victim claim: gone, already told of the revocation, or not yet told. */
   victimClaim: "absent" | "notified" | "unnotified";
   /** The head pod of the recorded target epoch. */
-  newHead: { presence: PodPresence; phase?: PodPhase; ready: boolean };
+  /** The target epoch's head pod; `node` is the node it is bound to. */
+  newHead: { presence: PodPresence; phase?: PodPhase; ready: boolean; node?: string };
   /** spec.failover.headStartDeadlineSeconds in ms: how long after HeadStarted the new head may take to be Ready. */
   headStartDeadlineMs: number;
   /** The epoch the head Service selects; undefined when it selects none. */
@@ -499,6 +500,11 @@ function startHead(state: FailoverRecord, observed: FailoverObserved, opts: Fail
     return giveUpSlot(state, observed, "HeadNotReady", opts);
   if (!nodeReady(observed, chosen.node)) return giveUpSlot(state, observed, "NodeNotReady", opts);
   if (!heldByService(lease, observed)) return giveUpSlot(state, observed, "LeaseLost", opts);
+  // The pod's name is the epoch's, whatever the slot: one on another node is the head of a slot
+  // this run gave up (removed, and still in the cache, or its removal failed). It is not this
+  // slot's head and must not be recorded or routed to as one; it goes, then this slot's is created.
+  if (head.presence !== "absent" && head.node !== undefined && head.node !== chosen.node)
+    return { kind: "deleteNewHead", podName, force: true };
   if (head.presence === "absent") {
     return {
       kind: "createHead",

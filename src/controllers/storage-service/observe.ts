@@ -353,6 +353,7 @@ export function observeFailover(
     const pod = known.pod(ref.namespace, headPodName(ref.name, record.targetEpoch));
     observed.newHead = { presence: presenceOf(pod), ready: isPodReady(pod) };
     if (pod?.status?.phase) observed.newHead.phase = pod.status.phase as PodPhase;
+    if (pod?.spec?.nodeName) observed.newHead.node = pod.spec.nodeName;
   }
   if (record.oldHead) {
     const pod = known.pod(ref.namespace, record.oldHead.pod);

@@ -244,6 +244,7 @@ export function observe(model: Model): { observed: FailoverObserved; statusVersi
           presence: newHead.terminating === undefined ? "present" : "terminating",
           phase: newHead.phase,
           ready: newHead.ready,
+          node: newHead.node,
         }
       : { presence: "absent", ready: false },
     headStartDeadlineMs: model.headStartDeadlineMs,

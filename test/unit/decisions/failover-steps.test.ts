@@ -379,6 +379,24 @@ describe("nextFailoverAction: each step", () => {
     });
   });
 
+  it("removes a head pod of the target epoch found on another node than the slot's, and never records it", () => {
+    // The head of a slot given up earlier in the run, still in the cache: same name, other node.
+    const elsewhere = { presence: "present", phase: "Running", ready: true, node: "a1" } as const;
+    for (const state of [at(chosen, "Revoked"), at(at(chosen, "Revoked"), "HeadStarted")]) {
+      expect(nextFailoverAction(state, withHeld({ newHead: elsewhere }))).toEqual({
+        kind: "deleteNewHead",
+        podName: "db-head-5",
+        force: true,
+      });
+    }
+    // On the slot's node, the same pod is this run's head.
+    const here = withHeld({ newHead: { ...elsewhere, node: "b1" } });
+    expect(nextFailoverAction(at(at(chosen, "Revoked"), "HeadStarted"), here)).toEqual({
+      kind: "switchService",
+      epoch: 5,
+    });
+  });
+
   it("switches routing only to a Ready head, then records the epoch and the new head", () => {
     const started = at(at(chosen, "Revoked"), "HeadStarted");
     const starting = withHeld({ newHead: { presence: "present", phase: "Running", ready: false } });
