@@ -117,9 +117,18 @@ export interface FailoverObserved {
   slotPods: { placeholder: PodPresence; tenant: PodPresence };
   /** The victim claim: gone, already told of the revocation, or not yet told. */
   victimClaim: "absent" | "notified" | "unnotified";
-  /** The head pod of the recorded target epoch. */
-  /** The target epoch's head pod; `node` is the node it is bound to. */
-  newHead: { presence: PodPresence; phase?: PodPhase; ready: boolean; node?: string };
+  /**
+   * The head pod of the recorded target epoch: its uid, and the node and slot (label) it was
+   * created for. Its name is the epoch's whatever the slot.
+   */
+  newHead: {
+    presence: PodPresence;
+    phase?: PodPhase;
+    ready: boolean;
+    uid?: string;
+    node?: string;
+    slot?: string;
+  };
   /** spec.failover.headStartDeadlineSeconds in ms: how long after HeadStarted the new head may take to be Ready. */
   headStartDeadlineMs: number;
   /** The epoch the head Service selects; undefined when it selects none. */
@@ -174,8 +183,11 @@ export type FailoverAction =
   | { kind: "deletePlaceholder"; leaseName: string; node: string }
   /** Create the head pod of `epoch`, pinned to `node` and labelled with the epoch. */
   | { kind: "createHead"; podName: string; epoch: number; node: string; zone: string; slot: string }
-  /** Delete a head pod of the target epoch that failed or sits on a failed node. */
-  | { kind: "deleteNewHead"; podName: string; force: boolean }
+  /**
+   * Delete a head pod of the target epoch that failed, sits on a failed node or belongs to another
+   * slot; only the pod of `uid` when given (the name may already be another pod's).
+   */
+  | { kind: "deleteNewHead"; podName: string; force: boolean; uid?: string }
   /** Point the head Service's selector at `epoch`. */
   | { kind: "switchService"; epoch: number }
   /** Delete the failed head pod; force (grace 0) when its node is gone or NotReady. */
@@ -434,6 +446,7 @@ function takeSlot(state: FailoverRecord, observed: FailoverObserved, opts: Failo
       kind: "deleteNewHead",
       podName: headPodName(observed.service.name, state.targetEpoch!),
       force: true,
+      ...uidOf(observed.newHead),
     };
 
   if (!heldByService(lease, observed)) {
@@ -485,6 +498,16 @@ function takeSlot(state: FailoverRecord, observed: FailoverObserved, opts: Failo
   return startHead(advance(state, FailoverStep.Revoked, observed.now), observed, opts);
 }
 
+/** Whether the observed head pod was made for `slot`: its slot label and node, where known, are the slot's. */
+function onSlot(head: FailoverObserved["newHead"], slot: ChosenSlot): boolean {
+  return (head.slot ?? slot.leaseName) === slot.leaseName && (head.node ?? slot.node) === slot.node;
+}
+
+/** The observed pod's uid as a deletion's precondition, when known. */
+function uidOf(head: FailoverObserved["newHead"]): { uid?: string } {
+  return head.uid !== undefined ? { uid: head.uid } : {};
+}
+
 /** Revoked and HeadStarted: the head of the target epoch runs, becomes Ready, takes the routing. */
 function startHead(state: FailoverRecord, observed: FailoverObserved, opts: FailoverOptions): FailoverAction {
   const chosen = state.slot!;
@@ -494,17 +517,18 @@ function startHead(state: FailoverRecord, observed: FailoverObserved, opts: Fail
     return wait(FailoverWaitReason.NoPool, "the service's pool does not exist", opts.noSlotRetryMs);
   const head = observed.newHead;
   const lease = findSlot(observed, chosen.leaseName);
+  // A pod of another slot or node is the head of a slot this run gave up (still in the cache, or its
+  // removal failed): not this slot's head, so neither judged, recorded nor routed to as one. That
+  // pod alone goes (by uid: the name may already be this slot's new head's); then this slot's is
+  // created. One terminating waits below, as this slot's would.
+  if (head.presence === "present" && !onSlot(head, chosen))
+    return { kind: "deleteNewHead", podName, force: true, ...uidOf(head) };
   // Reasons in an order that does not change as the give-up proceeds: the deadline, once passed, stays
   // passed, and a failed node stays failed while the lease goes back; a lost lease comes last.
   if (state.step === FailoverStep.HeadStarted && !head.ready && headStartExpired(state, observed))
     return giveUpSlot(state, observed, "HeadNotReady", opts);
   if (!nodeReady(observed, chosen.node)) return giveUpSlot(state, observed, "NodeNotReady", opts);
   if (!heldByService(lease, observed)) return giveUpSlot(state, observed, "LeaseLost", opts);
-  // The pod's name is the epoch's, whatever the slot: one on another node is the head of a slot
-  // this run gave up (removed, and still in the cache, or its removal failed). It is not this
-  // slot's head and must not be recorded or routed to as one; it goes, then this slot's is created.
-  if (head.presence !== "absent" && head.node !== undefined && head.node !== chosen.node)
-    return { kind: "deleteNewHead", podName, force: true };
   if (head.presence === "absent") {
     return {
       kind: "createHead",
@@ -519,7 +543,7 @@ function startHead(state: FailoverRecord, observed: FailoverObserved, opts: Fail
     return wait(FailoverWaitReason.HeadTerminating, `head pod ${podName} is terminating`, opts.pollMs);
   }
   if (head.phase === "Failed" || head.phase === "Succeeded") {
-    return { kind: "deleteNewHead", podName, force: false };
+    return { kind: "deleteNewHead", podName, force: false, ...uidOf(head) };
   }
   if (state.step === FailoverStep.Revoked) return recordStep(state, FailoverStep.HeadStarted, observed.now);
   if (!head.ready) {
@@ -571,8 +595,8 @@ function giveUpSlot(
   const head = observed.newHead;
   if (head.presence !== "absent") {
     const graceful = reason === "HeadNotReady" && nodeReady(observed, chosen.node);
-    if (!graceful) return { kind: "deleteNewHead", podName, force: true };
-    if (head.presence === "present") return { kind: "deleteNewHead", podName, force: false };
+    if (!graceful) return { kind: "deleteNewHead", podName, force: true, ...uidOf(head) };
+    if (head.presence === "present") return { kind: "deleteNewHead", podName, force: false, ...uidOf(head) };
     return wait(
       FailoverWaitReason.HeadTerminating,
       `head pod ${podName} was not Ready in time; waiting for it to terminate before giving slot ${chosen.leaseName} back`,

@@ -94,26 +94,48 @@ export async function createPod(ctx: ControllerContext, known: Known, pod: k8s.V
   known.pods.set(`${namespace}/${name}`, result);
 }
 
-/** Deletes a pod; graceSeconds 0 removes it at once (for a pod on a node that cannot confirm). */
+/**
+ * Deletes a pod; graceSeconds 0 removes it at once (for a pod on a node that cannot confirm). With
+ * `uid`, only that pod: when the name is already another pod's (the one seen was a stale view), that
+ * pod is left alone and read instead, so the next decision sees it.
+ */
 export async function deletePod(
   ctx: ControllerContext,
   known: Known,
   namespace: string,
   name: string,
   graceSeconds?: number,
+  uid?: string,
 ): Promise<void> {
   let deleted: k8s.V1Pod | null;
   try {
+    const grace = graceSeconds !== undefined ? { gracePeriodSeconds: graceSeconds } : {};
     deleted = (await ctx.client.core.deleteNamespacedPod({
       name,
       namespace,
-      ...(graceSeconds !== undefined ? { gracePeriodSeconds: graceSeconds } : {}),
+      ...grace,
+      // With a body, the API server takes the options from it alone: the grace goes there too.
+      ...(uid !== undefined ? { body: { preconditions: { uid }, ...grace } } : {}),
     })) as k8s.V1Pod;
   } catch (err) {
+    if (uid !== undefined && isConflict(err)) {
+      known.pods.set(`${namespace}/${name}`, await readPod(ctx, namespace, name));
+      return;
+    }
     if (!isNotFound(err)) throw err;
     deleted = null;
   }
   rememberDeletion(known, namespace, name, deleted, graceSeconds);
+}
+
+/** The pod as the API server has it now, or null when there is none. */
+async function readPod(ctx: ControllerContext, namespace: string, name: string): Promise<k8s.V1Pod | null> {
+  try {
+    return await ctx.client.core.readNamespacedPod({ name, namespace });
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    throw err;
+  }
 }
 
 /** Notes a pod deletion's outcome in `known`: gone, or terminating as the API server answered. */

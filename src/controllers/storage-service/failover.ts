@@ -362,7 +362,7 @@ async function apply(
       return { kind: "continue" };
     }
     case "deleteNewHead":
-      await deletePod(ctx, known, ref.namespace, action.podName, action.force ? 0 : undefined);
+      await deletePod(ctx, known, ref.namespace, action.podName, action.force ? 0 : undefined, action.uid);
       return { kind: "continue" };
     case "switchService":
       await switchHeadService(ctx, known, service, action.epoch);

@@ -353,7 +353,10 @@ export function observeFailover(
     const pod = known.pod(ref.namespace, headPodName(ref.name, record.targetEpoch));
     observed.newHead = { presence: presenceOf(pod), ready: isPodReady(pod) };
     if (pod?.status?.phase) observed.newHead.phase = pod.status.phase as PodPhase;
+    if (pod?.metadata?.uid) observed.newHead.uid = pod.metadata.uid;
     if (pod?.spec?.nodeName) observed.newHead.node = pod.spec.nodeName;
+    const slot = pod?.metadata?.labels?.[labels.slot];
+    if (slot) observed.newHead.slot = slot;
   }
   if (record.oldHead) {
     const pod = known.pod(ref.namespace, record.oldHead.pod);

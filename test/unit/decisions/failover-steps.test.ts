@@ -379,21 +379,46 @@ describe("nextFailoverAction: each step", () => {
     });
   });
 
-  it("removes a head pod of the target epoch found on another node than the slot's, and never records it", () => {
-    // The head of a slot given up earlier in the run, still in the cache: same name, other node.
-    const elsewhere = { presence: "present", phase: "Running", ready: true, node: "a1" } as const;
-    for (const state of [at(chosen, "Revoked"), at(at(chosen, "Revoked"), "HeadStarted")]) {
-      expect(nextFailoverAction(state, withHeld({ newHead: elsewhere }))).toEqual({
-        kind: "deleteNewHead",
-        podName: "db-head-5",
-        force: true,
+  describe("a head pod of the target epoch made for another slot (a given-up slot's, still in the cache)", () => {
+    const started = at(at(chosen, "Revoked"), "HeadStarted");
+    const ours = {
+      presence: "present",
+      phase: "Running",
+      ready: true,
+      uid: "u-2",
+      node: "b1",
+      slot: "slot-p-b-0",
+    } as const;
+    const removed = { kind: "deleteNewHead", podName: "db-head-5", force: true, uid: "u-1" };
+
+    it("is removed by its uid, never recorded as started or routed to, whether on another node or slot", () => {
+      const otherNode = { ...ours, uid: "u-1", node: "a1", slot: "slot-p-a-0" };
+      // Another slot on the same node: the node alone does not tell them apart.
+      const otherSlot = { ...ours, uid: "u-1", slot: "slot-p-b-1" };
+      for (const newHead of [otherNode, otherSlot])
+        for (const state of [at(chosen, "Revoked"), started])
+          expect(nextFailoverAction(state, withHeld({ newHead }))).toEqual(removed);
+      // The slot's own pod is this run's head.
+      expect(nextFailoverAction(started, withHeld({ newHead: ours }))).toEqual({
+        kind: "switchService",
+        epoch: 5,
       });
-    }
-    // On the slot's node, the same pod is this run's head.
-    const here = withHeld({ newHead: { ...elsewhere, node: "b1" } });
-    expect(nextFailoverAction(at(at(chosen, "Revoked"), "HeadStarted"), here)).toEqual({
-      kind: "switchService",
-      epoch: 5,
+    });
+
+    it("is removed before the start deadline is judged: it is not this slot's head", () => {
+      const late = withHeld({
+        now: NOW + 60_000,
+        newHead: { ...ours, uid: "u-1", ready: false, node: "a1" },
+      });
+      expect(nextFailoverAction(started, late)).toEqual(removed);
+    });
+
+    it("is waited for while terminating, as this slot's own would be", () => {
+      const terminating = { ...ours, uid: "u-1", presence: "terminating", node: "a1" } as const;
+      expect(nextFailoverAction(started, withHeld({ newHead: terminating }))).toMatchObject({
+        kind: "wait",
+        reason: "HeadTerminating",
+      });
     });
   });
 
