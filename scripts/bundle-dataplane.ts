@@ -10,11 +10,9 @@ import { build } from "rolldown";
 
 const REPO = join(import.meta.dirname, "..");
 
-/** Where the bundle goes, relative to the repository; main.ts looks for its entry there. */
-export const BUNDLE_DIR = "dist/dataplane";
-
 export async function bundleDataplane(repo = REPO): Promise<void> {
-  const dir = join(repo, BUNDLE_DIR);
+  // src/dataplane/main.ts (built: dist/src/dataplane/main.js) loads ../../dataplane/program.js.
+  const dir = join(repo, "dist/dataplane");
   rmSync(dir, { recursive: true, force: true }); // chunk names carry hashes: no stale chunk stays
   await build({
     input: { program: join(repo, "dist/src/dataplane/program.js") },

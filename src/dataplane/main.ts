@@ -6,14 +6,16 @@
 // still read, and one that cannot be used at all is skipped (NODE_DISABLE_COMPILE_CACHE=1 turns it off).
 //
 // Built (dist/src/dataplane/main.js), it then loads the program from the bundle that `npm run
-// build` makes next to it (scripts/bundle-dataplane.ts): a few files instead of about 300. Run from
-// the sources, no bundle is there and the program's own modules load.
+// build` makes with it (scripts/bundle-dataplane.ts, into dist/dataplane/): a few files instead of
+// about 300. `tsc` alone does not remake the bundle; build with `npm run build`. Run from the
+// sources, the program's own modules load.
 import { existsSync } from "node:fs";
 import { enableCompileCache } from "node:module";
 
 enableCompileCache();
 const bundled = new URL("../../dataplane/program.js", import.meta.url);
+const built = import.meta.url.endsWith(".js");
 const { run } = (
-  existsSync(bundled) ? await import(bundled.href) : await import("./program.ts")
+  built && existsSync(bundled) ? await import(bundled.href) : await import("./program.ts")
 ) as typeof import("./program.ts");
 run(process.argv);
