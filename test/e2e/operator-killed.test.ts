@@ -43,7 +43,8 @@ const killedAfterStart: Fault = {
 
 /** The operator exits at `step` (crash point) and is restarted without one. */
 const crashedAt = (step: string): Fault => ({
-  name: `operator-crash-${step.toLowerCase()}`,
+  // A service name: a crash point's ":<n>" (the n-th effect after the step) becomes "-<n>".
+  name: `operator-crash-${step.toLowerCase().replace(":", "-")}`,
   inject: killHead,
   async duringFailover(ctx) {
     const code = await Promise.race([ctx.stage.controllers.exited, sleep(60_000).then(() => "no crash")]);
