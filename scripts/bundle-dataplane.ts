@@ -9,17 +9,13 @@ import { join } from "node:path";
 import { build } from "rolldown";
 
 const REPO = join(import.meta.dirname, "..");
+// src/dataplane/main.ts (built: dist/src/dataplane/main.js) loads ../../dataplane/program.js.
+const dir = join(REPO, "dist/dataplane");
 
-export async function bundleDataplane(repo = REPO): Promise<void> {
-  // src/dataplane/main.ts (built: dist/src/dataplane/main.js) loads ../../dataplane/program.js.
-  const dir = join(repo, "dist/dataplane");
-  rmSync(dir, { recursive: true, force: true }); // chunk names carry hashes: no stale chunk stays
-  await build({
-    input: { program: join(repo, "dist/src/dataplane/program.js") },
-    platform: "node",
-    logLevel: "warn",
-    output: { dir, format: "esm", entryFileNames: "[name].js", chunkFileNames: "[name]-[hash].js" },
-  });
-}
-
-if (import.meta.main) await bundleDataplane();
+rmSync(dir, { recursive: true, force: true }); // chunk names carry hashes: no stale chunk stays
+await build({
+  input: { program: join(REPO, "dist/src/dataplane/program.js") },
+  platform: "node",
+  logLevel: "warn",
+  output: { dir, format: "esm", entryFileNames: "[name].js", chunkFileNames: "[name]-[hash].js" },
+});
