@@ -79,7 +79,14 @@ describe("entryScript", () => {
     expect(entryScript("dataplane/main.ts", fresh)).toBe(join(fresh, "dist/src/dataplane/main.js"));
     const stale = checkout({ ...both(1000), "dist/dataplane/program.js": 999 });
     expect(entryScript("dataplane/main.ts", stale)).toBe(join(stale, "src/dataplane/main.ts"));
-    for (const repo of [fresh, stale]) rmSync(repo, { recursive: true });
+    // Dependencies installed after the bundle was made: the bundle holds the old ones.
+    const reinstalled = checkout({
+      ...both(1000),
+      "dist/dataplane/program.js": 1000,
+      "node_modules/.package-lock.json": 1001,
+    });
+    expect(entryScript("dataplane/main.ts", reinstalled)).toBe(join(reinstalled, "src/dataplane/main.ts"));
+    for (const repo of [fresh, stale, reinstalled]) rmSync(repo, { recursive: true });
   });
 });
 

@@ -18,7 +18,8 @@ export function entryScript(program: string, repo = REPO): string {
 
 /**
  * Whether dist/ holds a build of every source file under src/, none older than its source, and the
- * data plane's bundle, when there is one, is no older than any source (the built entry loads it).
+ * data plane's bundle, when there is one, is no older than any source (the built entry loads it)
+ * nor than the installed dependencies (it holds their code).
  */
 export function builtIsFresh(repo = REPO): boolean {
   const sources = join(repo, "src");
@@ -26,6 +27,9 @@ export function builtIsFresh(repo = REPO): boolean {
     (file) => file.endsWith(".ts") && !file.endsWith(".d.ts"),
   );
   const bundle = statSync(join(repo, "dist/dataplane/program.js"), { throwIfNoEntry: false });
+  // npm rewrites this file whenever it installs or removes a package.
+  const installed = statSync(join(repo, "node_modules/.package-lock.json"), { throwIfNoEntry: false });
+  if (bundle && installed && bundle.mtimeMs < installed.mtimeMs) return false;
   return files.every((file) => {
     const source = statSync(join(sources, file)).mtimeMs;
     const js = statSync(join(repo, "dist/src", file.replace(/\.ts$/, ".js")), { throwIfNoEntry: false });
