@@ -19,7 +19,11 @@ import { node } from "./fixtures.ts";
 
 interface ModelPod {
   name: string;
+  /** Unique per pod, as the API server's uid: a pod made again under the same name gets another. */
+  uid: number;
   node: string;
+  /** For head pods on a slot: the slot's lease (the pod's slot label). */
+  slot?: string;
   kind: "head" | "tenant" | "placeholder";
   epoch?: number;
   /** For tenant pods: the claim; for placeholders: the lease. */
@@ -52,6 +56,10 @@ export interface Model {
   nodes: NodeView[];
   claims: Map<string, { view: ClaimView; notified: boolean }>;
   pods: Map<string, ModelPod>;
+  /** uids given out so far. */
+  uids: number;
+  /** Head pods removed so far, newest last: what a lagging cache may still show. */
+  removedHeads: ModelPod[];
   routedEpoch?: number;
   replenished: boolean;
   emergencyGraceTicks: number;
@@ -96,6 +104,8 @@ export function buildModel(spec: ScenarioSpec): Model {
     nodes: ["a", "b", "c"].flatMap((zone) => [node(`${zone}0`, zone), node(`${zone}1`, zone)]),
     claims: new Map(),
     pods: new Map(),
+    uids: 0,
+    removedHeads: [],
     routedEpoch: 1,
     replenished: false,
     emergencyGraceTicks: 2,
@@ -177,8 +187,14 @@ export function buildModel(spec: ScenarioSpec): Model {
   return model;
 }
 
-function addPod(model: Model, pod: ModelPod): void {
-  model.pods.set(pod.name, pod);
+function addPod(model: Model, pod: Omit<ModelPod, "uid">): void {
+  model.pods.set(pod.name, { ...pod, uid: ++model.uids });
+}
+
+function removePod(model: Model, name: string): void {
+  const pod = model.pods.get(name);
+  if (pod?.kind === "head") model.removedHeads.push(pod);
+  model.pods.delete(name);
 }
 
 function terminate(model: Model, name: string, ticks: number): void {
@@ -196,8 +212,11 @@ function nodeReady(model: Model, name: string | undefined): boolean {
   return model.nodes.some((n) => n.name === name && n.ready);
 }
 
-/** What a controller would observe; also returns the status resourceVersion it read. */
-export function observe(model: Model): { observed: FailoverObserved; statusVersion: number } {
+/**
+ * What a controller would observe; also returns the status resourceVersion it read. `stale`: its pod
+ * cache still shows the last removed pod of the new head's name in place of what is there now.
+ */
+export function observe(model: Model, stale = false): { observed: FailoverObserved; statusVersion: number } {
   const state = model.status.failover;
   const headName = model.status.head?.pod;
   const headPod = headName ? model.pods.get(headName) : undefined;
@@ -221,7 +240,8 @@ export function observe(model: Model): { observed: FailoverObserved; statusVersi
   const victimClaim = victim === undefined ? undefined : model.claims.get(victim);
   const newHeadName =
     state?.targetEpoch !== undefined ? headPodName(model.service.name, state.targetEpoch) : undefined;
-  const newHead = newHeadName ? model.pods.get(newHeadName) : undefined;
+  const removed = model.removedHeads.findLast((p) => p.name === newHeadName);
+  const newHead = stale && removed ? removed : newHeadName ? model.pods.get(newHeadName) : undefined;
   const observed: FailoverObserved = {
     now: model.now,
     service: model.service,
@@ -244,7 +264,9 @@ export function observe(model: Model): { observed: FailoverObserved; statusVersi
           presence: newHead.terminating === undefined ? "present" : "terminating",
           phase: newHead.phase,
           ready: newHead.ready,
+          uid: String(newHead.uid),
           node: newHead.node,
+          ...(newHead.slot !== undefined ? { slot: newHead.slot } : {}),
         }
       : { presence: "absent", ready: false },
     headStartDeadlineMs: model.headStartDeadlineMs,
@@ -323,21 +345,26 @@ export function apply(model: Model, action: FailoverAction, statusVersion: numbe
         name: action.podName,
         node: action.node,
         kind: "head",
+        slot: action.slot,
         epoch: action.epoch,
         phase: "Pending",
         ready: false,
       });
       return;
     }
-    case "deleteNewHead":
-      if (action.force) model.pods.delete(action.podName);
+    case "deleteNewHead": {
+      // A uid precondition that names another pod is refused: the pod there now stays.
+      const pod = model.pods.get(action.podName);
+      if (action.uid !== undefined && pod && String(pod.uid) !== action.uid) return;
+      if (action.force) removePod(model, action.podName);
       else terminate(model, action.podName, 1);
       return;
+    }
     case "switchService":
       model.routedEpoch = action.epoch;
       return;
     case "deleteOldHead":
-      if (action.force) model.pods.delete(action.podName);
+      if (action.force) removePod(model, action.podName);
       else terminate(model, action.podName, 2);
       return;
   }
@@ -373,7 +400,7 @@ export function kubeletTick(model: Model): void {
     if (pod.terminating !== undefined) {
       // A NotReady node never confirms a graceful deletion; only a forced one removes the pod.
       if (!nodeReady(model, pod.node)) continue;
-      if (pod.terminating <= 0) model.pods.delete(pod.name);
+      if (pod.terminating <= 0) removePod(model, pod.name);
       else pod.terminating--;
       continue;
     }

@@ -728,6 +728,11 @@ interface RunOptions {
   schedule: number[];
   /** Which operator decisions are lost (crash before apply), by position. */
   crashes: boolean[];
+  /**
+   * Which operator decisions see a lagging pod cache, by position: the last removed pod of the new
+   * head's name in place of what is there now (a given-up slot's head, still in the cache).
+   */
+  staleViews?: boolean[];
   /** At this position of the schedule, the node of the slot the run recorded fails. */
   failChosenNodeAt?: number;
   /** At this position, heads on the node of the slot the run recorded stop becoming Ready. */
@@ -793,8 +798,11 @@ function run(spec: ScenarioSpec, options: RunOptions): RunResult {
   const actions: FailoverAction["kind"][] = [];
   const decided: { action: FailoverAction; statusVersion: number }[] = [];
   let crashIndex = 0;
+  let staleIndex = 0;
   const operator = (mayCrash: boolean) => {
-    const { observed: seen, statusVersion } = observe(model);
+    const stale = options.staleViews ?? [];
+    const lagging = mayCrash && stale.length > 0 && stale[staleIndex++ % stale.length] === true;
+    const { observed: seen, statusVersion } = observe(model, lagging);
     const action = nextFailoverAction(model.status.failover, seen);
     actions.push(action.kind);
     decided.push({ action, statusVersion });
@@ -961,12 +969,14 @@ describe("nextFailoverAction: the whole run", () => {
         fc.array(fc.nat(600), { minLength: 1, maxLength: 120 }),
         fc.array(fc.boolean(), { minLength: 1, maxLength: 20 }),
         fc.nat(119),
-        (spec, schedule, crashes, failAt) => {
+        fc.array(fc.boolean(), { maxLength: 20 }),
+        (spec, schedule, crashes, failAt, staleViews) => {
           // Slots of one zone share a node: with two zones, a slot survives the second failure.
           fc.pre(new Set(spec.slots.map((s) => s.zone)).size >= 2);
           const { model, converged } = run(spec, {
             schedule,
             crashes,
+            staleViews,
             failChosenNodeAt: failAt % schedule.length,
           });
           const { heldByService } = expectOneNewHead(model, converged);
@@ -986,11 +996,12 @@ describe("nextFailoverAction: the whole run", () => {
         fc.array(fc.nat(600), { minLength: 1, maxLength: 120 }),
         fc.array(fc.boolean(), { minLength: 1, maxLength: 20 }),
         fc.nat(119),
-        (spec, schedule, crashes, at) => {
+        fc.array(fc.boolean(), { maxLength: 20 }),
+        (spec, schedule, crashes, at, staleViews) => {
           fc.pre(new Set(spec.slots.map((s) => s.zone)).size >= 2);
           const { model, converged } = run(
             { ...spec, headStartDeadlineMs: deadline },
-            { schedule, crashes, neverReadyChosenAt: at % schedule.length },
+            { schedule, crashes, staleViews, neverReadyChosenAt: at % schedule.length },
           );
           const { last, head } = expectOneNewHead(model, converged);
           // Every slot given up went back to the pool: the operator's last change of it set it free.
@@ -1015,6 +1026,39 @@ describe("nextFailoverAction: the whole run", () => {
     // The scenario is exercised, not just allowed (about one run in ten gives up; 5% is a floor
     // that random schedules clear every time, where 10% did not).
     expect(runsThatGaveUp).toBeGreaterThan(25);
+  });
+
+  it("a cache still showing a given-up slot's Ready head neither routes to it nor removes this slot's head", () => {
+    const model = buildModel({ slots: [{ zone: "b" }, { zone: "c" }], failure: "pod", pendingClaim: false });
+    const step = (lagging = false) => {
+      const { observed: seen, statusVersion } = observe(model, lagging);
+      const action = nextFailoverAction(model.status.failover, seen);
+      apply(model, action, statusVersion);
+      if (action.kind === "wait") model.now += action.requeueAfterMs;
+    };
+    const until = (what: string, done: () => boolean) => {
+      for (let i = 0; i < 200 && !done(); i++) {
+        step();
+        kubeletTick(model);
+      }
+      if (!done()) throw new Error(`never: ${what}`);
+    };
+    const head = () => model.pods.get(headPodName("db", 2));
+    // The first slot's head gets Ready; its node fails before routing moves to it.
+    until("the first slot's head Ready", () => head()?.ready === true);
+    const first = model.status.failover!.slot!;
+    model.nodes = model.nodes.map((n) => (n.name === first.node ? { ...n, ready: false } : n));
+    // The run gives that slot up (the Ready head removed) and creates the head on the other slot.
+    until("a head on another slot", () => head() !== undefined && head()!.slot !== first.leaseName);
+    const created = head()!;
+    // Decisions on a cache that still shows the removed Ready head, on the first slot's node.
+    for (let i = 0; i < 3; i++) step(true);
+    expect(model.routedEpoch).toBe(1);
+    expect(head()?.uid).toBe(created.uid);
+    // With the cache caught up, the run finishes on the second slot, its head created once there.
+    until("the failover done", () => model.status.failoverCount === 1);
+    expect(model.status.head?.slot).toBe(created.slot);
+    expect(head()).toMatchObject({ uid: created.uid, ready: true });
   });
 
   it("on a quiet cluster, a head that never gets Ready costs one abandoned slot and one deadline", () => {
