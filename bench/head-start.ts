@@ -11,7 +11,9 @@
 //   - as the floor under them all, Node starting and exiting with nothing to run;
 //   - with --baseline <checkout>: that checkout's built JavaScript with its own compile cache (built
 //     there first), to compare a change with the code before it in the same run.
-// Each head is stopped (SIGTERM, waited for) before the next starts, at the next epoch. Builds
+// Each head is stopped (SIGTERM, waited for) before the next starts, at the next epoch. The servers'
+// commit histograms are read before and after every start, so a start during which a server took
+// more than 50 ms to commit a transaction (its disk; a fence waits for one) is counted as such. Builds
 // dist/ first (npm run build). Usage:
 //   npx node bench/head-start.ts [--heads 30] [--profile-dir <dir>] [--baseline <checkout>]
 // Results: bench/results/head-start.json.
@@ -28,6 +30,7 @@ import {
   spawnServer,
   type ChildServer,
 } from "../test/unit/dataplane/harness.ts";
+import { freePort, metricValue } from "../test/support/operator.ts";
 import { percentile, writeResults } from "./chart.ts";
 
 const { values } = parseArgs({
@@ -53,6 +56,19 @@ interface Way {
   env: Record<string, string>;
   listening: number[];
   ready: number[];
+  /** Per start: whether a server took over 50 ms to commit a transaction meanwhile. */
+  slowCommit: boolean[];
+}
+
+/** Transactions the servers took over 50 ms to commit, so far, from their /metrics. */
+async function slowCommits(metricsPorts: readonly number[]): Promise<number> {
+  let slow = 0;
+  for (const port of metricsPorts) {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const all = metricValue(text, "understudy_server_commit_seconds_count") ?? 0;
+    slow += all - (metricValue(text, "understudy_server_commit_seconds_bucket", { le: "0.05" }) ?? 0);
+  }
+  return slow;
 }
 
 /** Polls GET /readyz until 200; resolves with the time it did. */
@@ -80,15 +96,37 @@ try {
   const off = { NODE_DISABLE_COMPILE_CACHE: "1" };
   const on = { NODE_COMPILE_CACHE: cache };
   const ways: Way[] = [
-    { name: "Node alone (spawn to exit)", entry: undefined, env: off, listening: [], ready: [] },
-    { name: "TypeScript sources", entry: DATAPLANE_SOURCE_ENTRY, env: off, listening: [], ready: [] },
-    { name: "built JavaScript (bundled)", entry: BUILT_ENTRY, env: off, listening: [], ready: [] },
+    {
+      name: "Node alone (spawn to exit)",
+      entry: undefined,
+      env: off,
+      listening: [],
+      ready: [],
+      slowCommit: [],
+    },
+    {
+      name: "TypeScript sources",
+      entry: DATAPLANE_SOURCE_ENTRY,
+      env: off,
+      listening: [],
+      ready: [],
+      slowCommit: [],
+    },
+    {
+      name: "built JavaScript (bundled)",
+      entry: BUILT_ENTRY,
+      env: off,
+      listening: [],
+      ready: [],
+      slowCommit: [],
+    },
     {
       name: "built JavaScript (bundled) + compile cache",
       entry: BUILT_ENTRY,
       env: on,
       listening: [],
       ready: [],
+      slowCommit: [],
     },
     {
       name: "TypeScript sources + compile cache",
@@ -96,6 +134,7 @@ try {
       env: on,
       listening: [],
       ready: [],
+      slowCommit: [],
     },
   ];
   if (BASELINE !== undefined) {
@@ -107,11 +146,19 @@ try {
       env: { NODE_COMPILE_CACHE: baselineCache },
       listening: [],
       ready: [],
+      slowCommit: [],
     });
   }
   const slots = await planServers(3);
   dirs.push(...slots.map((s) => s.dataDir));
-  children.push(...(await Promise.all(slots.map((slot) => spawnServer(slot, slots)))));
+  const metricsPorts = await Promise.all(slots.map(() => freePort()));
+  children.push(
+    ...(await Promise.all(
+      slots.map((slot, i) =>
+        spawnServer(slot, slots, { UNDERSTUDY_METRICS_LISTEN: `127.0.0.1:${metricsPorts[i]}` }),
+      ),
+    )),
+  );
   const servers = serverList(slots);
   const loadBefore = loadavg();
   let epoch = 0;
@@ -137,9 +184,11 @@ try {
   for (let i = 0; i < HEADS; i++) {
     const order = ways.map((_, k) => ways[(k + i) % ways.length]!);
     for (const way of order) {
+      const slowBefore = await slowCommits(metricsPorts);
       const { listening, ready } = await startOne(way);
       way.listening.push(listening);
       way.ready.push(ready);
+      way.slowCommit.push((await slowCommits(metricsPorts)) > slowBefore);
     }
     if ((i + 1) % 10 === 0) console.log(`${i + 1}/${HEADS} heads of each way`);
   }
@@ -149,20 +198,32 @@ try {
     `interleaved; load average (1 min) ${loadBefore[0]!.toFixed(1)} before, ${loadAfter[0]!.toFixed(1)} after`;
   console.log(conditions);
   console.log("");
-  console.log("| way | spawn → listening p50 ms | p99 | spawn → ready (fenced) p50 ms | p99 | max |");
-  console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
-  const table = ways.map((w) => ({
-    way: w.name,
-    listeningP50: percentile(w.listening, 50),
-    listeningP99: percentile(w.listening, 99),
-    readyP50: percentile(w.ready, 50),
-    readyP99: percentile(w.ready, 99),
-    readyMax: Math.max(...w.ready),
-  }));
+  console.log(
+    "| way | spawn → listening p50 ms | p99 | spawn → ready (fenced) p50 ms | p99 | max | " +
+      "listening → ready p50 / p99 ms | ready over 200 ms: all / with a server commit over 50 ms |",
+  );
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  const table = ways.map((w) => {
+    const fence = w.ready.map((r, i) => r - w.listening[i]!);
+    const slow = w.ready.map((r, i) => ({ over: r > 200, commit: w.slowCommit[i] === true }));
+    return {
+      way: w.name,
+      listeningP50: percentile(w.listening, 50),
+      listeningP99: percentile(w.listening, 99),
+      readyP50: percentile(w.ready, 50),
+      readyP99: percentile(w.ready, 99),
+      readyMax: Math.max(...w.ready),
+      fenceP50: percentile(fence, 50),
+      fenceP99: percentile(fence, 99),
+      readyOver200: slow.filter((x) => x.over).length,
+      readyOver200WithSlowCommit: slow.filter((x) => x.over && x.commit).length,
+    };
+  });
   for (const r of table) {
     console.log(
       `| ${r.way} | ${r.listeningP50.toFixed(0)} | ${r.listeningP99.toFixed(0)} | ${r.readyP50.toFixed(0)} | ` +
-        `${r.readyP99.toFixed(0)} | ${r.readyMax.toFixed(0)} |`,
+        `${r.readyP99.toFixed(0)} | ${r.readyMax.toFixed(0)} | ${r.fenceP50.toFixed(0)} / ${r.fenceP99.toFixed(0)} | ` +
+        `${r.readyOver200} / ${r.readyOver200WithSlowCommit} |`,
     );
   }
   const path = writeResults({
@@ -171,7 +232,9 @@ try {
     figures: {
       conditions,
       table,
-      samples: Object.fromEntries(ways.map((w) => [w.name, { listening: w.listening, ready: w.ready }])),
+      samples: Object.fromEntries(
+        ways.map((w) => [w.name, { listening: w.listening, ready: w.ready, slowCommit: w.slowCommit }]),
+      ),
     },
     charts: [],
   });
