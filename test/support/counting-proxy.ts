@@ -45,7 +45,13 @@ export interface CountingProxy {
   close(): void;
 }
 
-export async function countingProxy(kc: k8s.KubeConfig = testKubeConfig()): Promise<CountingProxy> {
+/**
+ * `counted` says which requests to count, by URL (all by default); every request is passed on.
+ */
+export async function countingProxy(
+  kc: k8s.KubeConfig = testKubeConfig(),
+  counted: (url: string) => boolean = () => true,
+): Promise<CountingProxy> {
   const cluster = kc.getCurrentCluster()!;
   const upstream = new URL(cluster.server);
   const ca = cluster.caData
@@ -56,8 +62,10 @@ export async function countingProxy(kc: k8s.KubeConfig = testKubeConfig()): Prom
   const agent = new Agent({ keepAlive: true, maxSockets: 512, ca });
   const counts = new Map<string, number>();
   const server = createHttpServer((req: IncomingMessage, res) => {
-    const key = classify(req.method ?? "GET", req.url ?? "/");
-    counts.set(key, (counts.get(key) ?? 0) + 1);
+    if (counted(req.url ?? "/")) {
+      const key = classify(req.method ?? "GET", req.url ?? "/");
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
     const up = httpsRequest(
       {
         host: upstream.hostname,
