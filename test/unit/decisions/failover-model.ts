@@ -12,6 +12,7 @@ import {
   type FailoverRecord,
   type FailoverSummary,
   type HeadRef,
+  nextFailoverAction,
 } from "../../../src/decisions/failover-steps.ts";
 import { formatHolderIdentity, headPodName, refKey, slotLeaseName } from "../../../src/decisions/names.ts";
 import type { ClaimView, NodeView, PodPresence, SlotHolder, SlotView } from "../../../src/decisions/types.ts";
@@ -278,6 +279,22 @@ export function observe(model: Model, stale = false): { observed: FailoverObserv
   if (model.status.head) observed.head = { ...model.status.head };
   if (model.routedEpoch !== undefined) observed.routedEpoch = model.routedEpoch;
   return { observed, statusVersion: model.status.resourceVersion };
+}
+
+/**
+ * One decision of the operator: observe (through a lagging pod cache when `lagging`), decide, and
+ * apply, unless the action is `lost` (the operator crashed before it reached the API server); a
+ * wait lets its requeue time pass. Returns the action and the status version it was decided on.
+ */
+export function operatorStep(
+  model: Model,
+  { lagging = false, lost = false } = {},
+): { action: FailoverAction; statusVersion: number } {
+  const { observed, statusVersion } = observe(model, lagging);
+  const action = nextFailoverAction(model.status.failover, observed);
+  if (!lost) apply(model, action, statusVersion);
+  if (action.kind === "wait") model.now += action.requeueAfterMs;
+  return { action, statusVersion };
 }
 
 /** Applies an action as the API server would; `statusVersion` is the status version it was decided on. */

@@ -17,7 +17,7 @@ import {
   apply,
   buildModel,
   kubeletTick,
-  observe,
+  operatorStep,
   poolTick,
   tenantGrantTick,
 } from "./failover-model.ts";
@@ -802,13 +802,10 @@ function run(spec: ScenarioSpec, options: RunOptions): RunResult {
   const operator = (mayCrash: boolean) => {
     const stale = options.staleViews ?? [];
     const lagging = mayCrash && stale.length > 0 && stale[staleIndex++ % stale.length] === true;
-    const { observed: seen, statusVersion } = observe(model, lagging);
-    const action = nextFailoverAction(model.status.failover, seen);
+    const crashed = mayCrash && options.crashes[crashIndex++ % Math.max(1, options.crashes.length)] === true;
+    const { action, statusVersion } = operatorStep(model, { lagging, lost: crashed });
     actions.push(action.kind);
     decided.push({ action, statusVersion });
-    const crashed = mayCrash && options.crashes[crashIndex++ % Math.max(1, options.crashes.length)] === true;
-    if (!crashed) apply(model, action, statusVersion);
-    if (action.kind === "wait") model.now += action.requeueAfterMs;
   };
   const check = () => {
     const problems = invariants(model);
@@ -1030,15 +1027,9 @@ describe("nextFailoverAction: the whole run", () => {
 
   it("a cache still showing a given-up slot's Ready head neither routes to it nor removes this slot's head", () => {
     const model = buildModel({ slots: [{ zone: "b" }, { zone: "c" }], failure: "pod", pendingClaim: false });
-    const step = (lagging = false) => {
-      const { observed: seen, statusVersion } = observe(model, lagging);
-      const action = nextFailoverAction(model.status.failover, seen);
-      apply(model, action, statusVersion);
-      if (action.kind === "wait") model.now += action.requeueAfterMs;
-    };
     const until = (what: string, done: () => boolean) => {
       for (let i = 0; i < 200 && !done(); i++) {
-        step();
+        operatorStep(model);
         kubeletTick(model);
       }
       if (!done()) throw new Error(`never: ${what}`);
@@ -1052,7 +1043,7 @@ describe("nextFailoverAction: the whole run", () => {
     until("a head on another slot", () => head() !== undefined && head()!.slot !== first.leaseName);
     const created = head()!;
     // Decisions on a cache that still shows the removed Ready head, on the first slot's node.
-    for (let i = 0; i < 3; i++) step(true);
+    for (let i = 0; i < 3; i++) operatorStep(model, { lagging: true });
     expect(model.routedEpoch).toBe(1);
     expect(head()?.uid).toBe(created.uid);
     // With the cache caught up, the run finishes on the second slot, its head created once there.
@@ -1071,11 +1062,7 @@ describe("nextFailoverAction: the whole run", () => {
     model.neverReadyNodes.add("b1");
     const actions: FailoverAction["kind"][] = [];
     for (let i = 0; i < 400 && !(model.status.failoverCount > 0 && actions.at(-1) === "idle"); i++) {
-      const { observed: seen, statusVersion } = observe(model);
-      const action = nextFailoverAction(model.status.failover, seen);
-      actions.push(action.kind);
-      apply(model, action, statusVersion);
-      if (action.kind === "wait") model.now += action.requeueAfterMs;
+      actions.push(operatorStep(model).action.kind);
       kubeletTick(model);
       poolTick(model);
       model.now += 50;
