@@ -60,6 +60,11 @@ interface Way {
   slowCommit: boolean[];
 }
 
+/** A way with no samples yet. */
+function newWay(name: string, entry: string | undefined, env: Record<string, string>): Way {
+  return { name, entry, env, listening: [], ready: [], slowCommit: [] };
+}
+
 /** Transactions the servers took over 50 ms to commit, so far, from their /metrics. */
 async function slowCommits(metricsPorts: readonly number[]): Promise<number> {
   let slow = 0;
@@ -96,58 +101,22 @@ try {
   const off = { NODE_DISABLE_COMPILE_CACHE: "1" };
   const on = { NODE_COMPILE_CACHE: cache };
   const ways: Way[] = [
-    {
-      name: "Node alone (spawn to exit)",
-      entry: undefined,
-      env: off,
-      listening: [],
-      ready: [],
-      slowCommit: [],
-    },
-    {
-      name: "TypeScript sources",
-      entry: DATAPLANE_SOURCE_ENTRY,
-      env: off,
-      listening: [],
-      ready: [],
-      slowCommit: [],
-    },
-    {
-      name: "built JavaScript (bundled)",
-      entry: BUILT_ENTRY,
-      env: off,
-      listening: [],
-      ready: [],
-      slowCommit: [],
-    },
-    {
-      name: "built JavaScript (bundled) + compile cache",
-      entry: BUILT_ENTRY,
-      env: on,
-      listening: [],
-      ready: [],
-      slowCommit: [],
-    },
-    {
-      name: "TypeScript sources + compile cache",
-      entry: DATAPLANE_SOURCE_ENTRY,
-      env: on,
-      listening: [],
-      ready: [],
-      slowCommit: [],
-    },
+    newWay("Node alone (spawn to exit)", undefined, off),
+    newWay("TypeScript sources", DATAPLANE_SOURCE_ENTRY, off),
+    newWay("built JavaScript (bundled)", BUILT_ENTRY, off),
+    newWay("built JavaScript (bundled) + compile cache", BUILT_ENTRY, on),
+    newWay("TypeScript sources + compile cache", DATAPLANE_SOURCE_ENTRY, on),
   ];
   if (BASELINE !== undefined) {
     const baselineCache = mkdtempSync(join(tmpdir(), "understudy-compile-cache-"));
     dirs.push(baselineCache);
-    ways.push({
-      name: `baseline ${BASELINE}: built JavaScript + compile cache`,
-      entry: join(BASELINE, "dist/src/dataplane/main.js"),
-      env: { NODE_COMPILE_CACHE: baselineCache },
-      listening: [],
-      ready: [],
-      slowCommit: [],
-    });
+    ways.push(
+      newWay(
+        `baseline ${BASELINE}: built JavaScript + compile cache`,
+        join(BASELINE, "dist/src/dataplane/main.js"),
+        { NODE_COMPILE_CACHE: baselineCache },
+      ),
+    );
   }
   const slots = await planServers(3);
   dirs.push(...slots.map((s) => s.dataDir));
