@@ -6,7 +6,10 @@
 // Measures, side by side with the size that produced them:
 // - time to converge: the pool's slots (Leases + placeholder pods Running), the claims Bound, the
 //   storage services Ready;
-// - the controllers' process CPU seconds and peak resident memory (from /proc/<pid>);
+// - the controllers' process CPU seconds and peak resident memory (from /proc/<pid>), its heap and
+//   garbage-collection time (from its /metrics); the process runs as the chart runs it, in a memory
+//   cgroup with the container's limit and with the chart's Node flags, since Node sizes its heap
+//   from that limit;
 // - API requests the controllers made, counted exactly by a small HTTP proxy their kubeconfig points
 //   at (the API server's own apiserver_request_total cannot tell clients apart), per verb and
 //   resource, and per reconcile when the operator's /metrics count reconciles;
@@ -23,7 +26,9 @@ import { tmpdir } from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { parse as parseYaml } from "yaml";
 import { GROUP, MAX_SLOTS_PER_ZONE, STORAGE_SERVICE_PLURAL, VERSION } from "../src/api/index.ts";
+import { quantityValue } from "../src/api/quantity.ts";
 import { IDENTITY_HEADER, formatIdentity } from "../src/dataplane/identity.ts";
 import { Informer } from "../src/kube/informer.ts";
 import { core } from "../src/kube/resources.ts";
@@ -38,7 +43,8 @@ import {
   testClient,
   testKubeConfig,
 } from "../test/support/kube.ts";
-import { metricValue, startOperator } from "../test/support/operator.ts";
+import { createMemoryCgroup, type MemoryCgroup } from "../test/support/memory-cgroup.ts";
+import { metricSum, metricValue, startOperator } from "../test/support/operator.ts";
 import { VolumeProvisioner } from "../test/support/pod-runner.ts";
 import {
   claimManifest,
@@ -72,6 +78,18 @@ const opts = new Command("scale")
       "run the operator from the TypeScript sources instead of dist/ (the image's build)",
     ),
   )
+  .addOption(
+    new Option(
+      "--memory-limit <quantity>",
+      "run the operator in a memory cgroup with this limit, as its pod (default: the chart's limit; none: no cgroup)",
+    ).default(chartOperator().memoryLimit),
+  )
+  .addOption(
+    new Option(
+      "--node-options <flags>",
+      "Node's flags for the operator process (default: the chart's operator.nodeOptions; '' for none)",
+    ).default(chartOperator().nodeOptions),
+  )
   .addOption(new Option("--keep", "leave everything in place afterwards"))
   .addOption(new Option("--cpu-prof <dir>", "write a V8 CPU profile of the operator process into <dir>"))
   .addOption(new Option("--summarize", "only chart the sizes already in bench/results/scale-*.json"))
@@ -85,6 +103,8 @@ const opts = new Command("scale")
     concurrency: string;
     timeoutMin: string;
     operatorEnv?: string[];
+    memoryLimit: string;
+    nodeOptions: string;
     sources?: boolean;
     keep?: boolean;
     cpuProf?: string;
@@ -97,6 +117,7 @@ const PHASE_TIMEOUT_MS = Number(opts.timeoutMin) * 60_000;
 const BENCH_LABEL = "understudy.dev/bench";
 const client = testClient("understudy-bench");
 const kc = testKubeConfig();
+const MEMORY_LIMIT_BYTES = opts.memoryLimit === "none" ? undefined : quantityValue(opts.memoryLimit);
 const log = (m: string) => console.log(`[scale ${new Date().toISOString().slice(11, 19)}] ${m}`);
 
 /** One chart across the sizes measured so far: convergence, and the zone outage's completion. */
@@ -156,7 +177,15 @@ if (opts.summarize) {
   process.exit(0);
 }
 
-// ---------- /proc sampling ----------
+/** How the chart's default values run the operator: its container's memory limit and Node's flags. */
+function chartOperator(): { memoryLimit: string; nodeOptions: string } {
+  const values = parseYaml(
+    readFileSync(join(import.meta.dirname, "../deploy/helm/understudy/values.yaml"), "utf8"),
+  ) as { resources: { limits: { memory: string } }; operator: { nodeOptions?: string } };
+  return { memoryLimit: values.resources.limits.memory, nodeOptions: values.operator.nodeOptions ?? "" };
+}
+
+// ---------- /proc and /metrics sampling ----------
 
 function procSample(pid: number): { cpuSeconds: number; rssBytes: number } | undefined {
   try {
@@ -169,6 +198,27 @@ function procSample(pid: number): { cpuSeconds: number; rssBytes: number } | und
   } catch {
     return undefined;
   }
+}
+
+/** The operator's heap and the time it spent collecting garbage, from its /metrics (prom-client's). */
+async function heapSample(url: string): Promise<HeapSample | undefined> {
+  try {
+    const text = await (await fetch(url)).text();
+    return {
+      usedBytes: metricSum(text, "nodejs_heap_size_used_bytes"),
+      totalBytes: metricSum(text, "nodejs_heap_size_total_bytes"),
+      youngBytes: metricSum(text, "nodejs_heap_space_size_total_bytes", { space: "new" }),
+      gcSeconds: metricSum(text, "nodejs_gc_duration_seconds_sum"),
+    };
+  } catch {
+    return undefined;
+  }
+}
+interface HeapSample {
+  usedBytes: number;
+  totalBytes: number;
+  youngBytes: number;
+  gcSeconds: number;
 }
 
 // ---------- head probe responder ----------
@@ -356,7 +406,9 @@ let opNs = "";
 let tenants = "";
 let servicesNs = "";
 const samples: { t: number; cpuSeconds: number; rssBytes: number }[] = [];
+const heapSamples: ({ t: number } & HeapSample)[] = [];
 let sampler: NodeJS.Timeout | undefined;
+let memoryCgroup: MemoryCgroup | undefined;
 const figures: Record<string, unknown> = {
   size: {
     services: SERVICES,
@@ -371,6 +423,8 @@ const figures: Record<string, unknown> = {
   concurrency: Number(opts.concurrency),
   operatorRuns: opts.sources ? "sources" : "dist",
   operatorEnv: opts.operatorEnv ?? [],
+  operatorMemoryLimit: opts.memoryLimit,
+  operatorNodeOptions: opts.nodeOptions,
 };
 
 async function teardown(): Promise<void> {
@@ -394,6 +448,7 @@ async function teardown(): Promise<void> {
   if (tenants) await deleteAllAndWait(client, "poolclaims", tenants, 300_000);
   for (const pool of pools) await deletePool(client, pool).catch(() => undefined);
   await control?.stop();
+  memoryCgroup?.remove();
   await provisioner?.stop();
   for (const ns of [servicesNs, tenants, opNs]) if (ns) await deleteNamespace(client, ns);
   await inBatches(nodeNames, 20, (name) => client.core.deleteNode({ name }));
@@ -423,7 +478,10 @@ try {
   servicesNs = await freshNamespace(client, "scale-svc");
 
   const kubeconfig = proxy.kubeconfig();
+  if (MEMORY_LIMIT_BYTES !== undefined)
+    memoryCgroup = createMemoryCgroup(`understudy-scale-${process.pid}`, MEMORY_LIMIT_BYTES);
   const operator = await startOperator({
+    memoryCgroup,
     namespace: opNs,
     kubeconfig,
     built: !opts.sources,
@@ -434,7 +492,9 @@ try {
       UNDERSTUDY_CONCURRENCY: opts.concurrency,
       UNDERSTUDY_LOG_LEVEL: "warn",
       UNDERSTUDY_LEADER_ELECT: "false",
-      ...(opts.cpuProf ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${opts.cpuProf}` } : {}),
+      NODE_OPTIONS: [opts.nodeOptions, opts.cpuProf && `--cpu-prof --cpu-prof-dir=${opts.cpuProf}`]
+        .filter(Boolean)
+        .join(" "),
       ...Object.fromEntries(
         (opts.operatorEnv ?? []).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
       ),
@@ -443,10 +503,16 @@ try {
   control = { ...operator, stop: () => operator.stop() };
   metricsUrl = operator.metricsUrl;
   log(`operator process ${control.process.pid} (log ${control.logFile})`);
+  void operator.exited.then((code) => log(`the operator process exited (${code})`));
   const t0 = performance.now();
+  let heapScrape: Promise<void> | undefined;
   sampler = setInterval(() => {
+    const t = performance.now() - t0;
     const s = procSample(control!.process.pid!);
-    if (s) samples.push({ t: performance.now() - t0, ...s });
+    if (s) samples.push({ t, ...s });
+    heapScrape ??= heapSample(metricsUrl!)
+      .then((h) => void (h && heapSamples.push({ t, ...h })))
+      .finally(() => (heapScrape = undefined));
   }, 1_000);
   responder = new ProbeResponder(servicesNs);
   await responder.start();
@@ -487,6 +553,8 @@ try {
       requests: total(proxy.counts),
       byKind: new Map(proxy.counts),
       cpu: samples.at(-1)?.cpuSeconds ?? 0,
+      t: samples.at(-1)?.t ?? 0,
+      gcSeconds: heapSamples.at(-1)?.gcSeconds ?? 0,
     };
   };
   const phases: Record<
@@ -497,6 +565,9 @@ try {
       cpuSeconds: number;
       top: Record<string, number>;
       standInHeadsLoopDelayMs: { p99: number; max: number };
+      gcSeconds: number;
+      peakRssMiB: number;
+      peakHeapUsedMiB: number;
     }
   > = {};
   const endPhase = (name: string, ms: number, start: ReturnType<typeof phaseStart>) => {
@@ -511,6 +582,10 @@ try {
       cpuSeconds: (samples.at(-1)?.cpuSeconds ?? 0) - start.cpu,
       top: Object.fromEntries(delta),
       standInHeadsLoopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
+      gcSeconds: (heapSamples.at(-1)?.gcSeconds ?? 0) - start.gcSeconds,
+      peakRssMiB: Math.max(0, ...samples.filter((x) => x.t >= start.t).map((x) => x.rssBytes)) / 2 ** 20,
+      peakHeapUsedMiB:
+        Math.max(0, ...heapSamples.filter((x) => x.t >= start.t).map((x) => x.usedBytes)) / 2 ** 20,
     };
   };
   let start = phaseStart();
@@ -702,6 +777,17 @@ try {
     },
     controllersCpuSeconds: samples.at(-1)?.cpuSeconds,
     controllersPeakRssMiB: peakRss / 2 ** 20,
+    controllersPeakHeapMiB: {
+      used: Math.max(...heapSamples.map((h) => h.usedBytes)) / 2 ** 20,
+      total: Math.max(...heapSamples.map((h) => h.totalBytes)) / 2 ** 20,
+      youngGeneration: Math.max(...heapSamples.map((h) => h.youngBytes)) / 2 ** 20,
+    },
+    controllersGcSeconds: heapSamples.at(-1)?.gcSeconds,
+    memoryCgroup: memoryCgroup && {
+      limitMiB: memoryCgroup.limitBytes / 2 ** 20,
+      peakMiB: memoryCgroup.peakBytes() / 2 ** 20,
+      oomKills: memoryCgroup.oomKills(),
+    },
     requestsTotal: total(proxy.counts),
     requestsByKind: Object.fromEntries([...proxy.counts].sort((a, b) => b[1] - a[1])),
     reconciles,

@@ -2,7 +2,8 @@
 // kubelet does, what it reports on a pod, which addresses it hands out, and how write
 // unavailability is measured from acknowledged writes.
 import type * as k8s from "@kubernetes/client-node";
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -17,6 +18,7 @@ import {
   type ContainerView,
 } from "../support/pod-runner.ts";
 import { entryScript } from "../support/entry.ts";
+import { createMemoryCgroup, inCgroup } from "../support/memory-cgroup.ts";
 import { writeUnavailability, type WriteAck } from "./support/traffic.ts";
 
 describe("dataplaneArgs", () => {
@@ -241,5 +243,36 @@ describe("what the pod runner reports as the kubelet", () => {
     const addresses = addressesFromTop("127.11.0.0/16");
     expect([addresses.next().value, addresses.next().value]).toEqual(["127.11.255.254", "127.11.255.253"]);
     expect([...addressesFromTop("10.0.0.0/30")]).toEqual(["10.0.0.2", "10.0.0.1"]);
+  });
+});
+
+// The scale benchmark runs the operator under its pod's memory limit this way. Creating a cgroup
+// needs root and a cgroup filesystem; elsewhere there is nothing to test.
+const canCreateCgroups =
+  process.getuid?.() === 0 &&
+  (existsSync("/sys/fs/cgroup/memory/memory.limit_in_bytes") ||
+    existsSync("/sys/fs/cgroup/cgroup.controllers"));
+
+describe.skipIf(!canCreateCgroups)("a memory cgroup for one process", () => {
+  it("holds the process from its start, so Node sizes its heap from the limit", () => {
+    const group = createMemoryCgroup(`understudy-harness-${process.pid}`, 512 * 2 ** 20);
+    try {
+      const script = `const v8 = require("node:v8");
+        console.log(JSON.stringify({ limit: process.constrainedMemory(), heap: v8.getHeapStatistics().heap_size_limit,
+          cgroup: require("node:fs").readFileSync("/proc/self/cgroup", "utf8") }))`;
+      const [command, ...args] = inCgroup(group, [process.execPath, "-e", script]);
+      const seen = JSON.parse(execFileSync(command!, args, { encoding: "utf8" })) as {
+        limit: number;
+        heap: number;
+        cgroup: string;
+      };
+      expect(seen.limit).toBe(512 * 2 ** 20);
+      expect(seen.heap).toBeLessThan(300 * 2 ** 20);
+      expect(seen.cgroup).toContain(`understudy-harness-${process.pid}`);
+      expect(group.peakBytes()).toBeGreaterThan(0);
+      expect(group.oomKills()).toBe(0);
+    } finally {
+      group.remove();
+    }
   });
 });

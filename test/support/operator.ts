@@ -6,6 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { kubeconfigPath } from "../cluster/config.ts";
 import { entryScript } from "./entry.ts";
 import { eventually } from "./kube.ts";
+import { inCgroup, type MemoryCgroup } from "./memory-cgroup.ts";
 
 // The operator as a real child process, the way it runs in a pod: `node src/operator/main.ts`, or
 // its build.
@@ -38,6 +39,8 @@ export interface OperatorOptions {
   built?: boolean;
   /** Run another checkout's sources (`<checkout>/src/operator/main.ts`), for side-by-side benchmarks. */
   checkout?: string;
+  /** Run the process inside this memory cgroup, under its limit as in a pod. */
+  memoryCgroup?: MemoryCgroup;
 }
 
 export interface OperatorProcess {
@@ -63,7 +66,10 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorP
     : join(options.checkout ?? root, "src/operator/main.ts");
   if (options.built && !entry.endsWith(".js"))
     throw new Error("dist/ is older than src/: run `npm run build` first");
-  const child = spawn(nodeBinary, [entry], {
+  const [command, ...args] = options.memoryCgroup
+    ? inCgroup(options.memoryCgroup, [nodeBinary, entry])
+    : [nodeBinary, entry];
+  const child = spawn(command!, args, {
     env: {
       ...process.env,
       KUBECONFIG: options.kubeconfig ?? process.env.KUBECONFIG ?? kubeconfigPath,
