@@ -58,6 +58,7 @@ import {
 import { deleteAllAndWait, ZONES, type ControlPlane } from "../test/e2e/support/stage.ts";
 import { percentile, RESULTS_DIR, writeResults, type ChartSpec } from "./chart.ts";
 
+const chart = chartOperator();
 const opts = new Command("scale")
   .addOption(new Option("--services <n>").default("1000"))
   .addOption(new Option("--slots <n>").default("5000"))
@@ -82,13 +83,13 @@ const opts = new Command("scale")
     new Option(
       "--memory-limit <quantity>",
       "run the operator in a memory cgroup with this limit, as its pod (default: the chart's limit; none: no cgroup)",
-    ).default(chartOperator().memoryLimit),
+    ).default(chart.memoryLimit),
   )
   .addOption(
     new Option(
       "--node-options <flags>",
       "Node's flags for the operator process (default: the chart's operator.nodeOptions; '' for none)",
-    ).default(chartOperator().nodeOptions),
+    ).default(chart.nodeOptions),
   )
   .addOption(new Option("--keep", "leave everything in place afterwards"))
   .addOption(new Option("--cpu-prof <dir>", "write a V8 CPU profile of the operator process into <dir>"))
