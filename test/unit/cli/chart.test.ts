@@ -303,6 +303,21 @@ describe("the placeholder image", () => {
   });
 });
 
+describe("Node's flags for the operator", () => {
+  const nodeOptions = (objects: Obj[]) =>
+    find<k8s.V1Deployment>(objects, "Deployment")!.spec!.template.spec!.containers[0]!.env!.find(
+      (e) => e.name === "NODE_OPTIONS",
+    )?.value;
+
+  it("keep the young generation at 8 MB by default, and can be set or left out", () => {
+    expect(nodeOptions(defaults)).toBe("--max-semi-space-size=8");
+    expect(nodeOptions(template("operator.nodeOptions=--max-semi-space-size=16"))).toBe(
+      "--max-semi-space-size=16",
+    );
+    expect(nodeOptions(template("operator.nodeOptions="))).toBeUndefined();
+  });
+});
+
 describe("values.schema.json", () => {
   it("refuses values the operator could not run with", () => {
     expect(templateFails("replicaCount=0")).toMatch(/replicaCount/);
