@@ -8,8 +8,8 @@
 //   storage services Ready;
 // - the controllers' process CPU seconds and peak resident memory (from /proc/<pid>), its heap and
 //   garbage-collection time (from its /metrics); the process runs as the chart runs it, in a memory
-//   cgroup with the container's limit and with the chart's Node flags, since Node sizes its heap
-//   from that limit;
+//   cgroup with the container's limit (this needs root; --memory-limit none runs it without) and
+//   with the chart's Node flags, since Node sizes its heap from that limit;
 // - API requests the controllers made, counted exactly by a small HTTP proxy their kubeconfig points
 //   at (the API server's own apiserver_request_total cannot tell clients apart), per verb and
 //   resource, and per reconcile when the operator's /metrics count reconciles;
@@ -449,7 +449,11 @@ async function teardown(): Promise<void> {
   if (tenants) await deleteAllAndWait(client, "poolclaims", tenants, 300_000);
   for (const pool of pools) await deletePool(client, pool).catch(() => undefined);
   await control?.stop();
-  memoryCgroup?.remove();
+  try {
+    memoryCgroup?.remove();
+  } catch (err) {
+    log(`${memoryCgroup?.dir} is left (a process of it still runs?): ${String(err)}`);
+  }
   await provisioner?.stop();
   for (const ns of [servicesNs, tenants, opNs]) if (ns) await deleteNamespace(client, ns);
   await inBatches(nodeNames, 20, (name) => client.core.deleteNode({ name }));
@@ -479,8 +483,18 @@ try {
   servicesNs = await freshNamespace(client, "scale-svc");
 
   const kubeconfig = proxy.kubeconfig();
+  const nodeOptions = [opts.nodeOptions, opts.cpuProf && `--cpu-prof --cpu-prof-dir=${opts.cpuProf}`]
+    .filter(Boolean)
+    .join(" ");
   if (MEMORY_LIMIT_BYTES !== undefined)
-    memoryCgroup = createMemoryCgroup(`understudy-scale-${process.pid}`, MEMORY_LIMIT_BYTES);
+    try {
+      memoryCgroup = createMemoryCgroup(`understudy-scale-${process.pid}`, MEMORY_LIMIT_BYTES);
+    } catch (err) {
+      throw new Error(
+        `cannot run the operator under its memory limit (needs root and a cgroup filesystem; --memory-limit none runs it without): ${String(err)}`,
+        { cause: err },
+      );
+    }
   const operator = await startOperator({
     memoryCgroup,
     namespace: opNs,
@@ -493,9 +507,7 @@ try {
       UNDERSTUDY_CONCURRENCY: opts.concurrency,
       UNDERSTUDY_LOG_LEVEL: "warn",
       UNDERSTUDY_LEADER_ELECT: "false",
-      NODE_OPTIONS: [opts.nodeOptions, opts.cpuProf && `--cpu-prof --cpu-prof-dir=${opts.cpuProf}`]
-        .filter(Boolean)
-        .join(" "),
+      ...(nodeOptions && { NODE_OPTIONS: nodeOptions }),
       ...Object.fromEntries(
         (opts.operatorEnv ?? []).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
       ),
@@ -504,7 +516,15 @@ try {
   control = { ...operator, stop: () => operator.stop() };
   metricsUrl = operator.metricsUrl;
   log(`operator process ${control.process.pid} (log ${control.logFile})`);
-  void operator.exited.then((code) => log(`the operator process exited (${code})`));
+  void operator.exited.then((code) => {
+    let oomKills: number | string = "-";
+    try {
+      oomKills = memoryCgroup?.oomKills() ?? "-";
+    } catch {
+      // The group is gone already.
+    }
+    log(`the operator process exited (${code}; OOM kills in its cgroup: ${oomKills})`);
+  });
   const t0 = performance.now();
   let heapScrape: Promise<void> | undefined;
   sampler = setInterval(() => {

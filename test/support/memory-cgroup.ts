@@ -1,7 +1,9 @@
 // A memory cgroup for one child process, so a benchmark runs the operator under its pod's memory limit.
 // Node sizes its heap from the cgroup's limit (a 512Mi container gets a 259 MiB heap and a young
 // generation of 2 MB instead of 64 MB), so a process measured without the limit does not behave like
-// the pod. Needs root and a cgroup filesystem (v1's memory controller or v2).
+// the pod. Needs root and a writable cgroup filesystem (v1's memory controller, or v2 with memory
+// enabled for child groups). The group is made at the top of the hierarchy, like a pod's, outside
+// whatever group runs the benchmark.
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -15,6 +17,7 @@ export interface MemoryCgroup {
   peakBytes(): number;
   /** How many times the kernel's OOM killer killed a process of the group. */
   oomKills(): number;
+  /** Removes the group; its processes must have exited. */
   remove(): void;
 }
 
@@ -25,14 +28,27 @@ function readNumber(path: string, key?: string): number {
   return Number(line?.split(" ")[1] ?? 0);
 }
 
+/** Which cgroup version offers a memory controller to new groups here, if any. */
+function memoryController(): "v1" | "v2" | undefined {
+  if (existsSync(join(ROOT, "memory", "memory.limit_in_bytes"))) return "v1";
+  const enabled = join(ROOT, "cgroup.subtree_control");
+  if (existsSync(enabled) && readFileSync(enabled, "utf8").split(/\s+/).includes("memory")) return "v2";
+  return undefined;
+}
+
 /** A new memory cgroup limited to `limitBytes`; throws when this machine offers none to create. */
 export function createMemoryCgroup(name: string, limitBytes: number): MemoryCgroup {
-  const v1 = existsSync(join(ROOT, "memory", "memory.limit_in_bytes"));
-  const v2 = existsSync(join(ROOT, "cgroup.controllers"));
-  if (!v1 && !v2) throw new Error(`no memory cgroup controller under ${ROOT}`);
+  const version = memoryController();
+  if (!version) throw new Error(`no memory cgroup controller to use under ${ROOT}`);
+  const v1 = version === "v1";
   const dir = v1 ? join(ROOT, "memory", name) : join(ROOT, name);
   mkdirSync(dir);
-  writeFileSync(join(dir, v1 ? "memory.limit_in_bytes" : "memory.max"), String(limitBytes));
+  try {
+    writeFileSync(join(dir, v1 ? "memory.limit_in_bytes" : "memory.max"), String(Math.floor(limitBytes)));
+  } catch (err) {
+    rmdirSync(dir);
+    throw err;
+  }
   return {
     dir,
     limitBytes,
@@ -43,6 +59,16 @@ export function createMemoryCgroup(name: string, limitBytes: number): MemoryCgro
         : readNumber(join(dir, "memory.events"), "oom_kill"),
     remove: () => rmdirSync(dir),
   };
+}
+
+/** Whether this process may make memory cgroups here (it tries, then removes the group). */
+export function canCreateMemoryCgroups(): boolean {
+  try {
+    createMemoryCgroup(`understudy-probe-${process.pid}`, 2 ** 30).remove();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
