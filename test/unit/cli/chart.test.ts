@@ -60,6 +60,11 @@ const deployment = find<k8s.V1Deployment>(defaults, "Deployment")!;
 const pod = deployment.spec!.template.spec!;
 const container = pod.containers[0]!;
 const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]));
+/** The value the rendered operator container gives the variable `name`; undefined when it sets none. */
+const operatorEnv = (objects: Obj[], name: string) =>
+  find<k8s.V1Deployment>(objects, "Deployment")!.spec!.template.spec!.containers[0]!.env?.find(
+    (e) => e.name === name,
+  )?.value;
 
 describe("generated files", () => {
   it("are committed as the generator writes them (run npm run generate:manifests)", () => {
@@ -290,10 +295,7 @@ describe("monitoring", () => {
 });
 
 describe("the placeholder image", () => {
-  const imageEnv = (objects: Obj[]) =>
-    find<k8s.V1Deployment>(objects, "Deployment")!.spec!.template.spec!.containers[0]!.env!.find(
-      (e) => e.name === "UNDERSTUDY_PLACEHOLDER_IMAGE",
-    )?.value;
+  const imageEnv = (objects: Obj[]) => operatorEnv(objects, "UNDERSTUDY_PLACEHOLDER_IMAGE");
 
   it("defaults to the pause image and is set from operator.placeholderImage", () => {
     expect(imageEnv(defaults)).toBe("registry.k8s.io/pause:3.10");
@@ -304,10 +306,7 @@ describe("the placeholder image", () => {
 });
 
 describe("Node's flags for the operator", () => {
-  const nodeOptions = (objects: Obj[]) =>
-    find<k8s.V1Deployment>(objects, "Deployment")!.spec!.template.spec!.containers[0]!.env!.find(
-      (e) => e.name === "NODE_OPTIONS",
-    )?.value;
+  const nodeOptions = (objects: Obj[]) => operatorEnv(objects, "NODE_OPTIONS");
 
   it("keep the young generation at 8 MB by default, and can be set or left out", () => {
     expect(nodeOptions(defaults)).toBe("--max-semi-space-size=8");
@@ -331,9 +330,7 @@ describe("values.schema.json", () => {
     const objects = template("replicaCount=1", "leaderElection.enabled=false");
     const d = find<k8s.V1Deployment>(objects, "Deployment")!;
     expect(d.spec!.replicas).toBe(1);
-    expect(
-      d.spec!.template.spec!.containers[0]!.env!.find((e) => e.name === "UNDERSTUDY_LEADER_ELECT")!.value,
-    ).toBe("false");
+    expect(operatorEnv(objects, "UNDERSTUDY_LEADER_ELECT")).toBe("false");
     expect(find(objects, "PodDisruptionBudget")).toBeUndefined();
   });
 });
