@@ -16,22 +16,18 @@
 // - then a zone outage: every node of zone-a NotReady at once, and the completion of the hundreds
 //   of failovers it causes (fault to status.lastFailover.finishedAt), p50 and p99.
 // Heads here are not real data-plane processes (thousands would not fit on two cores): one
-// responder in this process answers the operator's /healthz probes at every head pod's IP, and
-// stops answering for the heads of a lost zone, as their machines would.
+// process of stand-ins (bench/stand-in-heads.ts) answers the operator's /healthz probes at every
+// head pod's IP, and stops answering for the heads of a lost zone, as their machines would.
 import type * as k8s from "@kubernetes/client-node";
 import { Command, Option } from "commander";
 import { readdirSync, readFileSync } from "node:fs";
-import { createServer as createHttpServer, type Server } from "node:http";
+import { fork, type ChildProcess } from "node:child_process";
 import { tmpdir } from "node:os";
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parse as parseYaml } from "yaml";
 import { GROUP, MAX_SLOTS_PER_ZONE, STORAGE_SERVICE_PLURAL, VERSION } from "../src/api/index.ts";
 import { quantityValue } from "../src/api/quantity.ts";
-import { IDENTITY_HEADER, formatIdentity } from "../src/dataplane/identity.ts";
-import { Informer } from "../src/kube/informer.ts";
-import { core } from "../src/kube/resources.ts";
 import { fakeNode } from "../test/cluster/nodes.ts";
 import { countingProxy } from "../test/support/counting-proxy.ts";
 import { installCrds } from "../test/support/crds.ts";
@@ -57,6 +53,7 @@ import {
 } from "../test/support/pools.ts";
 import { deleteAllAndWait, ZONES, type ControlPlane } from "../test/e2e/support/stage.ts";
 import { percentile, RESULTS_DIR, writeResults, type ChartSpec } from "./chart.ts";
+import type { StandInMessage, StandInRequest } from "./stand-in-heads.ts";
 
 const chart = chartOperator();
 const opts = new Command("scale")
@@ -222,86 +219,54 @@ interface HeapSample {
   gcSeconds: number;
 }
 
-// ---------- head probe responder ----------
+// ---------- stand-in heads ----------
 
-class ProbeResponder {
-  readonly #servers = new Map<string, Server>();
-  readonly #down = new Set<string>();
-  readonly #informer: Informer<k8s.V1Pod>;
+/** The stand-in heads' process (bench/stand-in-heads.ts), and what the benchmark asks of it. */
+class StandInHeads {
+  readonly #child: ChildProcess;
+  /** Waiters for lag reports, in the order asked (IPC keeps the order). */
+  readonly #lagWaiters: ((lag: { p99: number; max: number }) => void)[] = [];
 
-  constructor(namespace: string) {
-    this.#informer = new Informer<k8s.V1Pod>(kc, {
-      resource: core.pods,
-      namespace,
-      labelSelector: "understudy.dev/role=head",
-      resyncMs: 5_000,
-      onError: () => undefined,
+  #stopping = false;
+
+  private constructor(child: ChildProcess) {
+    this.#child = child;
+    child.on("message", (m: StandInMessage) => {
+      if (m.kind === "lag") this.#lagWaiters.shift()?.({ p99: m.p99, max: m.max });
     });
-    this.#informer.on(() => this.#sync());
+    child.on("exit", (code, signal) => {
+      if (!this.#stopping)
+        log(`the stand-in heads exited (${code ?? signal}): from now on every probe fails`);
+    });
   }
 
-  async start(): Promise<void> {
-    await this.#informer.start();
+  static async start(namespace: string): Promise<StandInHeads> {
+    const child = fork(new URL("./stand-in-heads.ts", import.meta.url), [namespace], {
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.on("message", (m: StandInMessage) => m.kind === "started" && resolve());
+      child.once("exit", (code) => reject(new Error(`the stand-in heads exited (${code}) before starting`)));
+    });
+    return new StandInHeads(child);
   }
 
-  /** The machines of these nodes are gone: their heads stop answering. */
   loseNodes(nodes: readonly string[]): void {
-    for (const n of nodes) this.#down.add(n);
-    this.#sync();
+    this.#child.send({ kind: "loseNodes", nodes: [...nodes] } satisfies StandInRequest);
   }
 
-  #sync(): void {
-    const wanted = new Map<string, { ip: string; port: number; identity: string }>();
-    for (const pod of this.#informer.list()) {
-      const ip = pod.status?.podIP;
-      if (!ip || pod.status?.phase !== "Running" || pod.metadata?.deletionTimestamp) continue;
-      if (this.#down.has(pod.spec?.nodeName ?? "")) continue;
-      const port = pod.spec!.containers[0]!.ports?.[0]?.containerPort ?? 7000;
-      // Keyed by identity too: an address a deleted head held may come back for another head.
-      const identity = headIdentity(pod);
-      wanted.set(`${ip}:${port} ${identity}`, { ip, port, identity });
-    }
-    for (const [address, server] of this.#servers) {
-      if (!wanted.has(address)) {
-        server.close();
-        server.closeAllConnections();
-        this.#servers.delete(address);
-      }
-    }
-    for (const [address, { ip, port, identity }] of wanted) {
-      if (this.#servers.has(address)) continue;
-      // The probe believes only an answer that names the head it meant (see src/dataplane/identity.ts).
-      const server = createHttpServer((_req, res) => {
-        res.writeHead(200, { "content-type": "application/json", [IDENTITY_HEADER]: identity });
-        res.end('{"status":"ok","ready":true}');
-      });
-      // The address may still be held by the listener of the head that had it: try again shortly.
-      server.on("error", () =>
-        setTimeout(() => this.#servers.get(address) === server && server.listen(port, ip), 100),
-      );
-      server.listen(port, ip);
-      this.#servers.set(address, server);
-    }
+  /** Their event-loop lag since the last call (ms). */
+  lag(): Promise<{ p99: number; max: number }> {
+    return new Promise((resolve) => {
+      this.#lagWaiters.push(resolve);
+      this.#child.send({ kind: "lag" } satisfies StandInRequest);
+    });
   }
 
   stop(): void {
-    this.#informer.stop();
-    for (const s of this.#servers.values()) {
-      s.close();
-      s.closeAllConnections();
-    }
+    this.#stopping = true;
+    this.#child.kill();
   }
-}
-
-/** The identity a head process names in its answers, from what its pod hands it. */
-function headIdentity(pod: k8s.V1Pod): string {
-  const env = new Map(pod.spec!.containers[0]!.env?.map((e) => [e.name, e.value]));
-  return formatIdentity({
-    service: env.get("UNDERSTUDY_SERVICE_UID") ?? "",
-    role: "head",
-    pod: pod.metadata!.name!,
-    epoch: Number(env.get("UNDERSTUDY_EPOCH")),
-  });
 }
 
 // ---------- helpers ----------
@@ -401,7 +366,7 @@ const nodeNames = ZONES.flatMap((zone) =>
 const proxy = await countingProxy(kc);
 let control: ControlPlane | undefined;
 let metricsUrl: string | undefined;
-let responder: ProbeResponder | undefined;
+let standIns: StandInHeads | undefined;
 let provisioner: VolumeProvisioner | undefined;
 let opNs = "";
 let tenants = "";
@@ -431,7 +396,7 @@ const figures: Record<string, unknown> = {
 async function teardown(): Promise<void> {
   if (opts.keep) return;
   clearInterval(sampler);
-  responder?.stop();
+  standIns?.stop();
   log("tearing down");
   await Promise.all(nodeNames.map((n) => restoreNode(client, n).catch(() => undefined)));
   for (const n of await (async () => {
@@ -535,8 +500,7 @@ try {
       .then((h) => void (h && heapSamples.push({ t, ...h })))
       .finally(() => (heapScrape = undefined));
   }, 1_000);
-  responder = new ProbeResponder(servicesNs);
-  await responder.start();
+  standIns = await StandInHeads.start(servicesNs);
   // Server StatefulSets claim volumes; the test cluster has no provisioner.
   provisioner = new VolumeProvisioner(
     kc,
@@ -564,12 +528,10 @@ try {
     (body.spec as Record<string, unknown>).nodeSelector = { [BENCH_LABEL]: "scale" };
     return body;
   });
-  // This process answers every head's probe: when its own event loop lags past the probe timeout,
-  // heads fail for a reason that is the benchmark's, so each phase records that lag too.
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-  loopDelay.enable();
+  // When the stand-ins' event loop lags past the probe timeout, heads fail for a reason that is the
+  // benchmark's, so each phase records that lag too.
   const phaseStart = () => {
-    loopDelay.reset();
+    void standIns!.lag();
     return {
       requests: total(proxy.counts),
       byKind: new Map(proxy.counts),
@@ -591,7 +553,8 @@ try {
       peakHeapUsedMiB: number;
     }
   > = {};
-  const endPhase = (name: string, ms: number, start: ReturnType<typeof phaseStart>) => {
+  const endPhase = async (name: string, ms: number, start: ReturnType<typeof phaseStart>) => {
+    const standInHeadsLoopDelayMs = await standIns!.lag();
     const delta = [...proxy.counts]
       .map(([k, v]) => [k, v - (start.byKind.get(k) ?? 0)] as const)
       .filter(([, v]) => v > 0)
@@ -602,7 +565,7 @@ try {
       requests: total(proxy.counts) - start.requests,
       cpuSeconds: (samples.at(-1)?.cpuSeconds ?? 0) - start.cpu,
       top: Object.fromEntries(delta),
-      standInHeadsLoopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
+      standInHeadsLoopDelayMs,
       gcSeconds: (heapSamples.at(-1)?.gcSeconds ?? 0) - start.gcSeconds,
       peakRssMiB: Math.max(0, ...samples.filter((x) => x.t >= start.t).map((x) => x.rssBytes)) / 2 ** 20,
       peakHeapUsedMiB:
@@ -611,7 +574,7 @@ try {
   };
   let start = phaseStart();
   for (const body of poolBodies) await createPool(client, body);
-  endPhase(
+  await endPhase(
     "slots",
     await until(`${SLOTS} slots with Running placeholders`, async () => {
       const leases = await allSlotLeases();
@@ -640,7 +603,7 @@ try {
       scoped(claimManifest(tenants, name, poolOf(Number(name.slice(6))), 1 + (Number(name.slice(6)) % 100))),
     ),
   );
-  endPhase(
+  await endPhase(
     "claims",
     await until(`${CLAIMS} claims Bound`, async () => {
       const claims = await listAll(
@@ -704,7 +667,7 @@ try {
           limit: 500,
         }) as Promise<{ items: ServiceItem[]; metadata?: { _continue?: string } }>,
     );
-  endPhase(
+  await endPhase(
     "services",
     await until(`${SERVICES} storage services Ready`, async () => {
       const ready = (await listServices()).filter((s) => s.status?.phase === "Ready").length;
@@ -719,7 +682,7 @@ try {
   // Idle cost: a minute of steady state (probes, resyncs).
   const idleStart = phaseStart();
   await sleep(30_000);
-  endPhase("steady 30 s", 30_000, idleStart);
+  await endPhase("steady 30 s", 30_000, idleStart);
 
   // 4. Zone outage: every node of zone-a NotReady; their heads stop answering.
   const zoneNodes = (
@@ -741,19 +704,22 @@ try {
   log(`zone outage: ${zoneNodes.length} nodes of zone-a, ${affected.length} heads there`);
   start = phaseStart();
   const faultWall = Date.now();
-  responder.loseNodes(zoneNodes);
+  standIns.loseNodes(zoneNodes);
   await inBatches(zoneNodes, 20, (n) => makeNodeNotReady(client, n));
   const completions: number[] = [];
   const detections: number[] = [];
   const switched: number[] = [];
+  /** Each failover's time from one step of its timeline to the next, by "from -> to". */
+  const stepTimes = new Map<string, number[]>();
   const movedTo: { zone: string; node: string }[] = [];
-  endPhase(
+  await endPhase(
     "zone outage",
     await until(`${affected.length} failovers done`, async () => {
       const now = await listServices();
       completions.length = 0;
       detections.length = 0;
       switched.length = 0;
+      stepTimes.clear();
       movedTo.length = 0;
       for (const s of now) {
         if (!affected.includes(s.metadata.name!)) continue;
@@ -767,6 +733,11 @@ try {
         if (last.startedAt) detections.push(Date.parse(last.startedAt) - faultWall);
         const routed = last.timeline?.find((t) => t.step === "RoutingSwitched");
         if (routed) switched.push(Date.parse(routed.at) - faultWall);
+        const marks = last.timeline ?? [];
+        for (const [i, m] of marks.slice(1).entries()) {
+          const key = `${marks[i]!.step} -> ${m.step}`;
+          stepTimes.set(key, [...(stepTimes.get(key) ?? []), Date.parse(m.at) - Date.parse(marks[i]!.at)]);
+        }
         movedTo.push({ zone: s.status?.head?.zone ?? "?", node: s.status?.head?.node ?? "?" });
       }
       return completions.length >= affected.length ? true : `${completions.length}/${affected.length} done`;
@@ -788,6 +759,9 @@ try {
       detectedP99Ms: percentile(detections, 99),
       routingSwitchedP50Ms: percentile(switched, 50),
       routingSwitchedP99Ms: percentile(switched, 99),
+      stepsMs: Object.fromEntries(
+        [...stepTimes].map(([step, ms]) => [step, { p50: percentile(ms, 50), p99: percentile(ms, 99) }]),
+      ),
       movedHeads: spreadOf(movedTo),
     },
     holdersOfSeveralSlotsAtEnd: doubleHeldAtEnd,
