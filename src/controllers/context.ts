@@ -4,6 +4,7 @@
 import type * as k8s from "@kubernetes/client-node";
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
+import type { ServiceRef } from "../decisions/types.ts";
 import type { CustomObject, KubeClient } from "../kube/client.ts";
 import type { Indexer } from "../kube/informer.ts";
 import type { ReconcileResult } from "../operator/controller.ts";
@@ -37,6 +38,13 @@ export interface WriteMemory {
    * returned: a cached service at that version shows every write this operator made to it.
    */
   serviceStatusWrites: Map<string, string>;
+  /**
+   * Slots failovers of this operator chose, by Lease name: the storage service (`namespace/name`)
+   * and when. Failovers running at once choose from the same ledger; another failover passes over a
+   * slot named here rather than race for its Lease and choose again (the Lease's compare-and-swap
+   * still decides). Kept until the cache shows the slot held by a service, or for a short while.
+   */
+  slotChoices: Map<string, { service: ServiceRef; at: number }>;
 }
 
 export const newWriteMemory = (): WriteMemory => ({
@@ -45,6 +53,7 @@ export const newWriteMemory = (): WriteMemory => ({
   applied: new Map(),
   slotSwaps: new Map(),
   serviceStatusWrites: new Map(),
+  slotChoices: new Map(),
 });
 
 export interface Cache<T> {

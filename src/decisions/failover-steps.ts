@@ -97,6 +97,11 @@ export interface FailoverPoolObservation {
   refusal?: string;
   /** The head's nodeSelector and tolerations on a slot of this pool. */
   placement?: HeadPlacementRule;
+  /**
+   * Slots other services' failovers chose and have not taken yet (Lease name and service): counted
+   * as theirs while another slot is left, so they are passed over and their heads spread the rest.
+   */
+  chosenElsewhere?: readonly { leaseName: string; service: ServiceRef }[];
 }
 
 /** What the controller observed, read fresh before every call. */
@@ -408,17 +413,29 @@ function chooseSlot(
   if (pool.refusal) return wait(FailoverWaitReason.NamespaceNotAllowed, pool.refusal, opts.noSlotRetryMs);
   const excluded = [...(state.abandonedSlots ?? [])];
   if (state.oldHead?.slot) excluded.push(state.oldHead.slot);
-  const choice = chooseFailoverSlot({
-    service: observed.service,
-    slots: pool.slots,
-    nodes: pool.nodes,
-    claims: pool.claims,
-    ...(state.oldHead?.zone !== undefined ? { failedZone: state.oldHead.zone } : {}),
-    ...(observed.failedZones ? { failedZones: observed.failedZones } : {}),
-    exclude: excluded,
-    ...(state.abandonedNodes?.length ? { avoidNodes: state.abandonedNodes } : {}),
-    ...(pool.placement ? { placement: pool.placement } : {}),
+  const choose = (slots: readonly SlotView[]) =>
+    chooseFailoverSlot({
+      service: observed.service,
+      slots,
+      nodes: pool.nodes,
+      claims: pool.claims,
+      ...(state.oldHead?.zone !== undefined ? { failedZone: state.oldHead.zone } : {}),
+      ...(observed.failedZones ? { failedZones: observed.failedZones } : {}),
+      exclude: excluded,
+      ...(state.abandonedNodes?.length ? { avoidNodes: state.abandonedNodes } : {}),
+      ...(pool.placement ? { placement: pool.placement } : {}),
+    });
+  // A slot another failover chose is taken as its service's while a slot is left; when none is,
+  // the Lease's compare-and-swap decides between the two.
+  const elsewhere = new Map((pool.chosenElsewhere ?? []).map((c) => [c.leaseName, c.service]));
+  const promised = pool.slots.map((slot): SlotView => {
+    const service = elsewhere.get(slot.leaseName);
+    return service && slot.holder.kind !== "service"
+      ? { ...slot, holder: { kind: "service", ...service } }
+      : slot;
   });
+  const first = elsewhere.size ? choose(promised) : undefined;
+  const choice = first?.kind === "slot" ? first : choose(pool.slots);
   if (choice.kind === "none")
     return wait(FailoverWaitReason.NoSlotAvailable, choice.message, opts.noSlotRetryMs);
   const { slot, victim } = choice;

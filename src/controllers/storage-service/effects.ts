@@ -3,7 +3,7 @@
 import type * as k8s from "@kubernetes/client-node";
 import { parseStorageService, type StorageService, storageServiceResource } from "../../api/index.ts";
 import { refKey } from "../../decisions/names.ts";
-import type { SlotHolder } from "../../decisions/types.ts";
+import type { ServiceRef, SlotHolder } from "../../decisions/types.ts";
 import { isConflict, isNotFound } from "../../kube/errors.ts";
 import type { ControllerContext } from "../context.ts";
 import { swapHolder } from "../slot-ledger.ts";
@@ -195,6 +195,19 @@ export async function switchHeadService(
   }
   known.routedEpoch = epoch;
   known.routedKnown = true;
+}
+
+/**
+ * Notes the slot a failover of `service` chose, before its record is written: failovers deciding
+ * meanwhile pass over it (observe.ts, slotsChosenElsewhere). One choice per service.
+ */
+export function rememberSlotChoice(ctx: ControllerContext, service: ServiceRef, leaseName: string): void {
+  for (const [lease, choice] of ctx.writes.slotChoices)
+    if (refKey(choice.service) === refKey(service)) ctx.writes.slotChoices.delete(lease);
+  ctx.writes.slotChoices.set(leaseName, {
+    service: { namespace: service.namespace, name: service.name },
+    at: ctx.now(),
+  });
 }
 
 /**

@@ -28,6 +28,7 @@ import {
   currentService,
   deletePod,
   rememberDeletion,
+  rememberSlotChoice,
   swapSlot,
   switchHeadService,
   writeStatus,
@@ -422,11 +423,13 @@ async function recordStep(
     });
   }
   patch.conditions = withConditions(status.conditions, conditions, service.metadata.generation, now);
+  const ref = serviceRef(service);
+  // Before the write: other failovers deciding while it is in flight pass over this slot.
+  if (action.step === "SlotChosen" && record.slot) rememberSlotChoice(ctx, ref, record.slot.leaseName);
   const write = await writeStatus(ctx, service, patch);
   if (!write.ok)
     return write.reason === "Conflict" ? { kind: "requeue", afterMs: CONFLICT_REQUEUE_MS } : { kind: "gone" };
 
-  const ref = serviceRef(service);
   const metrics = ctx.failoverMetrics;
   if (begins) {
     if (record.reason === IMAGE_ROLLOUT_REASON)

@@ -12,7 +12,14 @@ import type {
 import { failoverPause, type FailoverPause } from "../../decisions/failover-pause.ts";
 import { assessHeadHealth, type HeadHealth, type HeadPodView } from "../../decisions/head-health.ts";
 import { headPodName, refKey } from "../../decisions/names.ts";
-import type { ClaimRef, NodeView, PodPhase, PodPresence, SlotView } from "../../decisions/types.ts";
+import type {
+  ClaimRef,
+  NodeView,
+  PodPhase,
+  PodPresence,
+  ServiceRef,
+  SlotView,
+} from "../../decisions/types.ts";
 import type { ControllerContext } from "../context.ts";
 import { labels, roles } from "../labels.ts";
 import { placeholderName, tenantPodName } from "../pods.ts";
@@ -25,6 +32,9 @@ export type StorageServiceContext = ControllerContext;
 
 /** How long a Lease swap is remembered for a cache that does not show it (a missed watch event is relisted well before). */
 const SWAP_MEMORY_MS = 10_000;
+
+/** How long another failover's slot choice is passed over (it takes the slot well within this, or gave up). */
+const SLOT_CHOICE_MEMORY_MS = 30_000;
 
 /** Objects this reconcile wrote, seen before the caches have them. */
 export class Known {
@@ -181,6 +191,27 @@ function poolReplenished(pool: ContingencyPool, slots: readonly SlotView[]): boo
   );
 }
 
+/**
+ * Slots other failovers of this operator chose (WriteMemory.slotChoices) that no service holds yet.
+ * Choices the ledger shows taken, or older than SLOT_CHOICE_MEMORY_MS, are forgotten.
+ */
+function slotsChosenElsewhere(
+  ctx: ControllerContext,
+  service: ServiceRef,
+  slots: readonly SlotView[],
+): { leaseName: string; service: ServiceRef }[] {
+  const choices = ctx.writes.slotChoices;
+  const held = new Set(slots.filter((s) => s.holder.kind === "service").map((s) => s.leaseName));
+  const now = ctx.now();
+  const elsewhere: { leaseName: string; service: ServiceRef }[] = [];
+  for (const [leaseName, choice] of choices) {
+    if (held.has(leaseName) || now - choice.at > SLOT_CHOICE_MEMORY_MS) choices.delete(leaseName);
+    else if (refKey(choice.service) !== refKey(service))
+      elsewhere.push({ leaseName, service: choice.service });
+  }
+  return elsewhere;
+}
+
 export function observePool(
   ctx: ControllerContext,
   service: StorageService,
@@ -211,6 +242,7 @@ export function observePool(
       claims: poolClaims(ctx, pool, service.spec.pool),
       emergencyGraceSeconds: pool.spec.revocation.emergencyGraceSeconds,
       replenished: poolReplenished(pool, slots),
+      chosenElsewhere: slotsChosenElsewhere(ctx, serviceRef(service), slots),
       placement: toHeadPlacementRule(service, pool),
       ...(poolServesNamespace(pool.spec, service.metadata.namespace!)
         ? {}

@@ -105,6 +105,56 @@ describe("nextFailoverAction: each step", () => {
     });
   });
 
+  it("passes over a slot another failover chose while another slot is left, and races for it when none is", () => {
+    const other = { namespace: "s", name: "other" };
+    const withChosen = (leaseNames: string[]) =>
+      nextFailoverAction(
+        detected,
+        observed({
+          pool: {
+            ...observed().pool!,
+            chosenElsewhere: leaseNames.map((leaseName) => ({ leaseName, service: other })),
+          },
+        }),
+      );
+    expect(withChosen([])).toMatchObject({ record: { slot: { leaseName: "slot-p-b-0" } } });
+    expect(withChosen(["slot-p-b-0"])).toMatchObject({
+      kind: "recordStep",
+      step: "SlotChosen",
+      record: { slot: { leaseName: "slot-p-a-0" } },
+    });
+    expect(withChosen(["slot-p-b-0", "slot-p-a-0"])).toMatchObject({
+      kind: "recordStep",
+      step: "SlotChosen",
+      record: { slot: { leaseName: "slot-p-b-0" } },
+    });
+  });
+
+  it("counts a slot another failover chose as that service's head when spreading", () => {
+    const pool = {
+      ...observed().pool!,
+      slots: [slot("b", 0, "b1"), slot("b", 1, "b2"), slot("c", 0, "c1")],
+      nodes: [...nodes, node("b2", "b")],
+      claims: [],
+    };
+    // Alone: zone-b's first slot (the zones tie, b comes first). With that slot promised to another
+    // head, zone-c has fewer heads: not zone-b's second slot, as merely excluding it would give.
+    expect(nextFailoverAction(detected, observed({ pool }))).toMatchObject({
+      record: { slot: { leaseName: "slot-p-b-0" } },
+    });
+    expect(
+      nextFailoverAction(
+        detected,
+        observed({
+          pool: {
+            ...pool,
+            chosenElsewhere: [{ leaseName: "slot-p-b-0", service: { namespace: "s", name: "other" } }],
+          },
+        }),
+      ),
+    ).toMatchObject({ record: { slot: { leaseName: "slot-p-c-0" } } });
+  });
+
   it("chooses again when a record lost its choice", () => {
     const broken: FailoverRecord = { ...chosen, step: "Revoked" };
     delete broken.slot;
