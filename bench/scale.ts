@@ -760,7 +760,10 @@ try {
       routingSwitchedP50Ms: percentile(switched, 50),
       routingSwitchedP99Ms: percentile(switched, 99),
       stepsMs: Object.fromEntries(
-        [...stepTimes].map(([step, ms]) => [step, { p50: percentile(ms, 50), p99: percentile(ms, 99) }]),
+        [...stepTimes].map(([step, ms]) => [
+          step,
+          { n: ms.length, p50: percentile(ms, 50), p99: percentile(ms, 99) },
+        ]),
       ),
       movedHeads: spreadOf(movedTo),
     },
