@@ -237,6 +237,7 @@ class StandInHeads {
     child.on("exit", (code, signal) => {
       if (!this.#stopping)
         log(`the stand-in heads exited (${code ?? signal}): from now on every probe fails`);
+      for (const waiter of this.#lagWaiters.splice(0)) waiter({ p99: NaN, max: NaN });
     });
   }
 
@@ -252,11 +253,13 @@ class StandInHeads {
   }
 
   loseNodes(nodes: readonly string[]): void {
-    this.#child.send({ kind: "loseNodes", nodes: [...nodes] } satisfies StandInRequest);
+    if (this.#child.connected)
+      this.#child.send({ kind: "loseNodes", nodes: [...nodes] } satisfies StandInRequest);
   }
 
   /** Their event-loop lag since the last call (ms). */
   lag(): Promise<{ p99: number; max: number }> {
+    if (!this.#child.connected) return Promise.resolve({ p99: NaN, max: NaN });
     return new Promise((resolve) => {
       this.#lagWaiters.push(resolve);
       this.#child.send({ kind: "lag" } satisfies StandInRequest);

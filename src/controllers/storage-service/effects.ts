@@ -202,12 +202,17 @@ export async function switchHeadService(
  * meanwhile pass over it (observe.ts, slotsChosenElsewhere). One choice per service.
  */
 export function rememberSlotChoice(ctx: ControllerContext, service: ServiceRef, leaseName: string): void {
-  for (const [lease, choice] of ctx.writes.slotChoices)
-    if (refKey(choice.service) === refKey(service)) ctx.writes.slotChoices.delete(lease);
+  forgetSlotChoice(ctx, service);
   ctx.writes.slotChoices.set(leaseName, {
     service: { namespace: service.namespace, name: service.name },
     at: ctx.now(),
   });
+}
+
+/** Forgets the slot a failover of `service` chose (the service is gone). */
+export function forgetSlotChoice(ctx: ControllerContext, service: ServiceRef): void {
+  for (const [lease, choice] of ctx.writes.slotChoices)
+    if (refKey(choice.service) === refKey(service)) ctx.writes.slotChoices.delete(lease);
 }
 
 /**

@@ -253,6 +253,9 @@ async function decide(
     }
     return stop(requeued(action.requeueAfterMs));
   }
+  // Noted as decided, before any await: other workers deciding meanwhile pass over this slot.
+  if (action.kind === "recordStep" && action.step === "SlotChosen" && action.record.slot)
+    rememberSlotChoice(ctx, serviceRef(service), action.record.slot.leaseName);
   return {
     kind: "act",
     action: { action, record, pool, switchover },
@@ -424,8 +427,6 @@ async function recordStep(
   }
   patch.conditions = withConditions(status.conditions, conditions, service.metadata.generation, now);
   const ref = serviceRef(service);
-  // Before the write: other failovers deciding while it is in flight pass over this slot.
-  if (action.step === "SlotChosen" && record.slot) rememberSlotChoice(ctx, ref, record.slot.leaseName);
   const write = await writeStatus(ctx, service, patch);
   if (!write.ok)
     return write.reason === "Conflict" ? { kind: "requeue", afterMs: CONFLICT_REQUEUE_MS } : { kind: "gone" };

@@ -202,11 +202,13 @@ function slotsChosenElsewhere(
 ): { leaseName: string; service: ServiceRef }[] {
   const choices = ctx.writes.slotChoices;
   const held = new Set(slots.filter((s) => s.holder.kind === "service").map((s) => s.leaseName));
+  const open = new Set(slots.filter((s) => s.holder.kind !== "service").map((s) => s.leaseName));
   const now = ctx.now();
   const elsewhere: { leaseName: string; service: ServiceRef }[] = [];
   for (const [leaseName, choice] of choices) {
     if (held.has(leaseName) || now - choice.at > SLOT_CHOICE_MEMORY_MS) choices.delete(leaseName);
-    else if (refKey(choice.service) !== refKey(service))
+    // Slots of other pools are left to their own services' reconciles.
+    else if (open.has(leaseName) && refKey(choice.service) !== refKey(service))
       elsewhere.push({ leaseName, service: choice.service });
   }
   return elsewhere;

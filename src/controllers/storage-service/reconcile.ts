@@ -18,7 +18,14 @@ import { headPodName, parseHolderIdentity } from "../../decisions/names.ts";
 import type { ReconcileResult } from "../context.ts";
 import { labels, roles } from "../labels.ts";
 import { contingencyChoice, contingencyCondition } from "./contingency.ts";
-import { createPod, forgetStatusWrites, readService, swapSlot, writeStatus } from "./effects.ts";
+import {
+  createPod,
+  forgetSlotChoice,
+  forgetStatusWrites,
+  readService,
+  swapSlot,
+  writeStatus,
+} from "./effects.ts";
 import { driveFailback } from "./failback.ts";
 import { driveFailover, type SwitchoverWait } from "./failover.ts";
 import { headPod } from "./manifests.ts";
@@ -386,6 +393,7 @@ async function releaseSlots(
   if (held.length === 0) {
     forgetApplied(ctx, uid);
     forgetStatusWrites(ctx, namespace, name);
+    forgetSlotChoice(ctx, { namespace, name });
     await ctx.failoverMetrics?.forget(namespace, name);
     return {};
   }

@@ -10,6 +10,7 @@ import {
   nextFailoverAction,
 } from "../../../src/decisions/failover-steps.ts";
 import { headPodName, refKey } from "../../../src/decisions/names.ts";
+import type { SlotView } from "../../../src/decisions/types.ts";
 import {
   SERVICE,
   type Model,
@@ -105,27 +106,40 @@ describe("nextFailoverAction: each step", () => {
     });
   });
 
-  it("passes over a slot another failover chose while another slot is left, and races for it when none is", () => {
+  it("passes over a slot another failover chose for one as good, and races for it otherwise", () => {
     const other = { namespace: "s", name: "other" };
-    const withChosen = (leaseNames: string[]) =>
+    const choose = (slots: SlotView[], chosen: string[]) =>
       nextFailoverAction(
         detected,
         observed({
           pool: {
             ...observed().pool!,
-            chosenElsewhere: leaseNames.map((leaseName) => ({ leaseName, service: other })),
+            slots,
+            claims: [claim("x", { bid: 3, phase: "Bound" }), claim("y", { bid: 5, phase: "Bound" })],
+            chosenElsewhere: chosen.map((leaseName) => ({ leaseName, service: other })),
           },
         }),
       );
-    expect(withChosen([])).toMatchObject({ record: { slot: { leaseName: "slot-p-b-0" } } });
-    expect(withChosen(["slot-p-b-0"])).toMatchObject({
-      kind: "recordStep",
-      step: "SlotChosen",
-      record: { slot: { leaseName: "slot-p-a-0" } },
+    const freeA = slot("a", 0, "a1");
+    const leasedB = slot("b", 0, "b1", claimHolder("x"), { resourceVersion: "7" });
+    const leasedC = slot("c", 0, "c1", claimHolder("y"), { resourceVersion: "9" });
+    const freeB = slot("b", 0, "b1");
+    // Nothing noted: the lowest bid outside the failed zone.
+    expect(choose([freeA, leasedB, leasedC], [])).toMatchObject({
+      record: { slot: { leaseName: "slot-p-b-0" } },
     });
-    expect(withChosen(["slot-p-b-0", "slot-p-a-0"])).toMatchObject({
+    // Noted: another tenant's slot outside the failed zone is as good.
+    expect(choose([freeA, leasedB, leasedC], ["slot-p-b-0"])).toMatchObject({
       kind: "recordStep",
       step: "SlotChosen",
+      record: { slot: { leaseName: "slot-p-c-0" }, victim: { name: "y" } },
+    });
+    // Only the failed zone's slot is left besides it: worse, so race for the noted one.
+    expect(choose([freeA, leasedB], ["slot-p-b-0"])).toMatchObject({
+      record: { slot: { leaseName: "slot-p-b-0" } },
+    });
+    // The noted slot is free and the other would revoke a tenant: race for the free one.
+    expect(choose([freeB, leasedC], ["slot-p-b-0"])).toMatchObject({
       record: { slot: { leaseName: "slot-p-b-0" } },
     });
   });
