@@ -39,10 +39,11 @@ export interface WriteMemory {
    */
   serviceStatusWrites: Map<string, string>;
   /**
-   * Slots failovers of this operator chose, by Lease name: the storage service (`namespace/name`)
-   * and when. Failovers running at once choose from the same ledger; another failover passes over a
-   * slot named here rather than race for its Lease and choose again (the Lease's compare-and-swap
-   * still decides). Kept until the cache shows the slot held by a service, or for a short while.
+   * Slots failovers of this operator chose, by Lease name: the storage service and when. Failovers
+   * running at once choose from the same ledger; another failover whose best slot is named here
+   * takes an as-good slot instead, if there is one, rather than race for the Lease and choose again
+   * (the Lease's compare-and-swap still decides). Kept until the cache shows the slot held by a
+   * service, or for a short while.
    */
   slotChoices: Map<string, { service: ServiceRef; at: number }>;
 }

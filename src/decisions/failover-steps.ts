@@ -98,8 +98,9 @@ export interface FailoverPoolObservation {
   /** The head's nodeSelector and tolerations on a slot of this pool. */
   placement?: HeadPlacementRule;
   /**
-   * Slots other services' failovers chose and have not taken yet (Lease name and service): counted
-   * as theirs while another slot is left, so they are passed over and their heads spread the rest.
+   * Slots other services' failovers chose and have not taken yet (Lease name and service): when the
+   * best slot is one of them, an as-good slot chosen with them counted as those services' heads is
+   * taken instead (chooseSlot).
    */
   chosenElsewhere?: readonly { leaseName: string; service: ServiceRef }[];
 }

@@ -198,8 +198,8 @@ export async function switchHeadService(
 }
 
 /**
- * Notes the slot a failover of `service` chose, before its record is written: failovers deciding
- * meanwhile pass over it (observe.ts, slotsChosenElsewhere). One choice per service.
+ * Notes the slot a failover of `service` chose, as it is decided: failovers deciding meanwhile see
+ * it (observe.ts, slotsChosenElsewhere). One choice per service.
  */
 export function rememberSlotChoice(ctx: ControllerContext, service: ServiceRef, leaseName: string): void {
   forgetSlotChoice(ctx, service);

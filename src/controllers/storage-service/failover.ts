@@ -426,11 +426,11 @@ async function recordStep(
     });
   }
   patch.conditions = withConditions(status.conditions, conditions, service.metadata.generation, now);
-  const ref = serviceRef(service);
   const write = await writeStatus(ctx, service, patch);
   if (!write.ok)
     return write.reason === "Conflict" ? { kind: "requeue", afterMs: CONFLICT_REQUEUE_MS } : { kind: "gone" };
 
+  const ref = serviceRef(service);
   const metrics = ctx.failoverMetrics;
   if (begins) {
     if (record.reason === IMAGE_ROLLOUT_REASON)
