@@ -97,8 +97,7 @@ export function chooseFailoverSlot(input: FailoverSlotInput): FailoverSlotChoice
   const elsewhere = fitting.filter((slot) => !avoided.has(slot.node));
   const usable = elsewhere.length > 0 ? elsewhere : fitting;
 
-  const touched = new Set(input.failedZones ?? []);
-  const zoneRank = (zone: string): number => (zone === input.failedZone ? 2 : touched.has(zone) ? 1 : 0);
+  const zoneRank = zoneRanker(input);
   const bestRank = Math.min(...usable.map((slot) => zoneRank(slot.zone)));
   const load = headLoad(input.slots);
   const group = leastLoadedZones(
@@ -141,6 +140,34 @@ export function chooseFailoverSlot(input: FailoverSlotInput): FailoverSlotChoice
       ? { namespace: holder.namespace, name: holder.name }
       : { namespace: holder.namespace, name: holder.name, bid };
   return { kind: "slot", slot, victim, zoneFallback: bestRank > 0 };
+}
+
+/** Zones in the order a failover takes them: untouched (0), touched by the failure (1), the failed head's own (2). */
+function zoneRanker(input: Pick<FailoverSlotInput, "failedZone" | "failedZones">): (zone: string) => number {
+  const touched = new Set(input.failedZones ?? []);
+  return (zone) => (zone === input.failedZone ? 2 : touched.has(zone) ? 1 : 0);
+}
+
+type SlotChosen = Extract<FailoverSlotChoice, { kind: "slot" }>;
+
+/**
+ * Whether `alternative` is as good a failover slot as `best` by every rule that ranks above spreading
+ * the heads: not in a zone the failure touched when `best` is not, not on a node to avoid when
+ * `best` is not, no tenant revoked where `best` is free (a switchover's cooldown was judged on
+ * `best`).
+ */
+export function asGoodSlot(
+  alternative: SlotChosen,
+  best: SlotChosen,
+  input: Pick<FailoverSlotInput, "failedZone" | "failedZones" | "avoidNodes">,
+): boolean {
+  const zoneRank = zoneRanker(input);
+  const avoided = (node: string) => input.avoidNodes?.includes(node) ?? false;
+  return (
+    zoneRank(alternative.slot.zone) <= zoneRank(best.slot.zone) &&
+    (!avoided(alternative.slot.node) || avoided(best.slot.node)) &&
+    (alternative.victim === undefined || best.victim !== undefined)
+  );
 }
 
 /** The item a sort by `compare` would put first (the earliest of equals), in one pass. */

@@ -11,7 +11,7 @@
 // - a record is written with the status resourceVersion it was decided on (optimistic lock).
 import { FAILOVER_STEPS } from "../api/index.ts";
 import type { SlotAbandonReason } from "../api/storage-service.ts";
-import { chooseFailoverSlot, type FailoverSlotChoice } from "./failover-slot.ts";
+import { asGoodSlot, chooseFailoverSlot } from "./failover-slot.ts";
 import type { HeadHealth } from "./head-health.ts";
 import type { HeadPlacementRule } from "./head-placement.ts";
 import { headPodName } from "./names.ts";
@@ -414,22 +414,20 @@ function chooseSlot(
   if (pool.refusal) return wait(FailoverWaitReason.NamespaceNotAllowed, pool.refusal, opts.noSlotRetryMs);
   const excluded = [...(state.abandonedSlots ?? [])];
   if (state.oldHead?.slot) excluded.push(state.oldHead.slot);
-  const choose = (slots: readonly SlotView[]) =>
-    chooseFailoverSlot({
-      service: observed.service,
-      slots,
-      nodes: pool.nodes,
-      claims: pool.claims,
-      ...(state.oldHead?.zone !== undefined ? { failedZone: state.oldHead.zone } : {}),
-      ...(observed.failedZones ? { failedZones: observed.failedZones } : {}),
-      exclude: excluded,
-      ...(state.abandonedNodes?.length ? { avoidNodes: state.abandonedNodes } : {}),
-      ...(pool.placement ? { placement: pool.placement } : {}),
-    });
+  const rules = {
+    service: observed.service,
+    nodes: pool.nodes,
+    claims: pool.claims,
+    ...(state.oldHead?.zone !== undefined ? { failedZone: state.oldHead.zone } : {}),
+    ...(observed.failedZones ? { failedZones: observed.failedZones } : {}),
+    exclude: excluded,
+    ...(state.abandonedNodes?.length ? { avoidNodes: state.abandonedNodes } : {}),
+    ...(pool.placement ? { placement: pool.placement } : {}),
+  };
   // The best slot may be one another failover just chose (several workers decide from the same
   // ledger at once). Then the best slot with that failover's choices counted as its service's, if it
   // is as good: else both race for it, and the Lease's compare-and-swap decides.
-  const plain = choose(pool.slots);
+  const plain = chooseFailoverSlot({ ...rules, slots: pool.slots });
   const elsewhere = new Map((pool.chosenElsewhere ?? []).map((c) => [c.leaseName, c.service]));
   let choice = plain;
   if (plain.kind === "slot" && elsewhere.has(plain.slot.leaseName)) {
@@ -439,9 +437,8 @@ function chooseSlot(
         ? { ...slot, holder: { kind: "service", ...service } }
         : slot;
     });
-    const alternative = choose(promised);
-    if (alternative.kind === "slot" && asGood(alternative, plain, state, observed.failedZones))
-      choice = alternative;
+    const alternative = chooseFailoverSlot({ ...rules, slots: promised });
+    if (alternative.kind === "slot" && asGoodSlot(alternative, plain, rules)) choice = alternative;
   }
   if (choice.kind === "none")
     return wait(FailoverWaitReason.NoSlotAvailable, choice.message, opts.noSlotRetryMs);
@@ -454,27 +451,6 @@ function chooseSlot(
   const next = advance(state, FailoverStep.SlotChosen, observed.now, changes);
   if (next.victim === undefined) delete next.victim;
   return { kind: "recordStep", step: FailoverStep.SlotChosen, record: next };
-}
-
-/**
- * Whether `alternative` is as good a failover slot as `best` by every rule that ranks above spreading
- * the heads: not in a zone the failure touched when `best` is not, not on a node this failover
- * avoids when `best` is not, no tenant revoked where `best` is free (a switchover's cooldown was
- * judged on `best`).
- */
-function asGood(
-  alternative: Extract<FailoverSlotChoice, { kind: "slot" }>,
-  best: Extract<FailoverSlotChoice, { kind: "slot" }>,
-  state: FailoverRecord,
-  failedZones: readonly string[] = [],
-): boolean {
-  const zoneRank = (zone: string) => (zone === state.oldHead?.zone ? 2 : failedZones.includes(zone) ? 1 : 0);
-  const avoided = (node: string) => state.abandonedNodes?.includes(node) ?? false;
-  return (
-    zoneRank(alternative.slot.zone) <= zoneRank(best.slot.zone) &&
-    (!avoided(alternative.slot.node) || avoided(best.slot.node)) &&
-    (alternative.victim === undefined || best.victim !== undefined)
-  );
 }
 
 /** SlotChosen: take the lease, then vacate the slot (victim and placeholder), then record Revoked. */

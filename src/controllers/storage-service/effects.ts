@@ -203,10 +203,7 @@ export async function switchHeadService(
  */
 export function rememberSlotChoice(ctx: ControllerContext, service: ServiceRef, leaseName: string): void {
   forgetSlotChoice(ctx, service);
-  ctx.writes.slotChoices.set(leaseName, {
-    service: { namespace: service.namespace, name: service.name },
-    at: ctx.now(),
-  });
+  ctx.writes.slotChoices.set(leaseName, { service, at: ctx.now() });
 }
 
 /** Forgets the slot a failover of `service` chose (the service is gone). */

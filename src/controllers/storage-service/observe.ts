@@ -201,14 +201,14 @@ function slotsChosenElsewhere(
   slots: readonly SlotView[],
 ): { leaseName: string; service: ServiceRef }[] {
   const choices = ctx.writes.slotChoices;
-  const held = new Set(slots.filter((s) => s.holder.kind === "service").map((s) => s.leaseName));
-  const open = new Set(slots.filter((s) => s.holder.kind !== "service").map((s) => s.leaseName));
+  const holders = new Map(slots.map((s) => [s.leaseName, s.holder.kind]));
   const now = ctx.now();
   const elsewhere: { leaseName: string; service: ServiceRef }[] = [];
   for (const [leaseName, choice] of choices) {
-    if (held.has(leaseName) || now - choice.at > SLOT_CHOICE_MEMORY_MS) choices.delete(leaseName);
-    // Slots of other pools are left to their own services' reconciles.
-    else if (open.has(leaseName) && refKey(choice.service) !== refKey(service))
+    const holder = holders.get(leaseName);
+    if (holder === "service" || now - choice.at > SLOT_CHOICE_MEMORY_MS) choices.delete(leaseName);
+    // Slots of other pools (no holder here) are left to their own services' reconciles.
+    else if (holder !== undefined && refKey(choice.service) !== refKey(service))
       elsewhere.push({ leaseName, service: choice.service });
   }
   return elsewhere;
