@@ -65,12 +65,16 @@ export class Controller {
     this.kind = options.kind;
     this.concurrency = concurrency;
     this.reconciler = options.reconcile;
+    this.metrics = options.metrics;
+    const queueDuration = this.metrics?.queueDuration;
     this.queue = new WorkQueue({
       rateLimiter: options.rateLimiter ?? retryRateLimiter(options.retry),
       ...(options.urgent ? { urgent: options.urgent } : {}),
+      ...(queueDuration
+        ? { observeWait: (lane, seconds) => queueDuration.observe({ controller: this.name, lane }, seconds) }
+        : {}),
     });
     this.log = (options.log ?? createLogger()).child({ controller: options.name });
-    this.metrics = options.metrics;
     this.metrics?.trackQueueDepth(this.name, () => this.queue.len());
   }
 

@@ -6,10 +6,12 @@ const METRIC_PREFIX = "understudy_";
 
 /**
  * The metrics of every Controller, labelled by controller name (after controller-runtime's
- * controller_runtime_reconcile_* and workqueue_depth).
+ * controller_runtime_reconcile_*, workqueue_depth and workqueue_queue_duration_seconds).
  */
 export interface ControllerMetrics {
   reconcileDuration: prom.Histogram<"controller" | "result">;
+  /** How long a key waited, ready, before a worker took it, by controller and queue lane. */
+  queueDuration: prom.Histogram<"controller" | "lane">;
   reconcileTotal: prom.Counter<"controller" | "result">;
   reconcileErrors: prom.Counter<"controller">;
   /** Registers the source of one controller's queue depth, read at scrape time. */
@@ -42,6 +44,13 @@ export class OperatorMetrics {
         help: "Time a reconcile took, by controller and result (success, requeue_after, error).",
         labelNames: ["controller", "result"],
         buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+        registers: [this.registry],
+      }),
+      queueDuration: new prom.Histogram({
+        name: `${METRIC_PREFIX}workqueue_queue_duration_seconds`,
+        help: "Time a key waited in a controller's work queue before a worker took it, by controller and lane (urgent, routine).",
+        labelNames: ["controller", "lane"],
+        buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
         registers: [this.registry],
       }),
       reconcileTotal: new prom.Counter({

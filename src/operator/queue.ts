@@ -9,6 +9,8 @@ export interface WorkQueueOptions {
   rateLimiter?: RateLimiter;
   /** Whether a key is urgent now: asked whenever the key is added or becomes ready. */
   urgent?: (key: string) => boolean;
+  /** Told, as each key is handed out, how long it waited ready in its lane (client-go's queue latency). */
+  observeWait?: (lane: Lane, seconds: number) => void;
 }
 
 export interface ShutdownOptions {
@@ -20,6 +22,9 @@ export class WorkQueue {
   /** Keys ready to hand out, in order, urgent lane first; each at most once, and never one being processed. */
   private readonly ready: Record<Lane, Set<string>> = { urgent: new Set(), routine: new Set() };
   private readonly urgent: (key: string) => boolean;
+  /** When each ready key became ready (performance.now()). */
+  private readonly readySince = new Map<string, number>();
+  private readonly observeWait: ((lane: Lane, seconds: number) => void) | undefined;
   /** Keys that need processing: those queued, and those re-added while being processed. */
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
@@ -34,6 +39,7 @@ export class WorkQueue {
   constructor(options: WorkQueueOptions = {}) {
     this.rateLimiter = options.rateLimiter ?? retryRateLimiter();
     this.urgent = options.urgent ?? (() => false);
+    this.observeWait = options.observeWait;
   }
 
   /** Marks `key` as needing processing; a routine key waiting that is urgent now moves to the urgent lane. */
@@ -138,6 +144,7 @@ export class WorkQueue {
       if (!this.draining) {
         this.ready.urgent.clear();
         this.ready.routine.clear();
+        this.readySince.clear();
         this.dirty.clear();
       }
       if (!this.moreToDrain()) this.releaseGetters();
@@ -160,20 +167,26 @@ export class WorkQueue {
   }
 
   private push(key: string): void {
+    const lane: Lane = this.urgent(key) ? "urgent" : "routine";
     const getter = this.getters.shift();
     if (getter) {
       this.startProcessing(key);
+      this.observeWait?.(lane, 0);
       getter(key);
     } else {
-      this.ready[this.urgent(key) ? "urgent" : "routine"].add(key);
+      this.ready[lane].add(key);
+      this.readySince.set(key, performance.now());
     }
   }
 
   /** Takes the first key of the urgent lane, else of the routine lane. */
   private next(): string | undefined {
-    for (const lane of [this.ready.urgent, this.ready.routine])
-      for (const key of lane) {
-        lane.delete(key);
+    for (const lane of ["urgent", "routine"] as const)
+      for (const key of this.ready[lane]) {
+        this.ready[lane].delete(key);
+        const since = this.readySince.get(key)!;
+        this.readySince.delete(key);
+        this.observeWait?.(lane, (performance.now() - since) / 1000);
         return key;
       }
     return undefined;

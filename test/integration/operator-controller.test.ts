@@ -181,6 +181,10 @@ describe("Controller with an Informer", () => {
       /understudy_reconcile_duration_seconds_count\{controller="retry",result="error"\} 3/,
     );
     expect(text).toContain('understudy_workqueue_depth{controller="retry"} 0');
+    // Every reconcile (3 failures, 1 success) was handed out once from the routine lane.
+    expect(text).toMatch(
+      /understudy_workqueue_queue_duration_seconds_count\{controller="retry",lane="routine"\} 4/,
+    );
     await controller.stop();
     informer.stop();
   });

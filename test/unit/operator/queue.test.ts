@@ -141,6 +141,41 @@ describe("WorkQueue urgent lane", () => {
   });
 });
 
+describe("WorkQueue wait observation", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("reports how long each key waited ready, in the lane it was handed out from", async () => {
+    vi.useFakeTimers({ toFake: ["performance"] });
+    const waits: [string, number][] = [];
+    const urgent = new Set<string>();
+    const q = new WorkQueue({
+      urgent: (key) => urgent.has(key),
+      observeWait: (lane, s) => waits.push([lane, s]),
+    });
+    q.add("ns/a");
+    vi.advanceTimersByTime(200);
+    q.add("ns/b");
+    urgent.add("ns/b");
+    q.add("ns/b"); // moved to the urgent lane: its wait still counts from its first add
+    vi.advanceTimersByTime(300);
+    expect(await q.get()).toBe("ns/b");
+    expect(await q.get()).toBe("ns/a");
+    expect(waits).toEqual([
+      ["urgent", 0.3],
+      ["routine", 0.5],
+    ]);
+  });
+
+  it("reports no wait for a key a worker was already waiting for", async () => {
+    const waits: [string, number][] = [];
+    const q = new WorkQueue({ observeWait: (lane, s) => waits.push([lane, s]) });
+    const got = q.get();
+    q.add("ns/a");
+    expect(await got).toBe("ns/a");
+    expect(waits).toEqual([["routine", 0]]);
+  });
+});
+
 describe("WorkQueue delays", () => {
   beforeEach(() => {
     vi.useFakeTimers();
