@@ -91,8 +91,11 @@ export interface FailoverPoolObservation {
   nodes: readonly NodeView[];
   claims: readonly ClaimView[];
   emergencyGraceSeconds: number;
-  /** The pool again has every tenant slot its spec asks for. */
-  replenished: boolean;
+  /**
+   * How many tenant slots (free or leased) each zone of the pool's spec has fewer than the spec
+   * asks for; a zone missing none may be left out.
+   */
+  tenantSlotsMissing: Readonly<Record<string, number>>;
   /** Why the pool does not let this service take slots (its allowedServiceNamespaces); undefined when it does. */
   refusal?: string;
   /** The head's nodeSelector and tolerations on a slot of this pool. */
@@ -674,7 +677,8 @@ function fenceOldHead(
 
 /** OldHeadFenced: give the pool a bounded time to replace the slot the failover took. */
 function replenish(state: FailoverRecord, observed: FailoverObserved, opts: FailoverOptions): FailoverAction {
-  if (observed.pool?.replenished) return recordStep(state, FailoverStep.Replenished, observed.now);
+  if (observed.pool && slotReplaced(observed.pool, findSlot(observed, state.slot?.leaseName)))
+    return recordStep(state, FailoverStep.Replenished, observed.now);
   const fencedAt =
     [...state.timeline].reverse().find((entry) => entry.step === FailoverStep.OldHeadFenced)?.at ??
     observed.now;
@@ -686,6 +690,26 @@ function replenish(state: FailoverRecord, observed: FailoverObserved, opts: Fail
     "waiting for the pool to replace the slot it lost",
     Math.min(left, opts.noSlotRetryMs),
   );
+}
+
+/**
+ * Whether the pool has replaced `taken`, the slot a failover took: its zone lacks no more tenant
+ * slots than services took there after it (by the Leases' acquireTime, then name), so the
+ * replacements made so far count for the earliest takes first. Each failover of a zone outage
+ * finishes as its own slot is replaced, not when the last one is. Without the slot to go by, the
+ * pool must miss no tenant slot at all.
+ */
+export function slotReplaced(pool: FailoverPoolObservation, taken: SlotView | undefined): boolean {
+  if (!taken) return Object.values(pool.tenantSlotsMissing).every((missing) => missing <= 0);
+  const takenAfter = pool.slots.filter(
+    (slot) => slot.zone === taken.zone && slot.holder.kind === "service" && takenLater(slot, taken),
+  ).length;
+  return (pool.tenantSlotsMissing[taken.zone] ?? 0) <= takenAfter;
+}
+
+function takenLater(slot: SlotView, than: SlotView): boolean {
+  const [at, thanAt] = [slot.acquiredAt ?? 0, than.acquiredAt ?? 0];
+  return at !== thanAt ? at > thanAt : compareStrings(slot.leaseName, than.leaseName) > 0;
 }
 
 /** Gives a slot the service holds back to the pool: a compare-and-swap on its Lease. */

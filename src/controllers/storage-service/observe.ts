@@ -184,10 +184,13 @@ export interface PoolSnapshot {
   observation: FailoverPoolObservation;
 }
 
-/** The pool's tenant slots again number what its spec declares in every zone (reserved ones come on top). */
-function poolReplenished(pool: ContingencyPool, slots: readonly SlotView[]): boolean {
-  return pool.spec.zones.every(
-    (zone) => slots.filter((s) => s.zone === zone.name && s.holder.kind !== "service").length >= zone.slots,
+/** How many tenant slots each zone of the pool lacks against its spec (slots services hold come on top). */
+function tenantSlotsMissing(pool: ContingencyPool, slots: readonly SlotView[]): Record<string, number> {
+  const tenant = new Map<string, number>();
+  for (const slot of slots)
+    if (slot.holder.kind !== "service") tenant.set(slot.zone, (tenant.get(slot.zone) ?? 0) + 1);
+  return Object.fromEntries(
+    pool.spec.zones.map((zone) => [zone.name, Math.max(0, zone.slots - (tenant.get(zone.name) ?? 0))]),
   );
 }
 
@@ -243,7 +246,7 @@ export function observePool(
       nodes,
       claims: poolClaims(ctx, pool, service.spec.pool),
       emergencyGraceSeconds: pool.spec.revocation.emergencyGraceSeconds,
-      replenished: poolReplenished(pool, slots),
+      tenantSlotsMissing: tenantSlotsMissing(pool, slots),
       chosenElsewhere: slotsChosenElsewhere(ctx, serviceRef(service), slots),
       placement: toHeadPlacementRule(service, pool),
       ...(poolServesNamespace(pool.spec, service.metadata.namespace!)

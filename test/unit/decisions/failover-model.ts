@@ -253,7 +253,8 @@ export function observe(model: Model, stale = false): { observed: FailoverObserv
       nodes: model.nodes,
       claims: [...model.claims.values()].map((c) => c.view),
       emergencyGraceSeconds: 2,
-      replenished: model.replenished,
+      // Not replenished: the zone of the slot taken lacks it (the model runs one service).
+      tenantSlotsMissing: model.replenished ? {} : { a: 1, b: 1, c: 1 },
     },
     slotPods: {
       placeholder: presence(model, state?.slot ? `placeholder-${state.slot.leaseName}` : undefined),

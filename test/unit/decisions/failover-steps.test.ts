@@ -8,6 +8,7 @@ import {
   MAX_FAILOVER_TIMELINE,
   beginFailover,
   nextFailoverAction,
+  slotReplaced,
 } from "../../../src/decisions/failover-steps.ts";
 import { headPodName, refKey } from "../../../src/decisions/names.ts";
 import type { SlotView } from "../../../src/decisions/types.ts";
@@ -39,7 +40,7 @@ function observed(overrides: Partial<FailoverObserved> = {}): FailoverObserved {
       nodes,
       claims: [claim("x", { bid: 3, phase: "Bound" })],
       emergencyGraceSeconds: 2,
-      replenished: false,
+      tenantSlotsMissing: { a: 1, b: 1, c: 1 },
     },
     slotPods: { placeholder: "absent", tenant: "present" },
     victimClaim: "unnotified",
@@ -743,7 +744,7 @@ describe("nextFailoverAction: each step", () => {
     };
     expect(nextFailoverAction(fenced, withHeld())).toMatchObject({ kind: "wait", reason: "Replenishing" });
     expect(
-      nextFailoverAction(fenced, withHeld({ pool: { ...withHeld().pool!, replenished: true } })),
+      nextFailoverAction(fenced, withHeld({ pool: { ...withHeld().pool!, tenantSlotsMissing: {} } })),
     ).toMatchObject({
       kind: "recordStep",
       step: "Replenished",
@@ -754,6 +755,53 @@ describe("nextFailoverAction: each step", () => {
       step: "Replenished",
       record: { replenishDeferred: true },
     });
+  });
+
+  it("finishes replenishing once its own slot is replaced, while later takes in its zone still wait", () => {
+    const fenced = at(chosen, "OldHeadFenced");
+    // db took slot-p-b-0 first; another service took slot-p-b-1 after it. Zone b lacks one slot:
+    // the one replacement made counts for db's.
+    const taken = [
+      slot("a", 0, "a1"),
+      slot("b", 0, "b1", serviceHolder("db", "s"), { acquiredAt: NOW - 2000 }),
+      slot("b", 1, "b1", serviceHolder("other", "s"), { acquiredAt: NOW - 1000 }),
+    ];
+    const pool = (missing: Record<string, number>) => ({
+      pool: { ...withHeld().pool!, slots: taken, tenantSlotsMissing: missing },
+    });
+    expect(nextFailoverAction(fenced, withHeld(pool({ b: 1 })))).toMatchObject({
+      kind: "recordStep",
+      step: "Replenished",
+    });
+    expect(nextFailoverAction(fenced, withHeld(pool({ b: 2 })))).toMatchObject({
+      kind: "wait",
+      reason: "Replenishing",
+    });
+    // Another zone's shortage is not this failover's to wait for.
+    expect(nextFailoverAction(fenced, withHeld(pool({ a: 3 })))).toMatchObject({ step: "Replenished" });
+  });
+
+  it("counts replacements for the earliest takes of a zone first, ties by Lease name", () => {
+    const first = slot("b", 0, "b1", serviceHolder("one", "s"), { acquiredAt: 100 });
+    const second = slot("b", 1, "b1", serviceHolder("two", "s"), { acquiredAt: 100 });
+    const third = slot("b", 2, "b1", serviceHolder("three", "s"), { acquiredAt: 200 });
+    const elsewhere = slot("c", 0, "c1", serviceHolder("four", "s"), { acquiredAt: 300 });
+    const pool = (missing: number) => ({
+      slots: [first, second, third, elsewhere],
+      nodes,
+      claims: [],
+      emergencyGraceSeconds: 0,
+      tenantSlotsMissing: { b: missing, c: 0 },
+    });
+    const replaced = (missing: number) =>
+      [first, second, third].map((taken) => slotReplaced(pool(missing), taken));
+    expect(replaced(3)).toEqual([false, false, false]);
+    expect(replaced(2)).toEqual([true, false, false]);
+    expect(replaced(1)).toEqual([true, true, false]);
+    expect(replaced(0)).toEqual([true, true, true]);
+    // Without the slot taken, the whole pool must be whole.
+    expect(slotReplaced(pool(0), undefined)).toBe(true);
+    expect(slotReplaced(pool(1), undefined)).toBe(false);
   });
 
   it("releases any other slot the service holds, then finishes with a summary", () => {
