@@ -40,7 +40,13 @@ import {
   testKubeConfig,
 } from "../test/support/kube.ts";
 import { createMemoryCgroup, type MemoryCgroup } from "../test/support/memory-cgroup.ts";
-import { metricSum, metricValue, startOperator } from "../test/support/operator.ts";
+import {
+  metricSum,
+  metricValue,
+  parseSamples,
+  startOperator,
+  type Sample,
+} from "../test/support/operator.ts";
 import { VolumeProvisioner } from "../test/support/pod-runner.ts";
 import {
   claimManifest,
@@ -341,7 +347,7 @@ type ServiceItem = {
       finishedAt?: string;
       timeline?: { step: string; at: string }[];
     };
-    head?: { zone?: string; node?: string };
+    head?: { zone?: string; node?: string; pod?: string };
   };
 };
 
@@ -536,8 +542,10 @@ try {
   const phaseStart = () => {
     void standIns!.lag();
     return {
+      metrics: scrape(metricsUrl!),
       requests: total(proxy.counts),
       byKind: new Map(proxy.counts),
+      latencyByKind: new Map(proxy.latencyMs),
       cpu: samples.at(-1)?.cpuSeconds ?? 0,
       t: samples.at(-1)?.t ?? 0,
       gcSeconds: heapSamples.at(-1)?.gcSeconds ?? 0,
@@ -550,10 +558,13 @@ try {
       requests: number;
       cpuSeconds: number;
       top: Record<string, number>;
+      /** Mean time the API server took to answer, for the top request kinds (through the counting proxy). */
+      meanLatencyMs: Record<string, number>;
       standInHeadsLoopDelayMs: { p99: number; max: number };
       gcSeconds: number;
       peakRssMiB: number;
       peakHeapUsedMiB: number;
+      controllers: Record<string, ControllerWork>;
     }
   > = {};
   const endPhase = async (name: string, ms: number, start: ReturnType<typeof phaseStart>) => {
@@ -568,11 +579,17 @@ try {
       requests: total(proxy.counts) - start.requests,
       cpuSeconds: (samples.at(-1)?.cpuSeconds ?? 0) - start.cpu,
       top: Object.fromEntries(delta),
+      meanLatencyMs: Object.fromEntries(
+        delta
+          .filter(([k]) => !k.startsWith("watch "))
+          .map(([k, n]) => [k, ((proxy.latencyMs.get(k) ?? 0) - (start.latencyByKind.get(k) ?? 0)) / n]),
+      ),
       standInHeadsLoopDelayMs,
       gcSeconds: (heapSamples.at(-1)?.gcSeconds ?? 0) - start.gcSeconds,
       peakRssMiB: Math.max(0, ...samples.filter((x) => x.t >= start.t).map((x) => x.rssBytes)) / 2 ** 20,
       peakHeapUsedMiB:
         Math.max(0, ...heapSamples.filter((x) => x.t >= start.t).map((x) => x.usedBytes)) / 2 ** 20,
+      controllers: controllerWork(await start.metrics, await scrape(metricsUrl!)),
     };
   };
   let start = phaseStart();
@@ -715,6 +732,8 @@ try {
   /** Each failover's time from one step of its timeline to the next, by "from -> to". */
   const stepTimes = new Map<string, number[]>();
   const movedTo: { zone: string; node: string }[] = [];
+  /** Each moved head's pod, and when its failover recorded HeadStarted and RoutingSwitched. */
+  const moved: { pod: string; startedAt: number; switchedAt: number }[] = [];
   await endPhase(
     "zone outage",
     await until(`${affected.length} failovers done`, async () => {
@@ -724,6 +743,7 @@ try {
       switched.length = 0;
       stepTimes.clear();
       movedTo.length = 0;
+      moved.length = 0;
       for (const s of now) {
         if (!affected.includes(s.metadata.name!)) continue;
         const done =
@@ -742,12 +762,35 @@ try {
           stepTimes.set(key, [...(stepTimes.get(key) ?? []), Date.parse(m.at) - Date.parse(marks[i]!.at)]);
         }
         movedTo.push({ zone: s.status?.head?.zone ?? "?", node: s.status?.head?.node ?? "?" });
+        const started = marks.findLast((t) => t.step === "HeadStarted");
+        if (routed && started && s.status?.head?.pod)
+          moved.push({
+            pod: s.status.head.pod,
+            startedAt: Date.parse(started.at),
+            switchedAt: Date.parse(routed.at),
+          });
       }
       return completions.length >= affected.length ? true : `${completions.length}/${affected.length} done`;
     }),
     start,
   );
   const doubleHeldAtEnd = await holdersOfSeveralSlots();
+  const headPods = new Map(
+    (
+      await client.core.listNamespacedPod({
+        namespace: servicesNs,
+        labelSelector: "understudy.dev/role=head",
+      })
+    ).items.map((p) => [p.metadata!.name!, p]),
+  );
+  // The Events of the failed-over services, by reason: a step taken twice shows here.
+  const eventReasons = new Map<string, number>();
+  for (const e of (await client.core.listNamespacedEvent({ namespace: servicesNs })).items)
+    if (e.involvedObject.kind === "StorageService" && affected.includes(e.involvedObject.name!))
+      eventReasons.set(e.reason ?? "?", (eventReasons.get(e.reason ?? "?") ?? 0) + (e.count ?? 1));
+  const newSlotsAt = (await allSlotLeases())
+    .map((l) => Date.parse(String(l.metadata!.creationTimestamp)) - faultWall)
+    .filter((ms) => ms >= -1_000);
   const peakRss = Math.max(...samples.map((s) => s.rssBytes));
   const reconciles = metricsUrl ? await reconcileCount(metricsUrl) : undefined;
   Object.assign(figures, {
@@ -769,6 +812,9 @@ try {
         ]),
       ),
       movedHeads: spreadOf(movedTo),
+      headsMs: headTimes(moved, headPods),
+      eventsByReason: Object.fromEntries([...eventReasons].sort((a, b) => b[1] - a[1])),
+      newSlots: { n: newSlotsAt.length, p50Ms: percentile(newSlotsAt, 50), lastMs: Math.max(...newSlotsAt) },
     },
     holdersOfSeveralSlotsAtEnd: doubleHeldAtEnd,
     failoversBeforeOutage: {
@@ -812,6 +858,105 @@ function spreadOf(places: readonly { zone: string; node: string }[]): {
     nodes: perNode.size,
     mostOnOneNode: Math.max(0, ...perNode.values()),
   };
+}
+
+/**
+ * A moved head's time split between the cluster and the operator, p50 / p99 over the heads: from
+ * HeadStarted to the pod's creation, from its creation to KWOK reporting it Ready, and from Ready
+ * to the failover recording RoutingSwitched. The pod's times are the API server's, whole seconds.
+ */
+function headTimes(
+  moved: readonly { pod: string; startedAt: number; switchedAt: number }[],
+  pods: ReadonlyMap<string, k8s.V1Pod>,
+): Record<string, { n: number; p50: number; p99: number }> {
+  const spans: Record<string, number[]> = {
+    "HeadStarted -> pod created": [],
+    "pod created -> pod Ready": [],
+    "pod Ready -> RoutingSwitched": [],
+  };
+  for (const head of moved) {
+    const pod = pods.get(head.pod);
+    const created = Date.parse(String(pod?.metadata?.creationTimestamp));
+    const ready = Date.parse(
+      String(pod?.status?.conditions?.find((c) => c.type === "Ready")?.lastTransitionTime),
+    );
+    if (Number.isNaN(created) || Number.isNaN(ready)) continue;
+    spans["HeadStarted -> pod created"]!.push(created - head.startedAt);
+    spans["pod created -> pod Ready"]!.push(ready - created);
+    spans["pod Ready -> RoutingSwitched"]!.push(head.switchedAt - ready);
+  }
+  return Object.fromEntries(
+    Object.entries(spans).map(([span, ms]) => [
+      span,
+      { n: ms.length, p50: percentile(ms, 50), p99: percentile(ms, 99) },
+    ]),
+  );
+}
+
+async function scrape(url: string): Promise<string> {
+  try {
+    return await (await fetch(url)).text();
+  } catch {
+    return "";
+  }
+}
+
+/** One controller's work in a phase: its reconciles, and how long keys waited for a worker, per lane. */
+interface ControllerWork {
+  reconciles: number;
+  reconcileMeanMs: number;
+  queueWait: Record<string, { n: number; meanMs: number; p99UpToMs: number }>;
+}
+
+/** Each controller's work between two scrapes of the operator's /metrics. */
+function controllerWork(before: string, after: string): Record<string, ControllerWork> {
+  const [was, is] = [parseSamples(before), parseSamples(after)];
+  const sum = (samples: readonly Sample[], name: string, labels: Record<string, string>) =>
+    samples
+      .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+      .reduce((total, s) => total + s.value, 0);
+  const delta = (name: string, labels: Record<string, string>) =>
+    sum(is, name, labels) - sum(was, name, labels);
+  const controllers = new Set(
+    is.filter((s) => s.name === "understudy_reconcile_total").map((s) => s.labels.controller!),
+  );
+  const work: Record<string, ControllerWork> = {};
+  for (const controller of [...controllers].sort()) {
+    const reconciles = delta("understudy_reconcile_duration_seconds_count", { controller });
+    if (reconciles === 0) continue;
+    const queueWait: ControllerWork["queueWait"] = {};
+    for (const lane of ["urgent", "routine"]) {
+      const labels = { controller, lane };
+      const n = delta("understudy_workqueue_queue_duration_seconds_count", labels);
+      if (n === 0) continue;
+      // The 99th percentile lies in the first bucket holding 99 % of the waits: its upper bound.
+      const buckets = is
+        .filter(
+          (s) =>
+            s.name === "understudy_workqueue_queue_duration_seconds_bucket" &&
+            s.labels.controller === controller &&
+            s.labels.lane === lane,
+        )
+        .map((s) => ({ le: s.labels.le!, upTo: Number(s.labels.le) }))
+        .sort((a, b) => a.upTo - b.upTo);
+      const p99 = buckets.find(
+        (b) =>
+          delta("understudy_workqueue_queue_duration_seconds_bucket", { ...labels, le: b.le }) >= 0.99 * n,
+      );
+      queueWait[lane] = {
+        n,
+        meanMs: (1000 * delta("understudy_workqueue_queue_duration_seconds_sum", labels)) / n,
+        p99UpToMs: 1000 * (p99?.upTo ?? Infinity),
+      };
+    }
+    work[controller] = {
+      reconciles,
+      reconcileMeanMs:
+        (1000 * delta("understudy_reconcile_duration_seconds_sum", { controller })) / reconciles,
+      queueWait,
+    };
+  }
+  return work;
 }
 
 /** Reconciles of every controller, from the operator's understudy_reconcile_total. */

@@ -40,6 +40,8 @@ export interface CountingProxy {
   url: string;
   /** Requests so far, by classify(). */
   counts: Map<string, number>;
+  /** Milliseconds from each request to the end of its response, summed by classify(); watches left out. */
+  latencyMs: Map<string, number>;
   /** A kubeconfig file that sends a client through the proxy with the test cluster's credentials. */
   kubeconfig(): string;
   close(): void;
@@ -61,10 +63,14 @@ export async function countingProxy(
       : undefined;
   const agent = new Agent({ keepAlive: true, maxSockets: 512, ca });
   const counts = new Map<string, number>();
+  const latencyMs = new Map<string, number>();
   const server = createHttpServer((req: IncomingMessage, res) => {
+    const started = performance.now();
     if (counted(req.url ?? "/")) {
       const key = classify(req.method ?? "GET", req.url ?? "/");
       counts.set(key, (counts.get(key) ?? 0) + 1);
+      if (!key.startsWith("watch "))
+        res.on("finish", () => latencyMs.set(key, (latencyMs.get(key) ?? 0) + performance.now() - started));
     }
     const up = httpsRequest(
       {
@@ -93,7 +99,13 @@ export async function countingProxy(
   await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
   const port = (server.address() as { port: number }).port;
   const url = `http://127.0.0.1:${port}`;
-  return { url, counts, kubeconfig: () => proxiedKubeconfig(kc, url, port), close: () => server.close() };
+  return {
+    url,
+    counts,
+    latencyMs,
+    kubeconfig: () => proxiedKubeconfig(kc, url, port),
+    close: () => server.close(),
+  };
 }
 
 function proxiedKubeconfig(kc: k8s.KubeConfig, url: string, port: number): string {
