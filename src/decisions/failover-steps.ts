@@ -677,6 +677,9 @@ function fenceOldHead(
 
 /** OldHeadFenced: give the pool a bounded time to replace the slot the failover took. */
 function replenish(state: FailoverRecord, observed: FailoverObserved, opts: FailoverOptions): FailoverAction {
+  // A second slot the service holds would count as an earlier take not yet replaced: it goes first.
+  const stray = straySlot(state, observed);
+  if (stray) return giveBack(stray);
   if (observed.pool && slotReplaced(observed.pool, findSlot(observed, state.slot?.leaseName)))
     return recordStep(state, FailoverStep.Replenished, observed.now);
   const fencedAt =
@@ -695,21 +698,43 @@ function replenish(state: FailoverRecord, observed: FailoverObserved, opts: Fail
 /**
  * Whether the pool has replaced `taken`, the slot a failover took: its zone lacks no more tenant
  * slots than services took there after it (by the Leases' acquireTime, then name), so the
- * replacements made so far count for the earliest takes first. Each failover of a zone outage
- * finishes as its own slot is replaced, not when the last one is. Without the slot to go by, the
- * pool must miss no tenant slot at all.
+ * replacements made so far count for the earliest takes first, and a shortage the zone had before
+ * is served before them. Each failover of a zone outage finishes as its own slot is replaced, not
+ * when the last one is. Without the slot or the time it was taken to go by, the pool must miss no
+ * tenant slot at all.
  */
 export function slotReplaced(pool: FailoverPoolObservation, taken: SlotView | undefined): boolean {
-  if (!taken) return Object.values(pool.tenantSlotsMissing).every((missing) => missing <= 0);
+  if (taken?.acquiredAt === undefined)
+    return Object.values(pool.tenantSlotsMissing).every((missing) => missing <= 0);
   const takenAfter = pool.slots.filter(
     (slot) => slot.zone === taken.zone && slot.holder.kind === "service" && takenLater(slot, taken),
   ).length;
   return (pool.tenantSlotsMissing[taken.zone] ?? 0) <= takenAfter;
 }
 
+/** How many tenant slots (free or leased) each zone of a pool lacks against its spec. */
+export function tenantSlotsMissing(
+  zones: readonly { name: string; slots: number }[],
+  slots: readonly SlotView[],
+): Record<string, number> {
+  const tenant = new Map<string, number>();
+  for (const slot of slots)
+    if (slot.holder.kind !== "service") tenant.set(slot.zone, (tenant.get(slot.zone) ?? 0) + 1);
+  return Object.fromEntries(
+    zones.map((zone) => [zone.name, Math.max(0, zone.slots - (tenant.get(zone.name) ?? 0))]),
+  );
+}
+
 function takenLater(slot: SlotView, than: SlotView): boolean {
   const [at, thanAt] = [slot.acquiredAt ?? 0, than.acquiredAt ?? 0];
   return at !== thanAt ? at > thanAt : compareStrings(slot.leaseName, than.leaseName) > 0;
+}
+
+/** A slot the service holds besides its new head's, the first by name. */
+function straySlot(state: FailoverRecord, observed: FailoverObserved): SlotView | undefined {
+  return observed.pool?.slots
+    .filter((slot) => heldByService(slot, observed) && slot.leaseName !== state.slot?.leaseName)
+    .sort((a, b) => compareStrings(a.leaseName, b.leaseName))[0];
 }
 
 /** Gives a slot the service holds back to the pool: a compare-and-swap on its Lease. */
@@ -725,9 +750,7 @@ function giveBack(slot: SlotView): FailoverAction {
 
 /** Replenished: release any slot the service holds besides its head's, then finish. */
 function finish(state: FailoverRecord, observed: FailoverObserved): FailoverAction {
-  const stray = observed.pool?.slots
-    .filter((slot) => heldByService(slot, observed) && slot.leaseName !== state.slot?.leaseName)
-    .sort((a, b) => compareStrings(a.leaseName, b.leaseName))[0];
+  const stray = straySlot(state, observed);
   if (stray) return giveBack(stray);
   const done = advance(state, FailoverStep.Done, observed.now);
   const summary: FailoverSummary = {

@@ -4,10 +4,11 @@
 // caches hear of our own writes a moment later, and the decisions must not act twice meanwhile).
 import type * as k8s from "@kubernetes/client-node";
 import { poolServesNamespace, type ContingencyPool, type StorageService } from "../../api/index.ts";
-import type {
-  FailoverObserved,
-  FailoverPoolObservation,
-  FailoverRecord,
+import {
+  tenantSlotsMissing,
+  type FailoverObserved,
+  type FailoverPoolObservation,
+  type FailoverRecord,
 } from "../../decisions/failover-steps.ts";
 import { failoverPause, type FailoverPause } from "../../decisions/failover-pause.ts";
 import { assessHeadHealth, type HeadHealth, type HeadPodView } from "../../decisions/head-health.ts";
@@ -184,16 +185,6 @@ export interface PoolSnapshot {
   observation: FailoverPoolObservation;
 }
 
-/** How many tenant slots each zone of the pool lacks against its spec (slots services hold come on top). */
-function tenantSlotsMissing(pool: ContingencyPool, slots: readonly SlotView[]): Record<string, number> {
-  const tenant = new Map<string, number>();
-  for (const slot of slots)
-    if (slot.holder.kind !== "service") tenant.set(slot.zone, (tenant.get(slot.zone) ?? 0) + 1);
-  return Object.fromEntries(
-    pool.spec.zones.map((zone) => [zone.name, Math.max(0, zone.slots - (tenant.get(zone.name) ?? 0))]),
-  );
-}
-
 /**
  * Slots other failovers of this operator chose (WriteMemory.slotChoices) that no service holds yet.
  * Choices the ledger shows taken, or older than SLOT_CHOICE_MEMORY_MS, are forgotten.
@@ -246,7 +237,7 @@ export function observePool(
       nodes,
       claims: poolClaims(ctx, pool, service.spec.pool),
       emergencyGraceSeconds: pool.spec.revocation.emergencyGraceSeconds,
-      tenantSlotsMissing: tenantSlotsMissing(pool, slots),
+      tenantSlotsMissing: tenantSlotsMissing(pool.spec.zones, slots),
       chosenElsewhere: slotsChosenElsewhere(ctx, serviceRef(service), slots),
       placement: toHeadPlacementRule(service, pool),
       ...(poolServesNamespace(pool.spec, service.metadata.namespace!)

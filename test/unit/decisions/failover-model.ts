@@ -253,8 +253,8 @@ export function observe(model: Model, stale = false): { observed: FailoverObserv
       nodes: model.nodes,
       claims: [...model.claims.values()].map((c) => c.view),
       emergencyGraceSeconds: 2,
-      // Not replenished: the zone of the slot taken lacks it (the model runs one service).
-      tenantSlotsMissing: model.replenished ? {} : { a: 1, b: 1, c: 1 },
+      // Until the pool replaces it, the zone of each slot the service took lacks one.
+      tenantSlotsMissing: model.replenished ? {} : takenPerZone(model),
     },
     slotPods: {
       placeholder: presence(model, state?.slot ? `placeholder-${state.slot.leaseName}` : undefined),
@@ -447,6 +447,13 @@ export function tenantGrantTick(model: Model): void {
       ready: true,
     });
   }
+}
+
+function takenPerZone(model: Model): Record<string, number> {
+  const taken: Record<string, number> = {};
+  for (const slot of model.slots.values())
+    if (slot.holder.kind === "service") taken[slot.zone] = (taken[slot.zone] ?? 0) + 1;
+  return taken;
 }
 
 /** The pool controller: once the service took a slot, it eventually replaces it. */

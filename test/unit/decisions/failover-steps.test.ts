@@ -9,6 +9,7 @@ import {
   beginFailover,
   nextFailoverAction,
   slotReplaced,
+  tenantSlotsMissing,
 } from "../../../src/decisions/failover-steps.ts";
 import { headPodName, refKey } from "../../../src/decisions/names.ts";
 import type { SlotView } from "../../../src/decisions/types.ts";
@@ -799,9 +800,37 @@ describe("nextFailoverAction: each step", () => {
     expect(replaced(2)).toEqual([true, false, false]);
     expect(replaced(1)).toEqual([true, true, false]);
     expect(replaced(0)).toEqual([true, true, true]);
-    // Without the slot taken, the whole pool must be whole.
+    // Without the slot taken, or the time it was taken, the whole pool must be whole.
     expect(slotReplaced(pool(0), undefined)).toBe(true);
     expect(slotReplaced(pool(1), undefined)).toBe(false);
+    const undated = { ...first, acquiredAt: undefined };
+    expect(slotReplaced({ ...pool(1), slots: [undated, second, third] }, undated)).toBe(false);
+  });
+
+  it("counts each zone's tenant slots against the spec, services' slots on top", () => {
+    const slots = [
+      slot("a", 0, "a1"),
+      slot("a", 1, "a1", claimHolder("x")),
+      slot("a", 2, "a1", serviceHolder("db", "s")),
+      slot("b", 0, "b1", serviceHolder("other", "s")),
+      slot("gone", 0, "a1"),
+    ];
+    const zones = [
+      { name: "a", slots: 2 },
+      { name: "b", slots: 2 },
+      { name: "c", slots: 1 },
+    ];
+    // a: two tenant slots, the service's on top; b: none; c: none; a zone out of the spec: ignored.
+    expect(tenantSlotsMissing(zones, slots)).toEqual({ a: 0, b: 2, c: 1 });
+    expect(tenantSlotsMissing([{ name: "a", slots: 1 }], slots)).toEqual({ a: 0 });
+  });
+
+  it("gives a second slot it holds back before waiting for its own to be replaced", () => {
+    const fenced = at(chosen, "OldHeadFenced");
+    const slots = [...heldSlots, slot("c", 0, "c1", serviceHolder("db", "s"), { resourceVersion: "3" })];
+    expect(
+      nextFailoverAction(fenced, withHeld({ pool: { ...withHeld().pool!, slots, tenantSlotsMissing: {} } })),
+    ).toMatchObject({ kind: "casLease", leaseName: "slot-p-c-0", to: { kind: "free" } });
   });
 
   it("releases any other slot the service holds, then finishes with a summary", () => {
