@@ -202,9 +202,13 @@ describe("failover of a head pod made NotReady", () => {
     const zoneB = [...ledger.entries()].filter(([name]) => name.includes("-zone-b-"));
     expect(zoneB.filter(([, holder]) => !holder.startsWith("service:"))).toHaveLength(1);
 
-    const reasons = (await eventsOf(client, w.ns, "kv")).map((e) => e.reason);
-    for (const reason of ["HeadFailed", "FailoverSlotChosen", "FailoverRoutingSwitched", "FailoverDone"])
-      expect(reasons).toContain(reason);
+    // Events are written apart from the failover's own requests: they may land just after Done.
+    const expectedReasons = ["HeadFailed", "FailoverSlotChosen", "FailoverRoutingSwitched", "FailoverDone"];
+    const reasons = await eventually("the failover's Events", async () => {
+      const seen = (await eventsOf(client, w.ns, "kv")).map((e) => e.reason);
+      return expectedReasons.every((reason) => seen.includes(reason)) ? seen : undefined;
+    });
+    for (const reason of expectedReasons) expect(reasons).toContain(reason);
 
     // The operator's metrics: the failover by reason and outcome, its switch time, the epoch.
     const metrics = await operator.metrics();
@@ -271,8 +275,13 @@ describe("failover of a head pod made NotReady", () => {
       return s.status?.failover?.step === "Detected" && s.status.phase === "FailingOver" ? s : undefined;
     });
     expect(condition(waiting, "ContingencyAvailable")).toMatchObject({ status: "False", reason: "NoSlots" });
-    const events = await eventsOf(client, w.ns, "kv");
-    expect(events.some((e) => e.reason === "NoContingencyCapacity" && e.type === "Warning")).toBe(true);
+    await eventually("a NoContingencyCapacity warning", async () =>
+      (await eventsOf(client, w.ns, "kv")).some(
+        (e) => e.reason === "NoContingencyCapacity" && e.type === "Warning",
+      )
+        ? true
+        : undefined,
+    );
 
     await client.custom.patchClusterCustomObject(
       {
@@ -545,9 +554,11 @@ describe("another service's head at the head's address", () => {
     expect(detectedAfterMs).toBeLessThan(
       detection.failureThreshold * detection.probePeriodMilliseconds + 2_000,
     );
-    const failed = (await eventsOf(client, w.ns, "kv")).find((e) => e.reason === "HeadFailed");
-    expect(failed?.message).toContain("another process answers at its address");
-    expect(failed?.message).toContain("service uid-of-another-service");
+    const failed = await eventually("the HeadFailed Event", async () =>
+      (await eventsOf(client, w.ns, "kv")).find((e) => e.reason === "HeadFailed"),
+    );
+    expect(failed.message).toContain("another process answers at its address");
+    expect(failed.message).toContain("service uid-of-another-service");
     await expectOneServingHead(w, service, "kv");
     // The other service's head was never fenced or harmed: it still serves its own clients.
     expect(epochOfVersion((await otherClient.put("still-mine", "yes")).version)).toBe(3);
