@@ -44,8 +44,9 @@ import {
   metricSum,
   metricValue,
   parseSamples,
+  sampleSum,
+  samplesMatching,
   startOperator,
-  type Sample,
 } from "../test/support/operator.ts";
 import { VolumeProvisioner } from "../test/support/pod-runner.ts";
 import {
@@ -911,14 +912,10 @@ interface ControllerWork {
 /** Each controller's work between two scrapes of the operator's /metrics. */
 function controllerWork(before: string, after: string): Record<string, ControllerWork> {
   const [was, is] = [parseSamples(before), parseSamples(after)];
-  const sum = (samples: readonly Sample[], name: string, labels: Record<string, string>) =>
-    samples
-      .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
-      .reduce((total, s) => total + s.value, 0);
   const delta = (name: string, labels: Record<string, string>) =>
-    sum(is, name, labels) - sum(was, name, labels);
+    sampleSum(is, name, labels) - sampleSum(was, name, labels);
   const controllers = new Set(
-    is.filter((s) => s.name === "understudy_reconcile_total").map((s) => s.labels.controller!),
+    samplesMatching(is, "understudy_reconcile_total").map((s) => s.labels.controller!),
   );
   const work: Record<string, ControllerWork> = {};
   for (const controller of [...controllers].sort()) {
@@ -930,13 +927,7 @@ function controllerWork(before: string, after: string): Record<string, Controlle
       const n = delta("understudy_workqueue_queue_duration_seconds_count", labels);
       if (n === 0) continue;
       // The 99th percentile lies in the first bucket holding 99 % of the waits: its upper bound.
-      const buckets = is
-        .filter(
-          (s) =>
-            s.name === "understudy_workqueue_queue_duration_seconds_bucket" &&
-            s.labels.controller === controller &&
-            s.labels.lane === lane,
-        )
+      const buckets = samplesMatching(is, "understudy_workqueue_queue_duration_seconds_bucket", labels)
         .map((s) => ({ le: s.labels.le!, upTo: Number(s.labels.le) }))
         .sort((a, b) => a.upTo - b.upTo);
       const p99 = buckets.find(

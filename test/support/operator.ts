@@ -135,14 +135,32 @@ export function parseSamples(text: string): Sample[] {
 
 /** The samples of `name` whose labels include `labels`, in Prometheus text format. */
 function samplesOf(text: string, name: string, labels: Record<string, string>): Sample[] {
-  return parseSamples(text).filter(
+  return samplesMatching(parseSamples(text), name, labels);
+}
+
+/** The samples of `name` among parsed ones whose labels include `labels`. */
+export function samplesMatching(
+  samples: readonly Sample[],
+  name: string,
+  labels: Record<string, string> = {},
+): Sample[] {
+  return samples.filter(
     (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
   );
 }
 
 /** The sum of every sample of `name` whose labels include `labels` (a counter over all its results). */
 export function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
-  return samplesOf(text, name, labels).reduce((sum, s) => sum + s.value, 0);
+  return sampleSum(parseSamples(text), name, labels);
+}
+
+/** metricSum over samples already parsed (parseSamples), for a caller reading one scrape many times. */
+export function sampleSum(
+  samples: readonly Sample[],
+  name: string,
+  labels: Record<string, string> = {},
+): number {
+  return samplesMatching(samples, name, labels).reduce((sum, s) => sum + s.value, 0);
 }
 
 /** The value of the sample of `name` whose labels include `labels`. */
