@@ -178,9 +178,18 @@ export type FailoverAction =
   | { kind: "idle" }
   /**
    * Write `status.failover = record` (and, when set, `status.epoch` and `status.head`) in one status
-   * update guarded by the resourceVersion observed.
+   * update guarded by the resourceVersion observed. With `switchService`, the head Service's
+   * selector is pointed at `epoch` at the same time (two requests in flight at once, not one after
+   * the other: clients wait for both).
    */
-  | { kind: "recordStep"; step: FailoverStep; record: FailoverRecord; epoch?: number; head?: HeadRef }
+  | {
+      kind: "recordStep";
+      step: FailoverStep;
+      record: FailoverRecord;
+      epoch?: number;
+      head?: HeadRef;
+      switchService?: boolean;
+    }
   /** Update the lease's holderIdentity, guarded by expectedResourceVersion. */
   | { kind: "casLease"; leaseName: string; expectedResourceVersion: string; from: SlotHolder; to: SlotHolder }
   /**
@@ -244,11 +253,12 @@ export const DEFAULT_FAILOVER_OPTIONS: FailoverOptions = {
  *   at SlotChosen is this run's: when the lease is lost it is removed at once, then the slot is
  *   taken again or another chosen, as before the swap);
  * - Revoked (recorded alone by earlier versions) → create the head pod, record HeadStarted;
- * - HeadStarted → wait until Ready, switch the Service to the target epoch, record RoutingSwitched
- *   together with status.epoch = targetEpoch and status.head; a head not Ready within
- *   headStartDeadlineMs of HeadStarted gives its slot up (below), its node avoided from then on;
- * - RoutingSwitched → delete the old head (forced on a failed node), release its slot if it had one,
- *   record OldHeadFenced;
+ * - HeadStarted → wait until Ready, record RoutingSwitched together with status.epoch = targetEpoch
+ *   and status.head while switching the Service to the target epoch (both requests at once); a head
+ *   not Ready within headStartDeadlineMs of HeadStarted gives its slot up (below), its node avoided
+ *   from then on;
+ * - RoutingSwitched → switch the Service again unless it is seen routing to the target epoch, delete
+ *   the old head (forced on a failed node), release its slot if it had one, record OldHeadFenced;
  * - OldHeadFenced → wait for the pool to replace the slot (at most replenishTimeoutMs), record
  *   Replenished;
  * - Replenished → release any other slot the service holds, then finish (Done).
@@ -578,13 +588,15 @@ function startHead(state: FailoverRecord, observed: FailoverObserved, opts: Fail
       Math.min(opts.pollMs, Math.max(left, 1)),
     );
   }
-  if (observed.routedEpoch !== epoch) return { kind: "switchService", epoch };
+  // The Service is switched with the record, not before it: one round trip fewer before clients
+  // find the new head. Should the switch fail where the record lands, RoutingSwitched switches again.
   return {
     kind: "recordStep",
     step: FailoverStep.RoutingSwitched,
     record: advance(state, FailoverStep.RoutingSwitched, observed.now),
     epoch,
     head: { pod: podName, node: chosen.node, zone: chosen.zone, slot: chosen.leaseName },
+    ...(observed.routedEpoch !== epoch ? { switchService: true } : {}),
   };
 }
 
@@ -648,6 +660,10 @@ function fenceOldHead(
   observed: FailoverObserved,
   opts: FailoverOptions,
 ): FailoverAction {
+  // The switch went out with the RoutingSwitched record; a reconcile that cannot tell it landed (the
+  // routing not read, or read otherwise) makes it again before the old head goes.
+  if (observed.routedEpoch !== state.targetEpoch && state.targetEpoch !== undefined)
+    return { kind: "switchService", epoch: state.targetEpoch };
   const old = state.oldHead;
   if (old) {
     const pod = observed.oldHead;

@@ -45,7 +45,7 @@ const run = Date.now().toString(36);
 // Effects at each step of this scenario (a leased slot is revoked). The first write records
 // Detected and SlotChosen together, so the first crash point is SlotChosen's:
 // SlotChosen: swap the lease, tell the tenant, create the head, record Revoked and HeadStarted |
-// HeadStarted: switch the Service, record RoutingSwitched |
+// HeadStarted: record RoutingSwitched and switch the Service, both at once |
 // RoutingSwitched: delete the old head, record OldHeadFenced | OldHeadFenced: record Replenished |
 // Replenished: finish | Done: right after the finish is written.
 const CRASH_POINTS = [
@@ -54,7 +54,6 @@ const CRASH_POINTS = [
   "SlotChosen:3",
   "SlotChosen:4",
   "HeadStarted",
-  "HeadStarted:2",
   "RoutingSwitched",
   "RoutingSwitched:2",
   "OldHeadFenced",

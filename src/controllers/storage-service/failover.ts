@@ -287,7 +287,7 @@ async function apply(
       return { kind: "written", subject: write.service };
     }
     case "recordStep":
-      return recordStep(ctx, service, action, switchover);
+      return recordStep(ctx, service, action, switchover, known);
     case "finish":
       return finish(ctx, service, action);
     case "casLease": {
@@ -386,6 +386,7 @@ async function recordStep(
   service: StorageService,
   action: Extract<FailoverAction, { kind: "recordStep" }>,
   switchover: string | undefined,
+  known: Known,
 ): Promise<Applied> {
   const now = ctx.now();
   const status = service.status ?? {};
@@ -426,7 +427,13 @@ async function recordStep(
     });
   }
   patch.conditions = withConditions(status.conditions, conditions, service.metadata.generation, now);
-  const write = await writeStatus(ctx, service, patch);
+  // The Service switch and the record in flight together; a failed switch fails the reconcile.
+  const [write] = await Promise.all([
+    writeStatus(ctx, service, patch),
+    action.switchService && action.epoch !== undefined
+      ? switchHeadService(ctx, known, service, action.epoch)
+      : undefined,
+  ]);
   if (!write.ok)
     return write.reason === "Conflict" ? { kind: "requeue", afterMs: CONFLICT_REQUEUE_MS } : { kind: "gone" };
 

@@ -26,7 +26,8 @@ import { labels, roles } from "../labels.ts";
 import { placeholderName, tenantPodName } from "../pods.ts";
 import { observeNodes, parsedPool, poolClaims, slotLeasesOfPool, workloadPodsOf } from "../indexes.ts";
 import { time, toHeadPlacementRule, toSlotView } from "../views.ts";
-import { serviceIdentity, serviceRef } from "./names.ts";
+import { routedEpochOf } from "./manifests.ts";
+import { headServiceName, serviceIdentity, serviceRef } from "./names.ts";
 
 /** The controller's context (ctx.probes carries the head prober's records). */
 export type StorageServiceContext = ControllerContext;
@@ -362,7 +363,12 @@ export function observeFailover(
   if (pauseOf(service, input.pool)) observed.paused = true;
   const troubled = troubledZones(nodes);
   if (troubled.length) observed.failedZones = troubled;
-  if (known.routedKnown && known.routedEpoch !== undefined) observed.routedEpoch = known.routedEpoch;
+  // The cache's Service when this reconcile has not read or written it: it can only lag behind the
+  // operator's own switch (no one else moves the selector), which costs one switch made again.
+  const routed = known.routedKnown
+    ? known.routedEpoch
+    : routedEpochOf(ctx.cache.headServices.get(headServiceName(ref.name), ref.namespace));
+  if (routed !== undefined) observed.routedEpoch = routed;
   if (!record) return observed;
 
   if (record.slot) {

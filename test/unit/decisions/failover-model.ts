@@ -285,7 +285,9 @@ export function observe(model: Model, stale = false): { observed: FailoverObserv
 /**
  * One decision of the operator: observe (through a lagging pod cache when `lagging`), decide, and
  * apply, unless the action is `lost` (the operator crashed before it reached the API server); a
- * wait lets its requeue time pass. Returns the action and the status version it was decided on.
+ * wait lets its requeue time pass. Of a record sent together with the Service switch, a crash may
+ * lose either request: `lost` then lands the record alone (the switch alone is what the record's
+ * conflict leaves). Returns the action and the status version it was decided on.
  */
 export function operatorStep(
   model: Model,
@@ -294,6 +296,8 @@ export function operatorStep(
   const { observed, statusVersion } = observe(model, lagging);
   const action = nextFailoverAction(model.status.failover, observed);
   if (!lost) apply(model, action, statusVersion);
+  else if (action.kind === "recordStep" && action.switchService)
+    apply(model, { ...action, switchService: false }, statusVersion);
   if (action.kind === "wait") model.now += action.requeueAfterMs;
   return { action, statusVersion };
 }
@@ -305,6 +309,8 @@ export function apply(model: Model, action: FailoverAction, statusVersion: numbe
     case "wait":
       return;
     case "recordStep": {
+      // The switch is its own request, sent with the record: it lands whatever the record's fate.
+      if (action.switchService && action.epoch !== undefined) model.routedEpoch = action.epoch;
       if (model.status.resourceVersion !== statusVersion) return; // 409 Conflict
       // Through the status fields and their schema, as a restarted operator would read it back.
       const stored = FailoverStatusSchema.parse(toFailoverStatus(action.record, model.service.name));

@@ -20,6 +20,7 @@ import {
   apply,
   buildModel,
   kubeletTick,
+  observe,
   operatorStep,
   poolTick,
   tenantGrantTick,
@@ -465,9 +466,10 @@ describe("nextFailoverAction: each step", () => {
         for (const state of [at(chosen, "Revoked"), started])
           expect(nextFailoverAction(state, withHeld({ newHead }))).toEqual(removed);
       // The slot's own pod is this run's head.
-      expect(nextFailoverAction(started, withHeld({ newHead: ours }))).toEqual({
-        kind: "switchService",
-        epoch: 5,
+      expect(nextFailoverAction(started, withHeld({ newHead: ours }))).toMatchObject({
+        kind: "recordStep",
+        step: "RoutingSwitched",
+        switchService: true,
       });
     });
 
@@ -488,7 +490,7 @@ describe("nextFailoverAction: each step", () => {
     });
   });
 
-  it("switches routing only to a Ready head, then records the epoch and the new head", () => {
+  it("switches routing only to a Ready head, together with the record of the epoch and the new head", () => {
     const started = at(at(chosen, "Revoked"), "HeadStarted");
     const starting = withHeld({ newHead: { presence: "present", phase: "Running", ready: false } });
     expect(nextFailoverAction(started, starting)).toMatchObject({
@@ -497,14 +499,26 @@ describe("nextFailoverAction: each step", () => {
       requeueAfterMs: 250,
     });
     const ready = withHeld({ newHead: { presence: "present", phase: "Running", ready: true } });
-    expect(nextFailoverAction(started, ready)).toEqual({ kind: "switchService", epoch: 5 });
-    const action = nextFailoverAction(started, { ...ready, routedEpoch: 5 });
-    expect(action).toMatchObject({
+    const recorded = {
       kind: "recordStep",
       step: "RoutingSwitched",
       epoch: 5,
       head: { pod: "db-head-5", node: "b1", zone: "b", slot: "slot-p-b-0" },
-    });
+    };
+    expect(nextFailoverAction(started, ready)).toMatchObject({ ...recorded, switchService: true });
+    // Already routed (a run that switched before it crashed): the record alone.
+    const routed = nextFailoverAction(started, { ...ready, routedEpoch: 5 });
+    expect(routed).toMatchObject(recorded);
+    expect(routed).not.toHaveProperty("switchService");
+  });
+
+  it("switches again after RoutingSwitched when the routing is not seen at the new epoch", () => {
+    const switched = at(at(at(chosen, "Revoked"), "HeadStarted"), "RoutingSwitched");
+    const ready = withHeld({ newHead: { presence: "present", phase: "Running", ready: true } });
+    const { routedEpoch: _unknown, ...unread } = ready;
+    for (const observed of [{ ...ready, routedEpoch: 4 }, unread])
+      expect(nextFailoverAction(switched, observed)).toEqual({ kind: "switchService", epoch: 5 });
+    expect(nextFailoverAction(switched, { ...ready, routedEpoch: 5 }).kind).not.toBe("switchService");
   });
 
   it("replaces a head pod of the target epoch that failed", () => {
@@ -675,7 +689,11 @@ describe("nextFailoverAction: each step", () => {
 
     it("takes a head that became Ready after the deadline but before it was given up", () => {
       const ready = late({ now: startedAt + deadline * 2, newHead: { ...unready, ready: true } });
-      expect(nextFailoverAction(started, ready)).toEqual({ kind: "switchService", epoch: 5 });
+      expect(nextFailoverAction(started, ready)).toMatchObject({
+        kind: "recordStep",
+        step: "RoutingSwitched",
+        switchService: true,
+      });
     });
 
     it("does not apply before the head is recorded as started", () => {
@@ -701,26 +719,28 @@ describe("nextFailoverAction: each step", () => {
 
   it("fences the old head: forced on a failed node, waited for on a healthy one, then releases its slot", () => {
     const switched = at(at(at(chosen, "Revoked"), "HeadStarted"), "RoutingSwitched");
-    expect(nextFailoverAction(switched, withHeld())).toEqual({
+    // The head Service routes to the new epoch, as the RoutingSwitched record's switch left it.
+    const routed = (overrides: Partial<FailoverObserved> = {}) => withHeld({ routedEpoch: 5, ...overrides });
+    expect(nextFailoverAction(switched, routed())).toEqual({
       kind: "deleteOldHead",
       podName: "db-head-4",
       force: true,
     });
     expect(
-      nextFailoverAction(switched, withHeld({ oldHead: { presence: "terminating", nodeReady: false } })),
+      nextFailoverAction(switched, routed({ oldHead: { presence: "terminating", nodeReady: false } })),
     ).toMatchObject({
       kind: "deleteOldHead",
       force: true,
     });
     expect(
-      nextFailoverAction(switched, withHeld({ oldHead: { presence: "terminating", nodeReady: true } })),
+      nextFailoverAction(switched, routed({ oldHead: { presence: "terminating", nodeReady: true } })),
     ).toMatchObject({
       kind: "wait",
       reason: "OldHeadTerminating",
     });
     const onSlot = { ...switched, oldHead: { pod: "db-head-4", node: "a1", zone: "a", slot: "slot-p-a-0" } };
     const slots = [slot("a", 0, "a1", serviceHolder("db", "s"), { resourceVersion: "3" }), heldSlots[1]!];
-    const gone = withHeld({
+    const gone = routed({
       oldHead: { presence: "absent", nodeReady: true },
       pool: { ...observed().pool!, slots },
     });
@@ -730,7 +750,7 @@ describe("nextFailoverAction: each step", () => {
       to: { kind: "free" },
     });
     expect(
-      nextFailoverAction(switched, withHeld({ oldHead: { presence: "absent", nodeReady: false } })),
+      nextFailoverAction(switched, routed({ oldHead: { presence: "absent", nodeReady: false } })),
     ).toMatchObject({
       kind: "recordStep",
       step: "OldHeadFenced",
@@ -1191,6 +1211,36 @@ describe("nextFailoverAction: the whole run", () => {
     until("the failover done", () => model.status.failoverCount === 1);
     expect(model.status.head?.slot).toBe(created.slot);
     expect(head()).toMatchObject({ uid: created.uid, ready: true });
+  });
+
+  it("a crash that lands RoutingSwitched but not its Service switch still ends routed to the new head", () => {
+    const model = buildModel({ slots: [{ zone: "b" }, { zone: "c" }], failure: "pod", pendingClaim: false });
+    let combined = false;
+    for (let i = 0; i < 200 && !combined; i++) {
+      const { observed } = observe(model);
+      const next = nextFailoverAction(model.status.failover, observed);
+      combined = next.kind === "recordStep" && next.switchService === true;
+      if (combined)
+        operatorStep(model, { lost: true }); // the record lands, the switch does not
+      else {
+        operatorStep(model);
+        kubeletTick(model);
+      }
+    }
+    expect(combined).toBe(true);
+    expect(model.status.failover?.step).toBe("RoutingSwitched");
+    expect(model.routedEpoch).toBe(1);
+    expect(nextFailoverAction(model.status.failover, observe(model).observed)).toEqual({
+      kind: "switchService",
+      epoch: 2,
+    });
+    for (let i = 0; i < 200 && model.status.failoverCount === 0; i++) {
+      operatorStep(model);
+      kubeletTick(model);
+      poolTick(model);
+    }
+    expect(model.status.failoverCount).toBe(1);
+    expect(model.routedEpoch).toBe(2);
   });
 
   it("on a quiet cluster, a head that never gets Ready costs one abandoned slot and one deadline", () => {
