@@ -662,7 +662,8 @@ function fenceOldHead(
 ): FailoverAction {
   // The switch went out with the RoutingSwitched record; a reconcile that cannot tell it landed (the
   // routing not read, or read otherwise) makes it again before the old head goes.
-  if (observed.routedEpoch !== state.targetEpoch && state.targetEpoch !== undefined)
+  // Only ever up: a Service already at a later epoch is not this run's to move.
+  if (state.targetEpoch !== undefined && (observed.routedEpoch ?? 0) < state.targetEpoch)
     return { kind: "switchService", epoch: state.targetEpoch };
   const old = state.oldHead;
   if (old) {

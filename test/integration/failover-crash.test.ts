@@ -37,7 +37,7 @@ import {
 // Crash safety of the failover: the operator process (node src/operator/main.ts) exits with 137 at a
 // crash point (after a step is recorded, before its next effect; `<step>:<n>` before the n-th effect),
 // then runs again without one, under the same leader-election identity. Whatever the point, the failover completes exactly once: one new head
-// at epoch 2, one revoked claim, the Service switched once, no slot with two holders or two pods.
+// at epoch 2, one revoked claim, the Service routing to epoch 2, no slot with two holders or two pods.
 
 const client = testClient();
 const run = Date.now().toString(36);

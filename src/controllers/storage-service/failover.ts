@@ -427,13 +427,16 @@ async function recordStep(
     });
   }
   patch.conditions = withConditions(status.conditions, conditions, service.metadata.generation, now);
-  // The Service switch and the record in flight together; a failed switch fails the reconcile.
-  const [write] = await Promise.all([
+  // The Service switch and the record in flight together. A record that lands without its switch
+  // is told (Event, log) as recorded; then the reconcile fails, and RoutingSwitched switches again.
+  const [written, switched] = await Promise.allSettled([
     writeStatus(ctx, service, patch),
     action.switchService && action.epoch !== undefined
       ? switchHeadService(ctx, known, service, action.epoch)
-      : undefined,
+      : Promise.resolve(),
   ]);
+  if (written.status === "rejected") throw written.reason;
+  const write = written.value;
   if (!write.ok)
     return write.reason === "Conflict" ? { kind: "requeue", afterMs: CONFLICT_REQUEUE_MS } : { kind: "gone" };
 
@@ -459,8 +462,12 @@ async function recordStep(
       describeStep(record),
     );
   }
-  if (action.step === "RoutingSwitched" && action.epoch !== undefined)
-    metrics?.switched(serviceLabels(service), record.reason, Math.max(0, now - record.startedAt) / 1000);
+  if (action.step === "RoutingSwitched" && action.epoch !== undefined && switched.status === "fulfilled")
+    metrics?.switched(
+      serviceLabels(service),
+      record.reason,
+      Math.max(0, ctx.now() - record.startedAt) / 1000,
+    );
   ctx.log.info(
     {
       service: `${ref.namespace}/${ref.name}`,
@@ -469,6 +476,7 @@ async function recordStep(
     },
     "failover step recorded",
   );
+  if (switched.status === "rejected") throw switched.reason;
   return { kind: "written", subject: write.service };
 }
 

@@ -364,7 +364,8 @@ export function observeFailover(
   const troubled = troubledZones(nodes);
   if (troubled.length) observed.failedZones = troubled;
   // The cache's Service when this reconcile has not read or written it: it can only lag behind the
-  // operator's own switch (no one else moves the selector), which costs one switch made again.
+  // operator's own switch (no one else moves the selector), which costs a switch made again in each
+  // reconcile until the cache shows it.
   const routed = known.routedKnown
     ? known.routedEpoch
     : routedEpochOf(ctx.cache.headServices.get(headServiceName(ref.name), ref.namespace));

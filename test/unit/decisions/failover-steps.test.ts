@@ -518,7 +518,9 @@ describe("nextFailoverAction: each step", () => {
     const { routedEpoch: _unknown, ...unread } = ready;
     for (const observed of [{ ...ready, routedEpoch: 4 }, unread])
       expect(nextFailoverAction(switched, observed)).toEqual({ kind: "switchService", epoch: 5 });
-    expect(nextFailoverAction(switched, { ...ready, routedEpoch: 5 }).kind).not.toBe("switchService");
+    // Routed to the new epoch, or already past it (never moved back down): no switch.
+    for (const routedEpoch of [5, 6])
+      expect(nextFailoverAction(switched, { ...ready, routedEpoch }).kind).not.toBe("switchService");
   });
 
   it("replaces a head pod of the target epoch that failed", () => {
@@ -887,7 +889,10 @@ describe("nextFailoverAction: each step", () => {
 interface RunOptions {
   /** Event codes for the adversarial part of the run. */
   schedule: number[];
-  /** Which operator decisions are lost (crash before apply), by position. */
+  /**
+   * Which operator decisions are lost (crash before apply; of a record sent with its Service switch,
+   * the record alone lands), by position.
+   */
   crashes: boolean[];
   /**
    * Which operator decisions see a lagging pod cache, by position: the last removed pod of the new
