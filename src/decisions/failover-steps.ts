@@ -180,7 +180,7 @@ export type FailoverAction =
    * Write `status.failover = record` (and, when set, `status.epoch` and `status.head`) in one status
    * update guarded by the resourceVersion observed. With `switchService`, the head Service's
    * selector is pointed at `epoch` at the same time (two requests in flight at once, not one after
-   * the other: clients wait for both).
+   * the other).
    */
   | {
       kind: "recordStep";
@@ -588,8 +588,9 @@ function startHead(state: FailoverRecord, observed: FailoverObserved, opts: Fail
       Math.min(opts.pollMs, Math.max(left, 1)),
     );
   }
-  // The Service is switched with the record, not before it: one round trip fewer before clients
-  // find the new head. Should the switch fail where the record lands, RoutingSwitched switches again.
+  // The Service is switched with the record, not before it: one round trip fewer before clients that
+  // read status.head find the new head. Should the switch fail where the record lands,
+  // RoutingSwitched switches again.
   return {
     kind: "recordStep",
     step: FailoverStep.RoutingSwitched,
