@@ -1,6 +1,7 @@
 // Head failover on the test cluster, many times over, timed from the StorageService's own status
 // timelines: detection -> new head bound to its node (HeadStarted: the pod is created pinned to the
-// slot's node) and detection -> head Service switched (RoutingSwitched). Also the wall clock from the
+// slot's node) and detection -> head Service switched (RoutingSwitched: since 3069e7e, the time the
+// switch was decided, its Service patch and record then sent together). Also the wall clock from the
 // fault (the head pod made NotReady through KWOK) to the switch, as a client would see it.
 // Two scenarios side by side: a free slot (hot spare) taken, and a tenant's lease revoked.
 // The operator runs as its own process (node src/operator/main.ts), managing only this run's pools.
